@@ -1,0 +1,286 @@
+"""Typed, versioned schemas for every event Vigil consumes.
+
+One msgspec ``Struct`` per event type, tagged by the JSON field ``type`` so a single
+decoder validates a whole mixed stream at C speed. Conventions:
+
+* ``event_id`` is unique per event; producers are at-least-once, so duplicates happen.
+* ``event_time_ms`` is when it happened (epoch milliseconds, UTC), not when it arrived.
+* Money is integer cents (``*_cents``) in the retailer's settlement currency.
+* ``v`` is the schema version of the record; version 1 is the only one so far.
+* Personal data needed only for linking (addresses, emails, payment instruments) travels
+  as salted hashes (``*_hash``, ``payment_fingerprint``), never in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
+
+ReturnChannel = Literal["self_service", "agent"]
+RefundPolicy = Literal["on_receipt", "on_first_scan", "returnless", "manual_override"]
+RefundMethod = Literal["original_payment", "store_credit", "gift_card"]
+IssuedBy = Literal["system", "agent"]
+ScanType = Literal["first_scan", "in_transit", "delivered"]
+Condition = Literal["intact", "used", "damaged", "empty", "wrong_item"]
+AgentActionKind = Literal["view_account", "edit_address", "override_policy", "approve_refund"]
+ProfileField = Literal["address", "payment_method", "email", "phone"]
+Outcome = Literal["fraud", "legitimate"]
+
+
+class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
+    """Fields every event carries."""
+
+    event_id: Id
+    event_time_ms: NonNegInt
+    v: int = SCHEMA_VERSION
+
+
+# --- customers -------------------------------------------------------------------------
+
+
+class CustomerSignup(EventBase, tag="customer_signup", kw_only=True):
+    customer_id: Id
+    email_hash: str
+    country: Country
+    device_id: str
+    ip: str
+
+
+class CustomerLogin(EventBase, tag="customer_login", kw_only=True):
+    customer_id: Id
+    device_id: str
+    ip: str
+    country: Country
+    success: bool
+
+
+class ProfileChanged(EventBase, tag="profile_changed", kw_only=True):
+    customer_id: Id
+    field: ProfileField
+    new_value_hash: str
+
+
+# --- orders and deliveries -------------------------------------------------------------
+
+
+class LineItem(msgspec.Struct, frozen=True, kw_only=True):
+    sku: Id
+    category: str
+    price_cents: NonNegInt
+    quantity: Annotated[int, msgspec.Meta(ge=1)] = 1
+    weight_g: NonNegInt
+
+
+class OrderPlaced(EventBase, tag="order_placed", kw_only=True):
+    order_id: Id
+    customer_id: Id
+    items: Annotated[list[LineItem], msgspec.Meta(min_length=1)]
+    total_cents: NonNegInt
+    currency: str = "USD"
+    shipping_address_hash: str
+    payment_fingerprint: str
+    device_id: str
+    ip: str
+    country: Country
+    ad_click_id: str | None = None
+
+
+class ShipmentDelivered(EventBase, tag="shipment_delivered", kw_only=True):
+    order_id: Id
+    customer_id: Id
+    carrier: str
+
+
+# --- returns ---------------------------------------------------------------------------
+
+
+class ReturnRequested(EventBase, tag="return_requested", kw_only=True):
+    return_id: Id
+    order_id: Id
+    customer_id: Id
+    skus: list[str]
+    reason: str
+    channel: ReturnChannel
+    agent_id: str | None = None
+
+
+class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True):
+    return_id: Id
+    order_id: Id
+    carrier: str
+    tracking_id: str
+
+
+class CarrierScan(EventBase, tag="carrier_scan", kw_only=True):
+    """A carrier scanned the return parcel; ``weight_g`` is what the parcel weighed."""
+
+    return_id: Id
+    order_id: Id
+    tracking_id: str
+    scan_type: ScanType
+    weight_g: NonNegInt
+    location_country: Country
+
+
+class ReturnReceived(EventBase, tag="return_received", kw_only=True):
+    """A warehouse received and inspected the return parcel."""
+
+    return_id: Id
+    order_id: Id
+    warehouse_id: str
+    items_matched: bool
+    weight_g: NonNegInt
+    condition: Condition
+
+
+# --- refunds ---------------------------------------------------------------------------
+
+
+class RefundIssued(EventBase, tag="refund_issued", kw_only=True):
+    refund_id: Id
+    order_id: Id
+    customer_id: Id
+    return_id: str | None = None
+    amount_cents: NonNegInt
+    currency: str = "USD"
+    method: RefundMethod
+    issued_by: IssuedBy
+    agent_id: str | None = None
+    session_id: str | None = None
+    policy: RefundPolicy
+
+
+# --- support agents --------------------------------------------------------------------
+
+
+class AgentRostered(EventBase, tag="agent_rostered", kw_only=True):
+    """Roster record (from HR / workforce tools): who the agent is and when they work."""
+
+    agent_id: Id
+    team: str
+    home_country: Country
+    shift_start_hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
+    shift_end_hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
+
+
+class AgentSessionStarted(EventBase, tag="agent_session_started", kw_only=True):
+    session_id: Id
+    agent_id: Id
+    device_id: str
+    ip: str
+    country: Country
+    mfa: bool
+
+
+class AgentSessionEnded(EventBase, tag="agent_session_ended", kw_only=True):
+    session_id: Id
+    agent_id: Id
+
+
+class AgentAction(EventBase, tag="agent_action", kw_only=True):
+    session_id: Id
+    agent_id: Id
+    action: AgentActionKind
+    customer_id: str | None = None
+    order_id: str | None = None
+
+
+# --- ads -------------------------------------------------------------------------------
+
+
+class AdImpression(EventBase, tag="ad_impression", kw_only=True):
+    impression_id: Id
+    campaign_id: Id
+    advertiser_id: Id
+    platform: str
+    device_id: str
+    cost_micros: NonNegInt
+
+
+class AdClick(EventBase, tag="ad_click", kw_only=True):
+    click_id: Id
+    campaign_id: Id
+    advertiser_id: Id
+    platform: str
+    device_id: str
+    cost_micros: NonNegInt
+
+
+# --- labels (arrive later) -------------------------------------------------------------
+
+
+class Chargeback(EventBase, tag="chargeback", kw_only=True):
+    order_id: Id
+    customer_id: Id
+    amount_cents: NonNegInt
+
+
+class InvestigationOutcome(EventBase, tag="investigation_outcome", kw_only=True):
+    subject_type: Literal["refund", "order", "account", "agent", "session"]
+    subject_id: Id
+    outcome: Outcome
+
+
+class AnalystDecision(EventBase, tag="analyst_decision", kw_only=True):
+    alert_id: Id
+    analyst_id: Id
+    outcome: Outcome
+
+
+Event = (
+    CustomerSignup
+    | CustomerLogin
+    | ProfileChanged
+    | OrderPlaced
+    | ShipmentDelivered
+    | ReturnRequested
+    | ReturnLabelCreated
+    | CarrierScan
+    | ReturnReceived
+    | RefundIssued
+    | AgentRostered
+    | AgentSessionStarted
+    | AgentSessionEnded
+    | AgentAction
+    | AdImpression
+    | AdClick
+    | Chargeback
+    | InvestigationOutcome
+    | AnalystDecision
+)
+
+EVENT_TYPES: tuple[type[EventBase], ...] = (
+    CustomerSignup,
+    CustomerLogin,
+    ProfileChanged,
+    OrderPlaced,
+    ShipmentDelivered,
+    ReturnRequested,
+    ReturnLabelCreated,
+    CarrierScan,
+    ReturnReceived,
+    RefundIssued,
+    AgentRostered,
+    AgentSessionStarted,
+    AgentSessionEnded,
+    AgentAction,
+    AdImpression,
+    AdClick,
+    Chargeback,
+    InvestigationOutcome,
+    AnalystDecision,
+)
+
+
+def type_name(cls: type[EventBase]) -> str:
+    """The wire name (``type`` field) of an event class."""
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

@@ -1,0 +1,50 @@
+"""Ground-truth records (``truth.jsonl``) written by the simulator and read by evaluation.
+
+One record per refund (fraud or not, so evaluation knows the denominator) and one per
+fraudulent order, account, agent and session. ``scenario`` names the fraud scenario
+(``SCENARIOS``) or the trap (``TRAPS``) that produced the subject; ``None`` for plain
+legitimate activity.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+SubjectKind = Literal["refund", "order", "account", "agent", "session"]
+
+#: Fraud scenarios of the brief. 1-4 form the headline figure; 5 is scored separately.
+SCENARIOS: dict[str, str] = {
+    "insider_refund": "1. refund without return via a bribed insider",
+    "agent_takeover": "2. unauthorized access to internal tools",
+    "empty_box": "3. empty box / swapped item",
+    "ring": "4. account farm / ring",
+    "serial_returner": "5. serial returner / wardrobing (policy abuse)",
+}
+HEADLINE_SCENARIOS = frozenset({"insider_refund", "agent_takeover", "empty_box", "ring"})
+
+#: Legitimate behaviour that looks suspicious; alerts on these are false positives.
+TRAPS: dict[str, str] = {
+    "trap_high_value_return": "legitimate high-value return that arrives intact",
+    "trap_escalation_agent": "agent who handles many escalations legitimately",
+    "trap_traveller": "customer or agent travelling abroad",
+    "trap_family_device": "family sharing one device",
+    "trap_holiday_spike": "holiday spike of refunds",
+}
+
+
+class TruthRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    kind: SubjectKind
+    id: str
+    fraud: bool
+    scenario: str | None = None
+    amount_cents: int = 0
+    #: for refunds: the customer, agent and session involved (helps per-entity reports)
+    customer_id: str | None = None
+    agent_id: str | None = None
+    order_id: str | None = None
+
+
+truth_decoder = msgspec.json.Decoder(TruthRecord)
+truth_encoder = msgspec.json.Encoder()

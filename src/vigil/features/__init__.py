@@ -1,0 +1,1 @@
+"""Named per-entity features, maintained incrementally by the runtime and exported to analytics."""

@@ -1,0 +1,1 @@
+"""Getting records in: sources with replayable positions, and the dead-letter store."""

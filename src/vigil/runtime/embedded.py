@@ -1,0 +1,374 @@
+"""The embedded runtime: one process, event time, keyed state, timers, windows, checkpoints.
+
+One record flows: source line -> decode (bad: dead letter) -> dedup by event id
+(duplicate: counted, dropped) -> lateness check (older than watermark - allowed lateness:
+dead letter ``too_late``) -> subscribed detectors (``on_event``) -> watermark advance ->
+due windows (``on_window``) and timers (``on_timer``) in event-time order -> alerts.
+
+Watermark = highest event time seen - max out-of-orderness. Timers and windows fire once
+the watermark reaches them; with every event inside the bound, results do not depend on
+arrival order. See docs/adr/0001-runtime-semantics.md for the late-event policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from vigil.analytics.store import AnalyticsStore
+from vigil.detectors.base import Alert, Detector, Signal
+from vigil.events.codec import DecodeFailure, decode_one
+from vigil.events.schemas import EventBase
+from vigil.features.entity import EntityFeatures
+from vigil.ingest.dead_letter import DeadLetter
+from vigil.ingest.sources import FileSource, LineSource
+from vigil.runtime import checkpoint
+from vigil.runtime.outputs import JsonlSink
+from vigil.runtime.stats import RunStats
+from vigil.state.timers import TimerQueue
+from vigil.state.windows import Window, WindowStore
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+NO_WATERMARK = -(1 << 62)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How the embedded runtime treats time and durability."""
+
+    max_out_of_orderness_ms: int = 10 * MINUTE_MS
+    allowed_lateness_ms: int = 2 * DAY_MS
+    checkpoint_every_events: int = 500_000
+    #: how often (in input lines) forgotten event ids are pruned from the dedup map
+    dedup_prune_every: int = 100_000
+    analytics: bool = True
+
+    def fingerprint(self) -> str:
+        """Settings that change results; a checkpoint is only resumed with the same ones."""
+        d = asdict(self)
+        d.pop("checkpoint_every_events")
+        d.pop("analytics")
+        return msgspec.json.encode(d).decode()
+
+
+class _DetectorContext:
+    """The ``Context`` one detector sees; namespaces its state under the detector's name."""
+
+    __slots__ = ("_prefix", "_rt")
+
+    def __init__(self, rt: EmbeddedRuntime, detector: Detector) -> None:
+        self._rt = rt
+        self._prefix = f"{detector.name}@{detector.version}/"
+
+    @property
+    def watermark_ms(self) -> int:
+        return self._rt.watermark_ms
+
+    def keyed(self, namespace: str) -> dict[str, Any]:
+        store = self._rt.keyed_state
+        full = self._prefix + namespace
+        ns = store.get(full)
+        if ns is None:
+            ns = store[full] = {}
+        return ns
+
+    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None) -> None:
+        self._rt.timers.set(fire_at_ms, self._prefix, key, payload)
+
+    def window_add(self, name: str, key: str, time_ms: int, value: Any) -> None:
+        rt = self._rt
+        missed = rt.windows[self._prefix + name].add(key, time_ms, value, rt.watermark_ms)
+        if missed:
+            rt.stats.window_late_drops += missed
+
+
+class EmbeddedRuntime:
+    """Runs detectors over one source into alerts, dead letters, analytics and stats."""
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        out_dir: Path,
+        settings: RuntimeSettings | None = None,
+        checkpoint_dir: Path | None = None,
+        progress: Callable[[RunStats], None] | None = None,
+    ) -> None:
+        self.settings = settings or RuntimeSettings()
+        self.detectors = list(detectors)
+        self.out_dir = out_dir
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+        self.keyed_state: dict[str, dict[str, Any]] = {}
+        self.timers = TimerQueue()
+        self.windows: dict[str, WindowStore] = {}
+        self.features = EntityFeatures()
+        self.max_event_time_ms = NO_WATERMARK
+        self.watermark_ms = NO_WATERMARK
+        self.stats = RunStats()
+        self._seen: dict[str, int] = {}
+        self._emitted: set[str] = set()
+        self._by_prefix: dict[str, tuple[Detector, _DetectorContext]] = {}
+        self._routes: dict[str, list[tuple[Detector, _DetectorContext]]] = {}
+        for det in self.detectors:
+            ctx = _DetectorContext(self, det)
+            prefix = f"{det.name}@{det.version}/"
+            if prefix in self._by_prefix:
+                raise ValueError(f"detector {det.name!r} version {det.version} given twice")
+            self._by_prefix[prefix] = (det, ctx)
+            for spec in det.windows():
+                self.windows[prefix + spec.name] = WindowStore(spec)
+            for type_name in sorted(det.subscribes):
+                self._routes.setdefault(type_name, []).append((det, ctx))
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, source: LineSource) -> RunStats:
+        """Process the source to its end (or until a follow source stops); return the stats."""
+        meta = checkpoint.CheckpointMeta(
+            format_version=checkpoint.FORMAT_VERSION,
+            input_name=source.name,
+            input_fingerprint=checkpoint.input_fingerprint(
+                source.path if isinstance(source, FileSource) else None
+            ),
+            settings_fingerprint=self.settings.fingerprint()
+            + "|"
+            + ",".join(f"{d.name}@{d.version}" for d in self.detectors),
+        )
+        restored = None
+        if self.checkpoint_dir is not None:
+            if not source.resumable:
+                from vigil.errors import ConfigError
+
+                raise ConfigError(
+                    f"{source.name} cannot be resumed; use a file input with --checkpoint-dir"
+                )
+            restored = checkpoint.load(self.checkpoint_dir, meta)
+        offset = 0
+        positions: dict[str, int] | None = None
+        if restored is not None:
+            offset = self._restore(restored)
+            positions = restored["outputs"]
+            self.stats.resumed_from_line = self.stats.lines
+        out = self.out_dir
+        alerts = JsonlSink(out / "alerts.jsonl", positions["alerts"] if positions else None)
+        dead = JsonlSink(out / "dead_letter.jsonl", positions["dead_letter"] if positions else None)
+        store = (
+            AnalyticsStore(out / "analytics.duckdb", self.stats.lines if restored else None)
+            if self.settings.analytics
+            else None
+        )
+        self._alerts_sink, self._dead_sink, self._store = alerts, dead, store
+        started = time.perf_counter()
+        every = self.settings.checkpoint_every_events
+        next_ckpt = self.stats.lines + every
+        prune_every = self.settings.dedup_prune_every
+        next_prune = self.stats.lines + prune_every
+        stats = self.stats
+        for batch in source.batches(offset):
+            for raw, end_offset in batch:
+                stats.lines += 1
+                line_no = stats.lines
+                if not raw.strip():
+                    stats.blank_lines += 1
+                else:
+                    self._process_line(raw, line_no, source.name)
+                if line_no >= next_prune:
+                    next_prune += prune_every
+                    self._prune_dedup()
+                if line_no >= next_ckpt:
+                    next_ckpt += every
+                    stats.wall_s += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self._checkpoint(meta, end_offset)
+                    if self.progress:
+                        self.progress(stats)
+            offset = batch[-1][1]
+        stats.wall_s += time.perf_counter() - started
+        self._checkpoint(meta, offset)
+        self._finish()
+        return stats
+
+    def _process_line(self, raw: bytes, line_no: int, source_name: str) -> None:
+        stats = self.stats
+        decoded = decode_one(raw, line_no)
+        if isinstance(decoded, DecodeFailure):
+            stats.malformed += 1
+            self._dead_sink.write(
+                DeadLetter(
+                    source=source_name,
+                    line_no=line_no,
+                    event_id=decoded.event_id,
+                    field=decoded.field,
+                    reason_code="malformed",
+                    reason=decoded.describe(),
+                    raw=raw.decode("utf-8", "replace"),
+                )
+            )
+            return
+        ev: EventBase = decoded
+        eid = ev.event_id
+        seen = self._seen
+        if eid in seen:
+            stats.duplicates += 1
+            return
+        t = ev.event_time_ms
+        wm = self.watermark_ms
+        if t < wm:
+            if t < wm - self.settings.allowed_lateness_ms:
+                stats.too_late += 1
+                self._dead_sink.write(
+                    DeadLetter(
+                        source=source_name,
+                        line_no=line_no,
+                        event_id=eid,
+                        field="event_time_ms",
+                        reason_code="too_late",
+                        reason=(
+                            f"line {line_no}, event {eid!r}: event time {t} is more than the "
+                            f"allowed lateness behind the watermark {wm}"
+                        ),
+                        raw=raw.decode("utf-8", "replace"),
+                    )
+                )
+                return
+            stats.late_accepted += 1
+        seen[eid] = t
+        stats.processed += 1
+        if t > self.max_event_time_ms:
+            # Advance time first: whatever was due before this event's time fires before
+            # the event is seen, whichever order the stream brought them in.
+            self.max_event_time_ms = t
+            new_wm = t - self.settings.max_out_of_orderness_ms
+            if new_wm > wm:
+                self.watermark_ms = new_wm
+                self._fire_due(new_wm, line_no)
+        self.features.update(ev)
+        if self._store is not None:
+            self._store.add_event(line_no, ev)
+        routes = self._routes.get(ev.__struct_config__.tag)  # type: ignore[arg-type]
+        if routes:
+            for det, ctx in routes:
+                signals = det.on_event(ev, ctx)
+                if signals:
+                    self._emit(signals, line_no)
+
+    def _fire_due(self, watermark: int, line_no: int) -> None:
+        """Fire windows and timers up to the watermark, in event-time order."""
+        timers = self.timers
+        while True:
+            t_next = timers.next_due_ms()
+            w_next, w_name = self._next_window_end()
+            if w_next is not None and w_next <= watermark and (t_next is None or w_next <= t_next):
+                self._fire_windows(w_name, w_next, line_no)
+                continue
+            due = timers.pop_due(watermark)
+            if due is None:
+                return
+            fire_at, prefix, key, payload = due
+            det, ctx = self._by_prefix[prefix]
+            self.stats.timers_fired += 1
+            signals = det.on_timer(key, payload, fire_at, ctx)
+            if signals:
+                self._emit(signals, line_no)
+
+    def _next_window_end(self) -> tuple[int | None, str]:
+        best: int | None = None
+        best_name = ""
+        for name, store in self.windows.items():
+            end = store.next_end_ms()
+            if end is not None and (best is None or end < best):
+                best, best_name = end, name
+        return best, best_name
+
+    def _fire_windows(self, full_name: str, end_ms: int, line_no: int) -> None:
+        prefix, _, name = full_name.partition("/")
+        det, ctx = self._by_prefix[prefix + "/"]
+        closed: list[Window] = self.windows[full_name].close_until(end_ms)
+        for window in closed:
+            self.stats.windows_fired += 1
+            signals = det.on_window(name, window, ctx)
+            if signals:
+                self._emit(signals, line_no)
+
+    def _emit(self, signals: Iterable[Signal], line_no: int) -> None:
+        for sig in signals:
+            alert_id = f"{sig.detector}:{sig.subject_type}:{sig.subject_id}"
+            if alert_id in self._emitted:
+                self.stats.alerts_suppressed += 1
+                continue
+            self._emitted.add(alert_id)
+            alert = Alert(alert_id=alert_id, **msgspec.structs.asdict(sig))
+            self.stats.alerts += 1
+            self.stats.alerts_by_detector[sig.detector] = (
+                self.stats.alerts_by_detector.get(sig.detector, 0) + 1
+            )
+            self._alerts_sink.write(alert)
+            if self._store is not None:
+                self._store.add_alert(line_no, alert)
+
+    def _prune_dedup(self) -> None:
+        """Forget ids older than anything still accepted; their re-sends are too late anyway."""
+        horizon = self.watermark_ms - self.settings.allowed_lateness_ms
+        if horizon <= NO_WATERMARK:
+            return
+        self._seen = {k: t for k, t in self._seen.items() if t >= horizon}
+
+    # --- durability -----------------------------------------------------------------------
+
+    def _checkpoint(self, meta: checkpoint.CheckpointMeta, input_offset: int) -> None:
+        if self._store is not None:
+            self._store.flush()
+        positions = {"alerts": self._alerts_sink.flush(), "dead_letter": self._dead_sink.flush()}
+        if self.checkpoint_dir is None:
+            return
+        checkpoint.save(
+            self.checkpoint_dir,
+            meta,
+            {
+                "input_offset": input_offset,
+                "outputs": positions,
+                "keyed_state": self.keyed_state,
+                "timers": self.timers,
+                "windows": {k: w.snapshot() for k, w in self.windows.items()},
+                "features": self.features,
+                "max_event_time_ms": self.max_event_time_ms,
+                "watermark_ms": self.watermark_ms,
+                "seen": self._seen,
+                "emitted": self._emitted,
+                "stats": self.stats,
+            },
+        )
+        self.stats.checkpoints += 1
+
+    def _restore(self, payload: dict[str, Any]) -> int:
+        self.keyed_state = payload["keyed_state"]
+        self.timers = payload["timers"]
+        for name, snap in payload["windows"].items():
+            self.windows[name].restore(snap)
+        self.features = payload["features"]
+        self.max_event_time_ms = payload["max_event_time_ms"]
+        self.watermark_ms = payload["watermark_ms"]
+        self._seen = payload["seen"]
+        self._emitted = payload["emitted"]
+        self.stats = payload["stats"]
+        offset = payload["input_offset"]
+        assert isinstance(offset, int)
+        return offset
+
+    def _finish(self) -> None:
+        self.stats.watermark_ms = self.watermark_ms
+        self.stats.pending_timers = len(self.timers)
+        self._alerts_sink.close()
+        self._dead_sink.close()
+        if self._store is not None:
+            self._store.write_features(self.features.rows())
+            self._store.close()
+        (self.out_dir / "stats.json").write_bytes(
+            msgspec.json.format(msgspec.json.encode(self.stats.summary()), indent=2) + b"\n"
+        )

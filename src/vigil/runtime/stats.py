@@ -1,0 +1,63 @@
+"""Run counters that must reconcile: events read = processed + dead-lettered + duplicates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunStats:
+    lines: int = 0
+    blank_lines: int = 0
+    processed: int = 0
+    malformed: int = 0
+    too_late: int = 0
+    duplicates: int = 0
+    late_accepted: int = 0
+    window_late_drops: int = 0
+    timers_fired: int = 0
+    windows_fired: int = 0
+    alerts: int = 0
+    alerts_suppressed: int = 0
+    alerts_by_detector: dict[str, int] = field(default_factory=dict)
+    checkpoints: int = 0
+    resumed_from_line: int | None = None
+    watermark_ms: int | None = None
+    pending_timers: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def events_read(self) -> int:
+        return self.lines - self.blank_lines
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.malformed + self.too_late
+
+    def reconciles(self) -> bool:
+        return self.events_read == self.processed + self.dead_lettered + self.duplicates
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "events_read": self.events_read,
+            "processed": self.processed,
+            "dead_lettered": self.dead_lettered,
+            "duplicates": self.duplicates,
+            "reconciles": self.reconciles(),
+            "dead_letter_reasons": {"malformed": self.malformed, "too_late": self.too_late},
+            "blank_lines": self.blank_lines,
+            "late_accepted": self.late_accepted,
+            "window_late_drops": self.window_late_drops,
+            "timers_fired": self.timers_fired,
+            "pending_timers_at_end": self.pending_timers,
+            "windows_fired": self.windows_fired,
+            "alerts": self.alerts,
+            "alerts_by_detector": dict(sorted(self.alerts_by_detector.items())),
+            "alerts_suppressed_as_repeats": self.alerts_suppressed,
+            "final_watermark_ms": self.watermark_ms,
+            "checkpoints_written": self.checkpoints,
+            "resumed_from_line": self.resumed_from_line,
+            "wall_seconds_this_process_and_before": round(self.wall_s, 3),
+            "events_per_second": round(self.lines / self.wall_s) if self.wall_s else None,
+        }
