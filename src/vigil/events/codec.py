@@ -41,11 +41,14 @@ class DecodeFailure(msgspec.Struct, frozen=True, kw_only=True):
 def decode_one(raw: bytes, line_no: int) -> Event | DecodeFailure:
     """Decode one JSON line; never raises for bad input."""
     try:
-        return _decoder.decode(raw)
+        event: Event = _decoder.decode(raw)
+        return event
     except msgspec.ValidationError as exc:
         return _failure(raw, line_no, str(exc))
     except msgspec.DecodeError as exc:
-        return DecodeFailure(line_no=line_no, event_id=None, field=None, reason=f"invalid JSON: {exc}")
+        return DecodeFailure(
+            line_no=line_no, event_id=None, field=None, reason=f"invalid JSON: {exc}"
+        )
 
 
 def _failure(raw: bytes, line_no: int, message: str) -> DecodeFailure:

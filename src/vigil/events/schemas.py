@@ -45,7 +45,7 @@ class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
 # --- customers -------------------------------------------------------------------------
 
 
-class CustomerSignup(EventBase, tag="customer_signup", kw_only=True):
+class CustomerSignup(EventBase, tag="customer_signup", kw_only=True, frozen=True):
     customer_id: Id
     email_hash: str
     country: Country
@@ -53,7 +53,7 @@ class CustomerSignup(EventBase, tag="customer_signup", kw_only=True):
     ip: str
 
 
-class CustomerLogin(EventBase, tag="customer_login", kw_only=True):
+class CustomerLogin(EventBase, tag="customer_login", kw_only=True, frozen=True):
     customer_id: Id
     device_id: str
     ip: str
@@ -61,7 +61,7 @@ class CustomerLogin(EventBase, tag="customer_login", kw_only=True):
     success: bool
 
 
-class ProfileChanged(EventBase, tag="profile_changed", kw_only=True):
+class ProfileChanged(EventBase, tag="profile_changed", kw_only=True, frozen=True):
     customer_id: Id
     field: ProfileField
     new_value_hash: str
@@ -78,7 +78,7 @@ class LineItem(msgspec.Struct, frozen=True, kw_only=True):
     weight_g: NonNegInt
 
 
-class OrderPlaced(EventBase, tag="order_placed", kw_only=True):
+class OrderPlaced(EventBase, tag="order_placed", kw_only=True, frozen=True):
     order_id: Id
     customer_id: Id
     items: Annotated[list[LineItem], msgspec.Meta(min_length=1)]
@@ -92,7 +92,7 @@ class OrderPlaced(EventBase, tag="order_placed", kw_only=True):
     ad_click_id: str | None = None
 
 
-class ShipmentDelivered(EventBase, tag="shipment_delivered", kw_only=True):
+class ShipmentDelivered(EventBase, tag="shipment_delivered", kw_only=True, frozen=True):
     order_id: Id
     customer_id: Id
     carrier: str
@@ -101,7 +101,7 @@ class ShipmentDelivered(EventBase, tag="shipment_delivered", kw_only=True):
 # --- returns ---------------------------------------------------------------------------
 
 
-class ReturnRequested(EventBase, tag="return_requested", kw_only=True):
+class ReturnRequested(EventBase, tag="return_requested", kw_only=True, frozen=True):
     return_id: Id
     order_id: Id
     customer_id: Id
@@ -111,14 +111,14 @@ class ReturnRequested(EventBase, tag="return_requested", kw_only=True):
     agent_id: str | None = None
 
 
-class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True):
+class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True, frozen=True):
     return_id: Id
     order_id: Id
     carrier: str
     tracking_id: str
 
 
-class CarrierScan(EventBase, tag="carrier_scan", kw_only=True):
+class CarrierScan(EventBase, tag="carrier_scan", kw_only=True, frozen=True):
     """A carrier scanned the return parcel; ``weight_g`` is what the parcel weighed."""
 
     return_id: Id
@@ -129,7 +129,7 @@ class CarrierScan(EventBase, tag="carrier_scan", kw_only=True):
     location_country: Country
 
 
-class ReturnReceived(EventBase, tag="return_received", kw_only=True):
+class ReturnReceived(EventBase, tag="return_received", kw_only=True, frozen=True):
     """A warehouse received and inspected the return parcel."""
 
     return_id: Id
@@ -143,7 +143,7 @@ class ReturnReceived(EventBase, tag="return_received", kw_only=True):
 # --- refunds ---------------------------------------------------------------------------
 
 
-class RefundIssued(EventBase, tag="refund_issued", kw_only=True):
+class RefundIssued(EventBase, tag="refund_issued", kw_only=True, frozen=True):
     refund_id: Id
     order_id: Id
     customer_id: Id
@@ -160,7 +160,7 @@ class RefundIssued(EventBase, tag="refund_issued", kw_only=True):
 # --- support agents --------------------------------------------------------------------
 
 
-class AgentRostered(EventBase, tag="agent_rostered", kw_only=True):
+class AgentRostered(EventBase, tag="agent_rostered", kw_only=True, frozen=True):
     """Roster record (from HR / workforce tools): who the agent is and when they work."""
 
     agent_id: Id
@@ -170,7 +170,7 @@ class AgentRostered(EventBase, tag="agent_rostered", kw_only=True):
     shift_end_hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
 
 
-class AgentSessionStarted(EventBase, tag="agent_session_started", kw_only=True):
+class AgentSessionStarted(EventBase, tag="agent_session_started", kw_only=True, frozen=True):
     session_id: Id
     agent_id: Id
     device_id: str
@@ -179,12 +179,12 @@ class AgentSessionStarted(EventBase, tag="agent_session_started", kw_only=True):
     mfa: bool
 
 
-class AgentSessionEnded(EventBase, tag="agent_session_ended", kw_only=True):
+class AgentSessionEnded(EventBase, tag="agent_session_ended", kw_only=True, frozen=True):
     session_id: Id
     agent_id: Id
 
 
-class AgentAction(EventBase, tag="agent_action", kw_only=True):
+class AgentAction(EventBase, tag="agent_action", kw_only=True, frozen=True):
     session_id: Id
     agent_id: Id
     action: AgentActionKind
@@ -195,7 +195,7 @@ class AgentAction(EventBase, tag="agent_action", kw_only=True):
 # --- ads -------------------------------------------------------------------------------
 
 
-class AdImpression(EventBase, tag="ad_impression", kw_only=True):
+class AdImpression(EventBase, tag="ad_impression", kw_only=True, frozen=True):
     impression_id: Id
     campaign_id: Id
     advertiser_id: Id
@@ -204,7 +204,7 @@ class AdImpression(EventBase, tag="ad_impression", kw_only=True):
     cost_micros: NonNegInt
 
 
-class AdClick(EventBase, tag="ad_click", kw_only=True):
+class AdClick(EventBase, tag="ad_click", kw_only=True, frozen=True):
     click_id: Id
     campaign_id: Id
     advertiser_id: Id
@@ -216,19 +216,19 @@ class AdClick(EventBase, tag="ad_click", kw_only=True):
 # --- labels (arrive later) -------------------------------------------------------------
 
 
-class Chargeback(EventBase, tag="chargeback", kw_only=True):
+class Chargeback(EventBase, tag="chargeback", kw_only=True, frozen=True):
     order_id: Id
     customer_id: Id
     amount_cents: NonNegInt
 
 
-class InvestigationOutcome(EventBase, tag="investigation_outcome", kw_only=True):
+class InvestigationOutcome(EventBase, tag="investigation_outcome", kw_only=True, frozen=True):
     subject_type: Literal["refund", "order", "account", "agent", "session"]
     subject_id: Id
     outcome: Outcome
 
 
-class AnalystDecision(EventBase, tag="analyst_decision", kw_only=True):
+class AnalystDecision(EventBase, tag="analyst_decision", kw_only=True, frozen=True):
     alert_id: Id
     analyst_id: Id
     outcome: Outcome

@@ -97,13 +97,15 @@ class EmbeddedRuntime:
         out_dir: Path,
         settings: RuntimeSettings | None = None,
         checkpoint_dir: Path | None = None,
-        progress: Callable[[RunStats], None] | None = None,
+        progress: Callable[[RunStats, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         self.detectors = list(detectors)
         self.out_dir = out_dir
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
+        self.should_stop = should_stop
         self.keyed_state: dict[str, dict[str, Any]] = {}
         self.timers = TimerQueue()
         self.windows: dict[str, WindowStore] = {}
@@ -186,9 +188,12 @@ class EmbeddedRuntime:
                     stats.wall_s += time.perf_counter() - started
                     started = time.perf_counter()
                     self._checkpoint(meta, end_offset)
-                    if self.progress:
-                        self.progress(stats)
             offset = batch[-1][1]
+            if self.progress:
+                self.progress(stats, offset)
+            if self.should_stop():
+                stats.stopped_early = True
+                break
         stats.wall_s += time.perf_counter() - started
         self._checkpoint(meta, offset)
         self._finish()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -17,6 +17,7 @@ class JsonlSink:
     def __init__(self, path: Path, resume_at: int | None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[bytes]
         if resume_at is None:
             self._fh = path.open("wb")
         else:

@@ -26,6 +26,7 @@ class RunStats:
     watermark_ms: int | None = None
     pending_timers: int = 0
     wall_s: float = 0.0
+    stopped_early: bool = False
 
     @property
     def events_read(self) -> int:
@@ -58,6 +59,7 @@ class RunStats:
             "final_watermark_ms": self.watermark_ms,
             "checkpoints_written": self.checkpoints,
             "resumed_from_line": self.resumed_from_line,
+            "stopped_early_on_signal": self.stopped_early,
             "wall_seconds_this_process_and_before": round(self.wall_s, 3),
             "events_per_second": round(self.lines / self.wall_s) if self.wall_s else None,
         }

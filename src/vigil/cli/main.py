@@ -1,0 +1,275 @@
+"""The ``vigil`` command line: simulate, run, evaluate, demo.
+
+Settings are built here, at the entry point, and passed down; nothing below reads
+options or environment variables on its own.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+import msgspec
+
+from vigil import __version__
+from vigil.cli.options import Duration
+from vigil.cli.progress import Reporter, stderr
+from vigil.cli.simulate import build_sim_config
+from vigil.errors import VigilError
+from vigil.runtime.embedded import DAY_MS, MINUTE_MS, RuntimeSettings
+from vigil.runtime.stats import RunStats
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vigil")
+def cli() -> None:
+    """Vigil watches a retailer's event stream and stops refund fraud as it happens."""
+
+
+@cli.command()
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same files)."
+)
+@click.option(
+    "--events",
+    "n_events",
+    type=click.IntRange(min=1_000),
+    default=1_000_000,
+    show_default=True,
+    help="Number of lines to write (about).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for events.jsonl, truth.jsonl and simulation.json.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a simulator parameter (repeatable); `vigil simulate --list-params` shows them.",
+)
+@click.option(
+    "--list-params", is_flag=True, help="List the simulator parameters with defaults and exit."
+)
+def simulate(
+    seed: int, n_events: int, out_dir: Path, params: tuple[str, ...], list_params: bool
+) -> None:
+    """Simulate a retailer's event stream with fraud scenarios and ground truth."""
+    from vigil.cli.simulate import list_sim_params, run_simulation
+
+    if list_params:
+        click.echo(list_sim_params())
+        return
+    config = build_sim_config(seed, n_events, params)
+    run_simulation(config, out_dir)
+
+
+@cli.command()
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    metavar="FILE",
+    help="JSON Lines file to read, or - for standard input.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for alerts.jsonl, dead_letter.jsonl, stats.json, analytics.duckdb.",
+)
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Checkpoint here and resume from here after a crash or a stop.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=500_000,
+    show_default=True,
+    help="Checkpoint every N input lines (and at the end).",
+)
+@click.option(
+    "--max-out-of-orderness",
+    type=Duration(),
+    default="10m",
+    show_default=True,
+    help="Watermark lag behind the highest event time seen.",
+)
+@click.option(
+    "--allowed-lateness",
+    type=Duration(),
+    default="2d",
+    show_default=True,
+    help="Events older than watermark minus this go to the dead letters as too late.",
+)
+@click.option(
+    "--follow", is_flag=True, help="Keep tailing the file as it grows (stop with Ctrl-C)."
+)
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=None,
+    help="With --follow: stop after S seconds without new lines.",
+)
+@click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
+def run(
+    input_path: str,
+    out_dir: Path,
+    checkpoint_dir: Path | None,
+    checkpoint_every: int,
+    max_out_of_orderness: int,
+    allowed_lateness: int,
+    follow: bool,
+    idle_timeout: float | None,
+    no_analytics: bool,
+) -> None:
+    """Run the detectors over an event stream and write alerts, dead letters and stats."""
+    settings = RuntimeSettings(
+        max_out_of_orderness_ms=max_out_of_orderness,
+        allowed_lateness_ms=allowed_lateness,
+        checkpoint_every_events=checkpoint_every,
+        analytics=not no_analytics,
+    )
+    stats = run_pipeline(input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout)
+    print_run_summary(stats, out_dir)
+
+
+@cli.command()
+@click.option(
+    "--alerts", "alerts_path", type=click.Path(path_type=Path, dir_okay=False), required=True
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Ceiling on the share of refunds that may be alerted (highest scores first).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=0.5,
+    show_default=True,
+    help="Decision threshold: only alerts scored at or above it are raised.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def evaluate(
+    alerts_path: Path, truth_path: Path, budget: float, threshold: float, as_json: bool
+) -> None:
+    """Measure alerts against ground truth: precision, recall and money caught."""
+    from vigil.evaluation import evaluate as run_evaluation
+
+    report = run_evaluation(alerts_path, truth_path, budget=budget, threshold=threshold)
+    click.echo(report.to_json() if as_json else report.to_text())
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("vigil-demo"),
+    show_default=True,
+    help="Where the demo writes everything.",
+)
+@click.option(
+    "--events", "n_events", type=click.IntRange(min=1_000), default=1_000_000, show_default=True
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+def demo(out_dir: Path, n_events: int, seed: int) -> None:
+    """Simulate, run and evaluate with defaults, and say where everything went."""
+    from vigil.cli.demo import run_demo
+
+    run_demo(out_dir, n_events, seed)
+
+
+def run_pipeline(
+    input_path: str,
+    out_dir: Path,
+    settings: RuntimeSettings,
+    checkpoint_dir: Path | None,
+    follow: bool = False,
+    idle_timeout: float | None = None,
+) -> RunStats:
+    from vigil.detectors.registry import default_detectors
+    from vigil.ingest.sources import FileSource, LineSource, StdinSource
+    from vigil.runtime.embedded import EmbeddedRuntime
+
+    stop = {"flag": False}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop["flag"] = True
+        stderr.print(f"vigil run: got signal {signum}; checkpointing and stopping after this batch")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    source: LineSource
+    total = 0
+    if input_path == "-":
+        source = StdinSource()
+    else:
+        path = Path(input_path)
+        source = FileSource(
+            path, follow=follow, idle_timeout_s=idle_timeout, should_stop=lambda: stop["flag"]
+        )
+        total = path.stat().st_size
+    runtime = EmbeddedRuntime(
+        default_detectors(), out_dir, settings, checkpoint_dir, should_stop=lambda: stop["flag"]
+    )
+    if total and not follow:
+        with Reporter("vigil run", total, "bytes") as rep:
+            runtime.progress = lambda _stats, offset: rep.update(offset)
+            return runtime.run(source)
+    return runtime.run(source)
+
+
+def print_run_summary(stats: RunStats, out_dir: Path) -> None:
+    s = stats.summary()
+    stderr.print(
+        f"read {s['events_read']:,} events: {s['processed']:,} processed, "
+        f"{s['dead_lettered']:,} dead-lettered "
+        f"({s['dead_letter_reasons']['malformed']:,} malformed, "
+        f"{s['dead_letter_reasons']['too_late']:,} too late), {s['duplicates']:,} duplicates "
+        f"-> {'reconciles' if s['reconciles'] else 'DOES NOT RECONCILE'}"
+    )
+    by_det = ", ".join(f"{k} {v:,}" for k, v in s["alerts_by_detector"].items()) or "none"
+    rate = f"{s['events_per_second']:,} events/s" if s["events_per_second"] else "n/a"
+    stderr.print(f"alerts: {s['alerts']:,} ({by_det}); {stats.wall_s:.1f}s, {rate}")
+    stderr.print(
+        f"outputs in {out_dir}/: alerts.jsonl, dead_letter.jsonl, stats.json"
+        + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
+    )
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except VigilError as exc:
+        stderr.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except msgspec.ValidationError as exc:  # settings built from user values
+        stderr.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["DAY_MS", "MINUTE_MS", "cli", "main"]
