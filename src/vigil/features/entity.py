@@ -67,10 +67,22 @@ class EntityFeatures:
         out: list[tuple[str, str, str, float]] = []
         names_c = ("orders", "order_cents", "refunds", "refund_cents")
         for cid in sorted(self.customers):
-            out.extend(("customer", cid, n, float(v)) for n, v in zip(names_c, self.customers[cid], strict=True))
-        names_a = ("refunds", "refund_cents", "manual_refunds", "manual_refund_cents", "sessions", "no_mfa_sessions")
+            out.extend(
+                ("customer", cid, n, float(v))
+                for n, v in zip(names_c, self.customers[cid], strict=True)
+            )
+        names_a = (
+            "refunds",
+            "refund_cents",
+            "manual_refunds",
+            "manual_refund_cents",
+            "sessions",
+            "no_mfa_sessions",
+        )
         for aid in sorted(self.agents):
-            out.extend(("agent", aid, n, float(v)) for n, v in zip(names_a, self.agents[aid], strict=True))
+            out.extend(
+                ("agent", aid, n, float(v)) for n, v in zip(names_a, self.agents[aid], strict=True)
+            )
         for did in sorted(self.devices):
             out.append(("device", did, "orders", float(self.devices[did])))
         return out

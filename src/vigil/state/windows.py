@@ -49,7 +49,9 @@ class WindowSpec(Generic[V, A, R]):
             )
 
     @classmethod
-    def tumbling(cls, name: str, size_ms: int, aggregator: Aggregator[V, A, R]) -> WindowSpec[V, A, R]:
+    def tumbling(
+        cls, name: str, size_ms: int, aggregator: Aggregator[V, A, R]
+    ) -> WindowSpec[V, A, R]:
         return cls(name, size_ms, size_ms, aggregator)
 
     def starts_for(self, time_ms: int) -> range:
