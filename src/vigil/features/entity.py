@@ -14,6 +14,8 @@ from vigil.events.schemas import (
     ReturnReceived,
 )
 
+_TRACKED = frozenset({OrderPlaced, RefundIssued, AgentSessionStarted, ReturnReceived})
+
 
 class EntityFeatures:
     """Counters by (entity type, id); plain dicts so checkpoints pickle them as they are."""
@@ -28,6 +30,8 @@ class EntityFeatures:
         self.mismatched_receipts = 0
 
     def update(self, ev: EventBase) -> None:
+        if type(ev) not in _TRACKED:
+            return
         if isinstance(ev, OrderPlaced):
             c = self.customers.get(ev.customer_id)
             if c is None:

@@ -1,8 +1,10 @@
 """Line sources with byte positions, so a checkpoint can say exactly where input stopped.
 
-``FileSource`` reads a JSON Lines file in large chunks (one ``read`` per few MB, not per
-line) and can resume at a byte offset; in follow mode it tails a growing file and only
-hands out complete lines. ``StdinSource`` reads standard input and cannot resume.
+``FileSource`` reads a JSON Lines file in large chunks (one ``read`` per few MiB, not per
+line) and hands out batches of complete lines with the byte offset just after the batch;
+it can resume at such an offset. In follow mode it tails a growing file and only hands out
+complete lines. ``StdinSource`` reads standard input and cannot resume. Lines keep a
+trailing ``\\r`` (CRLF files): JSON treats it as whitespace.
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from vigil.errors import InputError
 
 CHUNK_BYTES = 4 << 20
 
 
-class LineSource(Protocol):
-    """Yields batches of (raw line without newline, byte offset just after it)."""
+class Batch(NamedTuple):
+    """Complete lines (without ``\\n``) and the input offset just after the last one."""
 
+    lines: list[bytes]
+    end_offset: int
+
+
+class LineSource(Protocol):
     name: str
     resumable: bool
 
-    def batches(self, start_offset: int) -> Iterator[list[tuple[bytes, int]]]: ...
+    def batches(self, start_offset: int) -> Iterator[Batch]: ...
 
 
 class FileSource:
@@ -38,6 +45,7 @@ class FileSource:
         poll_s: float = 0.2,
         idle_timeout_s: float | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         if not path.is_file():
             raise InputError(f"input file {str(path)!r} does not exist or is not a file")
@@ -47,11 +55,14 @@ class FileSource:
         self.poll_s = poll_s
         self.idle_timeout_s = idle_timeout_s
         self.should_stop = should_stop
+        self.chunk_bytes = chunk_bytes
 
-    def batches(self, start_offset: int) -> Iterator[list[tuple[bytes, int]]]:
+    def batches(self, start_offset: int) -> Iterator[Batch]:
         with self.path.open("rb") as fh:
             fh.seek(start_offset)
-            yield from _read_batches(fh, start_offset, self._wait_for_more)
+            yield from _read_batches(
+                fh, start_offset, self._wait_for_more, self.chunk_bytes, not self.follow
+            )
 
     def _wait_for_more(self, idle_since: float) -> bool:
         """In follow mode, sleep and say whether to try reading again."""
@@ -67,22 +78,28 @@ class StdinSource:
     resumable = False
     name = "<stdin>"
 
-    def batches(self, start_offset: int) -> Iterator[list[tuple[bytes, int]]]:
-        yield from _read_batches(sys.stdin.buffer, 0, lambda _since: False)
+    def batches(self, start_offset: int) -> Iterator[Batch]:
+        yield from _read_batches(sys.stdin.buffer, 0, lambda _since: False, 1 << 16, True)
 
 
 def _read_batches(
-    fh: BinaryIO, offset: int, wait_for_more: Callable[[float], bool]
-) -> Iterator[list[tuple[bytes, int]]]:
+    fh: BinaryIO,
+    offset: int,
+    wait_for_more: Callable[[float], bool],
+    chunk_bytes: int,
+    emit_partial_last_line: bool,
+) -> Iterator[Batch]:
+    """A last line without newline is handed out at the end of a bounded input; when a
+    followed file stops growing it is left unread (its writer may not have finished it)."""
     pending = b""
     idle_since = time.monotonic()
     while True:
-        chunk = fh.read(CHUNK_BYTES)
+        chunk = fh.read(chunk_bytes)
         if not chunk:
             if wait_for_more(idle_since):
                 continue
-            if pending:  # a last line with no newline: hand it out as it is
-                yield [(pending.rstrip(b"\r"), offset + len(pending))]
+            if pending and emit_partial_last_line:
+                yield Batch([pending], offset + len(pending))
             return
         idle_since = time.monotonic()
         data = pending + chunk if pending else chunk
@@ -91,10 +108,5 @@ def _read_batches(
             pending = data
             continue
         pending = data[cut + 1 :]
-        batch: list[tuple[bytes, int]] = []
-        pos = offset
-        for line in data[: cut + 1].split(b"\n")[:-1]:
-            pos += len(line) + 1
-            batch.append((line[:-1] if line.endswith(b"\r") else line, pos))
-        offset = pos
-        yield batch
+        offset += cut + 1
+        yield Batch(data[:cut].split(b"\n"), offset)
