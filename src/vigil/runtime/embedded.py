@@ -167,7 +167,9 @@ class EmbeddedRuntime:
             ),
             settings_fingerprint=self.settings.fingerprint()
             + "|"
-            + ",".join(f"{d.name}@{d.version}" for d in self.detectors),
+            + ",".join(
+                f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}" for d in self.detectors
+            ),
         )
         restored = None
         if self.checkpoint_dir is not None:
@@ -336,6 +338,8 @@ class EmbeddedRuntime:
         self.next_due_ms = min(candidates) if candidates else NO_DUE
 
     def _next_window_end(self) -> tuple[int | None, str]:
+        if not self.windows:
+            return None, ""
         best: int | None = None
         best_name = ""
         for name, store in self.windows.items():

@@ -1,0 +1,244 @@
+"""Insider risk: an agent's unreturned manual refund money against the peers of the team.
+
+Every refund an agent issues goes into the tumbling event-time window (``window_ms``) of
+its event time, kept in keyed state. A window is judged by an event-time timer at its end
++ ``return_grace_ms``, once the parcels behind legitimate manual refunds have had time to
+be scanned. Keyed buckets rather than the runtime's windows: a refund that arrives late
+(up to the allowed lateness) still lands in its window, since judgement comes a grace
+period after the window ends.
+
+Only *manual* refunds (policies in ``manual_policies``) whose order saw no carrier scan
+and no warehouse receipt by refund time + grace count. Agents are grouped by the team of
+their roster record (read at judgement time, so a late roster still counts), and each
+agent's unreturned manual money is compared with the median of the other active agents
+of the same team through the ratio (money + floor) / (peer median + floor). Comparing
+within the team, and counting only money that never came back, is what keeps an
+escalations team, whose agents legitimately override a lot with the parcel following,
+from being flagged.
+
+An alert's subject is the agent *in that window* (``<agent_id>@<window start>``), so a
+later window gives a new alert id; it lists the agent's unreturned manual refunds of at
+least ``listed_refund_min_cents`` as the refunds at risk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
+from vigil.detectors.insider._common import (
+    GC_PREFIX,
+    logistic,
+    median,
+    money,
+    retain,
+    sweep,
+    touch,
+    utc_stamp,
+)
+from vigil.detectors.settings import AgentRefundsSettings
+from vigil.events.schemas import (
+    AgentRostered,
+    CarrierScan,
+    EventBase,
+    RefundIssued,
+    ReturnReceived,
+)
+
+REASON_PEER_OUTLIER = "unreturned_manual_refunds_above_team_peers"
+REASON_OVERRIDES = "manual_overrides"
+REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
+
+_ROSTER = "roster"  # agent_id -> (event_time_ms, team)
+_ORDERS = "orders"  # order_id -> [last_activity_ms, earliest scan or receipt ms]
+_BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
+_JUDGE = "judge|"
+
+# window value: (agent_id, refund_id, amount_cents, policy, customer_id, order_id,
+#                session_id, time_ms)
+RefundValue = tuple[str, str, int, str, str, str, str | None, int]
+# accumulator of a window: agent_id -> [refunds, refund_cents, [RefundValue of manual ones]]
+Acc = dict[str, list[Any]]
+
+
+class AgentRefundsDetector(BaseDetector):
+    """Agents whose unreturned manual refund money stands out among team peers."""
+
+    name: ClassVar[str] = "agent_refunds"
+    version: ClassVar[int] = 1
+    subscribes: ClassVar[frozenset[str]] = frozenset(
+        {"agent_rostered", "refund_issued", "carrier_scan", "return_received"}
+    )
+
+    def __init__(self, settings: AgentRefundsSettings | None = None) -> None:
+        self.settings = settings or AgentRefundsSettings()
+
+    # --- events -----------------------------------------------------------------------------
+
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        if isinstance(event, RefundIssued):
+            if event.issued_by == "agent" and event.agent_id:
+                manual = event.policy in self.settings.manual_policies
+                value: RefundValue = (
+                    event.agent_id,
+                    event.refund_id,
+                    event.amount_cents,
+                    event.policy if manual else "",
+                    event.customer_id,
+                    event.order_id,
+                    event.session_id,
+                    event.event_time_ms,
+                )
+                self._add(ctx, value)
+        elif isinstance(event, CarrierScan | ReturnReceived):
+            orders = ctx.keyed(_ORDERS)
+            t = event.event_time_ms
+            entry: list[Any] | None = orders.get(event.order_id)
+            if entry is None:
+                orders[event.order_id] = [t, t]
+                retain(ctx, _ORDERS, event.order_id, t, self.settings.retention_ms)
+            else:
+                touch(entry, t)
+                entry[1] = min(entry[1], t)
+        elif isinstance(event, AgentRostered):
+            roster = ctx.keyed(_ROSTER)
+            old = roster.get(event.agent_id)
+            if old is None or old[0] <= event.event_time_ms:
+                roster[event.agent_id] = (event.event_time_ms, event.team)
+        return ()
+
+    def _add(self, ctx: Context, value: RefundValue) -> None:
+        t = value[7]
+        start = t - t % self.settings.window_ms
+        buckets = ctx.keyed(_BUCKETS)
+        bucket: list[Any] | None = buckets.get(str(start))
+        if bucket is None:
+            bucket = buckets[str(start)] = [start, {}]
+            end = start + self.settings.window_ms
+            ctx.set_timer(end + self.settings.return_grace_ms, _JUDGE + str(start))
+        acc: Acc = bucket[1]
+        slot = acc.get(value[0])
+        if slot is None:
+            slot = acc[value[0]] = [0, 0, []]
+        slot[0] += 1
+        slot[1] += value[2]
+        if value[3]:
+            slot[2].append(value)
+
+    # --- judgement --------------------------------------------------------------------------
+
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+        if key.startswith(GC_PREFIX):
+            sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
+            return ()
+        if not key.startswith(_JUDGE):
+            return ()
+        bucket = ctx.keyed(_BUCKETS).pop(key[len(_JUDGE) :], None)
+        if bucket is None:
+            return ()
+        return self._judge(bucket[0], bucket[1], fired_at_ms, ctx)
+
+    def _unreturned(self, refunds: list[RefundValue], ctx: Context) -> list[RefundValue]:
+        orders = ctx.keyed(_ORDERS)
+        grace = self.settings.return_grace_ms
+        out: list[RefundValue] = []
+        for r in refunds:
+            entry = orders.get(r[5])
+            if entry is None or entry[1] > r[7] + grace:
+                out.append(r)
+        return out
+
+    def _judge(self, start_ms: int, acc: Acc, fired_at_ms: int, ctx: Context) -> list[Signal]:
+        s = self.settings
+        roster = ctx.keyed(_ROSTER)
+        # agent -> (team, unreturned manual cents, unreturned manual refunds, manual refunds)
+        per_agent: dict[str, tuple[str, int, list[RefundValue], int]] = {}
+        for agent_id in sorted(acc):
+            manual: list[RefundValue] = acc[agent_id][2]
+            unreturned = self._unreturned(manual, ctx)
+            rost = roster.get(agent_id)
+            team = rost[1] if rost is not None else s.unknown_team
+            per_agent[agent_id] = (team, sum(r[2] for r in unreturned), unreturned, len(manual))
+        teams: dict[str, list[str]] = {}
+        for agent_id, (team, _, _, _) in per_agent.items():
+            teams.setdefault(team, []).append(agent_id)
+        out: list[Signal] = []
+        for agent_id, (team, cents, unreturned, n_manual) in per_agent.items():
+            if cents < s.min_unreturned_cents:
+                continue
+            peers = [float(per_agent[p][1]) for p in teams[team] if p != agent_id]
+            if len(peers) < s.min_peers:
+                continue
+            med = median(peers)
+            floor = float(s.ratio_floor_cents)
+            log2_ratio = math.log2((cents + floor) / (med + floor))
+            score = clamp01(logistic(s.log2_ratio_slope * (log2_ratio - s.log2_ratio_at_half)))
+            if score < s.min_emit_score:
+                continue
+            out.append(
+                self._signal(
+                    agent_id,
+                    team,
+                    cents,
+                    unreturned,
+                    n_manual,
+                    med,
+                    len(peers),
+                    log2_ratio,
+                    score,
+                    start_ms,
+                    fired_at_ms,
+                )
+            )
+        return out
+
+    def _signal(
+        self,
+        agent_id: str,
+        team: str,
+        cents: int,
+        unreturned: list[RefundValue],
+        n_manual: int,
+        peer_median: float,
+        n_peers: int,
+        log2_ratio: float,
+        score: float,
+        start_ms: int,
+        fired_at_ms: int,
+    ) -> Signal:
+        s = self.settings
+        listed = sorted(
+            (r for r in unreturned if r[2] >= s.listed_refund_min_cents), key=lambda r: r[1]
+        )
+        reasons = [REASON_PEER_OUTLIER]
+        n_overrides = sum(1 for r in unreturned if r[3] == "manual_override")
+        if n_overrides:
+            reasons.append(REASON_OVERRIDES)
+        if len(unreturned) >= 5:
+            reasons.append(REASON_MANY_MANUAL)
+        start = utc_stamp(start_ms)
+        explanation = (
+            f"agent {agent_id} (team {team}) issued {len(unreturned)} manual refunds "
+            f"({n_overrides} overrides) worth {money(cents)} that never came back, of "
+            f"{n_manual} manual refunds in the window from {start}, vs a median of "
+            f"{money(round(peer_median))} over {n_peers} team peers "
+            f"({2**log2_ratio:.1f}x with floors); at risk: {len(listed)} refunds of "
+            f"{money(s.listed_refund_min_cents)} or more worth {money(sum(r[2] for r in listed))}"
+        )
+        customers = {r[4] for r in listed}
+        return Signal(
+            detector=self.name,
+            version=self.version,
+            subject_type="agent",
+            subject_id=f"{agent_id}@{start}",
+            score=round(score, 6),
+            reasons=tuple(reasons),
+            explanation=explanation,
+            event_time_ms=fired_at_ms,
+            refund_ids=tuple(r[1] for r in listed),
+            amount_cents=sum(r[2] for r in listed),
+            customer_id=next(iter(customers)) if len(customers) == 1 else None,
+            agent_id=agent_id,
+        )

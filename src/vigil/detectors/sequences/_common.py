@@ -1,0 +1,154 @@
+"""Small helpers shared by the sequence detectors (no state of their own)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vigil.detectors.base import Context
+
+#: timer keys of retention sweeps look like ``gc|<bucket end ms>``
+GC_PREFIX = "gc|"
+_GC_BUCKETS = "gc"  # str(bucket end ms) -> [(namespace, key), ...] to look at then
+_DAY_MS = 86_400_000
+
+
+def logistic(x: float) -> float:
+    """Squash a logit into (0, 1) without overflow."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def money(cents: int) -> str:
+    """``123456`` -> ``$1,234.56``."""
+    return f"${cents / 100:,.2f}"
+
+
+def days(ms: int) -> str:
+    """A duration in days, for explanations."""
+    d = ms / 86_400_000
+    return f"{d:g} day" + ("" if d == 1 else "s")
+
+
+def retain(ctx: Context, namespace: str, key: str, now_ms: int, retention_ms: int) -> None:
+    """Schedule a retention sweep for a new state entry ``namespace[key]``.
+
+    Entries are lists whose element 0 is the event time of their last activity. Sweeps are
+    bucketed by day (one timer per day, not one per entry): the entry is looked at in the
+    first sweep at or after ``now_ms + retention_ms`` and deleted if it saw no activity
+    for ``retention_ms``, else moved to a later bucket. Deletion may lag by up to a day.
+    """
+    due = now_ms + retention_ms
+    bucket_end = due - due % _DAY_MS + _DAY_MS
+    buckets = ctx.keyed(_GC_BUCKETS)
+    entries: list[tuple[str, str]] | None = buckets.get(str(bucket_end))
+    if entries is None:
+        entries = buckets[str(bucket_end)] = []
+        ctx.set_timer(bucket_end, f"{GC_PREFIX}{bucket_end}")
+    entries.append((namespace, key))
+
+
+def sweep(ctx: Context, timer_key: str, fired_at_ms: int, retention_ms: int) -> None:
+    """Handle a retention timer set by ``retain``: drop idle entries, re-file the others."""
+    entries: list[tuple[str, str]] | None = ctx.keyed(_GC_BUCKETS).pop(
+        timer_key[len(GC_PREFIX) :], None
+    )
+    for namespace, key in entries or ():
+        store: dict[str, Any] = ctx.keyed(namespace)
+        entry = store.get(key)
+        if entry is None:
+            continue
+        last = int(entry[0])
+        if last + retention_ms <= fired_at_ms:
+            del store[key]
+        else:
+            retain(ctx, namespace, key, last, retention_ms)
+
+
+def touch(entry: list[Any], time_ms: int) -> None:
+    """Record activity on a retained entry (element 0 holds the latest event time)."""
+    if time_ms > entry[0]:
+        entry[0] = time_ms
+
+
+# --- a decayed log-amount histogram (robust typical amount and spread) ----------------------
+
+#: bins of width ``LOG_BIN`` in ln(cents), covering 1 cent to about $100 million
+LOG_BIN = 0.1
+LOG_BINS = 185
+
+
+def log_bin(amount_cents: int) -> int:
+    """The histogram bin of an amount."""
+    x = math.log(max(1, amount_cents))
+    return min(LOG_BINS - 1, int(x / LOG_BIN))
+
+
+def new_histogram() -> list[float]:
+    return [0.0] * LOG_BINS
+
+
+def quantile(hist: list[float], q: float) -> float:
+    """The ``q`` quantile of ln(amount) in a histogram with a positive total weight."""
+    total = sum(hist)
+    target = q * total
+    acc = 0.0
+    for i, w in enumerate(hist):
+        if w > 0 and acc + w >= target:
+            return (i + (target - acc) / w) * LOG_BIN
+        acc += w
+    return LOG_BINS * LOG_BIN
+
+
+class AmountBaseline:
+    """Typical ln(amount) of a population, learned in event-time order without depending on
+    the order of equal-time updates.
+
+    State (plain data, kept by the caller in keyed state): ``[weight, hist, last_ms,
+    pending_ms, pending]`` where ``pending`` holds the updates of the latest event time;
+    they are folded in only once a strictly later time is scored, so two updates at the
+    same time never see each other. Older data decays by ``decay_per_day``.
+    """
+
+    @staticmethod
+    def new() -> list[Any]:
+        return [0.0, new_histogram(), None, None, {}]
+
+    @staticmethod
+    def fold(state: list[Any], now_ms: int, decay_per_day: float) -> None:
+        pending_ms = state[3]
+        if pending_ms is None or pending_ms >= now_ms:
+            return
+        hist: list[float] = state[1]
+        if state[2] is not None and decay_per_day < 1.0:
+            factor = decay_per_day ** ((pending_ms - state[2]) / 86_400_000)
+            for i, w in enumerate(hist):
+                if w:
+                    hist[i] = w * factor
+            state[0] *= factor
+        pending: dict[int, int] = state[4]
+        for b, n in pending.items():
+            hist[b] += n
+            state[0] += n
+        state[2], state[3], state[4] = pending_ms, None, {}
+
+    @staticmethod
+    def add(state: list[Any], time_ms: int, amount_cents: int) -> None:
+        """Queue one observation at ``time_ms`` (call ``fold`` with ``time_ms`` first)."""
+        state[3] = time_ms
+        pending: dict[int, int] = state[4]
+        b = log_bin(amount_cents)
+        pending[b] = pending.get(b, 0) + 1
+
+    @staticmethod
+    def typical(
+        state: list[Any] | None, min_weight: float, prior_cents: int, prior_sd: float
+    ) -> tuple[float, float, bool]:
+        """(median ln amount, robust sd from the inter-quartile range, learned?)."""
+        if state is None or state[0] < min_weight:
+            return math.log(max(1, prior_cents)), prior_sd, False
+        hist: list[float] = state[1]
+        q25, q50, q75 = quantile(hist, 0.25), quantile(hist, 0.5), quantile(hist, 0.75)
+        return q50, max(0.25, (q75 - q25) / 1.349), True

@@ -1,0 +1,198 @@
+"""Refund and no return: a refund with no carrier scan and no warehouse receipt in time.
+
+For every refund that does not wait for the goods (any policy but ``on_receipt``) an
+event-time timer is set at refund time + ``wait_ms``. When the watermark passes it, the
+detector looks at the earliest scan or receipt of the order: if its *event time* is at or
+before the deadline the return exists (it may precede the refund, as for refunds on first
+scan); otherwise the refund is scored. A scan that arrives before the timer fires but
+whose event time is after the deadline does not count, so the result depends on event
+times only, never on arrival order. Refunds on receipt are never alerted: the receipt
+came first by construction.
+
+Score (logistic of a sum of logits, weights in ``RefundWithoutReturnSettings``): money,
+in robust standard deviations of ln(amount) above the *typical refund without return of
+the same issuer* (agent or system), so the cheap returnless refunds and small goodwill
+gestures that make up normal traffic score low; a manual override and an agent as issuer
+add risk; an order never reported delivered subtracts (a lost parcel is a common, honest
+reason for a refund without return). The typical amount is learned from the refunds
+that reached their deadline without a return (median and inter-quartile spread of a
+decayed histogram, robust to the few fraudulent ones among them), with a prior until
+enough have been seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
+from vigil.detectors.sequences._common import (
+    GC_PREFIX,
+    AmountBaseline,
+    days,
+    logistic,
+    money,
+    retain,
+    sweep,
+    touch,
+)
+from vigil.detectors.settings import RefundWithoutReturnSettings
+from vigil.events.schemas import (
+    CarrierScan,
+    EventBase,
+    RefundIssued,
+    ReturnReceived,
+    ShipmentDelivered,
+)
+
+REASON_NO_RETURN = "no_return_scan_or_receipt"
+REASON_MANUAL_OVERRIDE = "manual_override"
+REASON_AGENT_ISSUED = "agent_issued"
+REASON_HIGH_AMOUNT = "amount_above_typical_no_return_refund"
+REASON_RETURNLESS = "returnless_policy"
+REASON_NOT_DELIVERED = "order_not_delivered"
+
+# order_id -> [last_activity_ms, earliest_scan_or_receipt_ms | None, delivered_ms | None]
+_ORDERS = "orders"
+# issuer ("agent" / "system") -> AmountBaseline state
+_BASELINE = "baseline"
+_REFUND_TIMER = "refund|"
+
+# payload of a refund timer: the refund facts the score needs, as plain data
+# (refund_id, order_id, customer_id, amount_cents, policy, issued_by, agent_id, session_id,
+#  refund_time_ms)
+RefundFacts = tuple[str, str, str, int, str, str, str | None, str | None, int]
+
+
+class RefundWithoutReturnDetector(BaseDetector):
+    """A refund with no carrier scan and no warehouse receipt within ``wait_ms``."""
+
+    name: ClassVar[str] = "refund_without_return"
+    version: ClassVar[int] = 1
+    subscribes: ClassVar[frozenset[str]] = frozenset(
+        {"refund_issued", "carrier_scan", "return_received", "shipment_delivered"}
+    )
+
+    def __init__(self, settings: RefundWithoutReturnSettings | None = None) -> None:
+        self.settings = settings or RefundWithoutReturnSettings()
+
+    # --- events -----------------------------------------------------------------------------
+
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        if isinstance(event, RefundIssued):
+            if event.policy != "on_receipt" and event.amount_cents > 0:
+                facts: RefundFacts = (
+                    event.refund_id,
+                    event.order_id,
+                    event.customer_id,
+                    event.amount_cents,
+                    event.policy,
+                    event.issued_by,
+                    event.agent_id,
+                    event.session_id,
+                    event.event_time_ms,
+                )
+                deadline = event.event_time_ms + self.settings.wait_ms
+                ctx.set_timer(deadline, _REFUND_TIMER + event.refund_id, facts)
+        elif isinstance(event, CarrierScan | ReturnReceived):
+            entry = self._order(ctx, event.order_id, event.event_time_ms)
+            t = event.event_time_ms
+            if entry[1] is None or t < entry[1]:
+                entry[1] = t
+        elif isinstance(event, ShipmentDelivered):
+            entry = self._order(ctx, event.order_id, event.event_time_ms)
+            t = event.event_time_ms
+            if entry[2] is None or t < entry[2]:
+                entry[2] = t
+        return ()
+
+    def _order(self, ctx: Context, order_id: str, time_ms: int) -> list[Any]:
+        orders = ctx.keyed(_ORDERS)
+        entry: list[Any] | None = orders.get(order_id)
+        if entry is None:
+            entry = orders[order_id] = [time_ms, None, None]
+            retain(ctx, _ORDERS, order_id, time_ms, self.settings.retention_ms)
+        else:
+            touch(entry, time_ms)
+        return entry
+
+    # --- timers -----------------------------------------------------------------------------
+
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+        if key.startswith(GC_PREFIX):
+            sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
+            return ()
+        if not key.startswith(_REFUND_TIMER) or not isinstance(payload, tuple):
+            return ()
+        facts: RefundFacts = payload
+        s = self.settings
+        deadline = facts[8] + s.wait_ms
+        entry: list[Any] | None = ctx.keyed(_ORDERS).get(facts[1])
+        if entry is not None and entry[1] is not None and entry[1] <= deadline:
+            return ()
+        delivered = entry is not None and entry[2] is not None and entry[2] <= deadline
+        # score against the baseline of earlier deadlines, then teach it this refund
+        baselines = ctx.keyed(_BASELINE)
+        issuer = facts[5]
+        base: list[Any] | None = baselines.get(issuer)
+        if base is None:
+            base = baselines[issuer] = AmountBaseline.new()
+        AmountBaseline.fold(base, deadline, s.baseline_decay_per_day)
+        prior = s.prior_agent_typical_cents if issuer == "agent" else s.prior_system_typical_cents
+        typical = AmountBaseline.typical(base, s.baseline_min_weight, prior, s.prior_log_sd)
+        AmountBaseline.add(base, deadline, facts[3])
+        if facts[3] < s.min_amount_cents:
+            return ()
+        signal = self._score(facts, delivered, typical[0], typical[1], deadline)
+        return (signal,) if signal is not None else ()
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def _score(
+        self, facts: RefundFacts, delivered: bool, mean: float, sd: float, deadline: int
+    ) -> Signal | None:
+        s = self.settings
+        refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, session_id, _ = facts
+        z = (math.log(max(1, amount)) - mean) / sd
+        logit = s.bias + s.money_weight * z
+        reasons = [REASON_NO_RETURN]
+        if z >= 2.0:
+            reasons.append(REASON_HIGH_AMOUNT)
+        if policy == "manual_override":
+            logit += s.manual_override_weight
+            reasons.append(REASON_MANUAL_OVERRIDE)
+        if issued_by == "agent":
+            logit += s.agent_issued_weight
+            reasons.append(REASON_AGENT_ISSUED)
+        if policy == "returnless":
+            reasons.append(REASON_RETURNLESS)
+        if not delivered:
+            logit += s.undelivered_weight
+            reasons.append(REASON_NOT_DELIVERED)
+        score = clamp01(logistic(logit))
+        if score < s.min_emit_score:
+            return None
+        by = f"agent {agent_id}" if issued_by == "agent" else "the system"
+        explanation = (
+            f"refund {refund_id} of {money(amount)} on order {order_id} for customer "
+            f"{customer_id} ({policy} by {by}) had no carrier scan or warehouse receipt "
+            f"within {days(s.wait_ms)}; typical such refund by {issued_by} "
+            f"{money(round(math.exp(mean)))} (z {z:.1f})"
+        )
+        return Signal(
+            detector=self.name,
+            version=self.version,
+            subject_type="refund",
+            subject_id=refund_id,
+            score=round(score, 6),
+            reasons=tuple(reasons),
+            explanation=explanation,
+            event_time_ms=deadline,
+            refund_ids=(refund_id,),
+            amount_cents=amount,
+            customer_id=customer_id,
+            agent_id=agent_id,
+            order_id=order_id,
+            session_id=session_id,
+        )

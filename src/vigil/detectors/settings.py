@@ -1,0 +1,181 @@
+"""Parameters of the built-in detectors: one frozen dataclass per detector, one root.
+
+Every default is documented next to the field, with its unit in the name. Settings are
+built once at the entry point (``DetectorSettings()`` or a tuned copy via
+``dataclasses.replace``) and passed down to ``default_detectors``; detectors never read
+configuration from anywhere else.
+
+Score weights are logit contributions: a detector adds them up and squashes the sum with
+the logistic function, so ``+1`` multiplies the odds by e. Defaults were tuned on the
+simulator's seed 1 only (``SimConfig(seed=1, events=1_000_000)``); seeds 2, 3 and 7 are
+held out for reporting and must never be used to tune.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import msgspec
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class RefundWithoutReturnSettings:
+    """``refund_without_return``: a refund with no scan and no receipt within a wait."""
+
+    #: how long after a refund a carrier scan or a warehouse receipt may still arrive
+    #: (event time); a scan whose event time is later than this does not count
+    wait_ms: int = 7 * DAY_MS
+    #: refunds below this amount are never alerted (they still teach the baseline)
+    min_amount_cents: int = 2_000
+    #: signals scoring below this are not emitted at all (keeps alerts.jsonl readable)
+    min_emit_score: float = 0.2
+    #: prior typical amount of an agent-issued refund without return (until learned)
+    prior_agent_typical_cents: int = 2_000
+    #: prior typical amount of a system-issued refund without return (until learned)
+    prior_system_typical_cents: int = 1_500
+    #: prior spread (standard deviation) of ln(amount), until learned
+    prior_log_sd: float = 0.8
+    #: observations an issuer's baseline needs before it replaces the prior
+    baseline_min_weight: float = 50.0
+    #: the learned baselines forget old refunds with this factor per day
+    baseline_decay_per_day: float = 0.99
+    #: logit bias of every refund without a return
+    bias: float = -7.5
+    #: logit added per robust standard deviation of ln(amount) above the typical refund
+    #: without return of the same issuer (agent or system)
+    money_weight: float = 2.5
+    #: logit added when the refund is a manual override
+    manual_override_weight: float = 1.0
+    #: logit added when an agent (not the system) issued the refund
+    agent_issued_weight: float = 1.0
+    #: logit added when the order was never reported delivered (an item-not-received
+    #: claim on a parcel that really is missing is a common legitimate refund)
+    undelivered_weight: float = -1.0
+    #: how long order facts (delivery, scans) are kept after the last activity on the order
+    retention_ms: int = 60 * DAY_MS
+
+
+@dataclass(frozen=True)
+class EmptyBoxSettings:
+    """``empty_box``: refund on first scan, then a receipt that does not match the order."""
+
+    #: receipt weight / expected parcel weight below this is a weight mismatch
+    receipt_weight_ratio: float = 0.5
+    #: first-scan weight / expected parcel weight below this is suspicious (FTID variant)
+    ftid_weight_ratio: float = 0.4
+    #: after a suspicious first scan, how long a warehouse receipt may take (event time)
+    receipt_wait_ms: int = 10 * DAY_MS
+    #: receipts with these conditions are mismatches even when items are reported matched
+    mismatch_conditions: tuple[str, ...] = ("empty", "wrong_item")
+    #: refunds below this amount are never alerted
+    min_amount_cents: int = 2_000
+    #: logit bias for a refund whose receipt mismatches
+    mismatch_bias: float = 1.5
+    #: logit added when the receipt says the items did not match
+    items_mismatch_weight: float = 1.0
+    #: logit added when the receipt weight is far below the expected weight
+    weight_mismatch_weight: float = 1.0
+    #: logit bias for the FTID variant (suspicious first scan, never received)
+    ftid_bias: float = 0.5
+    #: logit added when the first scan happened in another country than the order's
+    foreign_scan_weight: float = 1.0
+    #: logit added per doubling of the refund amount over ``money_ref_cents``
+    money_weight: float = 0.5
+    #: reference amount for the money term
+    money_ref_cents: int = 10_000
+    #: logit added when the refund was issued on first scan (money left before inspection)
+    first_scan_policy_weight: float = 0.5
+    #: how long return and order facts are kept after the last activity on them
+    retention_ms: int = 60 * DAY_MS
+
+
+@dataclass(frozen=True)
+class AgentRefundsSettings:
+    """``agent_refunds``: an agent's unreturned manual refund money against team peers."""
+
+    #: size of the tumbling window the peer comparison runs over
+    window_ms: int = 7 * DAY_MS
+    #: how long after a refund its parcel may still be scanned or received; the window is
+    #: judged this long after it closes, counting only refunds with no return by then
+    return_grace_ms: int = 7 * DAY_MS
+    #: policies counted as manual when an agent issues them
+    manual_policies: tuple[str, ...] = ("manual_override", "returnless")
+    #: an agent with less unreturned manual refund money than this in a window is never
+    #: alerted
+    min_unreturned_cents: int = 50_000
+    #: peers needed (other active agents of the team in the window) for a comparison
+    min_peers: int = 3
+    #: money floor added to both sides of the agent / peer-median ratio, so that a team
+    #: whose agents refund almost nothing does not make a small amount look huge
+    ratio_floor_cents: int = 20_000
+    #: log2 of the (agent + floor) / (peer median + floor) ratio at which the score is 0.5
+    log2_ratio_at_half: float = 2.0
+    #: logit slope per doubling of that ratio
+    log2_ratio_slope: float = 1.5
+    #: only unreturned manual refunds of at least this amount are listed as at risk
+    listed_refund_min_cents: int = 10_000
+    #: signals scoring below this are not emitted
+    min_emit_score: float = 0.2
+    #: agents without a roster record are compared in this team
+    unknown_team: str = "unknown"
+    #: how long order facts (scans, receipts) are kept after the last activity on them
+    retention_ms: int = 60 * DAY_MS
+
+
+@dataclass(frozen=True)
+class SessionRiskSettings:
+    """``session_risk``: a risky internal-tool session followed by refunds in it."""
+
+    #: logit bias of a session
+    bias: float = -6.0
+    #: logit added when the device is new for the agent
+    new_device_weight: float = 1.5
+    #: logit added when the IP is new for the agent
+    new_ip_weight: float = 0.5
+    #: logit added when the country is new for the agent (and not the home country)
+    new_country_weight: float = 2.0
+    #: logit added when the session did not use MFA
+    no_mfa_weight: float = 3.0
+    #: logit added when the session started outside the agent's shift
+    off_shift_weight: float = 1.5
+    #: logit added per refund of the session beyond the first (a burst)
+    burst_weight: float = 0.4
+    #: cap on the burst contribution
+    burst_max: float = 2.0
+    #: logit added per doubling of the session's refund money over ``money_ref_cents``
+    money_weight: float = 0.3
+    #: reference amount for the money term
+    money_ref_cents: int = 20_000
+    #: a session needs at least this (pre-refund) risk to be alerted at all
+    min_session_score: float = 0.2
+    #: signals scoring below this are not emitted
+    min_emit_score: float = 0.3
+    #: sessions an agent must have had before device and IP novelty mean anything
+    novelty_min_sessions: int = 3
+    #: how many known devices / IPs / countries are remembered per agent
+    max_known_per_agent: int = 64
+    #: shift hours are read in UTC; minutes of slack either side of the shift
+    shift_slack_minutes: int = 30
+    #: refunds with no session id are attributed to the agent's open session
+    attribute_sessionless_refunds: bool = True
+    #: a session with no end event is considered over after this long
+    max_session_ms: int = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """All built-in detector settings; build once at the entry point and pass down."""
+
+    refund_without_return: RefundWithoutReturnSettings = field(
+        default_factory=RefundWithoutReturnSettings
+    )
+    empty_box: EmptyBoxSettings = field(default_factory=EmptyBoxSettings)
+    agent_refunds: AgentRefundsSettings = field(default_factory=AgentRefundsSettings)
+    session_risk: SessionRiskSettings = field(default_factory=SessionRiskSettings)
+
+    def fingerprint(self) -> str:
+        """A stable string of every setting (for checkpoint and backtest metadata)."""
+        return msgspec.json.encode(asdict(self)).decode()

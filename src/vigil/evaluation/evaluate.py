@@ -1,0 +1,84 @@
+"""``evaluate``: alerts plus ground truth in, an ``EvaluationReport`` out.
+
+Figures are computed for all detectors combined and for each detector alone, each under
+the same budget rule (see ``vigil.evaluation.scoring``). Headline figures cover scenarios
+1-4 (``HEADLINE_SCENARIOS``); serial returners are reported separately; a raised refund
+that belongs to a trap counts as an alert on a trap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vigil.errors import ConfigError
+from vigil.evaluation.report import COMBINED, EvaluationReport
+from vigil.evaluation.scoring import budget_cap, covered_refunds, figures_for
+from vigil.evaluation.truth_index import load_alerts, load_truth
+from vigil.events.truth import HEADLINE_SCENARIOS
+
+
+def evaluate(
+    alerts_path: Path | str,
+    truth_path: Path | str,
+    budget: float = 0.01,
+    threshold: float = 0.5,
+) -> EvaluationReport:
+    """Evaluate an alerts file against a truth file at an alert budget and a threshold."""
+    if not 0.0 <= budget <= 1.0:
+        raise ConfigError(f"budget {budget!r} must be a share of refunds in [0, 1], e.g. 0.01")
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"threshold {threshold!r} must be a score in [0, 1], e.g. 0.5")
+    alerts_path, truth_path = Path(alerts_path), Path(truth_path)
+    truth = load_truth(truth_path)
+    read = load_alerts(alerts_path)
+    warnings: list[str] = []
+    if read.missing:
+        warnings.append(f"alerts file {str(alerts_path)!r} not found: evaluated as no alerts")
+    elif not read.alerts and not read.malformed_lines:
+        warnings.append(f"alerts file {str(alerts_path)!r} is empty")
+    if read.malformed_lines:
+        shown = ", ".join(str(n) for n in read.malformed_lines[:10])
+        warnings.append(
+            f"{len(read.malformed_lines)} malformed alert lines skipped (lines {shown})"
+        )
+    if not truth.refunds:
+        warnings.append("the truth file has no refunds: every rate is undefined")
+
+    unknown_ids: set[str] = set()
+    alerts_with_unknown = 0
+    for alert in read.alerts:
+        missing = [rid for rid in covered_refunds(alert) if rid not in truth.refunds]
+        if missing:
+            alerts_with_unknown += 1
+            unknown_ids.update(missing)
+    if unknown_ids:
+        warnings.append(
+            f"{len(unknown_ids)} refund ids in {alerts_with_unknown} alerts are not in the truth "
+            "file (alerts and truth from different runs?); they are left out"
+        )
+
+    cap = budget_cap(budget, len(truth.refunds))
+    combined = figures_for(COMBINED, read.alerts, truth, threshold, cap)
+    per_detector = tuple(
+        figures_for(name, [a for a in read.alerts if a.detector == name], truth, threshold, cap)
+        for name in sorted({a.detector for a in read.alerts})
+    )
+    headline = [r for r in truth.refunds.values() if r.fraud and r.scenario in HEADLINE_SCENARIOS]
+    return EvaluationReport(
+        alerts_path=str(alerts_path),
+        truth_path=str(truth_path),
+        budget=budget,
+        threshold=threshold,
+        refunds=len(truth.refunds),
+        refund_money_cents=sum(r.amount_cents for r in truth.refunds.values()),
+        fraud_refunds=truth.fraud_refunds,
+        headline_refunds=len(headline),
+        headline_money_cents=sum(r.amount_cents for r in headline),
+        budget_cap=cap,
+        combined=combined,
+        per_detector=per_detector,
+        malformed_alert_lines=len(read.malformed_lines),
+        unknown_refund_ids=len(unknown_ids),
+        alerts_with_unknown_refunds=alerts_with_unknown,
+        warnings=tuple(warnings),
+    )

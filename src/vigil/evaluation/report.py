@@ -1,0 +1,322 @@
+"""The evaluation report: figures as frozen values, rendered as aligned text or JSON."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from vigil.events.truth import HEADLINE_SCENARIOS, SCENARIOS, TRAPS
+
+COMBINED = "all detectors"
+
+
+class ScenarioFigures(msgspec.Struct, frozen=True, kw_only=True):
+    scenario: str
+    #: fraudulent refunds of the scenario in truth, and their money
+    refunds: int
+    money_cents: int
+    caught: int
+    money_caught_cents: int
+    recall: float | None
+    money_recall: float | None
+
+
+class TrapFigures(msgspec.Struct, frozen=True, kw_only=True):
+    trap: str
+    refunds: int
+    #: refunds of the trap that were raised (false alerts on legitimate look-alikes)
+    alerted: int
+
+
+class EntityFigures(msgspec.Struct, frozen=True, kw_only=True):
+    corrupt_agents: int
+    corrupt_agents_flagged: int
+    agents_flagged: int
+    innocent_agents_flagged: int
+    escalation_agents_flagged: int
+    taken_over_sessions: int
+    taken_over_sessions_flagged: int
+    sessions_flagged: int
+    innocent_sessions_flagged: int
+    fraud_accounts: int
+    fraud_accounts_with_raised_refund: int
+
+
+class DetectorFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """Figures of one detector alone, or of all detectors combined, under the same budget."""
+
+    detector: str
+    #: alert records of this group in the alerts file
+    alert_records: int
+    #: distinct known refunds covered by at least one alert (any score)
+    refunds_alerted: int
+    #: refunds scoring at least the threshold
+    candidates: int
+    #: refunds raised: the best candidates, at most the budget cap
+    raised: int
+    #: candidates left out by the cap
+    capped_out: int
+    fraud_raised: int
+    headline_raised: int
+    #: share of raised refunds that are fraud (any scenario, serial returners included)
+    precision: float | None
+    #: share of raised refunds from headline scenarios 1-4
+    headline_precision: float | None
+    headline_recall: float | None
+    headline_money_recall: float | None
+    headline_money_caught_cents: int
+    headline_money_cents: int
+    trap_alerts: int
+    trap_share: float | None
+    #: raised refunds that are plain legitimate activity (no scenario, no trap)
+    legit_raised: int
+    unknown_refund_ids: int
+    scenarios: tuple[ScenarioFigures, ...]
+    traps: tuple[TrapFigures, ...]
+    entities: EntityFigures
+
+
+class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
+    alerts_path: str
+    truth_path: str
+    budget: float
+    threshold: float
+    refunds: int
+    refund_money_cents: int
+    fraud_refunds: int
+    headline_refunds: int
+    headline_money_cents: int
+    budget_cap: int
+    combined: DetectorFigures
+    per_detector: tuple[DetectorFigures, ...]
+    malformed_alert_lines: int
+    #: refund ids named by alerts that the truth does not know (and alerts naming them)
+    unknown_refund_ids: int
+    alerts_with_unknown_refunds: int
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+    def to_json(self) -> str:
+        return msgspec.json.format(msgspec.json.encode(self), indent=2).decode()
+
+    def to_text(self) -> str:
+        """Aligned plain-text tables (no trailing newline)."""
+        return render_text(self)
+
+    def to_html(self) -> str:
+        """The same tables as a self-contained HTML page (for ``--report FILE.html``)."""
+        return render_html(self)
+
+
+# --- text rendering -------------------------------------------------------------------------
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100.0 * x:.1f}%"
+
+
+def usd(cents: int) -> str:
+    return f"${cents / 100:,.0f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    """Aligned columns: the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.ljust(widths[i]) if i < left else c.rjust(widths[i]) for i, c in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) for r in rows)
+    return out
+
+
+class Section(msgspec.Struct, frozen=True):
+    """One titled table of the report (shared by the text and HTML renderings)."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    notes: tuple[str, ...] = ()
+
+
+def header_lines(r: EvaluationReport) -> list[str]:
+    lines = [
+        f"alerts: {r.alerts_path}",
+        f"truth:  {r.truth_path}",
+        f"{r.refunds:,} refunds ({usd(r.refund_money_cents)}); {r.fraud_refunds:,} fraudulent, "
+        f"{r.headline_refunds:,} in headline scenarios 1-4 ({usd(r.headline_money_cents)})",
+        f"budget {100 * r.budget:g}% of refunds = at most {r.budget_cap:,} refunds alerted "
+        f"(a ceiling, not a quota); decision threshold {r.threshold:g}",
+    ]
+    lines.extend(f"WARNING: {w}" for w in r.warnings)
+    return lines
+
+
+def sections(r: EvaluationReport) -> list[Section]:
+    groups = (r.combined, *r.per_detector)
+    c = r.combined
+    out = [
+        Section(
+            "Detectors (each alone under the same budget; first row all combined)",
+            (
+                "detector",
+                "alerts",
+                "refunds>=thr",
+                "raised",
+                "capped",
+                "precision",
+                "headline prec",
+                "headline recall",
+                "money recall",
+                "money caught",
+                "trap alerts",
+            ),
+            [
+                (
+                    g.detector,
+                    f"{g.alert_records:,}",
+                    f"{g.candidates:,}",
+                    f"{g.raised:,}",
+                    f"{g.capped_out:,}",
+                    pct(g.precision),
+                    pct(g.headline_precision),
+                    pct(g.headline_recall),
+                    pct(g.headline_money_recall),
+                    usd(g.headline_money_caught_cents),
+                    f"{g.trap_alerts} ({pct(g.trap_share)})",
+                )
+                for g in groups
+            ],
+        ),
+        Section(
+            "Scenarios, all detectors combined (fraudulent refunds)",
+            ("scenario", "refunds", "caught", "recall", "money", "money caught", "money recall"),
+            [
+                (
+                    s.scenario + ("" if s.scenario in HEADLINE_SCENARIOS else " (separate)"),
+                    f"{s.refunds:,}",
+                    f"{s.caught:,}",
+                    pct(s.recall),
+                    usd(s.money_cents),
+                    usd(s.money_caught_cents),
+                    pct(s.money_recall),
+                )
+                for s in c.scenarios
+            ],
+        ),
+        Section(
+            "Money recall by scenario and detector (each alone)",
+            ("scenario", *(g.detector for g in groups)),
+            [
+                (
+                    scenario,
+                    *(
+                        pct(next(s for s in g.scenarios if s.scenario == scenario).money_recall)
+                        for g in groups
+                    ),
+                )
+                for scenario in SCENARIOS
+            ],
+        ),
+        Section(
+            "Traps (legitimate look-alikes): refunds raised",
+            ("trap", "refunds", *(g.detector for g in groups)),
+            [
+                (
+                    trap,
+                    f"{next(t for t in c.traps if t.trap == trap).refunds:,}",
+                    *(f"{next(t for t in g.traps if t.trap == trap).alerted:,}" for g in groups),
+                )
+                for trap in TRAPS
+            ],
+            (
+                f"alerts on traps (all combined): {c.trap_alerts} = {pct(c.trap_share)} of "
+                f"raised; plain legitimate refunds raised: {c.legit_raised}",
+            ),
+        ),
+        Section(
+            "Entities (alerts at or above the threshold)",
+            (
+                "detector",
+                "corrupt agents",
+                "innocent agents",
+                "escalation agents",
+                "taken-over sessions",
+                "innocent sessions",
+                "fraud accounts w/ raised refund",
+            ),
+            [
+                (
+                    g.detector,
+                    f"{g.entities.corrupt_agents_flagged}/{g.entities.corrupt_agents}",
+                    f"{g.entities.innocent_agents_flagged}",
+                    f"{g.entities.escalation_agents_flagged}",
+                    f"{g.entities.taken_over_sessions_flagged}/{g.entities.taken_over_sessions}",
+                    f"{g.entities.innocent_sessions_flagged}",
+                    f"{g.entities.fraud_accounts_with_raised_refund}/{g.entities.fraud_accounts}",
+                )
+                for g in groups
+            ],
+        ),
+    ]
+    return out
+
+
+def footer(r: EvaluationReport) -> str:
+    return (
+        f"Input checks: {r.malformed_alert_lines} malformed alert lines skipped; "
+        f"{r.unknown_refund_ids} unknown refund ids in {r.alerts_with_unknown_refunds} alerts"
+    )
+
+
+def render_text(r: EvaluationReport) -> str:
+    lines = ["Vigil evaluation", *(f"  {h}" for h in header_lines(r))]
+    for sec in sections(r):
+        lines.append("")
+        lines.append(sec.title)
+        lines.extend(table(sec.headers, sec.rows))
+        lines.extend(f"  {n}" for n in sec.notes)
+    lines.append("")
+    lines.append(footer(r))
+    return "\n".join(lines)
+
+
+def render_html(r: EvaluationReport) -> str:
+    """A self-contained HTML page with the same tables as the text report."""
+    esc = html.escape
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>Vigil evaluation</title>',
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+        "th,td{border:1px solid #ccc;padding:.25em .6em}td{text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}"
+        ".warn{color:#a40}</style></head><body>",
+        "<h1>Vigil evaluation</h1>",
+    ]
+    for h in header_lines(r):
+        cls = ' class="warn"' if h.startswith("WARNING") else ""
+        parts.append(f"<p{cls}>{esc(h)}</p>")
+    for sec in sections(r):
+        parts.append(f"<h2>{esc(sec.title)}</h2><table><thead><tr>")
+        parts.extend(f"<th>{esc(h)}</th>" for h in sec.headers)
+        parts.append("</tr></thead><tbody>")
+        for row in sec.rows:
+            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        parts.append("</tbody></table>")
+        parts.extend(f"<p>{esc(n)}</p>" for n in sec.notes)
+    parts.append(f"<p>{esc(footer(r))}</p></body></html>")
+    return "\n".join(parts) + "\n"
