@@ -9,11 +9,12 @@ trailing ``\\r`` (CRLF files): JSON treats it as whitespace.
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 from vigil.errors import InputError
 
@@ -61,7 +62,7 @@ class FileSource:
         with self.path.open("rb") as fh:
             fh.seek(start_offset)
             yield from _read_batches(
-                fh, start_offset, self._wait_for_more, self.chunk_bytes, not self.follow
+                fh.read, start_offset, self._wait_for_more, self.chunk_bytes, not self.follow
             )
 
     def _wait_for_more(self, idle_since: float) -> bool:
@@ -79,11 +80,13 @@ class StdinSource:
     name = "<stdin>"
 
     def batches(self, start_offset: int) -> Iterator[Batch]:
-        yield from _read_batches(sys.stdin.buffer, 0, lambda _since: False, 1 << 16, True)
+        # read1: hand out what a pipe has now instead of waiting for a full chunk
+        stdin = cast(io.BufferedReader, sys.stdin.buffer)
+        yield from _read_batches(stdin.read1, 0, lambda _since: False, 1 << 16, True)
 
 
 def _read_batches(
-    fh: BinaryIO,
+    read: Callable[[int], bytes],
     offset: int,
     wait_for_more: Callable[[float], bool],
     chunk_bytes: int,
@@ -94,7 +97,7 @@ def _read_batches(
     pending = b""
     idle_since = time.monotonic()
     while True:
-        chunk = fh.read(chunk_bytes)
+        chunk = read(chunk_bytes)
         if not chunk:
             if wait_for_more(idle_since):
                 continue
