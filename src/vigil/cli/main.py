@@ -36,7 +36,7 @@ def cli() -> None:
 @click.option(
     "--events",
     "n_events",
-    type=click.IntRange(min=1_000),
+    type=click.IntRange(min=5_000),
     default=1_000_000,
     show_default=True,
     help="Number of lines to write (about).",
@@ -190,7 +190,7 @@ def evaluate(
     help="Where the demo writes everything.",
 )
 @click.option(
-    "--events", "n_events", type=click.IntRange(min=1_000), default=1_000_000, show_default=True
+    "--events", "n_events", type=click.IntRange(min=5_000), default=1_000_000, show_default=True
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 def demo(out_dir: Path, n_events: int, seed: int) -> None:

@@ -1,0 +1,383 @@
+"""What every part of the simulation shares, and the few moves they all make.
+
+Why one context: order lives, fraud scenarios and traps all place orders, issue refunds, write
+ground truth and run agent tickets. Doing that in one place keeps the facts the detectors rely on
+(an agent refund carries its session, every refund has exactly one truth record, the refund
+tally in ``simulation.json`` matches the stream) true by construction.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from vigil.events.schemas import (
+    AgentAction,
+    AgentActionKind,
+    CustomerLogin,
+    CustomerSignup,
+    OrderPlaced,
+    RefundIssued,
+    RefundMethod,
+    RefundPolicy,
+    ReturnRequested,
+    ShipmentDelivered,
+)
+from vigil.events.truth import HEADLINE_SCENARIOS, SubjectKind, TruthRecord
+from vigil.sim.agents import Roster, Session
+from vigil.sim.catalog import Catalog, Product
+from vigil.sim.config import DAY_MS, SECOND_MS, SimConfig
+from vigil.sim.ids import K_ORDER, K_REFUND, K_RETURN, K_TRACKING, Hasher
+from vigil.sim.timeline import PENDING_ID, Timeline
+from vigil.sim.world import Profile, World
+from vigil.sim.writer import TruthWriter
+
+CARRIERS = ("UPS", "DHL", "FedEx", "USPS", "DPD", "Royal Mail")
+
+
+class Order:
+    """An order as the simulator remembers it while planning its life."""
+
+    __slots__ = (
+        "country",
+        "delivered_ms",
+        "hv",
+        "items",
+        "order_id",
+        "placed_ms",
+        "profile",
+        "total_cents",
+    )
+
+    def __init__(
+        self,
+        order_id: str,
+        profile: Profile,
+        items: list[tuple[Product, int]],
+        placed_ms: int,
+        delivered_ms: int,
+        country: str,
+    ) -> None:
+        self.order_id = order_id
+        self.profile = profile
+        self.items = items
+        self.placed_ms = placed_ms
+        self.delivered_ms = delivered_ms
+        self.country = country
+        self.total_cents = sum(p.price_cents * q for p, q in items)
+        self.hv = any(p.high_value for p, _ in items)
+
+
+@dataclass
+class Tally:
+    """Refund and truth counts that go to ``simulation.json``."""
+
+    refunds: int = 0
+    refund_cents: int = 0
+    last_refund_ms: int = 0
+    by_scenario: dict[str, int] = field(default_factory=dict)
+    cents_by_scenario: dict[str, int] = field(default_factory=dict)
+    subjects: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def headline_cents(self) -> int:
+        return sum(v for k, v in self.cents_by_scenario.items() if k in HEADLINE_SCENARIOS)
+
+
+class Ctx:
+    """Shared state of one simulation run."""
+
+    def __init__(
+        self,
+        cfg: SimConfig,
+        rng: random.Random,
+        hasher: Hasher,
+        timeline: Timeline,
+        world: World,
+        catalog: Catalog,
+        roster: Roster,
+        truth: TruthWriter,
+    ) -> None:
+        self.cfg = cfg
+        self.rng = rng
+        self.h = hasher
+        self.tl = timeline
+        self.world = world
+        self.catalog = catalog
+        self.roster = roster
+        self.truth_out = truth
+        self.tally = Tally()
+        self._orders = 0
+        self._returns = 0
+        self._refunds = 0
+        self._parcels = 0
+        #: a sample of (placed_ms, customer_id, order_id) that agents look at in routine work
+        #: (some are planned for later than the look: callers check the time)
+        self.recent_orders: list[tuple[int, str, str]] = []
+
+    # --- ids ------------------------------------------------------------------------------
+
+    def order_id(self) -> str:
+        self._orders += 1
+        return f"o-{self.h.hex(K_ORDER, self._orders, 14)}"
+
+    def return_id(self) -> str:
+        self._returns += 1
+        return f"rt-{self.h.hex(K_RETURN, self._returns, 14)}"
+
+    def tracking_id(self) -> str:
+        self._parcels += 1
+        return f"1Z{self.h.hex(K_TRACKING, self._parcels, 16).upper()}"
+
+    def refund_id(self) -> str:
+        self._refunds += 1
+        return f"rf-{self.h.hex(K_REFUND, self._refunds, 14)}"
+
+    # --- truth ----------------------------------------------------------------------------
+
+    def truth(
+        self,
+        kind: SubjectKind,
+        subject_id: str,
+        *,
+        fraud: bool,
+        scenario: str | None,
+        amount_cents: int = 0,
+        customer_id: str | None = None,
+        agent_id: str | None = None,
+        order_id: str | None = None,
+    ) -> None:
+        self.truth_out.add(
+            TruthRecord(
+                kind=kind,
+                id=subject_id,
+                fraud=fraud,
+                scenario=scenario,
+                amount_cents=amount_cents,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                order_id=order_id,
+            )
+        )
+        if scenario is not None:
+            by_kind = self.tally.subjects.setdefault(scenario, {})
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+
+    # --- common moves -------------------------------------------------------------------
+
+    def signup(self, t: int, p: Profile) -> None:
+        self.tl.put(
+            CustomerSignup(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                customer_id=p.customer_id,
+                email_hash=self.world.email_hash(p.idx),
+                country=p.country.code,
+                device_id=p.devices[0],
+                ip=p.home_ip,
+            )
+        )
+
+    def login(
+        self, t: int, p: Profile, device: str, ip: str, country: str, success: bool = True
+    ) -> None:
+        self.tl.put(
+            CustomerLogin(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                customer_id=p.customer_id,
+                device_id=device,
+                ip=ip,
+                country=country,
+                success=success,
+            )
+        )
+
+    def place_order(
+        self,
+        t: int,
+        p: Profile,
+        items: list[tuple[Product, int]],
+        *,
+        device: str,
+        ip: str,
+        country: str,
+        address: str | None = None,
+        payment: str | None = None,
+        ad_click_id: str | None = None,
+        delivery_days: tuple[float, float] = (1.0, 6.0),
+    ) -> Order:
+        """Emit the order and its delivery; return it for the rest of its life to be planned."""
+        rng = self.rng
+        delivered = t + int(rng.uniform(*delivery_days) * DAY_MS)
+        o = Order(self.order_id(), p, items, t, delivered, country)
+        self.tl.put(
+            OrderPlaced(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                order_id=o.order_id,
+                customer_id=p.customer_id,
+                items=[prod.items[q - 1] for prod, q in items],
+                total_cents=o.total_cents,
+                shipping_address_hash=address or p.address,
+                payment_fingerprint=payment or p.payment,
+                device_id=device,
+                ip=ip,
+                country=country,
+                ad_click_id=ad_click_id,
+            )
+        )
+        self.tl.put(
+            ShipmentDelivered(
+                event_id=PENDING_ID,
+                event_time_ms=delivered,
+                order_id=o.order_id,
+                customer_id=p.customer_id,
+                carrier=CARRIERS[int(rng.random() * len(CARRIERS))],
+            )
+        )
+        recent = self.recent_orders
+        if len(recent) < 2_000:
+            recent.append((t, p.customer_id, o.order_id))
+        else:
+            recent[int(rng.random() * 2_000)] = (t, p.customer_id, o.order_id)
+        return o
+
+    def refund(
+        self,
+        t: int,
+        o: Order,
+        amount_cents: int,
+        *,
+        policy: RefundPolicy,
+        scenario: str | None,
+        fraud: bool,
+        return_id: str | None = None,
+        session: Session | None = None,
+        method: RefundMethod | None = None,
+    ) -> str:
+        """Issue a refund (by the system, or by the session's agent) and record its truth."""
+        if method is None:
+            u = self.rng.random()
+            method = (
+                "original_payment" if u < 0.85 else ("store_credit" if u < 0.97 else "gift_card")
+            )
+        refund_id = self.refund_id()
+        agent_id = session.agent.agent_id if session is not None else None
+        self.tl.put(
+            RefundIssued(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                refund_id=refund_id,
+                order_id=o.order_id,
+                customer_id=o.profile.customer_id,
+                return_id=return_id,
+                amount_cents=amount_cents,
+                method=method,
+                issued_by="agent" if session is not None else "system",
+                agent_id=agent_id,
+                session_id=session.session_id if session is not None else None,
+                policy=policy,
+            )
+        )
+        self.truth(
+            "refund",
+            refund_id,
+            fraud=fraud,
+            scenario=scenario,
+            amount_cents=amount_cents,
+            customer_id=o.profile.customer_id,
+            agent_id=agent_id,
+            order_id=o.order_id,
+        )
+        tally = self.tally
+        tally.refunds += 1
+        tally.refund_cents += amount_cents
+        tally.last_refund_ms = max(tally.last_refund_ms, t)
+        key = scenario or "none"
+        tally.by_scenario[key] = tally.by_scenario.get(key, 0) + 1
+        tally.cents_by_scenario[key] = tally.cents_by_scenario.get(key, 0) + amount_cents
+        return refund_id
+
+    def action(
+        self,
+        t: int,
+        s: Session,
+        kind: AgentActionKind,
+        customer_id: str | None,
+        order_id: str | None,
+    ) -> None:
+        self.tl.put(
+            AgentAction(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                session_id=s.session_id,
+                agent_id=s.agent.agent_id,
+                action=kind,
+                customer_id=customer_id,
+                order_id=order_id,
+            )
+        )
+
+    def agent_request(self, t: int, s: Session, o: Order, skus: list[str], reason: str) -> str:
+        """The agent opens a return on the customer's behalf; returns the return id."""
+        return_id = self.return_id()
+        self.tl.put(
+            ReturnRequested(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                return_id=return_id,
+                order_id=o.order_id,
+                customer_id=o.profile.customer_id,
+                skus=skus,
+                reason=reason,
+                channel="agent",
+                agent_id=s.agent.agent_id,
+            )
+        )
+        return return_id
+
+    def agent_refund(
+        self,
+        s: Session,
+        tau: int,
+        o: Order,
+        amount_cents: int,
+        *,
+        policy: RefundPolicy,
+        scenario: str | None,
+        fraud: bool,
+        request_reason: str | None = None,
+        skus: list[str] | None = None,
+    ) -> tuple[int, str | None]:
+        """An agent handles a refund ticket in session ``s`` from ``tau`` (within ~5 minutes):
+        looks the account up, optionally opens a return, overrides the policy, issues the refund
+        and approves it. Returns (time of the refund, return id or None)."""
+        rng = self.rng
+        cid = o.profile.customer_id
+        self.action(tau, s, "view_account", cid, o.order_id)
+        t = tau + rng.randint(20 * SECOND_MS, 150 * SECOND_MS)
+        return_id = None
+        if request_reason is not None:
+            return_id = self.agent_request(
+                t, s, o, skus or [p.sku for p, _ in o.items], request_reason
+            )
+            t += rng.randint(10 * SECOND_MS, 60 * SECOND_MS)
+        self.action(t, s, "override_policy", cid, o.order_id)
+        t += rng.randint(5 * SECOND_MS, 60 * SECOND_MS)
+        self.refund(
+            t,
+            o,
+            amount_cents,
+            policy=policy,
+            scenario=scenario,
+            fraud=fraud,
+            return_id=return_id,
+            session=s,
+        )
+        self.action(t + rng.randint(SECOND_MS, 5 * SECOND_MS), s, "approve_refund", cid, o.order_id)
+        return t, return_id
+
+    def parcel_weight(self, items: list[tuple[Product, int]]) -> int:
+        """What a correctly packed return of ``items`` weighs (goods + box)."""
+        goods = sum(p.weight_g * q for p, q in items)
+        return goods + 150 + int(self.rng.random() * 450) + goods // 20

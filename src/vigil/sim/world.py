@@ -1,0 +1,302 @@
+"""The customers of the simulated retailer, and the places they live in.
+
+Why derived, not stored: a 10-million-line run has ~500k customers; their devices, IPs, address
+and payment hashes are pure functions of (seed, customer index) through :class:`Hasher`, built
+lazily the first time a customer acts. Only the exceptions are stored: families who share a device
+and an address, travellers' trips, serial returners, and the fraud accounts that scenarios create.
+
+Customer ids are pseudo-random (not a counter) so that an id never tells when, or by which
+scenario, the account was created.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+
+from vigil.sim.config import DAY_MS, SimConfig
+from vigil.sim.ids import (
+    K_ADDRESS,
+    K_ALT_ADDRESS,
+    K_DEVICE,
+    K_DEVICE2,
+    K_EMAIL,
+    K_HOME_IP,
+    K_MOBILE_IP,
+    K_PAYMENT,
+    Hasher,
+    ip_from,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    code: str
+    weight: float
+    octet: int
+    warehouse: str
+
+
+#: Where customers live (weight), a made-up first IP octet, and which warehouse takes returns.
+COUNTRIES: tuple[Country, ...] = (
+    Country("US", 30, 23, "wh-reno"),
+    Country("GB", 8, 31, "wh-coventry"),
+    Country("DE", 8, 46, "wh-leipzig"),
+    Country("FR", 6, 51, "wh-leipzig"),
+    Country("CA", 5, 24, "wh-reno"),
+    Country("ES", 4, 62, "wh-leipzig"),
+    Country("IT", 4, 79, "wh-leipzig"),
+    Country("NL", 3, 77, "wh-leipzig"),
+    Country("PL", 3, 83, "wh-leipzig"),
+    Country("SE", 2, 90, "wh-leipzig"),
+    Country("AU", 3, 101, "wh-sydney"),
+    Country("JP", 3, 106, "wh-sydney"),
+    Country("BR", 3, 177, "wh-reno"),
+    Country("MX", 3, 187, "wh-reno"),
+    Country("IN", 4, 117, "wh-sydney"),
+    Country("IE", 1, 86, "wh-coventry"),
+    Country("BE", 2, 81, "wh-leipzig"),
+    Country("AT", 1, 93, "wh-leipzig"),
+    Country("CH", 1, 95, "wh-leipzig"),
+    Country("PT", 1, 94, "wh-leipzig"),
+    # smaller markets, also where fraud infrastructure (proxies, mule accounts) tends to sit
+    Country("RO", 0.5, 141, "wh-leipzig"),
+    Country("NG", 0.5, 154, "wh-coventry"),
+    Country("VN", 0.5, 113, "wh-sydney"),
+    Country("UA", 0.5, 159, "wh-leipzig"),
+    Country("ID", 0.5, 139, "wh-sydney"),
+    Country("TR", 0.5, 176, "wh-leipzig"),
+    Country("PK", 0.5, 182, "wh-sydney"),
+    Country("TH", 0.5, 171, "wh-sydney"),
+)
+#: Where takeover sessions, mule accounts and fake-tracking scans come from. Legitimate
+#: customers live there too (a country alone proves nothing).
+FRAUD_COUNTRIES: tuple[Country, ...] = COUNTRIES[-8:]
+BY_CODE: dict[str, Country] = {c.code: c for c in COUNTRIES}
+_COUNTRY_CUM = list(accumulate(c.weight for c in COUNTRIES))
+
+
+def pick_country(rng: random.Random) -> Country:
+    """A country drawn like a customer's home (weighted by market size)."""
+    k = bisect_right(_COUNTRY_CUM, rng.random() * _COUNTRY_CUM[-1])
+    return COUNTRIES[min(k, len(COUNTRIES) - 1)]
+
+
+WAREHOUSE_COUNTRY: dict[str, str] = {
+    "wh-reno": "US",
+    "wh-coventry": "GB",
+    "wh-leipzig": "DE",
+    "wh-sydney": "AU",
+}
+
+TAG_PLAIN = 0
+TAG_SERIAL = 1
+TAG_FAMILY = 2
+TAG_TRAVELLER = 3
+TAG_VIP = 4
+TAG_FRAUD = 5
+
+
+class Profile:
+    """What a customer looks like to the retailer (all linkable attributes already hashed)."""
+
+    __slots__ = (
+        "address",
+        "alt_address",
+        "country",
+        "customer_id",
+        "devices",
+        "home_ip",
+        "idx",
+        "mobile_ip",
+        "payment",
+        "tag",
+    )
+
+    def __init__(
+        self,
+        *,
+        idx: int,
+        customer_id: str,
+        country: Country,
+        devices: tuple[str, ...],
+        home_ip: str,
+        mobile_ip: str,
+        address: str,
+        alt_address: str,
+        payment: str,
+        tag: int,
+    ) -> None:
+        self.idx = idx
+        self.customer_id = customer_id
+        self.country = country
+        self.devices = devices
+        self.home_ip = home_ip
+        self.mobile_ip = mobile_ip
+        self.address = address
+        self.alt_address = alt_address
+        self.payment = payment
+        self.tag = tag
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    start_ms: int
+    end_ms: int
+    country: Country
+    ip: str
+
+
+class World:
+    """Regular customers (derived on demand) plus the exceptions scenarios and traps add."""
+
+    def __init__(self, cfg: SimConfig, rng: random.Random, hasher: Hasher) -> None:
+        self._h = hasher
+        n = cfg.n_customers
+        self.n_regular = n
+        self.n_new = round(n * cfg.new_customer_share)
+        self.n_existing = n - self.n_new
+        self._start_ms = cfg.start_ms
+        self._signup_step = cfg.days * DAY_MS / max(1, self.n_new)
+        cum = _COUNTRY_CUM
+        self.country_idx = bytearray(
+            min(bisect_right(cum, rng.random() * cum[-1]), len(COUNTRIES) - 1) for _ in range(n)
+        )
+        self.tags = bytearray(n)
+        self._profiles: list[Profile | None] = [None] * n
+        self.extra: list[Profile] = []
+        self.family_of: dict[int, int] = {}
+        self.trips: dict[int, Trip] = {}
+
+        n_serial = _share(cfg.serial_returner_share, n, 3)
+        n_travel = _share(cfg.traveller_share, n, 3)
+        family_sizes: list[int] = []
+        want_family = _share(cfg.family_share, n, cfg.family_size_min)
+        while sum(family_sizes) < want_family:
+            family_sizes.append(rng.randint(cfg.family_size_min, cfg.family_size_max))
+        special = rng.sample(range(self.n_existing), n_serial + n_travel + sum(family_sizes))
+        self.serial = special[:n_serial]
+        self.travellers = special[n_serial : n_serial + n_travel]
+        rest = special[n_serial + n_travel :]
+        self.families: list[list[int]] = []
+        for size in family_sizes:
+            members, rest = rest[:size], rest[size:]
+            for m in members:
+                self.family_of[m] = len(self.families)
+                self.tags[m] = TAG_FAMILY
+            self.families.append(members)
+        for i in self.serial:
+            self.tags[i] = TAG_SERIAL
+        n_vip = max(1, self.n_existing // 50)
+        for i in range(n_vip):
+            if self.tags[i] == TAG_PLAIN:
+                self.tags[i] = TAG_VIP
+        trip_latest = cfg.active_end_ms - 5 * DAY_MS
+        for i in self.travellers:
+            self.tags[i] = TAG_TRAVELLER
+            home = COUNTRIES[self.country_idx[i]]
+            abroad = home
+            while abroad.code == home.code:
+                abroad = pick_country(rng)
+            start = rng.randint(cfg.start_ms + DAY_MS, trip_latest)
+            end = start + rng.randint(4 * DAY_MS, 21 * DAY_MS)
+            ip = ip_from(abroad.octet, self._h.h(K_MOBILE_IP, (1 << 40) | i))
+            self.trips[i] = Trip(start, end, abroad, ip)
+
+    # --- regular customers --------------------------------------------------------------
+
+    def customer_id(self, i: int) -> str:
+        return f"c-{self._h.hex(0, i, 16)}"
+
+    def profile(self, i: int) -> Profile:
+        if i >= self.n_regular:
+            return self.extra[i - self.n_regular]
+        p = self._profiles[i]
+        if p is None:
+            p = self._make(i)
+            self._profiles[i] = p
+        return p
+
+    def _make(self, i: int) -> Profile:
+        h = self._h
+        country = COUNTRIES[self.country_idx[i]]
+        v = h.h(K_DEVICE, i)
+        device = f"d-{v & 0xFFFFFFFFFFFF:012x}"
+        devices: tuple[str, ...] = (device,)
+        if v >> 56 < 102:  # 40 % have a second device
+            devices = (device, f"d-{h.hex(K_DEVICE2, i)}")
+        address = f"h:{h.hex(K_ADDRESS, i, 16)}"
+        ips = h.h(K_HOME_IP, i)
+        home_ip = ip_from(country.octet, ips)
+        family = self.family_of.get(i)
+        if family is not None:
+            key = (1 << 40) | family
+            devices = (f"d-{h.hex(K_DEVICE, key)}", device)
+            address = f"h:{h.hex(K_ADDRESS, key, 16)}"
+            home_ip = ip_from(country.octet, h.h(K_HOME_IP, key))
+        return Profile(
+            idx=i,
+            customer_id=self.customer_id(i),
+            country=country,
+            devices=devices,
+            home_ip=home_ip,
+            mobile_ip=ip_from(country.octet, ips >> 24),
+            address=address,
+            alt_address=f"h:{h.hex(K_ALT_ADDRESS, i, 16)}",
+            payment=f"pf:{h.hex(K_PAYMENT, i)}",
+            tag=self.tags[i],
+        )
+
+    def email_hash(self, i: int) -> str:
+        """A customer's (hashed) email, needed only when they sign up."""
+        return f"h:{self._h.hex(K_EMAIL, i, 16)}"
+
+    def signup_ms(self, i: int) -> int:
+        """When a new customer (index >= n_existing) signs up."""
+        return self._start_ms + int((i - self.n_existing + 0.5) * self._signup_step)
+
+    def active_count(self, t_ms: int) -> int:
+        """Regular customers who have signed up by ``t_ms``."""
+        joined = int((t_ms - self._start_ms) / self._signup_step + 0.5)
+        return self.n_existing + max(0, min(self.n_new, joined))
+
+    def pick(self, rng: random.Random, t_ms: int) -> int:
+        """A regular customer for everyday activity (older, loyal customers act more often;
+        the hourly tick inlines this with the hour's active count)."""
+        return int(self.active_count(t_ms) * rng.random() ** 1.5)
+
+    # --- fraud accounts -----------------------------------------------------------------
+
+    def add_account(
+        self,
+        *,
+        country: Country,
+        devices: tuple[str, ...],
+        home_ip: str,
+        address: str,
+        payment: str,
+    ) -> Profile:
+        """Register an account a scenario created (fresh signup, attributes chosen by it)."""
+        idx = self.n_regular + len(self.extra)
+        p = Profile(
+            idx=idx,
+            customer_id=self.customer_id(idx),
+            country=country,
+            devices=devices,
+            home_ip=home_ip,
+            mobile_ip=home_ip,
+            address=address,
+            alt_address=address,
+            payment=payment,
+            tag=TAG_FRAUD,
+        )
+        self.extra.append(p)
+        return p
+
+
+def _share(share: float, n: int, minimum: int) -> int:
+    if share <= 0:
+        return 0
+    return max(minimum, round(share * n))
