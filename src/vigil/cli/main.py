@@ -208,18 +208,35 @@ def run_pipeline(
     follow: bool = False,
     idle_timeout: float | None = None,
 ) -> RunStats:
-    from vigil.detectors.registry import default_detectors
-    from vigil.ingest.sources import FileSource, LineSource, StdinSource
-    from vigil.runtime.embedded import EmbeddedRuntime
-
     stop = {"flag": False}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop["flag"] = True
         stderr.print(f"vigil run: got signal {signum}; checkpointing and stopping after this batch")
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _run_source(
+            input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, stop
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_source(
+    input_path: str,
+    out_dir: Path,
+    settings: RuntimeSettings,
+    checkpoint_dir: Path | None,
+    follow: bool,
+    idle_timeout: float | None,
+    stop: dict[str, bool],
+) -> RunStats:
+    from vigil.detectors.registry import default_detectors
+    from vigil.ingest.sources import FileSource, LineSource, StdinSource
+    from vigil.runtime.embedded import EmbeddedRuntime
+
     source: LineSource
     total = 0
     if input_path == "-":

@@ -1,0 +1,103 @@
+"""The command line as a user drives it: outputs, reconciling counts, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from vigil.cli.main import cli
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_simulate_writes_events_truth_and_summary(tmp_path: Path) -> None:
+    code, _ = invoke("simulate", "--seed", "3", "--events", "20000", "--out", str(tmp_path))
+    assert code == 0
+    summary = json.loads((tmp_path / "simulation.json").read_text())
+    lines = (tmp_path / "events.jsonl").read_bytes().count(b"\n")
+    assert lines == summary["counts"]["events_written"]
+    assert (tmp_path / "truth.jsonl").stat().st_size > 0
+
+
+def test_simulate_param_override_and_unknown_param(tmp_path: Path) -> None:
+    code, _ = invoke(
+        "simulate", "--events", "20000", "--out", str(tmp_path), "--param", "duplicate_rate=0"
+    )
+    assert code == 0
+    assert json.loads((tmp_path / "simulation.json").read_text())["counts"]["duplicates"] == 0
+    result = CliRunner().invoke(
+        cli, ["simulate", "--events", "20000", "--out", str(tmp_path), "--param", "nope=1"]
+    )
+    assert result.exit_code != 0
+    assert "unknown parameter 'nope'" in str(result.exception)
+
+
+def test_run_reconciles_and_writes_every_output(sim_dir: Path, tmp_path: Path) -> None:
+    code, _ = invoke("run", "--input", str(sim_dir / "events.jsonl"), "--out", str(tmp_path))
+    assert code == 0
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    sim = json.loads((sim_dir / "simulation.json").read_text())["counts"]
+    assert stats["reconciles"]
+    assert stats["events_read"] == sim["events_written"]
+    assert stats["duplicates"] == sim["duplicates"]
+    assert stats["dead_letter_reasons"]["malformed"] == sim["malformed"]
+    dead = (tmp_path / "dead_letter.jsonl").read_bytes().splitlines()
+    assert len(dead) == stats["dead_lettered"]
+    assert stats["alerts"] == len((tmp_path / "alerts.jsonl").read_bytes().splitlines())
+    assert (tmp_path / "analytics.duckdb").exists()
+
+
+def test_analytics_store_holds_processed_events_and_alerts(sim_dir: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    invoke("run", "--input", str(sim_dir / "events.jsonl"), "--out", str(tmp_path))
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    con = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    n_events, n_distinct = con.execute(
+        "select count(*), count(distinct event_id) from events"
+    ).fetchone()  # type: ignore[misc]
+    assert n_events == n_distinct == stats["processed"]
+    assert con.execute("select count(*) from alerts").fetchone() == (stats["alerts"],)
+    assert (
+        con.execute("select count(*) from features where entity_type = 'agent'").fetchone()[0] > 0
+    )  # type: ignore[index]
+
+
+def test_evaluate_json_has_headline_and_per_detector(sim_dir: Path, tmp_path: Path) -> None:
+    invoke("run", "--input", str(sim_dir / "events.jsonl"), "--out", str(tmp_path))
+    code, out = invoke(
+        "evaluate", "--alerts", str(tmp_path / "alerts.jsonl"),
+        "--truth", str(sim_dir / "truth.jsonl"), "--json",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert report["budget"] == 0.01
+    assert report["combined"]["raised"] <= int(0.01 * report["refunds"])
+
+
+def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert "does not exist" in str(result.exception)
+
+
+def test_bad_duration_names_the_accepted_forms(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--input", "-", "--out", str(tmp_path), "--allowed-lateness", "soon"]
+    )
+    assert result.exit_code == 2
+    assert "use a number and a unit" in result.output
+
+
+def test_stdin_cannot_be_checkpointed(tmp_path: Path) -> None:
+    args = ["run", "--input", "-", "--out", str(tmp_path), "--checkpoint-dir", str(tmp_path / "c")]
+    result = CliRunner().invoke(cli, args, input="")
+    assert result.exit_code != 0
+    assert "cannot be resumed" in str(result.exception)
