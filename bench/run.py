@@ -35,8 +35,8 @@ def child_decode(path: str) -> dict[str, float]:
 
     n = 0
     t0 = time.perf_counter()
-    for batch in FileSource(Path(path)).batches(0):
-        for raw, _ in batch:
+    for lines, _end in FileSource(Path(path)).batches(0):
+        for raw in lines:
             n += 1
             decode_one(raw, n)
     return {"events": n, "seconds": time.perf_counter() - t0}
@@ -77,7 +77,9 @@ def in_child(*args: str) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--child", *args]
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd] if _has_taskset() else cmd
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(f"benchmark child failed: {' '.join(args)}\n{proc.stderr}")
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 

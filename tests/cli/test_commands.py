@@ -101,3 +101,22 @@ def test_stdin_cannot_be_checkpointed(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args, input="")
     assert result.exit_code != 0
     assert "cannot be resumed" in str(result.exception)
+
+
+def test_dead_letters_keep_exact_bytes_for_replay(tmp_path: Path) -> None:
+    good = (
+        b'{"type":"customer_login","event_id":"e1","event_time_ms":1,"customer_id":"c",'
+        b'"device_id":"d","ip":"i","country":"US","success":true}'
+    )
+    bad = [b'{"type":"customer_login","event_id":"e\xff2"}', b'{"type":"nope"}', b"[1,"]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join([good, *bad]) + b"\n")
+    code, _ = invoke("run", "--input", str(src), "--out", str(tmp_path / "run"), "--no-analytics")
+    assert code == 0
+    code, out = invoke(
+        "dead-letters", "--input", str(tmp_path / "run" / "dead_letter.jsonl"),
+        "--out", str(tmp_path / "replay.jsonl"),
+    )  # fmt: skip
+    assert code == 0
+    assert "3 dead letters" in out and "malformed: 3" in out
+    assert (tmp_path / "replay.jsonl").read_bytes() == b"".join(b + b"\n" for b in bad)

@@ -200,6 +200,37 @@ def demo(out_dir: Path, n_events: int, seed: int) -> None:
     run_demo(out_dir, n_events, seed)
 
 
+@cli.command("dead-letters")
+@click.option(
+    "--input",
+    "dead_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="A dead_letter.jsonl written by vigil run.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the raw records (exact bytes) here as JSON Lines, ready to fix and replay.",
+)
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    type=click.Choice(["malformed", "too_late"]),
+    help="Only records with this reason code (repeatable).",
+)
+def dead_letters(dead_path: Path, out_path: Path | None, reasons: tuple[str, ...]) -> None:
+    """Summarise dead letters by reason and field; extract their raw records for replay."""
+    from vigil.ingest.replay import extract_dead_letters
+
+    summary = extract_dead_letters(dead_path, out_path, frozenset(reasons) or None)
+    for line in summary:
+        click.echo(line)
+
+
 def run_pipeline(
     input_path: str,
     out_dir: Path,

@@ -49,6 +49,12 @@ def decode_one(raw: bytes, line_no: int) -> Event | DecodeFailure:
         return DecodeFailure(
             line_no=line_no, event_id=None, field=None, reason=f"invalid JSON: {exc}"
         )
+    except UnicodeDecodeError as exc:
+        return _failure(raw, line_no, f"invalid UTF-8 in a string at byte {exc.start}")
+    except RecursionError:
+        return DecodeFailure(
+            line_no=line_no, event_id=None, field=None, reason="JSON nested too deeply to read"
+        )
 
 
 def _failure(raw: bytes, line_no: int, message: str) -> DecodeFailure:
@@ -57,14 +63,15 @@ def _failure(raw: bytes, line_no: int, message: str) -> DecodeFailure:
     if match:
         field = match.group(1) or None
         message = message[: match.start()]
-    if message.startswith("Object missing required field"):
-        field = message.split("`")[1] if "`" in message else field
+    if message.startswith("Object missing required field") and "`" in message:
+        missing = message.split("`")[1]
+        field = f"{field}.{missing}" if field else missing
     event_id: str | None = None
     try:
         probe = _probe.decode(raw)
         if isinstance(probe.event_id, str):
             event_id = probe.event_id
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     if field is None and "`type`" in message:
         field = "type"

@@ -19,7 +19,9 @@ import msgspec
 
 SCHEMA_VERSION = 1
 
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+#: every integer must fit a signed 64-bit column (DuckDB BIGINT, Arrow int64, Spark LongType)
+INT64_MAX = 2**63 - 1
+NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
 
@@ -43,7 +45,7 @@ class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, gc=
 
     event_id: Id
     event_time_ms: NonNegInt
-    v: int = SCHEMA_VERSION
+    v: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] = SCHEMA_VERSION
 
 
 # --- customers -------------------------------------------------------------------------
@@ -78,7 +80,7 @@ class LineItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     sku: Id
     category: str
     price_cents: NonNegInt
-    quantity: Annotated[int, msgspec.Meta(ge=1)] = 1
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] = 1
     weight_g: NonNegInt
 
 

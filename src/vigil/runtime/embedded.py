@@ -247,19 +247,19 @@ class EmbeddedRuntime:
         stats = self.stats
         try:
             decoded: Event | DecodeFailure = _decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             decoded = decode_one(raw, line_no)  # the slow path names line, id and field
         if type(decoded) is DecodeFailure:
             stats.malformed += 1
             self._dead_sink.write(
-                DeadLetter(
+                DeadLetter.of(
+                    raw,
                     source=source_name,
                     line_no=line_no,
                     event_id=decoded.event_id,
                     field=decoded.field,
                     reason_code="malformed",
                     reason=decoded.describe(),
-                    raw=raw.decode("utf-8", "replace"),
                 )
             )
             return
@@ -275,7 +275,8 @@ class EmbeddedRuntime:
             if t < wm - self.settings.allowed_lateness_ms:
                 stats.too_late += 1
                 self._dead_sink.write(
-                    DeadLetter(
+                    DeadLetter.of(
+                        raw,
                         source=source_name,
                         line_no=line_no,
                         event_id=eid,
@@ -285,7 +286,6 @@ class EmbeddedRuntime:
                             f"line {line_no}, event {eid!r}: event time {t} is more than the "
                             f"allowed lateness behind the watermark {wm}"
                         ),
-                        raw=raw.decode("utf-8", "replace"),
                     )
                 )
                 return

@@ -96,8 +96,9 @@ class WindowStore:
                 missed += 1
                 continue
             slot = (key, start)
-            acc = accs.get(slot)
-            if acc is None:
+            if slot in accs:
+                acc = accs[slot]
+            else:  # an accumulator may legitimately be None, so test membership
                 acc = agg.initialize()
                 heapq.heappush(self._ends, (end, key, start))
             accs[slot] = agg.agg(acc, value)
