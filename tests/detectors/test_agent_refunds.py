@@ -34,6 +34,7 @@ def _week(f: Events, start: int, *, corrupt: bool, tag: str = "") -> list[EventB
         n += 1
         rid = f"r{tag}{agent}-{n}"
         evs.append(f.order("o" + rid, t - DAY))
+        evs.append(f.delivered("o" + rid, t - DAY // 2))
         evs.append(
             f.refund(rid, "o" + rid, t, amount_cents=cents, agent_id=agent, policy=policy)  # type: ignore[arg-type]
         )

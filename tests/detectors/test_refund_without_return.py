@@ -118,6 +118,7 @@ def test_out_of_order_arrival_within_the_bound_gives_the_same_alerts() -> None:
     evs = []
     for i in range(6):
         evs.append(f.order(f"o{i}", T0 + i * MINUTE))
+        evs.append(f.delivered(f"o{i}", T0 + DAY // 2 + i * MINUTE))
         evs.append(f.refund(f"r{i}", f"o{i}", T0 + DAY + i * MINUTE, amount_cents=60_000 + i))
         if i % 2:
             # scans right at the deadline, one just before and one just after
@@ -130,3 +131,20 @@ def test_out_of_order_arrival_within_the_bound_gives_the_same_alerts() -> None:
     for seed in range(5):
         got = [(a.alert_id, a.score) for a in _run(shuffled_within(evs, 10 * MINUTE, seed))]
         assert sorted(got) == sorted(expected)
+
+
+def test_a_lost_parcel_refund_does_not_alert_but_the_same_claim_on_a_delivered_order_does() -> None:
+    """Trap ``trap_lost_parcel``: a $1,500 laptop refunded by an agent, no return, never
+    delivered, is honest; the same refund on an order the carrier delivered is not."""
+    f = Events()
+    evs = [
+        f.order("o-lost", T0, items=(("LAP-1", 150_000, 2_500),)),
+        f.refund("r-lost", "o-lost", T0 + 9 * DAY, amount_cents=150_000, agent_id="a1"),
+        f.order("o-inr", T0, items=(("LAP-2", 150_000, 2_500),)),
+        f.delivered("o-inr", T0 + 2 * DAY),
+        f.refund("r-inr", "o-inr", T0 + 9 * DAY, amount_cents=150_000, agent_id="a1"),
+        f.tick(T0 + 30 * DAY),
+    ]
+    alerts = {a.subject_id: a.score for a in _run(sorted(evs, key=lambda e: e.event_time_ms))}
+    assert alerts.get("r-lost", 0.0) < 0.5
+    assert alerts["r-inr"] >= 0.5

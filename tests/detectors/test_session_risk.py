@@ -162,3 +162,66 @@ def test_out_of_order_arrival_within_the_bound_gives_the_same_alerts() -> None:
         shuffled = shuffled_within(evs, 10 * MINUTE, seed)
         got = [(a.alert_id, a.score, a.refund_ids) for a in _run(shuffled)]
         assert sorted(got) == sorted(expected)
+
+
+def _session_with_refunds(
+    f: Events, sid: str, t: int, amounts: list[int], **session: object
+) -> list[EventBase]:
+    evs: list[EventBase] = [f.session(sid, "a1", t, **session)]  # type: ignore[arg-type]
+    for i, cents in enumerate(amounts):
+        evs.append(f.order(f"o-{sid}{i}", T0 + i, customer_id=f"m{sid}{i}"))
+        evs.append(
+            f.refund(
+                f"r-{sid}{i}",
+                f"o-{sid}{i}",
+                t + (i + 1) * 4 * MINUTE,
+                amount_cents=cents,
+                agent_id="a1",
+                session_id=sid,
+                customer_id=f"m{sid}{i}",
+            )
+        )
+    evs.append(f.session_end(sid, "a1", t + 2 * HOUR))
+    return evs
+
+
+def test_mfa_takeover_in_shift_from_home_with_new_device_and_ip_burst_is_alerted() -> None:
+    """Stolen session / MFA fatigue through a home-country proxy: only device and IP are new,
+    but a burst of dear overrides follows."""
+    f = Events()
+    evs = _history(f)
+    t = T0 + 3 * DAY + 9 * HOUR  # inside the 08-16 shift
+    evs += _session_with_refunds(
+        f, "s-mfa", t, [70_000, 90_000, 120_000], device_id="stolen", ip="198.51.100.7"
+    )
+    evs.append(f.tick(T0 + 6 * DAY))
+    alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
+    assert alerts and max(a.score for a in alerts) >= 0.5
+    top = max(alerts, key=lambda a: a.score)
+    assert REASON_NEW_DEVICE in top.reasons and REASON_NO_MFA not in top.reasons
+    assert set(top.refund_ids) == {"r-s-mfa0", "r-s-mfa1", "r-s-mfa2"}
+
+
+def test_new_laptop_with_mfa_and_ordinary_refunds_is_not_alerted() -> None:
+    """Trap ``trap_new_device_agent``: a new laptop and IP, MFA, in shift, ordinary work."""
+    f = Events()
+    evs = _history(f)
+    t = T0 + 3 * DAY + 9 * HOUR
+    evs += _session_with_refunds(
+        f, "s-new", t, [2_500, 8_000, 19_000], device_id="laptop-2", ip="198.51.100.8"
+    )
+    evs.append(f.tick(T0 + 6 * DAY))
+    alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
+    assert all(a.score < 0.5 for a in alerts)
+
+
+def test_mfa_outage_and_overtime_alone_never_alert_even_with_dear_refunds() -> None:
+    f = Events()
+    evs = _history(f)
+    t = T0 + 3 * DAY + 9 * HOUR
+    evs += _session_with_refunds(f, "s-out", t, [60_000, 80_000], mfa=False)
+    t2 = T0 + 4 * DAY + 18 * HOUR  # after the 08-16 shift, MFA on, usual laptop
+    evs += _session_with_refunds(f, "s-ot", t2, [60_000, 80_000])
+    evs.append(f.tick(T0 + 7 * DAY))
+    alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
+    assert all(a.score < 0.5 for a in alerts)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from statistics import mean, median
 
-from vigil.events.schemas import CustomerLogin, OrderPlaced, RefundIssued
+from vigil.events.schemas import CustomerLogin, OrderPlaced, RefundIssued, ShipmentDelivered
 from vigil.events.truth import HEADLINE_SCENARIOS, SCENARIOS, TRAPS, TruthRecord
+from vigil.sim import SimConfig, simulate
 from vigil.sim.config import DAY_MS, HOUR_MS
 
-from .conftest import Stream
+from .conftest import Stream, load_stream
 
 
 def _refund_truth(stream: Stream) -> dict[str, TruthRecord]:
@@ -106,17 +108,15 @@ def test_insider_refunds_come_from_corrupt_agents_in_their_ordinary_sessions(
         assert usual_devices[session.agent_id][session.device_id] > 5
 
 
-def test_takeover_sessions_are_new_device_foreign_no_mfa_off_shift_bursts(stream: Stream) -> None:
+def test_takeover_sessions_are_new_device_and_ip_bursts_in_several_variants(
+    stream: Stream,
+) -> None:
     taken = [r for r in stream.truth_by_kind("session") if r.scenario == "agent_takeover"]
     assert taken
     by_session = Counter(r.session_id for r in _refunds_of(stream, "agent_takeover"))
     for rec in taken:
         s = stream.sessions[rec.id]
         assert s.agent_id == rec.agent_id
-        assert s.mfa is False
-        assert s.country != stream.rosters[s.agent_id].home_country
-        assert not _in_shift(stream, s.agent_id, s.event_time_ms)
-        assert not _in_shift(stream, s.agent_id, stream.session_ends[rec.id].event_time_ms)
         others = [
             o
             for o in stream.sessions.values()
@@ -171,6 +171,8 @@ def test_legitimate_manual_refunds_over_100_dollars_see_the_parcel_follow(stream
     for r in stream.refunds.values():
         if r.policy != "manual_override" or truth[r.refund_id].fraud or r.amount_cents <= 10_000:
             continue
+        if truth[r.refund_id].scenario == "trap_lost_parcel":
+            continue  # the carrier lost it: nothing to send back (see the lost-parcel test)
         checked += 1
         assert r.return_id is not None
         first = [s for s in stream.scans_by_order[r.order_id] if s.scan_type == "first_scan"]
@@ -180,15 +182,67 @@ def test_legitimate_manual_refunds_over_100_dollars_see_the_parcel_follow(stream
     assert checked >= 10
 
 
-def test_legitimate_agent_refunds_without_return_are_small(stream: Stream) -> None:
+def test_legitimate_agent_refunds_without_return_are_small_unless_the_parcel_was_lost(
+    stream: Stream,
+) -> None:
     truth = _refund_truth(stream)
+    delivered = {e.order_id for e in stream.events if isinstance(e, ShipmentDelivered)}
     for r in stream.refunds.values():
-        if (
-            r.issued_by == "agent"
-            and not truth[r.refund_id].fraud
-            and not stream.scans_by_order.get(r.order_id)
-        ):
-            assert r.amount_cents <= 10_000
+        rec = truth[r.refund_id]
+        if r.issued_by == "agent" and not rec.fraud and not stream.scans_by_order.get(r.order_id):
+            if rec.scenario == "trap_lost_parcel":
+                assert r.order_id not in delivered
+            else:
+                assert r.amount_cents <= 10_000
+
+
+def test_lost_parcels_are_high_value_never_delivered_never_returned(stream: Stream) -> None:
+    refunds = _refunds_of(stream, "trap_lost_parcel")
+    assert len(refunds) >= 3
+    delivered = {e.order_id for e in stream.events if isinstance(e, ShipmentDelivered)}
+    categories = set()
+    for r in refunds:
+        assert 20_000 <= r.amount_cents <= 200_000
+        assert r.issued_by == "agent" and r.session_id is not None
+        assert r.policy in ("manual_override", "returnless")
+        assert r.order_id not in delivered
+        assert not stream.scans_by_order.get(r.order_id)
+        assert not stream.receipts_by_order.get(r.order_id)
+        categories.update(i.category for i in stream.orders[r.order_id].items)
+    assert categories & {"laptop", "console", "phone"}
+    # every fraudulent order the carrier was asked about was delivered
+    for rec in stream.truth_by_kind("order"):
+        if rec.fraud:
+            assert rec.id in delivered
+
+
+def test_new_device_agent_sessions_are_legitimate_with_mfa_or_in_shift(stream: Stream) -> None:
+    trap = [r for r in stream.truth_by_kind("session") if r.scenario == "trap_new_device_agent"]
+    assert trap
+    kinds = Counter()
+    for rec in trap:
+        s = stream.sessions[rec.id]
+        assert s.country == stream.rosters[s.agent_id].home_country
+        earlier = [
+            o
+            for o in stream.sessions.values()
+            if o.agent_id == s.agent_id and o.event_time_ms < s.event_time_ms
+        ]
+        new_device = bool(earlier) and all(o.device_id != s.device_id for o in earlier)
+        if not s.mfa:
+            kinds["outage"] += 1  # MFA outage: usual device, in shift
+            assert _in_shift(stream, s.agent_id, s.event_time_ms)
+        elif new_device:
+            kinds["laptop"] += 1
+            assert all(o.ip != s.ip for o in earlier)
+        else:
+            kinds["overtime"] += 1
+            assert not _in_shift(stream, s.agent_id, s.event_time_ms)
+    assert kinds["laptop"] >= 1 and kinds["overtime"] >= 1 and kinds["outage"] >= 1
+    refunds = _refunds_of(stream, "trap_new_device_agent")
+    assert refunds
+    for r in refunds:
+        assert r.session_id in {rec.id for rec in trap}
 
 
 def test_escalation_agents_issue_many_more_overrides_than_their_peers(stream: Stream) -> None:
@@ -271,3 +325,31 @@ def test_serial_returners_send_back_worn_goods_that_do_arrive(stream: Stream) ->
     per_customer = Counter(r.customer_id for r in refunds)
     assert set(per_customer) <= serial
     assert median(per_customer.values()) >= 3
+
+
+def test_takeover_variants_mfa_in_shift_and_home_country_all_occur(tmp_path: Path) -> None:
+    """Many takeovers in a small stream: every variant shows up, and each is still a new
+    device and a new IP for the victim."""
+    cfg = SimConfig(seed=3, events=30_000, takeover_sessions_per_million=400.0)
+    st = load_stream(simulate(cfg, tmp_path))
+    taken = [r for r in st.truth_by_kind("session") if r.scenario == "agent_takeover"]
+    assert len(taken) >= 8
+    seen: Counter[str] = Counter()
+    for rec in taken:
+        s = st.sessions[rec.id]
+        home = st.rosters[s.agent_id].home_country
+        seen["mfa"] += s.mfa
+        seen["in_shift"] += _in_shift(st, s.agent_id, s.event_time_ms)
+        seen["home"] += s.country == home
+        seen["classic"] += not s.mfa and s.country != home
+        others = [o for o in st.sessions.values() if o.agent_id == s.agent_id and o is not s]
+        assert all(o.device_id != s.device_id and o.ip != s.ip for o in others)
+    assert all(seen[k] >= 1 for k in ("mfa", "in_shift", "home", "classic")), seen
+
+
+def test_ring_returnless_refunds_are_system_issued_on_mid_value_orders(stream: Stream) -> None:
+    ring = _refunds_of(stream, "ring")
+    for r in ring:
+        if r.policy == "returnless" and r.issued_by == "system":
+            assert 6_000 <= r.amount_cents <= 30_000
+            assert not stream.scans_by_order.get(r.order_id)

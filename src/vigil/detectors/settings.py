@@ -47,13 +47,17 @@ class RefundWithoutReturnSettings:
     #: logit added per robust standard deviation of ln(amount) above the typical refund
     #: without return of the same issuer (agent or system)
     money_weight: float = 2.5
+    #: the money term counts at most this many robust standard deviations (so a dear lost
+    #: parcel, never delivered, cannot outweigh the missing delivery on amount alone)
+    max_money_z: float = 4.0
     #: logit added when the refund is a manual override
     manual_override_weight: float = 1.0
     #: logit added when an agent (not the system) issued the refund
     agent_issued_weight: float = 1.0
-    #: logit added when the order was never reported delivered (an item-not-received
-    #: claim on a parcel that really is missing is a common legitimate refund)
-    undelivered_weight: float = -1.0
+    #: logit added when the order was never reported delivered by the deadline (an
+    #: item-not-received claim on a parcel the carrier really lost is a common legitimate
+    #: refund, also for laptops; fraudulent INR claims come on delivered orders)
+    undelivered_weight: float = -6.0
     #: how long order facts (delivery, scans) are kept after the last activity on the order
     retention_ms: int = 60 * DAY_MS
 
@@ -115,8 +119,9 @@ class AgentRefundsSettings:
     log2_ratio_at_half: float = 2.0
     #: logit slope per doubling of that ratio
     log2_ratio_slope: float = 1.5
-    #: only unreturned manual refunds of at least this amount are listed as at risk
-    listed_refund_min_cents: int = 10_000
+    #: only unreturned manual refunds of at least this amount are listed as at risk (just
+    #: above the usual $100 goodwill cap, so an agent's routine gestures are not listed)
+    listed_refund_min_cents: int = 10_001
     #: signals scoring below this are not emitted
     min_emit_score: float = 0.2
     #: agents without a roster record are compared in this team
@@ -130,27 +135,38 @@ class SessionRiskSettings:
     """``session_risk``: a risky internal-tool session followed by refunds in it."""
 
     #: logit bias of a session
-    bias: float = -6.0
-    #: logit added when the device is new for the agent
-    new_device_weight: float = 1.5
+    bias: float = -8.0
+    #: logit added when the device is new for the agent (every takeover has one; a travelling
+    #: agent keeps the usual laptop)
+    new_device_weight: float = 4.0
     #: logit added when the IP is new for the agent
-    new_ip_weight: float = 0.5
+    new_ip_weight: float = 0.75
     #: logit added when the country is new for the agent (and not the home country)
-    new_country_weight: float = 2.0
-    #: logit added when the session did not use MFA
-    no_mfa_weight: float = 3.0
-    #: logit added when the session started outside the agent's shift
-    off_shift_weight: float = 1.5
-    #: logit added per refund of the session beyond the first (a burst)
-    burst_weight: float = 0.4
+    new_country_weight: float = 1.0
+    #: logit added when the session did not use MFA (MFA outages happen; stolen sessions and
+    #: MFA fatigue get past it)
+    no_mfa_weight: float = 1.5
+    #: logit added when the session started outside the agent's shift (overtime happens)
+    off_shift_weight: float = 1.0
+    #: refunds of at least this amount count towards a burst and its money
+    burst_min_refund_cents: int = 10_000
+    #: a burst is the session's refunds of at least ``burst_min_refund_cents`` within this
+    #: long before (and including) the refund being judged
+    burst_window_ms: int = 2 * HOUR_MS
+    #: logit added per burst refund beyond the first
+    burst_weight: float = 0.8
     #: cap on the burst contribution
-    burst_max: float = 2.0
-    #: logit added per doubling of the session's refund money over ``money_ref_cents``
-    money_weight: float = 0.3
+    burst_max: float = 4.0
+    #: logit added per doubling of the burst's money over ``money_ref_cents``
+    money_weight: float = 1.0
     #: reference amount for the money term
-    money_ref_cents: int = 20_000
-    #: a session needs at least this (pre-refund) risk to be alerted at all
-    min_session_score: float = 0.2
+    money_ref_cents: int = 30_000
+    #: the money term is at most this (a single huge refund is not a burst)
+    money_max: float = 4.0
+    #: a session needs at least this (pre-refund) risk to be alerted at all: about a new
+    #: device with a new IP, or several weaker factors together; no MFA or overtime alone
+    #: never qualifies
+    min_session_score: float = 0.01
     #: signals scoring below this are not emitted
     min_emit_score: float = 0.3
     #: sessions an agent must have had before device and IP novelty mean anything

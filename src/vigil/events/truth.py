@@ -31,6 +31,8 @@ TRAPS: dict[str, str] = {
     "trap_traveller": "customer or agent travelling abroad",
     "trap_family_device": "family sharing one device",
     "trap_holiday_spike": "holiday spike of refunds",
+    "trap_lost_parcel": "high-value item-not-received refund of a parcel the carrier lost",
+    "trap_new_device_agent": "agent on a new laptop, overtime, or during an MFA outage",
 }
 
 

@@ -18,6 +18,9 @@ from vigil.sim.config import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, SimConfig
 from vigil.sim.ids import K_AGENT, K_DEVICE, K_HOME_IP, K_SESSION, Hasher, ip_from
 from vigil.sim.world import BY_CODE, pick_country
 
+#: trap name (``vigil.events.truth.TRAPS``) of new-laptop, overtime and MFA-outage sessions
+NEW_DEVICE_AGENT = "trap_new_device_agent"
+
 TEAMS = ("general", "returns", "vip", "escalations")
 #: Contact-centre offices: country, office weight, possible shift starts (UTC hours).
 OFFICES: tuple[tuple[str, float, tuple[int, ...]], ...] = (
@@ -72,6 +75,11 @@ class Session:
     n_routine: int
     #: trap: the agent works from abroad (in shift, usual device, MFA)
     travel: bool = False
+    #: trap the session belongs to (new laptop, overtime, MFA outage); its legitimate
+    #: refunds are labelled with it
+    trap: str | None = None
+    #: the trap session gets a few ordinary refunds planned into it (see ``agent_traps``)
+    trap_work: bool = False
 
 
 class Roster:
@@ -156,6 +164,7 @@ class Roster:
                     self.sessions.append(
                         self._session(agent, rng, s0, s1, routine_mean, cfg.agent_mfa_rate)
                     )
+        self.trap_sessions = self._plan_traps(cfg, rng)
         self.sessions.sort(key=lambda s: (s.start_ms, s.agent.idx))
         n_hours = (cfg.end_ms - cfg.start_ms) // HOUR_MS + 1
         self._by_hour: list[list[list[Session]]] = [[[] for _ in range(n_hours)] for _ in range(3)]
@@ -166,6 +175,68 @@ class Roster:
             for h in range(self.hour(s.start_ms), min(n_hours, self.hour(s.end_ms) + 1)):
                 group[h].append(s)
         self._agent_starts = [[s.start_ms for s in ss] for ss in self._by_agent]
+
+    def _plan_traps(self, cfg: SimConfig, rng: random.Random) -> list[Session]:
+        """Trap ``trap_new_device_agent``: new laptops, overtime sessions and MFA outages.
+
+        Honest agents only. A new laptop swaps the agent's main device (and adds a new home
+        IP) from a day on; its first session is new device + new IP with MFA. Overtime
+        sessions start after the shift (usual device, MFA). During an MFA outage every
+        session starting in the window has no MFA (usual device, in shift)."""
+        honest = [a for a in self.agents if not a.corrupt]
+        lo = cfg.start_ms + 3 * DAY_MS
+        hi = max(lo + DAY_MS, cfg.active_end_ms - 5 * DAY_MS)
+        marked: list[Session] = []
+        for _ in range(cfg.per_million(cfg.agent_overtime_sessions_per_million)):
+            agent = honest[int(rng.random() * len(honest))]
+            day = (lo + int(rng.random() * (hi - lo))) // DAY_MS * DAY_MS
+            s0 = (
+                day
+                + ((agent.shift_start_hour + SHIFT_HOURS) % 24) * HOUR_MS
+                + rng.randint(50 * MINUTE_MS, 3 * HOUR_MS)
+            )
+            s1 = s0 + rng.randint(90 * MINUTE_MS, 3 * HOUR_MS)
+            s = self._session(agent, rng, s0, s1, 3.0, 1.0)
+            s.trap = NEW_DEVICE_AGENT
+            s.trap_work = True
+            self.sessions.append(s)
+            marked.append(s)
+        by_agent: dict[int, list[Session]] = {}
+        for s in self.sessions:
+            by_agent.setdefault(s.agent.idx, []).append(s)
+        for _ in range(cfg.per_million(cfg.agent_new_laptop_per_million)):
+            agent = honest[int(rng.random() * len(honest))]
+            t = lo + int(rng.random() * (hi - lo))
+            later = sorted(
+                (s for s in by_agent.get(agent.idx, ()) if s.start_ms >= t and s.trap is None),
+                key=lambda s: s.start_ms,
+            )
+            if not later:
+                continue
+            device = f"ad-{self._h.hex(K_DEVICE, (7 << 40) | rng.getrandbits(32), 8)}"
+            home = BY_CODE.get(agent.home_country)
+            ip = ip_from(home.octet if home else 120, self._h.h(K_AGENT, rng.getrandbits(40)))
+            agent.devices = (device, *agent.devices[1:])
+            agent.ips = (agent.ips[0], ip)
+            for k, s in enumerate(later):
+                s.device_id = device if (k == 0 or rng.random() < 0.8) else s.device_id
+                if k == 0 or rng.random() < 0.3:
+                    s.ip = ip
+            first = later[0]
+            first.mfa = True
+            first.trap = NEW_DEVICE_AGENT
+            first.trap_work = True
+            marked.append(first)
+        for _ in range(cfg.per_million(cfg.mfa_outages_per_million)):
+            w0 = lo + int(rng.random() * (hi - lo))
+            w1 = w0 + int(cfg.mfa_outage_hours * HOUR_MS)
+            for s in self.sessions:
+                if w0 <= s.start_ms < w1 and s.trap is None and not s.agent.corrupt:
+                    s.mfa = False
+                    s.trap = NEW_DEVICE_AGENT
+                    marked.append(s)
+        marked.sort(key=lambda s: (s.start_ms, s.agent.idx))
+        return marked
 
     def _session(
         self,
@@ -227,7 +298,11 @@ class Roster:
 
     def mark_travel(self, rng: random.Random, count: int, until_ms: int) -> list[Session]:
         """Trap: ``count`` sessions worked from abroad (in shift, usual device, MFA on)."""
-        pool = [s for s in self.sessions if s.end_ms < until_ms and not s.agent.corrupt]
+        pool = [
+            s
+            for s in self.sessions
+            if s.end_ms < until_ms and not s.agent.corrupt and s.trap is None
+        ]
         chosen = rng.sample(pool, min(count, len(pool)))
         chosen.sort(key=lambda s: (s.start_ms, s.agent.idx))
         for s in chosen:

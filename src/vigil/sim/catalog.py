@@ -142,6 +142,19 @@ class Catalog:
             quantity = 1
         return product, quantity
 
+    def priced(
+        self, lo_cents: int, hi_cents: int, categories: tuple[str, ...] = ()
+    ) -> list[Product]:
+        """Products whose unit price is in [lo, hi] (of ``categories`` if given), in a fixed
+        order; computed on demand, so callers keep the list."""
+        return [
+            p
+            for ci, cat in enumerate(CATEGORIES)
+            if not categories or cat.name in categories
+            for p in self.by_category[ci]
+            if lo_cents <= p.price_cents <= hi_cents
+        ]
+
     def wardrobe(self, rng: random.Random) -> tuple[Product, int]:
         """Clothing or shoes: what serial returners buy and send back worn."""
         ci = self._wardrobe[int(rng.random() * len(self._wardrobe))]

@@ -108,9 +108,20 @@ class SimConfig:
     insider_corrupt_agents: int = 2
     insider_clients_per_agent: int = 4
     insider_refunds_per_million: float = 12.0
-    takeover_sessions_per_million: float = 2.0
+    takeover_sessions_per_million: float = 4.0
     takeover_burst_min: int = 3
     takeover_burst_max: int = 10
+    #: takeover variants (drawn independently per session): a stolen session cookie or MFA
+    #: fatigue gives mfa=True; the intruder works inside the victim's shift hours; a
+    #: residential proxy in the victim's home country (then only device and IP are new)
+    takeover_mfa_share: float = 0.35
+    takeover_in_shift_share: float = 0.35
+    takeover_home_country_share: float = 0.35
+    #: share of insider refunds kept moderate ($150-$600 partial refunds) instead of the
+    #: whole high-value order; corrupt agents keep doing their ordinary legitimate work
+    insider_moderate_share: float = 0.5
+    insider_moderate_min_cents: int = 15_000
+    insider_moderate_max_cents: int = 60_000
     empty_box_per_million: float = 10.0
     #: empty-box variants: fake tracking id (scans elsewhere, never received) and look-alike
     #: item (right weight, wrong item); the rest are empty or junk boxes
@@ -129,6 +140,9 @@ class SimConfig:
     ring_corrupt_agent_share: float = 0.7
     #: share of a ring's refunds made by empty boxes (the rest through their agent)
     ring_empty_box_share: float = 0.3
+    #: share of a ring's refunds obtained by a self-service "returnless" refund on a
+    #: mid-value order ($60-$300), issued by the system (no agent involved)
+    ring_returnless_share: float = 0.2
     serial_returner_share: float = 0.003
     serial_return_rate: float = 0.7
 
@@ -141,6 +155,21 @@ class SimConfig:
     #: day index (0-based, within ``days``) of the holiday spike; None puts it at 55 %
     holiday_day: int | None = None
     holiday_factor: float = 3.0
+    #: legitimate "item not received" refunds of high-value orders ($200-$2,000, laptops
+    #: and consoles included) that the carrier really lost: no delivery event, no return;
+    #: refunded by an ordinary frontline agent (manual override or returnless)
+    lost_parcel_per_million: float = 30.0
+    lost_parcel_min_cents: int = 20_000
+    lost_parcel_max_cents: int = 200_000
+    #: agents who get a new laptop: from a day on, a new device (and a new home IP); the
+    #: first session from it is a new device + new IP with MFA, with ordinary refunds
+    agent_new_laptop_per_million: float = 6.0
+    #: legitimate overtime sessions outside the shift (usual device, MFA), with refunds
+    agent_overtime_sessions_per_million: float = 10.0
+    #: MFA outages: every session starting in such a window (usual device, in shift) has
+    #: mfa=False
+    mfa_outages_per_million: float = 1.0
+    mfa_outage_hours: float = 3.0
 
     # --- output -----------------------------------------------------------------------
     progress_every: int = 50_000
@@ -218,6 +247,11 @@ def _validate(c: SimConfig) -> None:
         "ring_refund_share",
         "ring_corrupt_agent_share",
         "ring_empty_box_share",
+        "ring_returnless_share",
+        "takeover_mfa_share",
+        "takeover_in_shift_share",
+        "takeover_home_country_share",
+        "insider_moderate_share",
         "serial_returner_share",
         "serial_return_rate",
         "traveller_share",
@@ -268,11 +302,24 @@ def _validate(c: SimConfig) -> None:
         "empty_box_per_million",
         "rings_per_million",
         "agent_travel_sessions_per_million",
+        "lost_parcel_per_million",
+        "agent_new_laptop_per_million",
+        "agent_overtime_sessions_per_million",
+        "mfa_outages_per_million",
     ):
         _float(c, name, 0.0, 10_000.0)
     if c.insider_refunds_per_million > 0 and c.insider_corrupt_agents == 0:
         _fail("insider_corrupt_agents", 0, "at least 1 while insider_refunds_per_million > 0")
     _pair(c, "takeover_burst_min", "takeover_burst_max", 1, 100)
+    _pair(c, "insider_moderate_min_cents", "insider_moderate_max_cents", 100, 100_000_000)
+    _pair(c, "lost_parcel_min_cents", "lost_parcel_max_cents", 100, 100_000_000)
+    _float(c, "mfa_outage_hours", 0.1, 48.0)
+    if c.ring_empty_box_share + c.ring_returnless_share > 1.0:
+        _fail(
+            "ring_empty_box_share + ring_returnless_share",
+            c.ring_empty_box_share + c.ring_returnless_share,
+            "at most 1",
+        )
     _pair(c, "ring_size_min", "ring_size_max", 2, 10_000)
     _pair(c, "ring_devices_min", "ring_devices_max", 1, 100)
     _pair(c, "ring_countries_min", "ring_countries_max", 1, 10)

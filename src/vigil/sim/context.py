@@ -205,11 +205,13 @@ class Ctx:
         payment: str | None = None,
         ad_click_id: str | None = None,
         delivery_days: tuple[float, float] = (1.0, 6.0),
+        delivered: bool = True,
     ) -> Order:
-        """Emit the order and its delivery; return it for the rest of its life to be planned."""
+        """Emit the order and its delivery (unless the carrier loses the parcel:
+        ``delivered=False``); return it for the rest of its life to be planned."""
         rng = self.rng
-        delivered = t + int(rng.uniform(*delivery_days) * DAY_MS)
-        o = Order(self.order_id(), p, items, t, delivered, country)
+        delivered_ms = t + int(rng.uniform(*delivery_days) * DAY_MS)
+        o = Order(self.order_id(), p, items, t, delivered_ms, country)
         self.tl.put(
             OrderPlaced(
                 event_id=PENDING_ID,
@@ -226,15 +228,17 @@ class Ctx:
                 ad_click_id=ad_click_id,
             )
         )
-        self.tl.put(
-            ShipmentDelivered(
-                event_id=PENDING_ID,
-                event_time_ms=delivered,
-                order_id=o.order_id,
-                customer_id=p.customer_id,
-                carrier=CARRIERS[int(rng.random() * len(CARRIERS))],
+        carrier = CARRIERS[int(rng.random() * len(CARRIERS))]
+        if delivered:
+            self.tl.put(
+                ShipmentDelivered(
+                    event_id=PENDING_ID,
+                    event_time_ms=delivered_ms,
+                    order_id=o.order_id,
+                    customer_id=p.customer_id,
+                    carrier=carrier,
+                )
             )
-        )
         recent = self.recent_orders
         if len(recent) < 2_000:
             recent.append((t, p.customer_id, o.order_id))
@@ -353,6 +357,8 @@ class Ctx:
         looks the account up, optionally opens a return, overrides the policy, issues the refund
         and approves it. Returns (time of the refund, return id or None)."""
         rng = self.rng
+        if scenario is None and not fraud and s.trap is not None:
+            scenario = s.trap  # legitimate work in a trap session (new laptop, overtime ...)
         cid = o.profile.customer_id
         self.action(tau, s, "view_account", cid, o.order_id)
         t = tau + rng.randint(20 * SECOND_MS, 150 * SECOND_MS)

@@ -21,6 +21,7 @@ from vigil.errors import ConfigError
 from vigil.events.schemas import AgentRostered
 from vigil.sim import traps
 from vigil.sim.ads import AdNetwork
+from vigil.sim.agent_traps import AgentTraps
 from vigil.sim.agents import Roster
 from vigil.sim.catalog import Catalog
 from vigil.sim.config import SimConfig
@@ -76,8 +77,9 @@ def simulate(
         ctx = Ctx(cfg, traffic_rng, hasher, tl, world, catalog, roster, truth)
         ads = AdNetwork(cfg, traffic_rng, hasher, tl, world)
         everyday = Everyday(ctx, ads)
-        traps.record_subjects(ctx, travel_sessions)
+        traps.record_subjects(ctx, travel_sessions, roster.trap_sessions)
         Fraud(ctx).schedule()
+        AgentTraps(ctx).schedule()
         retail_left = retail_target - len(roster.agents)
         Traffic(ctx, everyday, ads, retail_left, ads_target).schedule()
         with LineWriter(events_path, progress, cfg.progress_every) as out:

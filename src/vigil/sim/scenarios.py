@@ -5,16 +5,20 @@ Why these shapes (they are what detectors must find, and nothing easier):
 1. ``insider_refund``: a few corrupt agents in ordinary teams. Their clients buy high-value goods;
    the agent, in an ordinary session of their own (usual device, MFA, in shift), refunds by
    manual override or "returnless", often after opening an "item not received" return. No parcel
-   is ever scanned or received. The agents otherwise work like everyone else.
-2. ``agent_takeover``: a real agent's credentials used from a new device and IP, in a foreign
-   country, without MFA, outside the agent's shift, for a burst of 3-10 high-value overrides to
-   mule accounts. No returns.
+   is ever scanned or received. The agents otherwise work like everyone else, and a share of
+   their fraudulent orders is moderate ($150-$600, ``insider_moderate_share``).
+2. ``agent_takeover``: a real agent's credentials used from a new device and IP for a burst of
+   3-10 high-value overrides to mule accounts. No returns. By default from a foreign country,
+   without MFA, outside the agent's shift; but a share of sessions has MFA (stolen session
+   cookie, MFA fatigue), a share runs inside the shift, and a share comes through a residential
+   proxy in the agent's home country (``takeover_*_share``), so only device and IP are new.
 3. ``empty_box``: refund on first scan; the first scan weighs far less than the goods (empty or
    junk box) or about right (cheaper look-alike); the warehouse later finds nothing matching.
    Fake-tracking variant: scans at the wrong place and weight, and the warehouse never receives.
 4. ``ring``: account farms sharing a few devices, IPs, drop addresses and payment instruments
    across countries, each account with few but high-value orders, refunded through the ring's
-   agent (usually corrupt) without returns, or by empty boxes.
+   agent (usually corrupt) without returns, by empty boxes, or by a self-service "returnless"
+   refund of a mid-value order ($60-$300) that the system grants with no agent involved.
 
 Every fraudulent refund, order, account, corrupt agent and taken-over session gets a truth record.
 """
@@ -37,6 +41,7 @@ from vigil.sim.ids import K_FRAUD, ip_from
 from vigil.sim.orders import INR_REASON, send_parcel
 from vigil.sim.timeline import PENDING_ID
 from vigil.sim.world import (
+    BY_CODE,
     COUNTRIES,
     FRAUD_COUNTRIES,
     WAREHOUSE_COUNTRY,
@@ -58,6 +63,7 @@ class Fraud:
         self.ctx = ctx
         self._n = 0
         self._clients: dict[tuple[int, int], Profile] = {}
+        self._priced: dict[tuple[int, int], list[Product]] = {}
 
     # --- scheduling ---------------------------------------------------------------------
 
@@ -173,6 +179,16 @@ class Fraud:
         )
         return o
 
+    def _mid_items(self, lo_cents: int, hi_cents: int) -> list[tuple[Product, int]]:
+        """One resellable product priced in [lo, hi] (the cheapest fraud target if none)."""
+        key = (lo_cents, hi_cents)
+        pool = self._priced.get(key)
+        if pool is None:
+            pool = self._priced[key] = self.ctx.catalog.priced(lo_cents, hi_cents)
+        if not pool:
+            return [self.ctx.catalog.fraud_target(self.ctx.rng)]
+        return [(pool[int(self.ctx.rng.random() * len(pool))], 1)]
+
     def _insider_refund(self, o: Order, agent: Agent, scenario: str) -> None:
         """The agent refunds ``o`` in their own next session; nothing is ever sent back."""
         ctx = self.ctx
@@ -201,7 +217,12 @@ class Fraud:
         if client is None:
             client = self._account(t0, INSIDER)
             self._clients[(agent.idx, slot)] = client
-        o = self._order(t0 + rng.randint(HOUR_MS, 2 * DAY_MS), client, INSIDER)
+        cfg = ctx.cfg
+        items = None
+        if rng.random() < cfg.insider_moderate_share:
+            # moderate: a mid-priced order, so each refund looks like everyday work
+            items = self._mid_items(cfg.insider_moderate_min_cents, cfg.insider_moderate_max_cents)
+        o = self._order(t0 + rng.randint(HOUR_MS, 2 * DAY_MS), client, INSIDER, items=items)
         self._insider_refund(o, agent, INSIDER)
 
     # --- 2. takeover ------------------------------------------------------------------------
@@ -209,10 +230,16 @@ class Fraud:
     def _takeover(self, t0: int, victim: Agent, burst: int) -> None:
         ctx = self.ctx
         rng = ctx.rng
+        cfg = ctx.cfg
+        mfa = rng.random() < cfg.takeover_mfa_share  # stolen session cookie / MFA fatigue
+        in_shift = rng.random() < cfg.takeover_in_shift_share
+        home = rng.random() < cfg.takeover_home_country_share  # residential proxy at home
         day = (t0 + 21 * DAY_MS) // DAY_MS * DAY_MS
-        start = (
-            day + (victim.shift_start_hour + 9) * HOUR_MS + int(rng.uniform(0.0, 12.0) * HOUR_MS)
-        )
+        if in_shift:
+            offset = victim.shift_start_hour * HOUR_MS + int(rng.uniform(0.5, 6.0) * HOUR_MS)
+        else:
+            offset = (victim.shift_start_hour + 9) * HOUR_MS + int(rng.uniform(0.0, 12.0) * HOUR_MS)
+        start = day + offset
         n_accounts = max(1, burst - rng.randint(0, burst // 2))
         mules = []
         for _ in range(n_accounts):
@@ -228,6 +255,8 @@ class Fraud:
             for j in range(burst)
         ]
         where = FRAUD_COUNTRIES[int(rng.random() * len(FRAUD_COUNTRIES))]
+        if home:
+            where = BY_CODE.get(victim.home_country, where)
         s = Session(
             agent=victim,
             session_id=ctx.roster.new_session_id(),
@@ -236,7 +265,7 @@ class Fraud:
             device_id=f"ad-{self._fresh(5)[:8]}",
             ip=ip_from(where.octet, int(self._fresh(6), 16)),
             country=where.code,
-            mfa=False,
+            mfa=mfa,
             n_routine=0,
         )
         ctx.tl.put(
@@ -248,7 +277,7 @@ class Fraud:
                 device_id=s.device_id,
                 ip=s.ip,
                 country=s.country,
-                mfa=False,
+                mfa=mfa,
             )
         )
         tau = start + rng.randint(30 * SECOND_MS, 3 * MINUTE_MS)
@@ -384,10 +413,49 @@ class Fraud:
             device = (
                 devices[int(rng.random() * len(devices))] if rng.random() < 0.3 else p.devices[0]
             )
-            o = self._order(t, p, RING, device=device, ip=ips[int(rng.random() * len(ips))])
+            u = rng.random() if j in refunded else 1.0
+            returnless = (
+                cfg.ring_empty_box_share
+                <= u
+                < (cfg.ring_empty_box_share + cfg.ring_returnless_share)
+            )
+            items = self._mid_items(6_000, 30_000) if returnless else None
+            ip = ips[int(rng.random() * len(ips))]
+            o = self._order(t, p, RING, device=device, ip=ip, items=items)
             if j not in refunded:
                 continue
-            if rng.random() < cfg.ring_empty_box_share:
+            if u < cfg.ring_empty_box_share:
                 self._empty_box_return(o, RING)
+            elif returnless:
+                self._returnless(o, RING)
             else:
                 self._insider_refund(o, agents[int(rng.random() * len(agents))], RING)
+
+    def _returnless(self, o: Order, scenario: str) -> None:
+        """A self-service "damaged / not as described" claim refunded by the system under the
+        returnless policy: no agent, no parcel."""
+        ctx = self.ctx
+        rng = ctx.rng
+        t_req = o.delivered_ms + int(rng.uniform(0.5, 6.0) * DAY_MS)
+        return_id = ctx.return_id()
+        ctx.tl.put(
+            ReturnRequested(
+                event_id=PENDING_ID,
+                event_time_ms=t_req,
+                return_id=return_id,
+                order_id=o.order_id,
+                customer_id=o.profile.customer_id,
+                skus=[p.sku for p, _ in o.items],
+                reason=("arrived_damaged", "defective", "not_as_described")[int(rng.random() * 3)],
+                channel="self_service",
+            )
+        )
+        ctx.refund(
+            t_req + rng.randint(MINUTE_MS, 2 * HOUR_MS),
+            o,
+            o.total_cents,
+            policy="returnless",
+            scenario=scenario,
+            fraud=True,
+            return_id=return_id,
+        )

@@ -10,12 +10,15 @@ Each trap's subjects get truth records with ``fraud=False`` and the trap's name:
   worked from abroad (in shift, usual device, MFA on).
 * ``trap_family_device``: 3-5 customers sharing one device, one address and one home IP.
 * ``trap_holiday_spike``: one day with ~3x the orders and the returns.
+* ``trap_lost_parcel`` and ``trap_new_device_agent``: see :mod:`vigil.sim.agent_traps`.
 
 A refund belongs to one scenario; for legitimate ones the most specific trap wins, in the order
 of :func:`legit_scenario`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from vigil.sim.agents import Session
 from vigil.sim.context import Ctx
@@ -52,7 +55,9 @@ def legit_scenario(
     return None, False
 
 
-def record_subjects(ctx: Ctx, travel_sessions: list[Session]) -> None:
+def record_subjects(
+    ctx: Ctx, travel_sessions: Sequence[Session], trap_sessions: Sequence[Session] = ()
+) -> None:
     """Truth records for trap accounts, agents and sessions (refunds are recorded as issued),
     and for serial returners' accounts."""
     world = ctx.world
@@ -84,3 +89,5 @@ def record_subjects(ctx: Ctx, travel_sessions: list[Session]) -> None:
         ctx.truth(
             "session", s.session_id, fraud=False, scenario=TRAVELLER, agent_id=s.agent.agent_id
         )
+    for s in trap_sessions:
+        ctx.truth("session", s.session_id, fraud=False, scenario=s.trap, agent_id=s.agent.agent_id)

@@ -7,8 +7,10 @@ be scanned. Keyed buckets rather than the runtime's windows: a refund that arriv
 (up to the allowed lateness) still lands in its window, since judgement comes a grace
 period after the window ends.
 
-Only *manual* refunds (policies in ``manual_policies``) whose order saw no carrier scan
-and no warehouse receipt by refund time + grace count. Agents are grouped by the team of
+Only *manual* refunds (policies in ``manual_policies``) of orders the carrier reported
+delivered and that saw no carrier scan and no warehouse receipt by refund time + grace
+count: a refund for a parcel that was never delivered (the carrier lost it) is an honest
+item-not-received refund, not money that should have come back. Agents are grouped by the team of
 their roster record (read at judgement time, so a late roster still counts), and each
 agent's unreturned manual money is compared with the median of the other active agents
 of the same team through the ratio (money + floor) / (peer median + floor). Comparing
@@ -45,6 +47,7 @@ from vigil.events.schemas import (
     EventBase,
     RefundIssued,
     ReturnReceived,
+    ShipmentDelivered,
 )
 
 REASON_PEER_OUTLIER = "unreturned_manual_refunds_above_team_peers"
@@ -52,7 +55,8 @@ REASON_OVERRIDES = "manual_overrides"
 REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
 
 _ROSTER = "roster"  # agent_id -> (event_time_ms, team)
-_ORDERS = "orders"  # order_id -> [last_activity_ms, earliest scan or receipt ms]
+# order_id -> [last_activity_ms, earliest scan or receipt ms | None, delivered ms | None]
+_ORDERS = "orders"
 _BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
 _JUDGE = "judge|"
 
@@ -69,7 +73,7 @@ class AgentRefundsDetector(BaseDetector):
     name: ClassVar[str] = "agent_refunds"
     version: ClassVar[int] = 1
     subscribes: ClassVar[frozenset[str]] = frozenset(
-        {"agent_rostered", "refund_issued", "carrier_scan", "return_received"}
+        {"agent_rostered", "refund_issued", "carrier_scan", "return_received", "shipment_delivered"}
     )
 
     def __init__(self, settings: AgentRefundsSettings | None = None) -> None:
@@ -92,16 +96,18 @@ class AgentRefundsDetector(BaseDetector):
                     event.event_time_ms,
                 )
                 self._add(ctx, value)
-        elif isinstance(event, CarrierScan | ReturnReceived):
+        elif isinstance(event, CarrierScan | ReturnReceived | ShipmentDelivered):
             orders = ctx.keyed(_ORDERS)
             t = event.event_time_ms
             entry: list[Any] | None = orders.get(event.order_id)
             if entry is None:
-                orders[event.order_id] = [t, t]
+                entry = orders[event.order_id] = [t, None, None]
                 retain(ctx, _ORDERS, event.order_id, t, self.settings.retention_ms)
             else:
                 touch(entry, t)
-                entry[1] = min(entry[1], t)
+            slot = 2 if isinstance(event, ShipmentDelivered) else 1
+            if entry[slot] is None or t < entry[slot]:
+                entry[slot] = t
         elif isinstance(event, AgentRostered):
             roster = ctx.keyed(_ROSTER)
             old = roster.get(event.agent_id)
@@ -146,7 +152,12 @@ class AgentRefundsDetector(BaseDetector):
         out: list[RefundValue] = []
         for r in refunds:
             entry = orders.get(r[5])
-            if entry is None or entry[1] > r[7] + grace:
+            deadline = r[7] + grace
+            if entry is None:
+                continue  # never delivered: a lost parcel, not money that should come back
+            returned = entry[1] is not None and entry[1] <= deadline
+            delivered = entry[2] is not None and entry[2] <= deadline
+            if delivered and not returned:
                 out.append(r)
         return out
 

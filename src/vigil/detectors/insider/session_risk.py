@@ -16,6 +16,17 @@ sessions happened, and an alert lists exactly the session's refunds up to that t
 whatever the arrival order within the out-of-orderness bound. The cost is latency: an
 alert is raised when the watermark passes the refund (the out-of-orderness bound later).
 
+No single factor is enough: MFA outages, overtime and travel happen to honest agents,
+and a stolen session cookie or MFA fatigue gets an intruder past MFA. Every takeover
+comes from a device the agent never used, so a new device weighs most; the session must
+reach ``min_session_score`` before any refund counts, and the alert score then adds the
+*burst*: the session's refunds of at least ``burst_min_refund_cents`` within
+``burst_window_ms`` (count beyond the first, and their money in doublings over
+``money_ref_cents``). An honest agent on a new laptop doing ordinary work, or an
+escalations agent issuing several dear overrides from the usual device, stays below the
+threshold; a new device and IP followed by a burst of dear overrides does not, even with
+MFA, inside the shift and from the home country.
+
 Alerts: subject ``session``, one alert per refund of a risky session, with subject id
 ``<session_id>#<k>`` for the k-th refund of the session (in event-time order), covering
 refunds 1..k. A refund after an alert therefore raises a *new* alert that extends the
@@ -282,12 +293,18 @@ class SessionRiskDetector(BaseDetector):
             return ()
         k = len(covered)
         total = sum(r[2] for r in covered)
-        burst = min(s.burst_max, s.burst_weight * (k - 1))
-        logit += burst + s.money_weight * math.log2(max(1, total) / s.money_ref_cents)
+        since = upto_ms - s.burst_window_ms
+        burst_refunds = [
+            r[2] for r in covered if r[0] >= since and r[2] >= s.burst_min_refund_cents
+        ]
+        n_burst = len(burst_refunds)
+        burst = min(s.burst_max, s.burst_weight * max(0, n_burst - 1))
+        money_term = s.money_weight * math.log2(max(1, sum(burst_refunds)) / s.money_ref_cents)
+        logit += burst + min(s.money_max, money_term)
         score = clamp01(logistic(logit))
         if score < s.min_emit_score:
             return ()
-        all_reasons = reasons + ((REASON_REFUND_BURST,) if k > 1 else ())
+        all_reasons = reasons + ((REASON_REFUND_BURST,) if n_burst > 1 else ())
         agent_id, start = entry[_INFO][0], entry[_INFO][1]
         customers = {r[3] for r in covered}
         orders = {r[4] for r in covered}

@@ -13,8 +13,11 @@ Score (logistic of a sum of logits, weights in ``RefundWithoutReturnSettings``):
 in robust standard deviations of ln(amount) above the *typical refund without return of
 the same issuer* (agent or system), so the cheap returnless refunds and small goodwill
 gestures that make up normal traffic score low; a manual override and an agent as issuer
-add risk; an order never reported delivered subtracts (a lost parcel is a common, honest
-reason for a refund without return). The typical amount is learned from the refunds
+add risk; an order never reported delivered subtracts strongly (a parcel the carrier lost
+is a common, honest reason for a high-value refund without return, while "item not
+received" claims by rings and corrupt agents are made on orders the carrier *did* deliver).
+The money term is capped (``max_money_z``), so that a very dear lost parcel cannot
+outweigh the missing delivery on amount alone. The typical amount is learned from the refunds
 that reached their deadline without a return (median and inter-quartile spread of a
 decayed histogram, robust to the few fraudulent ones among them), with a prior until
 enough have been seen.
@@ -155,7 +158,7 @@ class RefundWithoutReturnDetector(BaseDetector):
         s = self.settings
         refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, session_id, _ = facts
         z = (math.log(max(1, amount)) - mean) / sd
-        logit = s.bias + s.money_weight * z
+        logit = s.bias + s.money_weight * min(z, s.max_money_z)
         reasons = [REASON_NO_RETURN]
         if z >= 2.0:
             reasons.append(REASON_HIGH_AMOUNT)
