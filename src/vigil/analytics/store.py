@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from vigil.detectors.base import Alert
+from vigil.errors import CheckpointError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -59,6 +60,11 @@ class AnalyticsStore:
             for stale in (path, path.with_name(path.name + ".wal")):
                 if stale.exists():
                     stale.unlink()
+        elif not path.exists():
+            raise CheckpointError(
+                f"analytics store {str(path)!r} is missing but the checkpoint expects it: "
+                "restore it, or remove the checkpoint directory to start over"
+            )
         self.path = path
         self._con = duckdb.connect(str(path), config={"threads": 1})
         self._con.execute("SET enable_progress_bar = false")

@@ -14,7 +14,8 @@ from vigil.events.schemas import (
     ReturnReceived,
 )
 
-_TRACKED = frozenset({OrderPlaced, RefundIssued, AgentSessionStarted, ReturnReceived})
+#: the event types that change a feature (the runtime skips the call for the rest)
+TRACKED_TYPES = frozenset({OrderPlaced, RefundIssued, AgentSessionStarted, ReturnReceived})
 
 
 class EntityFeatures:
@@ -30,8 +31,6 @@ class EntityFeatures:
         self.mismatched_receipts = 0
 
     def update(self, ev: EventBase) -> None:
-        if type(ev) not in _TRACKED:
-            return
         if isinstance(ev, OrderPlaced):
             c = self.customers.get(ev.customer_id)
             if c is None:

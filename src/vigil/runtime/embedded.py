@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -25,6 +25,7 @@ from vigil.analytics.store import AnalyticsStore
 from vigil.detectors.base import Alert, Detector, Signal
 from vigil.events.codec import DecodeFailure, decode_one
 from vigil.events.schemas import EVENT_TYPES, Event, EventBase, type_name
+from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
 from vigil.features.entity import EntityFeatures
 from vigil.ingest.dead_letter import DeadLetter
 from vigil.ingest.sources import FileSource, LineSource
@@ -134,7 +135,12 @@ class EmbeddedRuntime:
         #: no timer or window is due before this event time (a lower bound, kept cheaply)
         self.next_due_ms = NO_DUE
         self.stats = RunStats()
-        self._seen: dict[str, int] = {}
+        # Dedup: ids in two generations; a generation is dropped once every id in it is older
+        # than anything still accepted, so whenever pruning runs, results are the same.
+        self._seen_new: set[str] = set()
+        self._seen_new_max_ms = NO_WATERMARK
+        self._seen_old: set[str] = set()
+        self._seen_old_max_ms = NO_WATERMARK
         self._flush_seq = 0
         self._emitted: set[str] = set()
         self._by_prefix: dict[str, tuple[Detector, _DetectorContext]] = {}
@@ -249,7 +255,7 @@ class EmbeddedRuntime:
             decoded: Event | DecodeFailure = _decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             decoded = decode_one(raw, line_no)  # the slow path names line, id and field
-        if type(decoded) is DecodeFailure:
+        if isinstance(decoded, DecodeFailure):
             stats.malformed += 1
             self._dead_sink.write(
                 DeadLetter.of(
@@ -263,34 +269,39 @@ class EmbeddedRuntime:
                 )
             )
             return
-        ev = cast(EventBase, decoded)
+        ev = decoded
         eid = ev.event_id
-        seen = self._seen
-        if eid in seen:
-            stats.duplicates += 1
-            return
         t = ev.event_time_ms
         wm = self.watermark_ms
-        if t < wm:
-            if t < wm - self.settings.allowed_lateness_ms:
-                stats.too_late += 1
-                self._dead_sink.write(
-                    DeadLetter.of(
-                        raw,
-                        source=source_name,
-                        line_no=line_no,
-                        event_id=eid,
-                        field="event_time_ms",
-                        reason_code="too_late",
-                        reason=(
-                            f"line {line_no}, event {eid!r}: event time {t} is more than the "
-                            f"allowed lateness behind the watermark {wm}"
-                        ),
-                    )
+        # Too late is judged before duplicate, so a re-send's fate never depends on when
+        # old ids were forgotten (only ids that can no longer be accepted are forgotten).
+        late = t < wm
+        if late and t < wm - self.settings.allowed_lateness_ms:
+            stats.too_late += 1
+            self._dead_sink.write(
+                DeadLetter.of(
+                    raw,
+                    source=source_name,
+                    line_no=line_no,
+                    event_id=eid,
+                    field="event_time_ms",
+                    reason_code="too_late",
+                    reason=(
+                        f"line {line_no}, event {eid!r}: event time {t} is more than the "
+                        f"allowed lateness behind the watermark {wm}"
+                    ),
                 )
-                return
+            )
+            return
+        seen = self._seen_new
+        if eid in seen or eid in self._seen_old:
+            stats.duplicates += 1
+            return
+        if late:
             stats.late_accepted += 1
-        seen[eid] = t
+        seen.add(eid)
+        if t > self._seen_new_max_ms:
+            self._seen_new_max_ms = t
         stats.processed += 1
         if t > self.max_event_time_ms:
             # Advance time first: whatever was due before this event's time fires before
@@ -301,7 +312,8 @@ class EmbeddedRuntime:
                 self.watermark_ms = new_wm
                 if new_wm >= self.next_due_ms:
                     self._fire_due(new_wm, line_no)
-        self.features.update(ev)
+        if type(ev) in _FEATURE_TYPES:
+            self.features.update(ev)
         if self._store is not None:
             self._store.add_event(raw)
         routes = self._routes.get(type(ev))
@@ -377,9 +389,9 @@ class EmbeddedRuntime:
     def _prune_dedup(self) -> None:
         """Forget ids older than anything still accepted; their re-sends are too late anyway."""
         horizon = self.watermark_ms - self.settings.allowed_lateness_ms
-        if horizon <= NO_WATERMARK:
-            return
-        self._seen = {k: t for k, t in self._seen.items() if t >= horizon}
+        if self._seen_old_max_ms < horizon:
+            self._seen_old, self._seen_old_max_ms = self._seen_new, self._seen_new_max_ms
+            self._seen_new, self._seen_new_max_ms = set(), NO_WATERMARK
 
     # --- durability -----------------------------------------------------------------------
 
@@ -404,7 +416,12 @@ class EmbeddedRuntime:
                 "features": self.features,
                 "max_event_time_ms": self.max_event_time_ms,
                 "watermark_ms": self.watermark_ms,
-                "seen": self._seen,
+                "seen": (
+                    self._seen_new,
+                    self._seen_new_max_ms,
+                    self._seen_old,
+                    self._seen_old_max_ms,
+                ),
                 "emitted": self._emitted,
                 "stats": self.stats,
             },
@@ -419,7 +436,12 @@ class EmbeddedRuntime:
         self.features = payload["features"]
         self.max_event_time_ms = payload["max_event_time_ms"]
         self.watermark_ms = payload["watermark_ms"]
-        self._seen = payload["seen"]
+        (
+            self._seen_new,
+            self._seen_new_max_ms,
+            self._seen_old,
+            self._seen_old_max_ms,
+        ) = payload["seen"]
         self._emitted = payload["emitted"]
         self.stats = payload["stats"]
         self._flush_seq = payload["flush_seq"]

@@ -8,6 +8,8 @@ from typing import IO, Any
 
 import msgspec
 
+from vigil.errors import CheckpointError
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -21,7 +23,15 @@ class JsonlSink:
         if resume_at is None:
             self._fh = path.open("wb")
         else:
-            self._fh = path.open("r+b") if path.exists() else path.open("wb")
+            size = path.stat().st_size if path.exists() else -1
+            if size < resume_at:
+                found = "is missing" if size < 0 else f"has {size} bytes"
+                raise CheckpointError(
+                    f"output {str(path)!r} {found} but the checkpoint recorded {resume_at}: "
+                    "outputs were moved or changed since; restore them, or remove the "
+                    "checkpoint directory to start over"
+                )
+            self._fh = path.open("r+b")
             self._fh.truncate(resume_at)
             self._fh.seek(resume_at)
         self._buf = bytearray()
