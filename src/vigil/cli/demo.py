@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -46,8 +47,10 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
                     f"analytics (DuckDB):       {run_dir}/analytics.duckdb",
                     f"evaluation:               {out_dir}/evaluation.txt, evaluation.json",
                     "",
-                    f"try: duckdb {run_dir}/analytics.duckdb "
-                    '"select detector, count(*) from alerts group by 1"',
+                    "query the analytics store:",
+                    f'  {sys.executable} -c "import duckdb; print(duckdb.connect('
+                    f"'{run_dir}/analytics.duckdb', read_only=True).sql("
+                    "'select detector, count(*) from alerts group by 1'))\"",
                 ]
             ),
             title="vigil demo: where everything went",
