@@ -55,6 +55,10 @@ def decode_one(raw: bytes, line_no: int) -> Event | DecodeFailure:
         return DecodeFailure(
             line_no=line_no, event_id=None, field=None, reason="JSON nested too deeply to read"
         )
+    except Exception as exc:  # never let one bad line stop a stream
+        return DecodeFailure(
+            line_no=line_no, event_id=None, field=None, reason=f"unreadable: {exc!r}"
+        )
 
 
 def _failure(raw: bytes, line_no: int, message: str) -> DecodeFailure:
