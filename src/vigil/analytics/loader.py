@@ -8,6 +8,7 @@ process opens the database, so the stream loop never waits on DuckDB's GIL.
 from __future__ import annotations
 
 import os
+import time
 from multiprocessing.connection import Connection
 
 import duckdb
@@ -55,7 +56,7 @@ LOADS = {
 
 def serve(path: str, resume_after_flush: int | None, conn: Connection) -> None:
     """Run until told to close (or the parent goes away)."""
-    con = duckdb.connect(path, config={"threads": 1})
+    con = _connect(path)
     con.execute("SET enable_progress_bar = false")
     con.execute(SCHEMA)
     if resume_after_flush is not None:
@@ -72,11 +73,27 @@ def serve(path: str, resume_after_flush: int | None, conn: Connection) -> None:
                 return
             try:
                 load(con, kind, scratch, seq)
-                conn.send("ok")
+                reply = "ok"
             except Exception as exc:  # reported to the parent, which raises it
-                conn.send(f"{kind} from {scratch}: {exc}")
+                reply = f"{kind} from {scratch}: {exc}"
+            try:
+                conn.send(reply)
+            except OSError:  # the parent was killed: stop quietly, it will replay
+                return
     finally:
         con.close()
+
+
+def _connect(path: str, wait_s: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting while a loader orphaned by a killed run still holds it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path, config={"threads": 1})
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def load(con: duckdb.DuckDBPyConnection, kind: str, scratch: str, seq: int) -> None:

@@ -32,12 +32,14 @@ class CheckpointMeta(msgspec.Struct, frozen=True, kw_only=True):
     settings_fingerprint: str
 
 
-def input_fingerprint(path: Path | None) -> str:
-    """Hash of the input's first 64 KiB: same file, same fingerprint (growing files too)."""
+def input_fingerprint(path: Path | None, length: int = 1 << 16) -> str:
+    """``<n>:<hash>`` of the input's first ``n`` bytes (at most 64 KiB): a file that grows
+    keeps its fingerprint, because a resume re-hashes only the first ``n`` bytes."""
     if path is None:
         return "stdin"
     with path.open("rb") as fh:
-        return hashlib.sha256(fh.read(1 << 16)).hexdigest()[:16]
+        head = fh.read(length)
+    return f"{len(head)}:{hashlib.sha256(head).hexdigest()[:16]}"
 
 
 def save(directory: Path, meta: CheckpointMeta, payload: dict[str, Any]) -> None:
@@ -55,7 +57,9 @@ def save(directory: Path, meta: CheckpointMeta, payload: dict[str, Any]) -> None
         os.close(dir_fd)
 
 
-def load(directory: Path, expected: CheckpointMeta) -> dict[str, Any] | None:
+def load(
+    directory: Path, expected: CheckpointMeta, input_path: Path | None = None
+) -> dict[str, Any] | None:
     """The saved payload, None if there is no checkpoint yet; raises if it belongs elsewhere."""
     path = directory / CHECKPOINT_FILE
     if not path.exists():
@@ -68,6 +72,11 @@ def load(directory: Path, expected: CheckpointMeta) -> dict[str, Any] | None:
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read ({exc}); remove the directory to start over"
         ) from exc
+    saved_len = meta.input_fingerprint.partition(":")[0]
+    if input_path is not None and saved_len.isdigit():
+        # the input may have grown since: compare the prefix the checkpoint hashed
+        prefix = input_fingerprint(input_path, int(saved_len))
+        expected = msgspec.structs.replace(expected, input_fingerprint=prefix)
     for field in ("format_version", "input_fingerprint", "settings_fingerprint"):
         if getattr(meta, field) != getattr(expected, field):
             raise CheckpointError(

@@ -24,6 +24,7 @@ import msgspec
 from vigil.analytics.store import AnalyticsStore
 from vigil.detectors.base import Alert, Detector, Signal
 from vigil.events.codec import DecodeFailure, decode_one
+from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import EVENT_TYPES, Event, EventBase, type_name
 from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
 from vigil.features.entity import EntityFeatures
@@ -185,13 +186,16 @@ class EmbeddedRuntime:
                 raise ConfigError(
                     f"{source.name} cannot be resumed; use a file input with --checkpoint-dir"
                 )
-            restored = checkpoint.load(self.checkpoint_dir, meta)
+            restored = checkpoint.load(
+                self.checkpoint_dir, meta, source.path if isinstance(source, FileSource) else None
+            )
         offset = 0
         positions: dict[str, int] | None = None
         if restored is not None:
             offset = self._restore(restored)
             positions = restored["outputs"]
             self.stats.resumed_from_line = self.stats.lines
+            self.stats.stopped_early = False
         out = self.out_dir
         alerts = JsonlSink(out / "alerts.jsonl", positions["alerts"] if positions else None)
         dead = JsonlSink(out / "dead_letter.jsonl", positions["dead_letter"] if positions else None)
@@ -302,7 +306,9 @@ class EmbeddedRuntime:
             if type(ev) in feature_types:
                 update_features(ev)
             if store_add is not None:
-                store_add(raw)
+                # what was validated, re-encoded: the raw line may carry unknown or repeated
+                # keys that the schema ignores but DuckDB's JSON reader would choke on
+                store_add(encode_event(ev))
             routes = routes_of(type(ev))
             if routes:
                 for det, ctx in routes:
