@@ -5,9 +5,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 # scoring and retention helpers are shared with the sequence detectors
-from vigil.detectors.sequences._common import GC_PREFIX, logistic, money, retain, sweep, touch
+from vigil.detectors.sequences._common import (
+    GC_PREFIX,
+    file_for_sweep,
+    logistic,
+    money,
+    retain,
+    sweep,
+    touch,
+)
 
-__all__ = ["GC_PREFIX", "logistic", "median", "money", "retain", "sweep", "touch", "utc_stamp"]
+__all__ = [
+    "GC_PREFIX",
+    "file_for_sweep",
+    "logistic",
+    "median",
+    "money",
+    "retain",
+    "sweep",
+    "touch",
+    "utc_stamp",
+]
 
 
 def utc_stamp(time_ms: int) -> str:

@@ -32,12 +32,11 @@ from typing import Any, ClassVar
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.insider._common import (
     GC_PREFIX,
+    file_for_sweep,
     logistic,
     median,
     money,
-    retain,
     sweep,
-    touch,
     utc_stamp,
 )
 from vigil.detectors.settings import AgentRefundsSettings
@@ -55,7 +54,8 @@ REASON_OVERRIDES = "manual_overrides"
 REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
 
 _ROSTER = "roster"  # agent_id -> (event_time_ms, team)
-# order_id -> [last_activity_ms, earliest scan or receipt ms | None, delivered ms | None]
+# order_id -> [last_activity_ms, earliest scan or receipt ms | None, delivered ms | None],
+# or just delivered ms (an int) for [delivered ms, None, delivered ms]
 _ORDERS = "orders"
 _BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
 _JUDGE = "judge|"
@@ -82,7 +82,11 @@ class AgentRefundsDetector(BaseDetector):
     # --- events -----------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        if isinstance(event, RefundIssued):
+        if type(event) is ShipmentDelivered:
+            order_id, slot = event.order_id, 2
+        elif type(event) is CarrierScan or type(event) is ReturnReceived:
+            order_id, slot = event.order_id, 1
+        elif type(event) is RefundIssued:
             if event.issued_by == "agent" and event.agent_id:
                 manual = event.policy in self.settings.manual_policies
                 value: RefundValue = (
@@ -96,23 +100,31 @@ class AgentRefundsDetector(BaseDetector):
                     event.event_time_ms,
                 )
                 self._add(ctx, value)
-        elif isinstance(event, CarrierScan | ReturnReceived | ShipmentDelivered):
-            orders = ctx.keyed(_ORDERS)
-            t = event.event_time_ms
-            entry: list[Any] | None = orders.get(event.order_id)
-            if entry is None:
-                entry = orders[event.order_id] = [t, None, None]
-                retain(ctx, _ORDERS, event.order_id, t, self.settings.retention_ms)
-            else:
-                touch(entry, t)
-            slot = 2 if isinstance(event, ShipmentDelivered) else 1
-            if entry[slot] is None or t < entry[slot]:
-                entry[slot] = t
-        elif isinstance(event, AgentRostered):
+            return ()
+        elif type(event) is AgentRostered:
             roster = ctx.keyed(_ROSTER)
             old = roster.get(event.agent_id)
             if old is None or old[0] <= event.event_time_ms:
                 roster[event.agent_id] = (event.event_time_ms, event.team)
+            return ()
+        else:
+            return ()
+        t = event.event_time_ms
+        orders = ctx.keyed(_ORDERS)
+        entry: Any = orders.get(order_id)
+        if entry is None:
+            # an order only reported delivered (most of them) is kept as the bare int t,
+            # short for [t, None, t]
+            orders[order_id] = t if slot == 2 else [t, t, None]
+            file_for_sweep(ctx, (_ORDERS, order_id), t + self.settings.retention_ms)
+            return ()
+        if type(entry) is int:
+            entry = orders[order_id] = [entry, None, entry]
+        if t > entry[0]:
+            entry[0] = t
+        first = entry[slot]
+        if first is None or t < first:
+            entry[slot] = t
         return ()
 
     def _add(self, ctx: Context, value: RefundValue) -> None:
@@ -155,8 +167,11 @@ class AgentRefundsDetector(BaseDetector):
             deadline = r[7] + grace
             if entry is None:
                 continue  # never delivered: a lost parcel, not money that should come back
-            returned = entry[1] is not None and entry[1] <= deadline
-            delivered = entry[2] is not None and entry[2] <= deadline
+            if type(entry) is int:  # delivered only
+                returned, delivered = False, entry <= deadline
+            else:
+                returned = entry[1] is not None and entry[1] <= deadline
+                delivered = entry[2] is not None and entry[2] <= deadline
             if delivered and not returned:
                 out.append(r)
         return out

@@ -275,6 +275,8 @@ class SessionRiskDetector(BaseDetector):
         hist[0] += 1
         for slot, value in ((1, device), (2, ip), (3, country)):
             known: list[str] = hist[slot]
+            if known and known[-1] == value and len(known) <= cap:
+                continue  # already the most recent: moving it to the end changes nothing
             if value in known:
                 known.remove(value)
             known.append(value)

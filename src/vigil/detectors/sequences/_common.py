@@ -35,36 +35,60 @@ def days(ms: int) -> str:
 def retain(ctx: Context, namespace: str, key: str, now_ms: int, retention_ms: int) -> None:
     """Schedule a retention sweep for a new state entry ``namespace[key]``.
 
-    Entries are lists whose element 0 is the event time of their last activity. Sweeps are
+    Entries are lists (or tuples) whose element 0 is the event time of their last
+    activity, or a bare int that is that time. Sweeps are
     bucketed by day (one timer per day, not one per entry): the entry is looked at in the
     first sweep at or after ``now_ms + retention_ms`` and deleted if it saw no activity
     for ``retention_ms``, else moved to a later bucket. Deletion may lag by up to a day.
     """
-    due = now_ms + retention_ms
-    bucket_end = due - due % _DAY_MS + _DAY_MS
+    file_for_sweep(ctx, (namespace, key), now_ms + retention_ms)
+
+
+def file_for_sweep(ctx: Context, item: tuple[str, str], due_ms: int) -> None:
+    """File ``item`` = (namespace, key) in the sweep bucket of ``due_ms`` (see ``retain``).
+
+    The hot-path form of ``retain``: ``due_ms`` is the entry's last activity + retention.
+    """
+    bucket_end = due_ms - due_ms % _DAY_MS + _DAY_MS
+    skey = str(bucket_end)
     buckets = ctx.keyed(_GC_BUCKETS)
-    entries: list[tuple[str, str]] | None = buckets.get(str(bucket_end))
+    entries: list[tuple[str, str]] | None = buckets.get(skey)
     if entries is None:
-        entries = buckets[str(bucket_end)] = []
-        ctx.set_timer(bucket_end, f"{GC_PREFIX}{bucket_end}")
-    entries.append((namespace, key))
+        buckets[skey] = [item]
+        ctx.set_timer(bucket_end, GC_PREFIX + skey)
+    else:
+        entries.append(item)
 
 
 def sweep(ctx: Context, timer_key: str, fired_at_ms: int, retention_ms: int) -> None:
     """Handle a retention timer set by ``retain``: drop idle entries, re-file the others."""
-    entries: list[tuple[str, str]] | None = ctx.keyed(_GC_BUCKETS).pop(
-        timer_key[len(GC_PREFIX) :], None
-    )
-    for namespace, key in entries or ():
-        store: dict[str, Any] = ctx.keyed(namespace)
+    buckets = ctx.keyed(_GC_BUCKETS)
+    entries: list[tuple[str, str]] | None = buckets.pop(timer_key[len(GC_PREFIX) :], None)
+    if not entries:
+        return
+    store_ns = ""
+    store: dict[str, Any] = {}
+    for item in entries:
+        namespace, key = item
+        if namespace != store_ns:
+            store_ns, store = namespace, ctx.keyed(namespace)
         entry = store.get(key)
         if entry is None:
             continue
-        last = int(entry[0])
+        last = entry if type(entry) is int else int(entry[0])
         if last + retention_ms <= fired_at_ms:
             del store[key]
         else:
-            retain(ctx, namespace, key, last, retention_ms)
+            # re-file (never in the bucket being swept: its end is after fired_at_ms)
+            due = last + retention_ms
+            bucket_end = due - due % _DAY_MS + _DAY_MS
+            skey = str(bucket_end)
+            later: list[tuple[str, str]] | None = buckets.get(skey)
+            if later is None:
+                buckets[skey] = [item]
+                ctx.set_timer(bucket_end, GC_PREFIX + skey)
+            else:
+                later.append(item)
 
 
 def touch(entry: list[Any], time_ms: int) -> None:
@@ -100,6 +124,26 @@ def quantile(hist: list[float], q: float) -> float:
             return (i + (target - acc) / w) * LOG_BIN
         acc += w
     return LOG_BINS * LOG_BIN
+
+
+def quartiles(hist: list[float]) -> tuple[float, float, float]:
+    """``quantile`` at 0.25, 0.5 and 0.75 in one pass (the same floats as three calls)."""
+    total = sum(hist)
+    targets = (0.25 * total, 0.5 * total, 0.75 * total)
+    out: list[float] = []
+    target = targets[0]
+    acc = 0.0
+    for i, w in enumerate(hist):
+        if w > 0:
+            while acc + w >= target:
+                out.append((i + (target - acc) / w) * LOG_BIN)
+                if len(out) == 3:
+                    return out[0], out[1], out[2]
+                target = targets[len(out)]
+        acc += w
+    while len(out) < 3:
+        out.append(LOG_BINS * LOG_BIN)
+    return out[0], out[1], out[2]
 
 
 class AmountBaseline:
@@ -150,5 +194,5 @@ class AmountBaseline:
         if state is None or state[0] < min_weight:
             return math.log(max(1, prior_cents)), prior_sd, False
         hist: list[float] = state[1]
-        q25, q50, q75 = quantile(hist, 0.25), quantile(hist, 0.5), quantile(hist, 0.75)
+        q25, q50, q75 = quartiles(hist)
         return q50, max(0.25, (q75 - q25) / 1.349), True

@@ -25,11 +25,19 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
-from vigil.detectors.sequences._common import GC_PREFIX, days, logistic, money, retain, sweep, touch
+from vigil.detectors.sequences._common import (
+    GC_PREFIX,
+    days,
+    file_for_sweep,
+    logistic,
+    money,
+    sweep,
+)
 from vigil.detectors.settings import EmptyBoxSettings
 from vigil.events.schemas import (
     CarrierScan,
     EventBase,
+    LineItem,
     OrderPlaced,
     RefundIssued,
     ReturnReceived,
@@ -48,15 +56,16 @@ REASON_FIRST_SCAN_POLICY = "refund_on_first_scan"
 _ORDERS = "orders"
 _DEADLINE = "deadline|"
 
-# Order entry (a list, mutated in place):
+# Order entry (a list, mutated in place), or (time_ms, country, items) for an order only
+# placed so far (short for [time_ms, (country, items), None, ..., False]):
 _LAST = 0  # last activity (event time), for retention
-_PLACED = 1  # (country, ((sku, weight_g, price_cents), ...)) | None
-_SKUS = 2  # skus asked to be returned (union over the order's returns)
+_PLACED = 1  # (country, [LineItem, ...]) of the order_placed event | None
+_SKUS = 2  # skus asked to be returned (union over the order's returns) | None if none
 _SCAN = 3  # earliest scan (time_ms, weight_g, country) | None
-_SCAN_COUNTRIES = 4  # every country the return parcel was scanned in
+_SCAN_COUNTRIES = 4  # every country the return parcel was scanned in | None if none
 _RECEIPT = 5  # (time_ms, weight_g, items_matched, condition) | None; a mismatching one wins
-_REFUNDS = 6  # refund facts (see RefundFacts), refunds paid before inspection
-_ALERTED = 7  # refund ids already alerted
+_REFUNDS = 6  # refund facts (see RefundFacts), refunds paid before inspection | None
+_ALERTED = 7  # refund ids already alerted | None
 _FTID_EXPIRED = 8  # the FTID deadline passed with no receipt in time
 
 # (refund_id, order_id, customer_id, amount_cents, policy, issued_by, agent_id, session_id,
@@ -64,8 +73,12 @@ _FTID_EXPIRED = 8  # the FTID deadline passed with no receipt in time
 RefundFacts = tuple[str, str, str, int, str, str, str | None, str | None, int]
 
 
+#: a new entry after its first two slots (the lists are made when first needed)
+_EMPTY_TAIL = (None, None, None, None, None, None, False)
+
+
 def _new_entry(time_ms: int) -> list[Any]:
-    return [time_ms, None, [], None, [], None, [], [], False]
+    return [time_ms, None, *_EMPTY_TAIL]
 
 
 class EmptyBoxDetector(BaseDetector):
@@ -83,30 +96,36 @@ class EmptyBoxDetector(BaseDetector):
     # --- events -----------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        if isinstance(event, OrderPlaced):
-            entry = self._entry(ctx, event.order_id, event.event_time_ms)
-            entry[_PLACED] = (
-                event.country,
-                tuple(
-                    (i.sku, i.weight_g * i.quantity, i.price_cents * i.quantity)
-                    for i in event.items
-                ),
-            )
-        elif isinstance(event, ReturnRequested):
-            entry = self._entry(ctx, event.order_id, event.event_time_ms)
-            skus: list[str] = entry[_SKUS]
-            skus.extend(s for s in event.skus if s not in skus)
-        elif isinstance(event, CarrierScan):
+        if type(event) is OrderPlaced:
+            orders = ctx.keyed(_ORDERS)
+            t = event.event_time_ms
+            if event.order_id not in orders:
+                # a new order has no refund yet: nothing to check; kept in short form
+                orders[event.order_id] = (t, event.country, event.items)
+                file_for_sweep(ctx, (_ORDERS, event.order_id), t + self.settings.retention_ms)
+                return ()
+            entry = self._entry(ctx, event.order_id, t)
+            entry[_PLACED] = (event.country, event.items)
+        elif type(event) is CarrierScan:
             entry = self._entry(ctx, event.order_id, event.event_time_ms)
             t = event.event_time_ms
-            if event.location_country not in entry[_SCAN_COUNTRIES]:
-                entry[_SCAN_COUNTRIES].append(event.location_country)
+            countries: list[str] | None = entry[_SCAN_COUNTRIES]
+            if countries is None:
+                entry[_SCAN_COUNTRIES] = [event.location_country]
+            elif event.location_country not in countries:
+                countries.append(event.location_country)
             scan = entry[_SCAN]
             if scan is None or t < scan[0]:
                 entry[_SCAN] = (t, event.weight_g, event.location_country)
                 ctx.set_timer(t + self.settings.receipt_wait_ms, _DEADLINE + event.order_id, t)
             return ()  # a scan alone never completes evidence
-        elif isinstance(event, ReturnReceived):
+        elif type(event) is ReturnRequested:
+            entry = self._entry(ctx, event.order_id, event.event_time_ms)
+            skus: list[str] | None = entry[_SKUS]
+            if skus is None:
+                skus = entry[_SKUS] = []
+            skus.extend(s for s in event.skus if s not in skus)
+        elif type(event) is ReturnReceived:
             entry = self._entry(ctx, event.order_id, event.event_time_ms)
             receipt = (event.event_time_ms, event.weight_g, event.items_matched, event.condition)
             old = entry[_RECEIPT]
@@ -114,36 +133,45 @@ class EmptyBoxDetector(BaseDetector):
                 self._receipt_mismatch(entry, receipt) and not self._receipt_mismatch(entry, old)
             ):
                 entry[_RECEIPT] = receipt
-        elif isinstance(event, RefundIssued):
+        elif type(event) is RefundIssued:
             if event.policy == "on_receipt" or event.amount_cents < self.settings.min_amount_cents:
                 return ()
             entry = self._entry(ctx, event.order_id, event.event_time_ms)
-            entry[_REFUNDS].append(
-                (
-                    event.refund_id,
-                    event.order_id,
-                    event.customer_id,
-                    event.amount_cents,
-                    event.policy,
-                    event.issued_by,
-                    event.agent_id,
-                    event.session_id,
-                    event.event_time_ms,
-                )
+            facts: RefundFacts = (
+                event.refund_id,
+                event.order_id,
+                event.customer_id,
+                event.amount_cents,
+                event.policy,
+                event.issued_by,
+                event.agent_id,
+                event.session_id,
+                event.event_time_ms,
             )
+            refunds: list[RefundFacts] | None = entry[_REFUNDS]
+            if refunds is None:
+                entry[_REFUNDS] = [facts]
+            else:
+                refunds.append(facts)
         else:
             return ()
         return self._check(entry, ctx)
 
     def _entry(self, ctx: Context, order_id: str, time_ms: int) -> list[Any]:
         orders = ctx.keyed(_ORDERS)
-        entry: list[Any] | None = orders.get(order_id)
+        entry: Any = orders.get(order_id)
         if entry is None:
             entry = orders[order_id] = _new_entry(time_ms)
-            retain(ctx, _ORDERS, order_id, time_ms, self.settings.retention_ms)
-        else:
-            touch(entry, time_ms)
-        return entry
+            file_for_sweep(ctx, (_ORDERS, order_id), time_ms + self.settings.retention_ms)
+        elif type(entry) is tuple:  # short form of an order only placed so far
+            entry = orders[order_id] = [
+                max(entry[0], time_ms),
+                (entry[1], entry[2]),
+                *_EMPTY_TAIL,
+            ]
+        elif time_ms > entry[_LAST]:
+            entry[_LAST] = time_ms
+        return entry  # type: ignore[no-any-return]
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -153,8 +181,13 @@ class EmptyBoxDetector(BaseDetector):
             return ()
         if not key.startswith(_DEADLINE):
             return ()
-        entry: list[Any] | None = ctx.keyed(_ORDERS).get(key[len(_DEADLINE) :])
-        if entry is None or entry[_SCAN] is None or entry[_SCAN][0] != payload:
+        entry: Any = ctx.keyed(_ORDERS).get(key[len(_DEADLINE) :])
+        if (
+            entry is None
+            or type(entry) is tuple  # only placed: no scan
+            or entry[_SCAN] is None
+            or entry[_SCAN][0] != payload
+        ):
             return ()  # an earlier scan turned up since; its own timer decides
         deadline = entry[_SCAN][0] + self.settings.receipt_wait_ms
         receipt = entry[_RECEIPT]
@@ -169,10 +202,10 @@ class EmptyBoxDetector(BaseDetector):
         placed = entry[_PLACED]
         if placed is None:
             return None
-        items: tuple[tuple[str, int, int], ...] = placed[1]
-        skus: list[str] = entry[_SKUS]
-        chosen = [w for sku, w, _ in items if sku in skus] if skus else []
-        total = sum(chosen) if chosen else sum(w for _, w, _ in items)
+        items: list[LineItem] = placed[1]
+        skus: list[str] | None = entry[_SKUS]
+        chosen = [i.weight_g * i.quantity for i in items if i.sku in skus] if skus else []
+        total = sum(chosen) if chosen else sum(i.weight_g * i.quantity for i in items)
         return total if total > 0 else None
 
     def _receipt_mismatch(self, entry: list[Any], receipt: tuple[int, int, bool, str]) -> bool:
@@ -201,16 +234,16 @@ class EmptyBoxDetector(BaseDetector):
         ):
             reasons.append(REASON_LIGHT_SCAN)
         placed = entry[_PLACED]
-        if placed is not None and any(c != placed[0] for c in entry[_SCAN_COUNTRIES]):
+        if placed is not None and any(c != placed[0] for c in entry[_SCAN_COUNTRIES] or ()):
             reasons.append(REASON_FOREIGN_SCAN)
         return reasons
 
     def _check(self, entry: list[Any], ctx: Context) -> list[Signal]:
-        refunds: list[RefundFacts] = entry[_REFUNDS]
+        refunds: list[RefundFacts] | None = entry[_REFUNDS]
         if not refunds:
             return []
-        alerted: list[str] = entry[_ALERTED]
-        pending = [r for r in refunds if r[0] not in alerted]
+        alerted: list[str] | None = entry[_ALERTED]
+        pending = [r for r in refunds if r[0] not in alerted] if alerted else refunds
         if not pending:
             return []
         receipt = entry[_RECEIPT]
@@ -222,6 +255,8 @@ class EmptyBoxDetector(BaseDetector):
             kind = "ftid"
         if not evidence:
             return []
+        if alerted is None:
+            alerted = entry[_ALERTED] = []
         out: list[Signal] = []
         for facts in pending:
             alerted.append(facts[0])
@@ -259,7 +294,7 @@ class EmptyBoxDetector(BaseDetector):
                 logit += s.weight_mismatch_weight
             reasons = [REASON_FTID, *evidence]
             when = max(t_refund, scan[0] + s.receipt_wait_ms)
-            countries = ",".join(entry[_SCAN_COUNTRIES])
+            countries = ",".join(entry[_SCAN_COUNTRIES] or ())
             what = (
                 f"first scan {scan[1]} g in {countries}, no warehouse receipt within "
                 f"{days(s.receipt_wait_ms)}"

@@ -34,11 +34,10 @@ from vigil.detectors.sequences._common import (
     GC_PREFIX,
     AmountBaseline,
     days,
+    file_for_sweep,
     logistic,
     money,
-    retain,
     sweep,
-    touch,
 )
 from vigil.detectors.settings import RefundWithoutReturnSettings
 from vigil.events.schemas import (
@@ -56,7 +55,8 @@ REASON_HIGH_AMOUNT = "amount_above_typical_no_return_refund"
 REASON_RETURNLESS = "returnless_policy"
 REASON_NOT_DELIVERED = "order_not_delivered"
 
-# order_id -> [last_activity_ms, earliest_scan_or_receipt_ms | None, delivered_ms | None]
+# order_id -> [last_activity_ms, earliest_scan_or_receipt_ms | None, delivered_ms | None],
+# or just delivered_ms (an int) for [delivered_ms, None, delivered_ms]
 _ORDERS = "orders"
 # issuer ("agent" / "system") -> AmountBaseline state
 _BASELINE = "baseline"
@@ -83,7 +83,11 @@ class RefundWithoutReturnDetector(BaseDetector):
     # --- events -----------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        if isinstance(event, RefundIssued):
+        if type(event) is ShipmentDelivered:
+            order_id, slot = event.order_id, 2
+        elif type(event) is CarrierScan or type(event) is ReturnReceived:
+            order_id, slot = event.order_id, 1
+        elif type(event) is RefundIssued:
             if event.policy != "on_receipt" and event.amount_cents > 0:
                 facts: RefundFacts = (
                     event.refund_id,
@@ -98,27 +102,26 @@ class RefundWithoutReturnDetector(BaseDetector):
                 )
                 deadline = event.event_time_ms + self.settings.wait_ms
                 ctx.set_timer(deadline, _REFUND_TIMER + event.refund_id, facts)
-        elif isinstance(event, CarrierScan | ReturnReceived):
-            entry = self._order(ctx, event.order_id, event.event_time_ms)
-            t = event.event_time_ms
-            if entry[1] is None or t < entry[1]:
-                entry[1] = t
-        elif isinstance(event, ShipmentDelivered):
-            entry = self._order(ctx, event.order_id, event.event_time_ms)
-            t = event.event_time_ms
-            if entry[2] is None or t < entry[2]:
-                entry[2] = t
-        return ()
-
-    def _order(self, ctx: Context, order_id: str, time_ms: int) -> list[Any]:
-        orders = ctx.keyed(_ORDERS)
-        entry: list[Any] | None = orders.get(order_id)
-        if entry is None:
-            entry = orders[order_id] = [time_ms, None, None]
-            retain(ctx, _ORDERS, order_id, time_ms, self.settings.retention_ms)
+            return ()
         else:
-            touch(entry, time_ms)
-        return entry
+            return ()
+        t = event.event_time_ms
+        orders = ctx.keyed(_ORDERS)
+        entry: Any = orders.get(order_id)
+        if entry is None:
+            # an order only reported delivered (most of them) is kept as the bare int t,
+            # short for [t, None, t]
+            orders[order_id] = t if slot == 2 else [t, t, None]
+            file_for_sweep(ctx, (_ORDERS, order_id), t + self.settings.retention_ms)
+            return ()
+        if type(entry) is int:
+            entry = orders[order_id] = [entry, None, entry]
+        if t > entry[0]:
+            entry[0] = t
+        first = entry[slot]
+        if first is None or t < first:
+            entry[slot] = t
+        return ()
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -131,10 +134,13 @@ class RefundWithoutReturnDetector(BaseDetector):
         facts: RefundFacts = payload
         s = self.settings
         deadline = facts[8] + s.wait_ms
-        entry: list[Any] | None = ctx.keyed(_ORDERS).get(facts[1])
-        if entry is not None and entry[1] is not None and entry[1] <= deadline:
-            return ()
-        delivered = entry is not None and entry[2] is not None and entry[2] <= deadline
+        entry: Any = ctx.keyed(_ORDERS).get(facts[1])
+        if type(entry) is int:  # delivered only
+            delivered = entry <= deadline
+        else:
+            if entry is not None and entry[1] is not None and entry[1] <= deadline:
+                return ()
+            delivered = entry is not None and entry[2] is not None and entry[2] <= deadline
         # score against the baseline of earlier deadlines, then teach it this refund
         baselines = ctx.keyed(_BASELINE)
         issuer = facts[5]
