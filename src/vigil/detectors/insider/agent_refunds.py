@@ -32,12 +32,17 @@ from typing import Any, ClassVar
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.insider._common import (
     GC_PREFIX,
-    file_for_sweep,
     logistic,
     median,
     money,
     sweep,
     utc_stamp,
+)
+from vigil.detectors.order_facts import (
+    DELIVERED,
+    RETURNED,
+    first_times,
+    record_order_fact,
 )
 from vigil.detectors.settings import AgentRefundsSettings
 from vigil.events.schemas import (
@@ -83,9 +88,9 @@ class AgentRefundsDetector(BaseDetector):
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
         if type(event) is ShipmentDelivered:
-            order_id, slot = event.order_id, 2
+            order_id, slot = event.order_id, DELIVERED
         elif type(event) is CarrierScan or type(event) is ReturnReceived:
-            order_id, slot = event.order_id, 1
+            order_id, slot = event.order_id, RETURNED
         elif type(event) is RefundIssued:
             if event.issued_by == "agent" and event.agent_id:
                 manual = event.policy in self.settings.manual_policies
@@ -109,22 +114,9 @@ class AgentRefundsDetector(BaseDetector):
             return ()
         else:
             return ()
-        t = event.event_time_ms
-        orders = ctx.keyed(_ORDERS)
-        entry: Any = orders.get(order_id)
-        if entry is None:
-            # an order only reported delivered (most of them) is kept as the bare int t,
-            # short for [t, None, t]
-            orders[order_id] = t if slot == 2 else [t, t, None]
-            file_for_sweep(ctx, (_ORDERS, order_id), t + self.settings.retention_ms)
-            return ()
-        if type(entry) is int:
-            entry = orders[order_id] = [entry, None, entry]
-        if t > entry[0]:
-            entry[0] = t
-        first = entry[slot]
-        if first is None or t < first:
-            entry[slot] = t
+        record_order_fact(
+            ctx, _ORDERS, order_id, event.event_time_ms, slot, self.settings.retention_ms
+        )
         return ()
 
     def _add(self, ctx: Context, value: RefundValue) -> None:
@@ -163,15 +155,11 @@ class AgentRefundsDetector(BaseDetector):
         grace = self.settings.return_grace_ms
         out: list[RefundValue] = []
         for r in refunds:
-            entry = orders.get(r[5])
+            first_return, first_delivery = first_times(orders.get(r[5]))
             deadline = r[7] + grace
-            if entry is None:
-                continue  # never delivered: a lost parcel, not money that should come back
-            if type(entry) is int:  # delivered only
-                returned, delivered = False, entry <= deadline
-            else:
-                returned = entry[1] is not None and entry[1] <= deadline
-                delivered = entry[2] is not None and entry[2] <= deadline
+            # never delivered: a lost parcel, not money that should come back
+            delivered = first_delivery is not None and first_delivery <= deadline
+            returned = first_return is not None and first_return <= deadline
             if delivered and not returned:
                 out.append(r)
         return out

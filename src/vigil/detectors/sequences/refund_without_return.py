@@ -30,11 +30,16 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
+from vigil.detectors.order_facts import (
+    DELIVERED,
+    RETURNED,
+    first_times,
+    record_order_fact,
+)
 from vigil.detectors.sequences._common import (
     GC_PREFIX,
     AmountBaseline,
     days,
-    file_for_sweep,
     logistic,
     money,
     sweep,
@@ -84,9 +89,9 @@ class RefundWithoutReturnDetector(BaseDetector):
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
         if type(event) is ShipmentDelivered:
-            order_id, slot = event.order_id, 2
+            order_id, slot = event.order_id, DELIVERED
         elif type(event) is CarrierScan or type(event) is ReturnReceived:
-            order_id, slot = event.order_id, 1
+            order_id, slot = event.order_id, RETURNED
         elif type(event) is RefundIssued:
             if event.policy != "on_receipt" and event.amount_cents > 0:
                 facts: RefundFacts = (
@@ -105,22 +110,9 @@ class RefundWithoutReturnDetector(BaseDetector):
             return ()
         else:
             return ()
-        t = event.event_time_ms
-        orders = ctx.keyed(_ORDERS)
-        entry: Any = orders.get(order_id)
-        if entry is None:
-            # an order only reported delivered (most of them) is kept as the bare int t,
-            # short for [t, None, t]
-            orders[order_id] = t if slot == 2 else [t, t, None]
-            file_for_sweep(ctx, (_ORDERS, order_id), t + self.settings.retention_ms)
-            return ()
-        if type(entry) is int:
-            entry = orders[order_id] = [entry, None, entry]
-        if t > entry[0]:
-            entry[0] = t
-        first = entry[slot]
-        if first is None or t < first:
-            entry[slot] = t
+        record_order_fact(
+            ctx, _ORDERS, order_id, event.event_time_ms, slot, self.settings.retention_ms
+        )
         return ()
 
     # --- timers -----------------------------------------------------------------------------
@@ -134,13 +126,10 @@ class RefundWithoutReturnDetector(BaseDetector):
         facts: RefundFacts = payload
         s = self.settings
         deadline = facts[8] + s.wait_ms
-        entry: Any = ctx.keyed(_ORDERS).get(facts[1])
-        if type(entry) is int:  # delivered only
-            delivered = entry <= deadline
-        else:
-            if entry is not None and entry[1] is not None and entry[1] <= deadline:
-                return ()
-            delivered = entry is not None and entry[2] is not None and entry[2] <= deadline
+        first_return, first_delivery = first_times(ctx.keyed(_ORDERS).get(facts[1]))
+        if first_return is not None and first_return <= deadline:
+            return ()
+        delivered = first_delivery is not None and first_delivery <= deadline
         # score against the baseline of earlier deadlines, then teach it this refund
         baselines = ctx.keyed(_BASELINE)
         issuer = facts[5]
