@@ -23,6 +23,7 @@ import msgspec
 
 from vigil.analytics.store import AnalyticsStore
 from vigil.detectors.base import Alert, Detector, Signal
+from vigil.errors import ConfigError
 from vigil.events.codec import DecodeFailure, decode_one
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import EVENT_TYPES, Event, EventBase, type_name
@@ -181,8 +182,6 @@ class EmbeddedRuntime:
         restored = None
         if self.checkpoint_dir is not None:
             if not source.resumable:
-                from vigil.errors import ConfigError
-
                 raise ConfigError(
                     f"{source.name} cannot be resumed; use a file input with --checkpoint-dir"
                 )
@@ -207,7 +206,8 @@ class EmbeddedRuntime:
         self._alerts_sink, self._dead_sink, self._store = alerts, dead, store
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
-        # collector rescan them every few thousand allocations (measured: ~20% of the run).
+        # collector rescan them every few thousand allocations (measured on 1M simulated
+        # events, one core: about 20% more events/s with these thresholds).
         gc.set_threshold(200_000, 50, 1000)
         try:
             self._loop(source, offset, meta)
