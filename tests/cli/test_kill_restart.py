@@ -34,6 +34,17 @@ def big_stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "events.jsonl"
 
 
+def wait_for_new_checkpoint(path: Path, proc: subprocess.Popen[bytes]) -> bool:
+    """Wait until the running process writes a checkpoint (so a kill lands mid-run)."""
+    before = path.stat().st_mtime_ns if path.exists() else None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.stat().st_mtime_ns != before:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     big_stream: Path, tmp_path: Path
 ) -> None:
@@ -51,9 +62,10 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     kills = 0
     for _attempt in range(40):
         proc = vigil_run(events, out, ckpt)
-        time.sleep(rng.uniform(0.8, 2.5))
-        if proc.poll() is not None:
-            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        if kills < 3 and wait_for_new_checkpoint(ckpt / "checkpoint.pkl", proc):
+            time.sleep(rng.uniform(0.0, 0.4))  # somewhere mid-batch, mid-flush or mid-save
+        if kills >= 3 or proc.poll() is not None:
+            assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
             break
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
