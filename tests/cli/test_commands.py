@@ -80,6 +80,22 @@ def test_evaluate_json_has_headline_and_per_detector(sim_dir: Path, tmp_path: Pa
     assert report["combined"]["raised"] <= int(0.01 * report["refunds"])
 
 
+def test_evaluate_writes_a_self_contained_html_report(sim_dir: Path, tmp_path: Path) -> None:
+    invoke(
+        "run", "--input", str(sim_dir / "events.jsonl"), "--out", str(tmp_path), "--no-analytics"
+    )
+    page = tmp_path / "report" / "evaluation.html"
+    code, _ = invoke(
+        "evaluate", "--alerts", str(tmp_path / "alerts.jsonl"),
+        "--truth", str(sim_dir / "truth.jsonl"), "--report", str(page),
+    )  # fmt: skip
+    assert code == 0
+    html = page.read_text()
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "all detectors" in html and "insider_refund" in html
+    assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
+
+
 def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["run", "--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path)]

@@ -34,6 +34,7 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
     text = report.to_text()
     (out_dir / "evaluation.txt").write_text(text + "\n")
     (out_dir / "evaluation.json").write_text(report.to_json() + "\n")
+    (out_dir / "evaluation.html").write_text(report.to_html(), encoding="utf-8")
     print(text)
     stderr.print(
         Panel.fit(
@@ -45,7 +46,7 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
                     f"dead letters (replayable): {run_dir}/dead_letter.jsonl",
                     f"counts:                   {run_dir}/stats.json",
                     f"analytics (DuckDB):       {run_dir}/analytics.duckdb",
-                    f"evaluation:               {out_dir}/evaluation.txt, evaluation.json",
+                    f"evaluation:               {out_dir}/evaluation.txt, .json, .html",
                     "",
                     "query the analytics store:",
                     f'  {sys.executable} -c "import duckdb; print(duckdb.connect('

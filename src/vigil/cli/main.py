@@ -170,14 +170,30 @@ def run(
     help="Decision threshold: only alerts scored at or above it are raised.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the report as a self-contained HTML page (tables; no network needed).",
+)
 def evaluate(
-    alerts_path: Path, truth_path: Path, budget: float, threshold: float, as_json: bool
+    alerts_path: Path,
+    truth_path: Path,
+    budget: float,
+    threshold: float,
+    as_json: bool,
+    report_path: Path | None,
 ) -> None:
     """Measure alerts against ground truth: precision, recall and money caught."""
     from vigil.evaluation import evaluate as run_evaluation
 
     report = run_evaluation(alerts_path, truth_path, budget=budget, threshold=threshold)
     click.echo(report.to_json() if as_json else report.to_text())
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(report.to_html(), encoding="utf-8")
+        stderr.print(f"wrote {report_path}")
 
 
 @cli.command()
