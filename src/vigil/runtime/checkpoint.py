@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,22 @@ def load(
         prefix = input_fingerprint(input_path, int(saved_len))
         expected = msgspec.structs.replace(expected, input_fingerprint=prefix)
     for field in ("format_version", "input_fingerprint", "settings_fingerprint"):
-        if getattr(meta, field) != getattr(expected, field):
+        was, now = getattr(meta, field), getattr(expected, field)
+        if was != now:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was made with a different {field.replace('_', ' ')} "
-                f"({getattr(meta, field)!r}, now {getattr(expected, field)!r}); use a new "
-                "--checkpoint-dir or remove this one to start over"
+                f"({_difference(str(was), str(now))}); use a new --checkpoint-dir or remove "
+                "this one to start over"
             )
     assert isinstance(payload, dict)
     return payload
+
+
+def _difference(was: str, now: str) -> str:
+    """The first differing setting of two fingerprints, not two screenfuls of settings."""
+    parts_was = re.split(r"[|,]\s*", was)
+    parts_now = re.split(r"[|,]\s*", now)
+    for a, b in zip(parts_was, parts_now, strict=False):
+        if a != b:
+            return f"{a!r} then, {b!r} now"
+    return f"{was[:80]!r} then, {now[:80]!r} now"
