@@ -19,7 +19,7 @@ from vigil.cli.options import Duration
 from vigil.cli.progress import Reporter, stderr
 from vigil.cli.simulate import build_sim_config
 from vigil.errors import VigilError
-from vigil.runtime.embedded import DAY_MS, MINUTE_MS, RuntimeSettings
+from vigil.runtime.embedded import RuntimeSettings
 from vigil.runtime.stats import RunStats
 
 
@@ -336,4 +336,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["DAY_MS", "MINUTE_MS", "cli", "main"]
+__all__ = ["cli", "main"]
