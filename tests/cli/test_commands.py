@@ -136,3 +136,34 @@ def test_dead_letters_keep_exact_bytes_for_replay(tmp_path: Path) -> None:
     assert code == 0
     assert "3 dead letters" in out and "malformed: 3" in out
     assert (tmp_path / "replay.jsonl").read_bytes() == b"".join(b + b"\n" for b in bad)
+
+
+def test_run_follow_picks_up_appended_events_and_stops_when_idle(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    def login(i: int) -> bytes:
+        return (
+            b'{"type":"customer_login","event_id":"e%d","event_time_ms":%d,"customer_id":"c",'
+            b'"device_id":"d","ip":"i","country":"US","success":true}\n' % (i, 1000 * i)
+        )
+
+    growing = tmp_path / "growing.jsonl"
+    growing.write_bytes(login(1))
+    cmd = [
+        sys.executable, "-m", "vigil.cli.main", "run", "--input", str(growing),
+        "--out", str(tmp_path / "out"), "--follow", "--idle-timeout", "3", "--no-analytics",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    with growing.open("ab") as fh:
+        fh.write(login(2))
+        fh.write(login(3)[:20])  # a line still being written is not read
+        fh.flush()
+        time.sleep(0.5)
+        fh.write(login(3)[20:])
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["events_read"] == stats["processed"] == 3
+    assert stats["dead_lettered"] == 0
