@@ -4,6 +4,7 @@ an uninterrupted run: no alert lost, none duplicated, dead letters and analytics
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -17,12 +18,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def vigil_run(events: Path, out: Path, ckpt: Path) -> subprocess.Popen[bytes]:
+def vigil_run(
+    events: Path, out: Path, ckpt: Path, new_session: bool = False
+) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events), "--out", str(out),
         "--checkpoint-dir", str(ckpt), "--checkpoint-every", "2000",
     ]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=new_session
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +90,24 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     rows, distinct = con.execute("select count(*), count(distinct event_id) from events").fetchone()  # type: ignore[misc]
     assert rows == distinct == stats["processed"]
     assert con.execute("select count(*) from alerts").fetchone() == (stats["alerts"],)
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
+    big_stream: Path, tmp_path: Path
+) -> None:
+    """SIGINT to the whole process group (what Ctrl-C does): the run checkpoints, exits 0 and
+    says how to resume; running the same command again finishes with the uninterrupted alerts."""
+    ref_out = tmp_path / "ref"
+    assert vigil_run(big_stream, ref_out, tmp_path / "ref-ckpt").wait(timeout=300) == 0
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = vigil_run(big_stream, out, ckpt, new_session=True)
+    assert wait_for_new_checkpoint(ckpt / "checkpoint.pkl", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    said = proc.stderr.read().decode() if proc.stderr else ""
+    assert "run the same command again to resume" in said
+    assert json.loads((out / "stats.json").read_text())["stopped_early_on_signal"]
+    assert vigil_run(big_stream, out, ckpt).wait(timeout=300) == 0
+    assert (out / "alerts.jsonl").read_bytes() == (ref_out / "alerts.jsonl").read_bytes()
+    stats = json.loads((out / "stats.json").read_text())
+    assert not stats["stopped_early_on_signal"] and stats["reconciles"]

@@ -8,6 +8,7 @@ process opens the database, so the stream loop never waits on DuckDB's GIL.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from multiprocessing.connection import Connection
 
@@ -56,6 +57,10 @@ LOADS = {
 
 def serve(path: str, resume_after_flush: int | None, conn: Connection) -> None:
     """Run until told to close (or the parent goes away)."""
+    # Ctrl-C reaches the whole process group; the parent checkpoints and then closes us,
+    # so an interrupt here would only lose the load in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     con = _connect(path)
     con.execute("SET enable_progress_bar = false")
     con.execute(SCHEMA)

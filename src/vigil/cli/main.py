@@ -142,7 +142,7 @@ def run(
         analytics=not no_analytics,
     )
     stats = run_pipeline(input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout)
-    print_run_summary(stats, out_dir)
+    print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
 
 @cli.command()
@@ -304,8 +304,17 @@ def _run_source(
     return runtime.run(source)
 
 
-def print_run_summary(stats: RunStats, out_dir: Path) -> None:
+def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) -> None:
     s = stats.summary()
+    if stats.stopped_early:
+        stderr.print(
+            f"stopped on a signal after line {stats.lines:,}; "
+            + (
+                "run the same command again to resume from the checkpoint"
+                if resumable
+                else "without --checkpoint-dir a new run starts from the beginning"
+            )
+        )
     stderr.print(
         f"read {s['events_read']:,} events: {s['processed']:,} processed, "
         f"{s['dead_lettered']:,} dead-lettered "
