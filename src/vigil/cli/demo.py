@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 from rich.panel import Panel
 
 from vigil.cli.progress import stderr
@@ -27,7 +28,9 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
     t0 = time.perf_counter()
     stats = run_pipeline(str(sim_dir / "events.jsonl"), run_dir, RuntimeSettings(), None)
     t_run = time.perf_counter() - t0
-    print_run_summary(stats, run_dir)
+    print_run_summary(stats, run_dir, resumable=False)
+    if stats.stopped_early:  # evaluating half a stream would print misleading figures
+        raise click.Abort()
 
     stderr.rule("3/3 evaluate the alerts against ground truth (alerts capped at 1% of refunds)")
     report = evaluate(run_dir / "alerts.jsonl", sim_dir / "truth.jsonl", budget=0.01)
