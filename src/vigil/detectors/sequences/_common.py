@@ -5,12 +5,62 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vigil.detectors.base import Context
+from vigil.detectors.base import Context, Signal, clamp01
+from vigil.events.schemas import RefundIssued
 
 #: timer keys of retention sweeps look like ``gc|<bucket end ms>``
 GC_PREFIX = "gc|"
 _GC_BUCKETS = "gc"  # str(bucket end ms) -> [(namespace, key), ...] to look at then
 _DAY_MS = 86_400_000
+
+
+#: what a sequence detector keeps of a refund: (refund_id, order_id, customer_id,
+#: amount_cents, policy, issued_by, agent_id, session_id, refund_time_ms)
+RefundFacts = tuple[str, str, str, int, str, str, str | None, str | None, int]
+
+
+def refund_facts(event: RefundIssued) -> RefundFacts:
+    """The plain, picklable facts of a refund that the sequence detectors keep in state."""
+    return (
+        event.refund_id,
+        event.order_id,
+        event.customer_id,
+        event.amount_cents,
+        event.policy,
+        event.issued_by,
+        event.agent_id,
+        event.session_id,
+        event.event_time_ms,
+    )
+
+
+def refund_signal(
+    detector: str,
+    version: int,
+    facts: RefundFacts,
+    score: float,
+    reasons: list[str],
+    explanation: str,
+    when_ms: int,
+) -> Signal:
+    """A signal about one refund (the score is clamped to [0, 1] and rounded)."""
+    refund_id, order_id, customer_id, amount, _, _, agent_id, session_id, _ = facts
+    return Signal(
+        detector=detector,
+        version=version,
+        subject_type="refund",
+        subject_id=refund_id,
+        score=round(clamp01(score), 6),
+        reasons=tuple(reasons),
+        explanation=explanation,
+        event_time_ms=when_ms,
+        refund_ids=(refund_id,),
+        amount_cents=amount,
+        customer_id=customer_id,
+        agent_id=agent_id,
+        order_id=order_id,
+        session_id=session_id,
+    )
 
 
 def logistic(x: float) -> float:

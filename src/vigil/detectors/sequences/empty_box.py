@@ -24,13 +24,16 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
+from vigil.detectors.base import BaseDetector, Context, Signal
 from vigil.detectors.sequences._common import (
     GC_PREFIX,
+    RefundFacts,
     days,
     file_for_sweep,
     logistic,
     money,
+    refund_facts,
+    refund_signal,
     sweep,
 )
 from vigil.detectors.settings import EmptyBoxSettings
@@ -67,10 +70,6 @@ _RECEIPT = 5  # (time_ms, weight_g, items_matched, condition) | None; a mismatch
 _REFUNDS = 6  # refund facts (see RefundFacts), refunds paid before inspection | None
 _ALERTED = 7  # refund ids already alerted | None
 _FTID_EXPIRED = 8  # the FTID deadline passed with no receipt in time
-
-# (refund_id, order_id, customer_id, amount_cents, policy, issued_by, agent_id, session_id,
-#  refund_time_ms)
-RefundFacts = tuple[str, str, str, int, str, str, str | None, str | None, int]
 
 
 #: a new entry after its first two slots (the lists are made when first needed)
@@ -137,17 +136,7 @@ class EmptyBoxDetector(BaseDetector):
             if event.policy == "on_receipt" or event.amount_cents < self.settings.min_amount_cents:
                 return ()
             entry = self._entry(ctx, event.order_id, event.event_time_ms)
-            facts: RefundFacts = (
-                event.refund_id,
-                event.order_id,
-                event.customer_id,
-                event.amount_cents,
-                event.policy,
-                event.issued_by,
-                event.agent_id,
-                event.session_id,
-                event.event_time_ms,
-            )
+            facts = refund_facts(event)
             refunds: list[RefundFacts] | None = entry[_REFUNDS]
             if refunds is None:
                 entry[_REFUNDS] = [facts]
@@ -267,7 +256,7 @@ class EmptyBoxDetector(BaseDetector):
         self, kind: str, evidence: list[str], facts: RefundFacts, entry: list[Any]
     ) -> Signal:
         s = self.settings
-        refund_id, order_id, customer_id, amount, policy, _, agent_id, session_id, t_refund = facts
+        refund_id, order_id, customer_id, amount, policy, _, _, _, t_refund = facts
         money_term = s.money_weight * math.log2(max(1, amount) / s.money_ref_cents)
         reasons: list[str]
         if kind == "mismatch":
@@ -302,24 +291,9 @@ class EmptyBoxDetector(BaseDetector):
         if policy == "on_first_scan":
             logit += s.first_scan_policy_weight
             reasons.append(REASON_FIRST_SCAN_POLICY)
-        score = clamp01(logistic(logit))
         explanation = (
             f"refund {refund_id} of {money(amount)} on order {order_id} for customer "
             f"{customer_id} ({policy}): {what}"
         )
-        return Signal(
-            detector=self.name,
-            version=self.version,
-            subject_type="refund",
-            subject_id=refund_id,
-            score=round(score, 6),
-            reasons=tuple(reasons),
-            explanation=explanation,
-            event_time_ms=when,
-            refund_ids=(refund_id,),
-            amount_cents=amount,
-            customer_id=customer_id,
-            agent_id=agent_id,
-            order_id=order_id,
-            session_id=session_id,
-        )
+        score = logistic(logit)
+        return refund_signal(self.name, self.version, facts, score, reasons, explanation, when)

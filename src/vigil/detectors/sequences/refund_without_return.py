@@ -39,9 +39,12 @@ from vigil.detectors.order_facts import (
 from vigil.detectors.sequences._common import (
     GC_PREFIX,
     AmountBaseline,
+    RefundFacts,
     days,
     logistic,
     money,
+    refund_facts,
+    refund_signal,
     sweep,
 )
 from vigil.detectors.settings import RefundWithoutReturnSettings
@@ -70,7 +73,6 @@ _REFUND_TIMER = "refund|"
 # payload of a refund timer: the refund facts the score needs, as plain data
 # (refund_id, order_id, customer_id, amount_cents, policy, issued_by, agent_id, session_id,
 #  refund_time_ms)
-RefundFacts = tuple[str, str, str, int, str, str, str | None, str | None, int]
 
 
 class RefundWithoutReturnDetector(BaseDetector):
@@ -94,17 +96,7 @@ class RefundWithoutReturnDetector(BaseDetector):
             order_id, slot = event.order_id, RETURNED
         elif type(event) is RefundIssued:
             if event.policy != "on_receipt" and event.amount_cents > 0:
-                facts: RefundFacts = (
-                    event.refund_id,
-                    event.order_id,
-                    event.customer_id,
-                    event.amount_cents,
-                    event.policy,
-                    event.issued_by,
-                    event.agent_id,
-                    event.session_id,
-                    event.event_time_ms,
-                )
+                facts = refund_facts(event)
                 deadline = event.event_time_ms + self.settings.wait_ms
                 ctx.set_timer(deadline, _REFUND_TIMER + event.refund_id, facts)
             return ()
@@ -151,7 +143,7 @@ class RefundWithoutReturnDetector(BaseDetector):
         self, facts: RefundFacts, delivered: bool, mean: float, sd: float, deadline: int
     ) -> Signal | None:
         s = self.settings
-        refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, session_id, _ = facts
+        refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, _, _ = facts
         z = (math.log(max(1, amount)) - mean) / sd
         logit = s.bias + s.money_weight * min(z, s.max_money_z)
         reasons = [REASON_NO_RETURN]
@@ -178,19 +170,4 @@ class RefundWithoutReturnDetector(BaseDetector):
             f"within {days(s.wait_ms)}; typical such refund by {issued_by} "
             f"{money(round(math.exp(mean)))} (z {z:.1f})"
         )
-        return Signal(
-            detector=self.name,
-            version=self.version,
-            subject_type="refund",
-            subject_id=refund_id,
-            score=round(score, 6),
-            reasons=tuple(reasons),
-            explanation=explanation,
-            event_time_ms=deadline,
-            refund_ids=(refund_id,),
-            amount_cents=amount,
-            customer_id=customer_id,
-            agent_id=agent_id,
-            order_id=order_id,
-            session_id=session_id,
-        )
+        return refund_signal(self.name, self.version, facts, score, reasons, explanation, deadline)
