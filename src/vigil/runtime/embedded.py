@@ -24,7 +24,7 @@ import msgspec
 from vigil.analytics.store import AnalyticsStore
 from vigil.detectors.base import Alert, Detector, Signal
 from vigil.errors import ConfigError
-from vigil.events.codec import DecodeFailure, decode_one
+from vigil.events.codec import DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import EVENT_TYPES, Event, EventBase, type_name
 from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
@@ -42,7 +42,6 @@ DAY_MS = 86_400_000
 NO_WATERMARK = -(1 << 62)
 NO_DUE = 1 << 62
 _CLASS_BY_TYPE = {type_name(cls): cls for cls in EVENT_TYPES}
-_decode = msgspec.json.Decoder(Event).decode
 
 
 @dataclass(frozen=True)
@@ -254,7 +253,7 @@ class EmbeddedRuntime:
         late) leave through methods.
         """
         stats = self.stats
-        decode = _decode
+        decode = decode_strict
         seen = self._seen_new
         seen_old = self._seen_old
         seen_max = self._seen_new_max_ms
