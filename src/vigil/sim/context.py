@@ -322,8 +322,11 @@ class Ctx:
             )
         )
 
-    def agent_request(self, t: int, s: Session, o: Order, skus: list[str], reason: str) -> str:
-        """The agent opens a return on the customer's behalf; returns the return id."""
+    def request_return(
+        self, t: int, o: Order, skus: list[str], reason: str, s: Session | None = None
+    ) -> str:
+        """A return request, self-service or (with a session) opened by the agent on the
+        customer's behalf; returns the return id."""
         return_id = self.return_id()
         self.tl.put(
             ReturnRequested(
@@ -334,8 +337,8 @@ class Ctx:
                 customer_id=o.profile.customer_id,
                 skus=skus,
                 reason=reason,
-                channel="agent",
-                agent_id=s.agent.agent_id,
+                channel="self_service" if s is None else "agent",
+                agent_id=None if s is None else s.agent.agent_id,
             )
         )
         return return_id
@@ -364,8 +367,8 @@ class Ctx:
         t = tau + rng.randint(20 * SECOND_MS, 150 * SECOND_MS)
         return_id = None
         if request_reason is not None:
-            return_id = self.agent_request(
-                t, s, o, skus or [p.sku for p, _ in o.items], request_reason
+            return_id = self.request_return(
+                t, o, skus or [p.sku for p, _ in o.items], request_reason, s
             )
             t += rng.randint(10 * SECOND_MS, 60 * SECOND_MS)
         self.action(t, s, "override_policy", cid, o.order_id)

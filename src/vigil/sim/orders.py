@@ -27,7 +27,6 @@ from vigil.events.schemas import (
     RefundPolicy,
     ReturnLabelCreated,
     ReturnReceived,
-    ReturnRequested,
     ScanType,
 )
 from vigil.sim.ads import AdNetwork
@@ -199,22 +198,10 @@ class Everyday:
                 s, tau = found
                 ctx.action(tau, s, "view_account", o.profile.customer_id, o.order_id)
                 t = tau + rng.randint(20 * SECOND_MS, 90 * SECOND_MS)
-                return_id = ctx.agent_request(t, s, o, skus, reason)
+                return_id = ctx.request_return(t, o, skus, reason, s)
                 self._system_refund(o, items, amount, t, return_id, holiday)
                 return
-        return_id = ctx.return_id()
-        ctx.tl.put(
-            ReturnRequested(
-                event_id=PENDING_ID,
-                event_time_ms=t_req,
-                return_id=return_id,
-                order_id=o.order_id,
-                customer_id=o.profile.customer_id,
-                skus=skus,
-                reason=reason,
-                channel="self_service",
-            )
-        )
+        return_id = ctx.request_return(t_req, o, skus, reason)
         self._system_refund(o, items, amount, t_req, return_id, holiday)
 
     def _system_refund(

@@ -31,7 +31,6 @@ from vigil.events.schemas import (
     AgentSessionEnded,
     AgentSessionStarted,
     Condition,
-    ReturnRequested,
 )
 from vigil.sim.agents import Agent, Session
 from vigil.sim.catalog import Product
@@ -309,19 +308,8 @@ class Fraud:
         cfg = ctx.cfg
         rng = ctx.rng
         t_req = o.delivered_ms + int(rng.uniform(1.0, 8.0) * DAY_MS)
-        return_id = ctx.return_id()
-        ctx.tl.put(
-            ReturnRequested(
-                event_id=PENDING_ID,
-                event_time_ms=t_req,
-                return_id=return_id,
-                order_id=o.order_id,
-                customer_id=o.profile.customer_id,
-                skus=[p.sku for p, _ in o.items],
-                reason=("defective", "not_as_described", "changed_mind")[int(rng.random() * 3)],
-                channel="self_service",
-            )
-        )
+        reason = ("defective", "not_as_described", "changed_mind")[int(rng.random() * 3)]
+        return_id = ctx.request_return(t_req, o, [p.sku for p, _ in o.items], reason)
         first = t_req + int(rng.uniform(0.3, 3.0) * DAY_MS)
         expected = ctx.parcel_weight(o.items)
         u = rng.random()
@@ -437,19 +425,8 @@ class Fraud:
         ctx = self.ctx
         rng = ctx.rng
         t_req = o.delivered_ms + int(rng.uniform(0.5, 6.0) * DAY_MS)
-        return_id = ctx.return_id()
-        ctx.tl.put(
-            ReturnRequested(
-                event_id=PENDING_ID,
-                event_time_ms=t_req,
-                return_id=return_id,
-                order_id=o.order_id,
-                customer_id=o.profile.customer_id,
-                skus=[p.sku for p, _ in o.items],
-                reason=("arrived_damaged", "defective", "not_as_described")[int(rng.random() * 3)],
-                channel="self_service",
-            )
-        )
+        reason = ("arrived_damaged", "defective", "not_as_described")[int(rng.random() * 3)]
+        return_id = ctx.request_return(t_req, o, [p.sku for p, _ in o.items], reason)
         ctx.refund(
             t_req + rng.randint(MINUTE_MS, 2 * HOUR_MS),
             o,
