@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,8 +18,12 @@ demo: $(STAMP)
 	$(VENV)/bin/vigil demo
 
 ## lint, type-check and run the whole test suite (the README's second command; CI runs it)
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(VENV)/bin/pytest
+
+## Debian's chromium for the browser tests (installed with apt-get when missing)
+browser:
+	bash scripts/ensure-chromium.sh >/dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

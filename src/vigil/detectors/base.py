@@ -17,7 +17,18 @@ import msgspec
 from vigil.events.schemas import EventBase
 from vigil.state.windows import Window, WindowSpec
 
-SubjectType = Literal["refund", "agent", "session", "order", "account"]
+SubjectType = Literal["refund", "agent", "session", "order", "account", "ring"]
+
+
+class Evidence(msgspec.Struct, frozen=True, kw_only=True):
+    """One link behind a finding: ``a`` and ``b`` both touched ``via`` (e.g. ``device:d42``)."""
+
+    a: str
+    b: str
+    via: str
+    time_ms: int
+    #: how much this link counts (shared by few entities: near 1; by a crowd: near 0)
+    weight: float = 1.0
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +50,10 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: str | None = None
     order_id: str | None = None
     session_id: str | None = None
+    #: entities the finding is about when there are many (a ring's accounts, devices, ...)
+    members: tuple[str, ...] = ()
+    #: the links that tie ``members`` together (rings), strongest first
+    evidence: tuple[Evidence, ...] = ()
 
 
 class Alert(Signal, frozen=True, kw_only=True):
