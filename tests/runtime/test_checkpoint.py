@@ -60,6 +60,7 @@ class CrashingNoReturn(NoReturnDetector):
 class Outputs:
     alerts: bytes
     dead_letters: bytes
+    decisions: bytes
     stats: dict[str, Any]
 
 
@@ -68,6 +69,7 @@ def _outputs(out: Path) -> Outputs:
     return Outputs(
         alerts=(out / "alerts.jsonl").read_bytes(),
         dead_letters=(out / "dead_letter.jsonl").read_bytes(),
+        decisions=(out / "decisions.jsonl").read_bytes(),
         stats={k: v for k, v in stats.items() if k not in VOLATILE},
     )
 
@@ -272,9 +274,11 @@ def _stop_then_resume(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     out, ref = _stop_then_resume(tmp_path)
     resumed, uninterrupted = _outputs(out), _outputs(ref)
-    assert (resumed.alerts, resumed.dead_letters) == (
+    assert uninterrupted.decisions
+    assert (resumed.alerts, resumed.dead_letters, resumed.decisions) == (
         uninterrupted.alerts,
         uninterrupted.dead_letters,
+        uninterrupted.decisions,
     )
     flag = "stopped_early_on_signal"
     assert {k: v for k, v in resumed.stats.items() if k != flag} == {

@@ -96,6 +96,7 @@ def generate(n_lines: int, seed: int) -> bytes:
 class Result:
     alerts: bytes
     dead_letters: bytes
+    decisions: bytes
     stats: dict[str, Any]
     tables: dict[str, list[tuple[Any, ...]]]
     counts: dict[str, int]
@@ -118,6 +119,7 @@ def _result(out: Path) -> Result:
     return Result(
         alerts=(out / "alerts.jsonl").read_bytes(),
         dead_letters=(out / "dead_letter.jsonl").read_bytes(),
+        decisions=(out / "decisions.jsonl").read_bytes(),
         stats={k: v for k, v in stats.items() if k not in VOLATILE},
         tables=tables,
         counts={name: len(rows) for name, rows in tables.items()},
@@ -186,6 +188,7 @@ def _assert_same(out: Path, reference: Result | None) -> None:
     got = _result(out)
     assert got.alerts == reference.alerts
     assert got.dead_letters == reference.dead_letters
+    assert got.decisions == reference.decisions and reference.decisions
     assert got.counts == reference.counts
     assert got.tables == reference.tables
     assert got.stats == reference.stats

@@ -175,7 +175,8 @@ def run(
     "report_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Also write the report as a self-contained HTML page (tables; no network needed).",
+    help="Also write the report as a self-contained HTML page (plots and tables; no network "
+    "or JavaScript needed).",
 )
 def evaluate(
     alerts_path: Path,
@@ -191,8 +192,10 @@ def evaluate(
     report = run_evaluation(alerts_path, truth_path, budget=budget, threshold=threshold)
     click.echo(report.to_json() if as_json else report.to_text())
     if report_path is not None:
+        from vigil.evaluation.html import render_html
+
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(report.to_html(), encoding="utf-8")
+        report_path.write_text(render_html(report), encoding="utf-8")
         stderr.print(f"wrote {report_path}")
 
 
@@ -325,8 +328,14 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
     by_det = ", ".join(f"{k} {v:,}" for k, v in s["alerts_by_detector"].items()) or "none"
     rate = f"{s['events_per_second']:,} events/s" if s["events_per_second"] else "n/a"
     stderr.print(f"alerts: {s['alerts']:,} ({by_det}); {stats.wall_s:.1f}s, {rate}")
+    levels = s["refunds_by_decision"]
     stderr.print(
-        f"outputs in {out_dir}/: alerts.jsonl, dead_letter.jsonl, stats.json"
+        f"decisions: {levels.get('deny', 0):,} refunds denied, {levels.get('review', 0):,} "
+        f"held for review, {levels.get('approve', 0):,} approved with a low score "
+        "(every other refund: approved)"
+    )
+    stderr.print(
+        f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
         + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
     )
 

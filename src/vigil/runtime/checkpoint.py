@@ -21,7 +21,7 @@ import msgspec
 from vigil.errors import CheckpointError
 
 CHECKPOINT_FILE = "checkpoint.pkl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class CheckpointMeta(msgspec.Struct, frozen=True, kw_only=True):

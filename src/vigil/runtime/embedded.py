@@ -22,6 +22,8 @@ from typing import Any
 import msgspec
 
 from vigil.analytics.store import AnalyticsStore
+from vigil.decisions.book import DecisionBook
+from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.base import Alert, Detector, Signal
 from vigil.errors import ConfigError
 from vigil.events.codec import DecodeFailure, decode_one, decode_strict
@@ -120,6 +122,7 @@ class EmbeddedRuntime:
         checkpoint_dir: Path | None = None,
         progress: Callable[[RunStats, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        decision_policy: DecisionPolicy | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         self.detectors = list(detectors)
@@ -136,6 +139,8 @@ class EmbeddedRuntime:
         #: no timer or window is due before this event time (a lower bound, kept cheaply)
         self.next_due_ms = NO_DUE
         self.stats = RunStats()
+        #: one running decision per refund any detector spoke about (``decisions.jsonl``)
+        self.decisions = DecisionBook(decision_policy)
         # Dedup: ids in two generations; a generation is dropped once every id in it is older
         # than anything still accepted, so whenever pruning runs, results are the same.
         self._seen_new: set[str] = set()
@@ -176,7 +181,8 @@ class EmbeddedRuntime:
             + "|"
             + ",".join(
                 f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}" for d in self.detectors
-            ),
+            )
+            + f"|{self.decisions.policy!r}",
         )
         restored = None
         if self.checkpoint_dir is not None:
@@ -197,12 +203,16 @@ class EmbeddedRuntime:
         out = self.out_dir
         alerts = JsonlSink(out / "alerts.jsonl", positions["alerts"] if positions else None)
         dead = JsonlSink(out / "dead_letter.jsonl", positions["dead_letter"] if positions else None)
+        decisions = JsonlSink(
+            out / "decisions.jsonl", positions["decisions"] if positions else None
+        )
         store = (
             AnalyticsStore(out / "analytics.duckdb", self._flush_seq if restored else None)
             if self.settings.analytics
             else None
         )
         self._alerts_sink, self._dead_sink, self._store = alerts, dead, store
+        self._decisions_sink = decisions
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
         # collector rescan them every few thousand allocations (measured on 1M simulated
@@ -418,6 +428,9 @@ class EmbeddedRuntime:
             self._alerts_sink.write(alert)
             if self._store is not None:
                 self._store.add_alert(line_no, alert)
+            for decision in self.decisions.update(alert):
+                self.stats.decisions += 1
+                self._decisions_sink.write(decision)
 
     def _prune_dedup(self) -> None:
         """Forget ids older than anything still accepted; their re-sends are too late anyway."""
@@ -433,7 +446,11 @@ class EmbeddedRuntime:
         self._flush_seq += 1
         if self._store is not None:
             self._store.flush(self._flush_seq, wait=True)
-        positions = {"alerts": self._alerts_sink.flush(), "dead_letter": self._dead_sink.flush()}
+        positions = {
+            "alerts": self._alerts_sink.flush(),
+            "dead_letter": self._dead_sink.flush(),
+            "decisions": self._decisions_sink.flush(),
+        }
         if self.checkpoint_dir is None:
             return
         checkpoint.save(
@@ -456,6 +473,7 @@ class EmbeddedRuntime:
                     self._seen_old_max_ms,
                 ),
                 "emitted": self._emitted,
+                "decisions": self.decisions.entries,
                 "stats": self.stats,
             },
         )
@@ -476,6 +494,7 @@ class EmbeddedRuntime:
             self._seen_old_max_ms,
         ) = payload["seen"]
         self._emitted = payload["emitted"]
+        self.decisions.entries = payload["decisions"]
         self.stats = payload["stats"]
         self._flush_seq = payload["flush_seq"]
         for _det, ctx in self._by_prefix.values():
@@ -488,8 +507,10 @@ class EmbeddedRuntime:
     def _finish(self) -> None:
         self.stats.watermark_ms = self.watermark_ms
         self.stats.pending_timers = len(self.timers)
+        self.stats.refunds_by_decision = self.decisions.count_by_level()
         self._alerts_sink.close()
         self._dead_sink.close()
+        self._decisions_sink.close()
         if self._store is not None:
             self._store.write_features(self.features.rows())
         (self.out_dir / "stats.json").write_bytes(

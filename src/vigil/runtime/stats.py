@@ -21,6 +21,10 @@ class RunStats:
     alerts: int = 0
     alerts_suppressed: int = 0
     alerts_by_detector: dict[str, int] = field(default_factory=dict)
+    #: decision lines written (a refund gets a new line each time its decision changes)
+    decisions: int = 0
+    #: refunds by their final decision (refunds no detector spoke about are not counted)
+    refunds_by_decision: dict[str, int] = field(default_factory=dict)
     checkpoints: int = 0
     resumed_from_line: int | None = None
     watermark_ms: int | None = None
@@ -56,6 +60,8 @@ class RunStats:
             "alerts": self.alerts,
             "alerts_by_detector": dict(sorted(self.alerts_by_detector.items())),
             "alerts_suppressed_as_repeats": self.alerts_suppressed,
+            "decision_lines": self.decisions,
+            "refunds_by_decision": dict(sorted(self.refunds_by_decision.items())),
             "final_watermark_ms": self.watermark_ms,
             "checkpoints_written": self.checkpoints,
             "resumed_from_line": self.resumed_from_line,

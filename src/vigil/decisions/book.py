@@ -1,0 +1,142 @@
+"""The running decision for every refund that any detector has spoken about.
+
+The runtime hands each alert it emits to ``DecisionBook.update``; the book keeps, per refund,
+each detector's strongest finding, recombines them (``combine.combine_scores``) and returns a
+new ``RefundDecision`` whenever the combined score changes. The last decision line of a refund
+in ``decisions.jsonl`` is its current decision; a refund no detector spoke about is approved.
+Everything here is a pure function of the alerts seen, so it is deterministic, independent of
+the order alerts arrive in, and its state (plain dicts of tuples) is checkpointed with the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from vigil.decisions.combine import combine_scores
+from vigil.decisions.policy import DecisionLevel, DecisionPolicy
+from vigil.detectors.base import Alert
+
+
+class Contribution(msgspec.Struct, frozen=True, kw_only=True):
+    """One detector's strongest finding about the refund."""
+
+    detector: str
+    score: float
+    alert_id: str
+    reasons: tuple[str, ...]
+    explanation: str
+
+
+class RefundDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """approve / review / deny for one refund, with the score and what drove it."""
+
+    refund_id: str
+    decision: DecisionLevel
+    score: float
+    #: ``detector:reason`` codes, the strongest detector's first
+    reasons: tuple[str, ...]
+    #: one line for the analyst: the strongest finding, then who else agrees
+    explanation: str
+    contributions: tuple[Contribution, ...]
+    #: event time of the alert that moved the decision here
+    event_time_ms: int
+    #: 1 for the first decision about this refund, then +1 per change
+    revision: int
+    amount_cents: int = 0
+    customer_id: str | None = None
+    agent_id: str | None = None
+    order_id: str | None = None
+
+
+#: decode ``decisions.jsonl``
+decision_decoder = msgspec.json.Decoder(RefundDecision)
+
+# per refund: [contributions by detector, revision, newest time, amount, customer, agent, order]
+_Entry = list[Any]
+
+
+def refunds_of(alert: Alert) -> tuple[str, ...]:
+    """The refunds an alert speaks about: its ``refund_ids``, plus its subject if a refund."""
+    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
+        return (*alert.refund_ids, alert.subject_id)
+    return alert.refund_ids
+
+
+class DecisionBook:
+    """Per-refund combination of every detector's findings."""
+
+    def __init__(self, policy: DecisionPolicy | None = None) -> None:
+        self.policy = policy or DecisionPolicy()
+        self.entries: dict[str, _Entry] = {}
+
+    def update(self, alert: Alert) -> list[RefundDecision]:
+        """Take one alert; return the decisions it changed (one per refund it covers)."""
+        out: list[RefundDecision] = []
+        for rid in refunds_of(alert):
+            entry = self.entries.get(rid)
+            if entry is None:
+                entry = [{}, 0, alert.event_time_ms, 0, None, None, None]
+                self.entries[rid] = entry
+            by_detector: dict[str, Contribution] = entry[0]
+            old = by_detector.get(alert.detector)
+            # keep the strongest finding; equal scores keep the smallest alert id, so the
+            # combined score does not depend on the order alerts come in
+            if old is not None and (old.score, alert.alert_id) >= (alert.score, old.alert_id):
+                continue
+            by_detector[alert.detector] = Contribution(
+                detector=alert.detector,
+                score=alert.score,
+                alert_id=alert.alert_id,
+                reasons=alert.reasons,
+                explanation=alert.explanation,
+            )
+            entry[1] += 1
+            entry[2] = alert.event_time_ms
+            if alert.subject_type == "refund" and alert.subject_id == rid:
+                entry[3] = alert.amount_cents
+                entry[4] = alert.customer_id
+                entry[5] = alert.agent_id
+                entry[6] = alert.order_id
+            elif entry[5] is None:
+                entry[5] = alert.agent_id
+            out.append(self._decision(rid, entry))
+        return out
+
+    def current(self, refund_id: str) -> RefundDecision | None:
+        """The refund's decision now (None: no detector spoke about it, so approve)."""
+        entry = self.entries.get(refund_id)
+        return None if entry is None else self._decision(refund_id, entry)
+
+    def count_by_level(self) -> dict[str, int]:
+        """How many refunds stand at each decision level now."""
+        counts: dict[str, int] = {}
+        for rid in self.entries:
+            decision = self.current(rid)
+            assert decision is not None
+            counts[decision.decision] = counts.get(decision.decision, 0) + 1
+        return counts
+
+    def _decision(self, rid: str, entry: _Entry) -> RefundDecision:
+        parts = sorted(entry[0].values(), key=lambda c: (-c.score, c.detector))
+        score = combine_scores(c.score for c in parts)
+        top = parts[0]
+        explanation = top.explanation
+        if len(parts) > 1:
+            others = ", ".join(f"{c.detector} {c.score:.2f}" for c in parts[1:])
+            explanation = f"{explanation} (also: {others})"
+        return RefundDecision(
+            refund_id=rid,
+            decision=self.policy.level(score),
+            score=round(score, 6),
+            reasons=tuple(f"{c.detector}:{r}" for c in parts for r in c.reasons),
+            explanation=explanation,
+            contributions=tuple(parts),
+            event_time_ms=entry[2],
+            revision=entry[1],
+            amount_cents=entry[3],
+            customer_id=entry[4],
+            agent_id=entry[5],
+            order_id=entry[6],
+        )
