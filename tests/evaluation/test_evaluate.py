@@ -11,45 +11,9 @@ import pytest
 
 from vigil.errors import ConfigError, InputError
 from vigil.evaluation import EvaluationReport, TruthFormatError, evaluate
+from vigil.evaluation.html import render_html
 
-
-def refund(
-    rid: str, amount: int = 10_000, scenario: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    rec: dict[str, Any] = {"kind": "refund", "id": rid, "amount_cents": amount}
-    rec["fraud"] = kw.pop("fraud", scenario is not None and not scenario.startswith("trap_"))
-    if scenario is not None:
-        rec["scenario"] = scenario
-    rec.update(kw)
-    return rec
-
-
-def alert(
-    detector: str, subject: str, score: float, refunds: tuple[str, ...] = (), **kw: Any
-) -> dict[str, Any]:
-    subject_type = kw.pop("subject_type", "refund")
-    return {
-        "alert_id": f"{detector}:{subject_type}:{subject}",
-        "detector": detector,
-        "version": 1,
-        "subject_type": subject_type,
-        "subject_id": subject,
-        "score": score,
-        "reasons": ["x"],
-        "explanation": "x",
-        "event_time_ms": kw.pop("t", 0),
-        "refund_ids": list(refunds) if refunds else ([subject] if subject_type == "refund" else []),
-        **kw,
-    }
-
-
-def write(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-def legit(n: int, start: int = 0) -> list[dict[str, Any]]:
-    return [refund(f"ok{i}") for i in range(start, start + n)]
+from ._factories import alert, legit, refund, write
 
 
 def run(
@@ -296,7 +260,7 @@ def test_text_and_json_renderings(tmp_path: Path) -> None:
     assert data["combined"]["trap_alerts"] == 1
     assert msgspec.json.decode(r.to_json().encode(), type=EvaluationReport) == r
     assert r.to_dict()["budget_cap"] == 5
-    page = r.to_html()
+    page = render_html(r)
     assert page.startswith("<!doctype html>") and page.count("<table>") == 5
     assert "refund_without_return" in page and "&lt;" not in "".join(r.warnings)
 
@@ -305,4 +269,5 @@ def test_html_escapes_paths(tmp_path: Path) -> None:
     odd = tmp_path / "<b>"
     odd.mkdir()
     r = run(odd, legit(3), [])
-    assert "<b>" not in r.to_html() and "&lt;b&gt;" in r.to_html()
+    page = render_html(r)
+    assert "<b>" not in page and "&lt;b&gt;" in page

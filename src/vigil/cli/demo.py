@@ -17,6 +17,7 @@ from vigil.runtime.embedded import RuntimeSettings
 def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
     from vigil.cli.main import print_run_summary, run_pipeline
     from vigil.evaluation import evaluate
+    from vigil.evaluation.html import render_html
 
     sim_dir, run_dir = out_dir / "sim", out_dir / "run"
     stderr.rule(f"1/3 simulate a retailer: {n_events:,} events, seed {seed}")
@@ -37,7 +38,7 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
     text = report.to_text()
     (out_dir / "evaluation.txt").write_text(text + "\n")
     (out_dir / "evaluation.json").write_text(report.to_json() + "\n")
-    (out_dir / "evaluation.html").write_text(report.to_html(), encoding="utf-8")
+    (out_dir / "evaluation.html").write_text(render_html(report), encoding="utf-8")
     print(text)
     stderr.print(
         Panel.fit(
@@ -49,7 +50,8 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
                     f"dead letters (replayable): {run_dir}/dead_letter.jsonl",
                     f"counts:                   {run_dir}/stats.json",
                     f"analytics (DuckDB):       {run_dir}/analytics.duckdb",
-                    f"evaluation:               {out_dir}/evaluation.txt, .json, .html",
+                    f"evaluation:               {out_dir}/evaluation.txt, .json",
+                    f"report with plots:        {out_dir}/evaluation.html",
                     "",
                     "query the analytics store:",
                     f'  {sys.executable} -c "import duckdb; print(duckdb.connect('

@@ -3,7 +3,8 @@
 Figures are computed for all detectors combined and for each detector alone, each under
 the same budget rule (see ``vigil.evaluation.scoring``). Headline figures cover scenarios
 1-4 (``HEADLINE_SCENARIOS``); serial returners are reported separately; a raised refund
-that belongs to a trap counts as an alert on a trap.
+that belongs to a trap counts as an alert on a trap. The report also carries the data behind
+the HTML page's plots (``ReportData``: curves, detector contributions, agents, ring sizes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from vigil.errors import ConfigError
 from vigil.evaluation.report import COMBINED, EvaluationReport
+from vigil.evaluation.report_data import build_report_data
 from vigil.evaluation.scoring import budget_cap, covered_refunds, figures_for
 from vigil.evaluation.truth_index import load_alerts, load_truth
 from vigil.events.truth import HEADLINE_SCENARIOS
@@ -81,4 +83,5 @@ def evaluate(
         unknown_refund_ids=len(unknown_ids),
         alerts_with_unknown_refunds=alerts_with_unknown,
         warnings=tuple(warnings),
+        plot_data=build_report_data(read.alerts, truth, threshold, budget),
     )

@@ -1,13 +1,17 @@
-"""The evaluation report: figures as frozen values, rendered as aligned text or JSON."""
+"""The evaluation report: figures as frozen values, rendered as aligned text or JSON.
+
+The HTML page (tables and plots) is rendered by ``vigil.evaluation.html`` from the same
+values; it is kept apart so that text and JSON never import matplotlib.
+"""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
+from vigil.evaluation.curves import MoneyPoint, PRPoint
 from vigil.events.truth import HEADLINE_SCENARIOS, SCENARIOS, TRAPS
 
 COMBINED = "all detectors"
@@ -79,6 +83,62 @@ class DetectorFigures(msgspec.Struct, frozen=True, kw_only=True):
     entities: EntityFigures
 
 
+class DetectorContribution(msgspec.Struct, frozen=True, kw_only=True):
+    """What one detector adds to the combined run (its figures alone are in ``per_detector``)."""
+
+    detector: str
+    #: headline fraud refunds raised in the combined run that no other detector's alert (at or
+    #: above the threshold) covers, and their money
+    only_refunds: int
+    only_money_cents: int
+
+
+AgentTruth = Literal["corrupt", "taken_over", "trap", "innocent"]
+
+
+class AgentFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent named by agent-subject alerts (all detectors, any score)."""
+
+    agent_id: str
+    alerts: int
+    max_score: float
+    #: distinct refunds the agent's alerts cover, and their money (from truth; from the
+    #: alerts' ``amount_cents`` when an alert names no refund)
+    refunds: int
+    money_cents: int
+    #: ground truth: a corrupt agent; an innocent one whose covered refunds include account
+    #: takeover fraud done under their name; an innocent look-alike (a trap); another innocent
+    truth: AgentTruth
+    trap: str | None = None
+
+
+class RingSizeCount(msgspec.Struct, frozen=True, kw_only=True):
+    #: ring alerts with this many ``members``
+    members: int
+    rings: int
+
+
+class ReportData(msgspec.Struct, frozen=True, kw_only=True):
+    """The data behind the report's plots, computed by ``evaluate`` (curves are thinned)."""
+
+    #: refunds whose fraud counts for the curves: headline scenarios 1-4
+    positives: int = 0
+    #: precision-recall of the combined refund score, one point per distinct score, no budget
+    pr_curve: tuple[PRPoint, ...] = ()
+    #: the money curves run from 0 to this share of refunds alerted
+    money_curve_max_share: float = 0.05
+    #: headline money caught alerting the best-ranked refunds, any score (no threshold)
+    money_curve: tuple[MoneyPoint, ...] = ()
+    #: the same, but only refunds scoring at least the threshold can be alerted
+    money_curve_at_threshold: tuple[MoneyPoint, ...] = ()
+    contributions: tuple[DetectorContribution, ...] = ()
+    #: agents named by agent-subject alerts, and the top ones by score, then money
+    agents_alerted: int = 0
+    top_agents: tuple[AgentFigures, ...] = ()
+    ring_alerts: int = 0
+    ring_sizes: tuple[RingSizeCount, ...] = ()
+
+
 class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
     alerts_path: str
     truth_path: str
@@ -97,6 +157,8 @@ class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
     unknown_refund_ids: int
     alerts_with_unknown_refunds: int
     warnings: tuple[str, ...] = ()
+    #: the data behind the HTML report's plots (added later; empty when read from older JSON)
+    plot_data: ReportData = msgspec.field(default_factory=ReportData)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
@@ -108,10 +170,6 @@ class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
     def to_text(self) -> str:
         """Aligned plain-text tables (no trailing newline)."""
         return render_text(self)
-
-    def to_html(self) -> str:
-        """The same tables as a self-contained HTML page (for ``--report FILE.html``)."""
-        return render_html(self)
 
 
 # --- text rendering -------------------------------------------------------------------------
@@ -292,31 +350,3 @@ def render_text(r: EvaluationReport) -> str:
     lines.append("")
     lines.append(footer(r))
     return "\n".join(lines)
-
-
-def render_html(r: EvaluationReport) -> str:
-    """A self-contained HTML page with the same tables as the text report."""
-    esc = html.escape
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8"><title>Vigil evaluation</title>',
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}"
-        "th,td{border:1px solid #ccc;padding:.25em .6em}td{text-align:right}"
-        "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}"
-        ".warn{color:#a40}</style></head><body>",
-        "<h1>Vigil evaluation</h1>",
-    ]
-    for h in header_lines(r):
-        cls = ' class="warn"' if h.startswith("WARNING") else ""
-        parts.append(f"<p{cls}>{esc(h)}</p>")
-    for sec in sections(r):
-        parts.append(f"<h2>{esc(sec.title)}</h2><table><thead><tr>")
-        parts.extend(f"<th>{esc(h)}</th>" for h in sec.headers)
-        parts.append("</tr></thead><tbody>")
-        for row in sec.rows:
-            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-        parts.append("</tbody></table>")
-        parts.extend(f"<p>{esc(n)}</p>" for n in sec.notes)
-    parts.append(f"<p>{esc(footer(r))}</p></body></html>")
-    return "\n".join(parts) + "\n"

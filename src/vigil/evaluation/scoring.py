@@ -71,9 +71,13 @@ def raise_under_budget(
     scores: dict[str, RefundScore], threshold: float, cap: int
 ) -> tuple[list[RefundScore], int]:
     """The refunds raised (best first) and how many candidates the cap left out."""
-    candidates = [s for s in scores.values() if s.score >= threshold]
-    candidates.sort(key=lambda s: (-s.score, s.first_alert_ms, s.refund_id))
+    candidates = rank([s for s in scores.values() if s.score >= threshold])
     return candidates[:cap], max(0, len(candidates) - cap)
+
+
+def rank(scores: Iterable[RefundScore]) -> list[RefundScore]:
+    """Best first: highest score, then the earliest alert, then the refund id."""
+    return sorted(scores, key=lambda s: (-s.score, s.first_alert_ms, s.refund_id))
 
 
 def _ratio(num: float, den: float) -> float | None:
