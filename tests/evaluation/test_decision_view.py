@@ -64,3 +64,18 @@ def test_money_threshold_skips_reviews_that_cost_more_than_they_save(tmp_path: P
     assert dear.money_choice.fraud_money_missed_cents == 2_000
     assert dear.money_choice.cost_cents == 2 * 2_500 + 2_000
     assert any("threshold for money" in line for line in dear.text_lines())
+
+
+def test_evaluate_reports_the_decision_view_in_text_json_and_html(tmp_path: Path) -> None:
+    from vigil.evaluation import evaluate
+    from vigil.evaluation.html import render_html
+
+    from ._factories import small_run
+
+    report = evaluate(*small_run(tmp_path), budget=0.05, review_cost_cents=1_000)
+    assert report.decisions is not None
+    assert report.decisions.money_choice.review_cost_cents == 1_000
+    assert "threshold for money (review $10.00" in report.to_text()
+    assert report.to_dict()["decisions"]["budget_choice"]["cap"] == 10
+    page = render_html(report)
+    assert 'id="decision-bands"' in page and 'id="decision-thresholds"' in page

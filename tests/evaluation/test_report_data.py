@@ -20,7 +20,19 @@ def test_pr_curve_meets_the_tables_when_there_is_no_cap(tmp_path: Path) -> None:
     d = r.plot_data
     assert d.positives == r.headline_refunds == 15
     assert len(d.pr_curve) == SMALL_RUN_PR_POINTS
-    assert [p.threshold for p in d.pr_curve] == [0.99, 0.97, 0.95, 0.85, 0.7, 0.6, 0.4, 0.3, 0.2]
+    assert [p.threshold for p in d.pr_curve] == [
+        0.995,
+        0.99,
+        0.98,
+        0.97,
+        0.95,
+        0.85,
+        0.7,
+        0.6,
+        0.4,
+        0.3,
+        0.2,
+    ]
     at = min((p for p in d.pr_curve if p.threshold >= 0.5), key=lambda p: p.threshold)
     assert at.precision == pytest.approx(r.combined.headline_precision)
     assert at.recall == pytest.approx(r.combined.headline_recall)
@@ -105,7 +117,7 @@ def test_json_keeps_its_keys_and_older_json_still_reads(tmp_path: Path) -> None:
     ):  # fmt: skip
         assert key in data
     assert data["plot_data"]["pr_curve"][0] == {
-        "threshold": 0.99, "alerted": 1, "true_positives": 1, "precision": 1.0,
+        "threshold": 0.995, "alerted": 1, "true_positives": 1, "precision": 1.0,
         "recall": pytest.approx(1 / 15),
     }  # fmt: skip
     assert msgspec.json.decode(r.to_json(), type=EvaluationReport) == r

@@ -129,7 +129,7 @@ class DecisionBook:
         return RefundDecision(
             refund_id=rid,
             decision=self.policy.level(score),
-            score=round(score, 6),
+            score=score,
             reasons=tuple(f"{c.detector}:{r}" for c in parts for r in c.reasons),
             explanation=explanation,
             contributions=tuple(parts),

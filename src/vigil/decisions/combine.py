@@ -15,8 +15,12 @@ from collections.abc import Iterable
 
 
 def combine_scores(scores: Iterable[float]) -> float:
-    """Noisy-OR of per-detector scores in [0, 1]."""
+    """Noisy-OR of per-detector scores in [0, 1], rounded to 6 decimals.
+
+    Rounding keeps a lone score as it was (``1 - (1 - 0.3)`` is 0.30000000000000004 in
+    floating point) and makes the same evidence give the same bytes everywhere.
+    """
     miss = 1.0
     for s in scores:
         miss *= 1.0 - min(1.0, max(0.0, s))
-    return 1.0 - miss
+    return round(1.0 - miss, 6)

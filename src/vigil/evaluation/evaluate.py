@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError
+from vigil.evaluation.decision_view import DEFAULT_REVIEW_COST_CENTS, decision_view
 from vigil.evaluation.report import COMBINED, EvaluationReport
 from vigil.evaluation.report_data import build_report_data
 from vigil.evaluation.scoring import budget_cap, covered_refunds, figures_for
@@ -24,10 +26,13 @@ def evaluate(
     truth_path: Path | str,
     budget: float = 0.01,
     threshold: float = 0.5,
+    review_cost_cents: int = DEFAULT_REVIEW_COST_CENTS,
 ) -> EvaluationReport:
     """Evaluate an alerts file against a truth file at an alert budget and a threshold."""
     if not 0.0 <= budget <= 1.0:
         raise ConfigError(f"budget {budget!r} must be a share of refunds in [0, 1], e.g. 0.01")
+    if review_cost_cents < 0:
+        raise ConfigError(f"review cost {review_cost_cents!r} cents must be >= 0")
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold {threshold!r} must be a score in [0, 1], e.g. 0.5")
     alerts_path, truth_path = Path(alerts_path), Path(truth_path)
@@ -84,4 +89,11 @@ def evaluate(
         alerts_with_unknown_refunds=alerts_with_unknown,
         warnings=tuple(warnings),
         plot_data=build_report_data(read.alerts, truth, threshold, budget),
+        decisions=decision_view(
+            read.alerts,
+            truth,
+            budget,
+            review_cost_cents,
+            DecisionPolicy(review_threshold=threshold, deny_threshold=max(threshold, 0.95)),
+        ),
     )

@@ -14,6 +14,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vigil.evaluation.decision_view import ThresholdFigures
 from vigil.evaluation.plots import Plot, all_plots
 from vigil.evaluation.report import EvaluationReport, footer, pct, sections, usd
 from vigil.events.truth import HEADLINE_SCENARIOS
@@ -159,11 +160,57 @@ def tables_section(r: EvaluationReport) -> PageSection:
     return PageSection("tables", "Tables", "\n".join(parts))
 
 
+def decision_section(r: EvaluationReport) -> PageSection | None:
+    """Refunds per decision band, and the thresholds a budget and money would choose."""
+    v = r.decisions
+    if v is None:
+        return None
+    bands = "".join(
+        f"<tr><td>{esc(b.level)}</td><td>{b.refunds:,}</td><td>{b.headline_fraud:,}</td>"
+        f"<td>${b.headline_money_cents / 100:,.0f}</td></tr>"
+        for b in v.bands
+    )
+
+    def row(name: str, f: ThresholdFigures, note: str) -> str:
+        precision = "-" if f.precision is None else f"{f.precision:.1%}"
+        recall = "-" if f.headline_money_recall is None else f"{f.headline_money_recall:.1%}"
+        return (
+            f"<tr><td>{esc(name)}</td><td>{f.threshold:.3f}</td><td>{f.raised:,}</td>"
+            f"<td>{precision}</td><td>{recall}</td><td>{esc(note)}</td></tr>"
+        )
+
+    m = v.money_choice
+    body = (
+        f"<p>Each detector's best finding per refund, combined by noisy-OR. Configured: review "
+        f"at &ge; {v.policy_review_threshold:g}, deny at &ge; {v.policy_deny_threshold:g}.</p>"
+        '<div class="table-wrap"><table id="decision-bands"><thead><tr><th>decision</th>'
+        "<th>refunds</th><th>headline fraud</th><th>headline fraud money</th></tr></thead>"
+        f"<tbody>{bands}</tbody></table></div>"
+        '<div class="table-wrap"><table id="decision-thresholds"><thead><tr><th>threshold '
+        "chosen by</th><th>threshold</th><th>raised</th><th>precision</th><th>headline money "
+        "caught</th><th>note</th></tr></thead><tbody>"
+        + row(
+            f"alert budget ({v.budget_choice.budget:.2%})",
+            v.at_budget,
+            f"at most {v.budget_choice.cap:,} refunds; needs no labels",
+        )
+        + row(
+            f"money (review ${m.review_cost_cents / 100:,.2f})",
+            v.at_money,
+            f"cost ${m.cost_cents / 100:,.0f} vs ${m.cost_without_review_cents / 100:,.0f} "
+            "with no review; chosen on this data, so optimistic",
+        )
+        + "</tbody></table></div>"
+    )
+    return PageSection("decisions", "Decisions and thresholds", body)
+
+
 def page_sections(r: EvaluationReport, extra: Sequence[PageSection] = ()) -> list[PageSection]:
     """The page's sections in order; ``extra`` ones go between the plots and the tables."""
     out = [summary_section(r), plots_section(r)]
-    # Further views of the evaluation go here (e.g. the decision view: thresholds by budget
-    # vs by money), between the plots and the detailed tables.
+    decisions = decision_section(r)
+    if decisions is not None:
+        out.append(decisions)
     out.extend(extra)
     out.append(tables_section(r))
     return out

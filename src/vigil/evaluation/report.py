@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from vigil.evaluation.curves import MoneyPoint, PRPoint
+from vigil.evaluation.decision_view import DecisionView
 from vigil.events.truth import HEADLINE_SCENARIOS, SCENARIOS, TRAPS
 
 COMBINED = "all detectors"
@@ -159,6 +160,8 @@ class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: tuple[str, ...] = ()
     #: the data behind the HTML report's plots (added later; empty when read from older JSON)
     plot_data: ReportData = msgspec.field(default_factory=ReportData)
+    #: decision bands and thresholds chosen by budget and by money (None in older JSON)
+    decisions: DecisionView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
@@ -347,6 +350,9 @@ def render_text(r: EvaluationReport) -> str:
         lines.append(sec.title)
         lines.extend(table(sec.headers, sec.rows))
         lines.extend(f"  {n}" for n in sec.notes)
+    if r.decisions is not None:
+        lines.append("")
+        lines.extend(r.decisions.text_lines())
     lines.append("")
     lines.append(footer(r))
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Refund-level scoring of alerts against ground truth, under an alert budget.
 
-The unit of evaluation is the *refund*: a refund's score is the highest score of any alert
-that covers it (lists it in ``refund_ids``, or has it as its subject). Refunds scoring at
+The unit of evaluation is the *refund*: a refund's score is its decision score, each
+detector's highest score among the alerts that cover it (list it in ``refund_ids``, or have it
+as their subject) combined by noisy-OR, as the runtime's ``DecisionBook`` does. Refunds scoring at
 least the decision threshold are candidates; the budget is a ceiling, not a quota: at most
 ``floor(budget x refunds in truth)`` candidates are raised, the highest-scored first (ties
 broken by the earliest alert time, then the refund id, so the cut is deterministic). The
@@ -14,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vigil.decisions.combine import combine_scores
 from vigil.detectors.base import Alert
 from vigil.evaluation.report import (
     DetectorFigures,
@@ -47,24 +49,31 @@ def covered_refunds(alert: Alert) -> tuple[str, ...]:
 def refund_scores(
     alerts: Iterable[Alert], truth: TruthIndex
 ) -> tuple[dict[str, RefundScore], set[str]]:
-    """Max score per known refund, and the refund ids alerts named that truth does not know."""
-    best: dict[str, RefundScore] = {}
+    """Combined score per known refund, and the refund ids alerts named that truth does not know.
+
+    A refund's score is the one the runtime's decision gives it: each detector's best score
+    on the refund, joined by ``vigil.decisions.combine_scores`` (for one detector alone, its
+    best score).
+    """
+    best: dict[str, dict[str, float]] = {}
+    first: dict[str, int] = {}
     unknown: set[str] = set()
     for alert in alerts:
         for rid in covered_refunds(alert):
             if rid not in truth.refunds:
                 unknown.add(rid)
                 continue
-            old = best.get(rid)
-            if old is None:
-                best[rid] = RefundScore(rid, alert.score, alert.event_time_ms)
-            elif alert.score > old.score or alert.event_time_ms < old.first_alert_ms:
-                best[rid] = RefundScore(
-                    rid,
-                    max(alert.score, old.score),
-                    min(alert.event_time_ms, old.first_alert_ms),
-                )
-    return best, unknown
+            per_detector = best.setdefault(rid, {})
+            if alert.score > per_detector.get(alert.detector, -1.0):
+                per_detector[alert.detector] = alert.score
+            old = first.get(rid)
+            if old is None or alert.event_time_ms < old:
+                first[rid] = alert.event_time_ms
+    scores = {
+        rid: RefundScore(rid, combine_scores(per_detector.values()), first[rid])
+        for rid, per_detector in best.items()
+    }
+    return scores, unknown
 
 
 def raise_under_budget(
