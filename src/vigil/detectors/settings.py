@@ -148,6 +148,18 @@ class SessionRiskSettings:
     no_mfa_weight: float = 1.5
     #: logit added when the session started outside the agent's shift (overtime happens)
     off_shift_weight: float = 1.0
+    #: logit added for impossible travel: the session's country is so far from the country
+    #: of the agent's previous trusted session that getting there in the time between them
+    #: would beat an airliner. Country centres are coarse and corporate VPNs egress far
+    #: away, so it never carries a session alone: with the usual device (even abroad, with a
+    #: new IP and country) it stays under ``min_session_score``; it adds to a new device.
+    impossible_travel_weight: float = 1.5
+    #: travel faster than this between country centres is impossible (an airliner cruises
+    #: at about 900 km/h; airports, taxis and queues make real door-to-door speed far lower)
+    max_travel_speed_kmh: float = 1_000.0
+    #: countries whose centres are closer than this are never impossible travel (nor are
+    #: countries sharing a land border, see ``vigil.features.geo.NEIGHBOURS``)
+    min_travel_distance_km: float = 800.0
     #: refunds of at least this amount count towards a burst and its money
     burst_min_refund_cents: int = 10_000
     #: a burst is the session's refunds of at least ``burst_min_refund_cents`` within this
@@ -182,6 +194,93 @@ class SessionRiskSettings:
 
 
 @dataclass(frozen=True)
+class FraudRingSettings:
+    """``fraud_ring``: components of the entity graph with unreturned refund money.
+
+    Linking (see ``vigil.detectors.graph.entity_graph``): an entity shared by ``n`` live
+    accounts links them with strength ``<kind>_link_strength / (n - 1)`` (evidence is ranked
+    by it), and stops linking at all (becomes a hub) once ``n`` passes its kind's cap.
+    """
+
+    #: a link (account touched entity) lives this long after it was last seen (event time);
+    #: long enough for a ring's accounts to sign up, order and be refunded (~5 weeks in the
+    #: simulator), short enough that a device sold on or an address moved out of fades
+    link_ttl_ms: int = 45 * DAY_MS
+    #: expired links are dropped and the components that lost one rebuilt this often
+    rebuild_every_ms: int = DAY_MS
+    #: idle nodes are freed every this many rebuilds (a pass over every node: weekly)
+    node_sweep_every_rebuilds: int = 7
+    #: most live accounts a device may have and still link them: a family tablet has 3-5;
+    #: a shared device with dozens of accounts is itself a ring signal, so the cap is high
+    max_accounts_per_device: int = 32
+    #: a card or wallet shared by many accounts is as telling as a device
+    max_accounts_per_payment: int = 32
+    #: a home has a few people; a pickup point, carrier depot or reshipper has many more
+    max_accounts_per_address: int = 12
+    #: a household NAT has a few accounts; an office network or a mobile carrier's CGNAT
+    #: has dozens to thousands
+    max_accounts_per_ip: int = 8
+    #: an email or phone is personal: more than a couple of accounts on one is odd already
+    max_accounts_per_email: int = 4
+    max_accounts_per_phone: int = 4
+    #: link strength of each kind, divided by (accounts sharing it - 1): ranks evidence
+    device_link_strength: float = 1.0
+    payment_link_strength: float = 1.0
+    address_link_strength: float = 0.7
+    ip_link_strength: float = 0.4
+    email_link_strength: float = 1.0
+    phone_link_strength: float = 1.0
+    #: weight of "both accounts were refunded by this agent" evidence (an agent serves
+    #: thousands of customers: corroboration, never a link)
+    agent_link_weight: float = 0.05
+    #: a refund is judged this long after it was issued (event time), once its parcel
+    #: could have been scanned; a scan or receipt by then counts as a return
+    wait_ms: int = 7 * DAY_MS
+    #: components with fewer accounts are not rings
+    min_accounts: int = 3
+    #: components with more accounts are left alone (something glued them together that
+    #: the caps missed; judging them would cost and mislead)
+    max_component_accounts: int = 500
+    #: an account is young when it signed up at most this long before the judgement (a
+    #: refund + ``wait_ms``): a ring's accounts are made for the job; customers who signed
+    #: up before the stream began have no sign-up event and count as established
+    young_account_ms: int = 45 * DAY_MS
+    #: refunds at least this large are listed as at risk (with no return, or still pending)
+    listed_refund_min_cents: int = 2_000
+    #: logit bias of a component of ``min_accounts``-or-more accounts
+    bias: float = -10.0
+    #: logit added per doubling of the number of accounts
+    accounts_weight: float = 1.0
+    #: logit added per country beyond the first (legitimate shared infrastructure is local)
+    country_weight: float = 0.8
+    #: countries beyond the first counted at most
+    max_countries_counted: int = 4
+    #: logit added per doubling of (1 + unreturned refund money / ``money_ref_cents``)
+    money_weight: float = 1.0
+    money_ref_cents: int = 20_000
+    #: logit added times the share of judged refunds that came with no return
+    unreturned_share_weight: float = 2.0
+    #: logit added times the share of refunding accounts served by one agent (when it
+    #: served at least two)
+    shared_agent_weight: float = 1.5
+    #: logit added times the share of accounts that are young
+    young_weight: float = 3.0
+    #: signals scoring below this are not emitted
+    min_emit_score: float = 0.3
+    #: an alerted ring alerts again (new id) only when it has grown materially: this share
+    #: more accounts (at least one) ...
+    growth_share: float = 0.25
+    #: ... or at least this much more money at risk. Each alert lists every refund at risk
+    #: so far, those still within the wait included, so one alert covers a burst of
+    #: refunds; $50 is about the cheapest refund a ring bothers with
+    min_growth_cents: int = 5_000
+    #: ... or a score this much higher (its refunds' deadlines passed with nothing back)
+    min_score_rise: float = 0.2
+    #: most evidence links listed per alert (strongest first)
+    max_evidence: int = 40
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """All built-in detector settings; build once at the entry point and pass down."""
 
@@ -191,6 +290,7 @@ class DetectorSettings:
     empty_box: EmptyBoxSettings = field(default_factory=EmptyBoxSettings)
     agent_refunds: AgentRefundsSettings = field(default_factory=AgentRefundsSettings)
     session_risk: SessionRiskSettings = field(default_factory=SessionRiskSettings)
+    fraud_ring: FraudRingSettings = field(default_factory=FraudRingSettings)
 
     def fingerprint(self) -> str:
         """A stable string of every setting (for checkpoint and backtest metadata)."""

@@ -16,6 +16,13 @@ sessions happened, and an alert lists exactly the session's refunds up to that t
 whatever the arrival order within the out-of-orderness bound. The cost is latency: an
 alert is raised when the watermark passes the refund (the out-of-orderness bound later).
 
+Impossible travel: the session's country is compared with the country of the agent's
+previous *trusted* session (one the history learned from); if getting from one to the
+other in the time between the previous session's end (or its start, while the end is
+unknown; zero when they overlap) and this start beats an airliner between the country
+centres (``vigil.features.geo``), the session gets ``impossible_travel_weight``. Same or
+neighbouring countries, and countries closer than ``min_travel_distance_km``, never count.
+
 No single factor is enough: MFA outages, overtime and travel happen to honest agents,
 and a stolen session cookie or MFA fatigue gets an intruder past MFA. Every takeover
 comes from a device the agent never used, so a new device weighs most; the session must
@@ -58,6 +65,7 @@ from vigil.events.schemas import (
     EventBase,
     RefundIssued,
 )
+from vigil.features.geo import distance_km, is_impossible_travel
 
 REASON_NEW_DEVICE = "new_device_for_agent"
 REASON_NEW_IP = "new_ip_for_agent"
@@ -65,9 +73,12 @@ REASON_NEW_COUNTRY = "new_country_for_agent"
 REASON_NO_MFA = "no_mfa"
 REASON_OFF_SHIFT = "outside_shift"
 REASON_REFUND_BURST = "refund_burst_in_session"
+REASON_IMPOSSIBLE_TRAVEL = "impossible_travel"
 
 _ROSTER = "roster"  # agent_id -> (event_time_ms, home_country, shift_start_h, shift_end_h)
-_HISTORY = "history"  # agent_id -> [sessions learned, devices, ips, countries]
+# agent_id -> [sessions learned, devices, ips, countries, last trusted session
+#              (session_id, start_ms, country) | None]
+_HISTORY = "history"
 _SESSIONS = "sessions"  # session_id -> session entry (below)
 _AGENT_SESSIONS = "agent_sessions"  # agent_id -> [(start_ms, session_id), ...] recent
 _START = "start|"
@@ -100,7 +111,8 @@ class SessionRiskDetector(BaseDetector):
     """Sessions from a new device/IP/country, without MFA, off shift, followed by refunds."""
 
     name: ClassVar[str] = "session_risk"
-    version: ClassVar[int] = 1
+    #: 2: impossible travel between consecutive sessions
+    version: ClassVar[int] = 2
     subscribes: ClassVar[frozenset[str]] = frozenset(
         {"agent_rostered", "agent_session_started", "agent_session_ended", "refund_issued"}
     )
@@ -182,7 +194,7 @@ class SessionRiskDetector(BaseDetector):
             entry: list[Any] | None = ctx.keyed(_SESSIONS).get(session_id)
             if entry is None or entry[_INFO] is None:
                 return ()
-            self._evaluate(entry, ctx)
+            self._evaluate(session_id, entry, ctx)
             if entry[_REFUNDS]:  # refunds seen before the start (a late session start)
                 return self._alert(session_id, entry, entry[_REFUNDS][-1][0])
             return ()
@@ -205,7 +217,7 @@ class SessionRiskDetector(BaseDetector):
         if entry[_INFO] is None:
             return ()  # the session start has not been seen; its timer will alert
         if entry[_EVAL] is None:
-            self._evaluate(entry, ctx)
+            self._evaluate(session_id, entry, ctx)
         return self._alert(session_id, entry, t)
 
     def _open_session(self, ctx: Context, agent_id: str | None, t: int) -> str | None:
@@ -224,7 +236,7 @@ class SessionRiskDetector(BaseDetector):
 
     # --- scoring ----------------------------------------------------------------------------
 
-    def _evaluate(self, entry: list[Any], ctx: Context) -> None:
+    def _evaluate(self, session_id: str, entry: list[Any], ctx: Context) -> None:
         """Score the session against the agent's history, then maybe learn from it."""
         if entry[_EVAL] is not None:
             return
@@ -232,7 +244,7 @@ class SessionRiskDetector(BaseDetector):
         agent_id, start, device, ip, country, mfa = entry[_INFO]
         roster = ctx.keyed(_ROSTER).get(agent_id)
         histories = ctx.keyed(_HISTORY)
-        hist: list[Any] = histories.get(agent_id) or [0, [], [], []]
+        hist: list[Any] = histories.get(agent_id) or [0, [], [], [], None]
         mature = hist[0] >= s.novelty_min_sessions
         logit = s.bias
         reasons: list[str] = []
@@ -258,9 +270,41 @@ class SessionRiskDetector(BaseDetector):
             logit += s.off_shift_weight
             reasons.append(REASON_OFF_SHIFT)
             notes.append(f"outside shift {roster[2]:02d}-{roster[3]:02d}h UTC")
+        travel = self._travel(hist, start, country, ctx) if s.impossible_travel_weight else None
+        if travel is not None:
+            logit += s.impossible_travel_weight
+            reasons.append(REASON_IMPOSSIBLE_TRAVEL)
+            notes.append(travel)
         entry[_EVAL] = (logit, tuple(reasons), ", ".join(notes) or "nothing unusual")
         if mfa or logistic(logit) < s.min_session_score:
             self._learn(histories, agent_id, hist, device, ip, country)
+            hist[4] = (session_id, start, country)
+
+    def _travel(self, hist: list[Any], start: int, country: str, ctx: Context) -> str | None:
+        """A note when getting here from the last trusted session's country is impossible."""
+        last = hist[4]
+        if last is None:
+            return None
+        prev_id, prev_start, prev_country = last
+        prev = ctx.keyed(_SESSIONS).get(prev_id)
+        prev_end = prev[_END] if prev is not None else None
+        # an end not seen by now (the watermark passed this start) means still open or never
+        # ended: count from its start then, the generous reading; overlapping sessions: 0
+        elapsed = start - prev_start if prev_end is None else max(0, start - prev_end)
+        s = self.settings
+        if not is_impossible_travel(
+            prev_country,
+            country,
+            elapsed,
+            max_speed_kmh=s.max_travel_speed_kmh,
+            min_distance_km=s.min_travel_distance_km,
+        ):
+            return None
+        km = distance_km(prev_country, country) or 0.0
+        return (
+            f"impossible travel {prev_country}->{country} ({km:,.0f} km in "
+            f"{elapsed / 3_600_000:.1f} h)"
+        )
 
     def _learn(
         self,
