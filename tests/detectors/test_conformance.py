@@ -71,7 +71,13 @@ class FakeContext:
 def test_registry_order_and_names() -> None:
     dets = default_detectors()
     assert [d.name for d in dets] == NAMES
-    assert NAMES == ["refund_without_return", "empty_box", "agent_refunds", "session_risk"]
+    assert NAMES == [
+        "refund_without_return",
+        "empty_box",
+        "agent_refunds",
+        "session_risk",
+        "fraud_ring",
+    ]
     for name, cls in DETECTORS.items():
         assert cls.name == name
 

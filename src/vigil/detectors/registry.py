@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from vigil.detectors.base import Detector
+from vigil.detectors.graph.rings import FraudRingDetector
 from vigil.detectors.insider.agent_refunds import AgentRefundsDetector
 from vigil.detectors.insider.session_risk import SessionRiskDetector
 from vigil.detectors.sequences.empty_box import EmptyBoxDetector
@@ -27,6 +28,7 @@ DETECTORS: Mapping[str, type[Detector]] = MappingProxyType(
         EmptyBoxDetector.name: EmptyBoxDetector,
         AgentRefundsDetector.name: AgentRefundsDetector,
         SessionRiskDetector.name: SessionRiskDetector,
+        FraudRingDetector.name: FraudRingDetector,
     }
 )
 
@@ -38,6 +40,7 @@ _BUILDERS: Mapping[str, Callable[[DetectorSettings], Detector]] = MappingProxyTy
         EmptyBoxDetector.name: lambda s: EmptyBoxDetector(s.empty_box),
         AgentRefundsDetector.name: lambda s: AgentRefundsDetector(s.agent_refunds),
         SessionRiskDetector.name: lambda s: SessionRiskDetector(s.session_risk),
+        FraudRingDetector.name: lambda s: FraudRingDetector(s.fraud_ring),
     }
 )
 

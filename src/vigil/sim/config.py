@@ -152,6 +152,19 @@ class SimConfig:
     family_share: float = 0.01
     family_size_min: int = 3
     family_size_max: int = 5
+    #: shared infrastructure (trap_shared_infrastructure): legitimate customers who ship to
+    #: a carrier depot / pickup point (its address on their orders), whose phone sits behind
+    #: a mobile carrier's CGNAT address (their mobile IP), or who shop from an office
+    #: network (their mobile IP is the office's). Shares of regular existing customers;
+    #: group sizes are skewed (a few big depots and carriers, many small ones) so that some
+    #: groups stay under any sharing cap and link, and others are obvious hubs.
+    pickup_point_share: float = 0.02
+    customers_per_pickup_point: int = 25
+    cgnat_share: float = 0.03
+    customers_per_cgnat_ip: int = 60
+    office_share: float = 0.01
+    office_size_min: int = 4
+    office_size_max: int = 40
     #: day index (0-based, within ``days``) of the holiday spike; None puts it at 55 %
     holiday_day: int | None = None
     holiday_factor: float = 3.0
@@ -256,6 +269,9 @@ def _validate(c: SimConfig) -> None:
         "serial_return_rate",
         "traveller_share",
         "family_share",
+        "pickup_point_share",
+        "cgnat_share",
+        "office_share",
     ):
         _prob(c, name)
     _float(c, "ads_share", 0.0, 0.9)
@@ -324,6 +340,15 @@ def _validate(c: SimConfig) -> None:
     _pair(c, "ring_devices_min", "ring_devices_max", 1, 100)
     _pair(c, "ring_countries_min", "ring_countries_max", 1, 10)
     _pair(c, "family_size_min", "family_size_max", 2, 10)
+    _int(c, "customers_per_pickup_point", 2, 1_000_000)
+    _int(c, "customers_per_cgnat_ip", 2, 1_000_000)
+    _pair(c, "office_size_min", "office_size_max", 2, 10_000)
+    if c.pickup_point_share + c.cgnat_share + c.office_share > 0.5:
+        _fail(
+            "pickup_point_share + cgnat_share + office_share",
+            c.pickup_point_share + c.cgnat_share + c.office_share,
+            "at most 0.5",
+        )
     if c.holiday_day is not None:
         _int(c, "holiday_day", 0, c.days - 1)
     _float(c, "holiday_factor", 1.0, 20.0)

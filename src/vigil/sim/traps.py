@@ -10,6 +10,9 @@ Each trap's subjects get truth records with ``fraud=False`` and the trap's name:
   worked from abroad (in shift, usual device, MFA on).
 * ``trap_family_device``: 3-5 customers sharing one device, one address and one home IP.
 * ``trap_holiday_spike``: one day with ~3x the orders and the returns.
+* ``trap_shared_infrastructure``: customers who ship to the same carrier depot / pickup point,
+  share a mobile carrier's CGNAT address, or shop from one office network: unrelated people
+  linked by an address or an IP (graph super-nodes).
 * ``trap_lost_parcel`` and ``trap_new_device_agent``: see :mod:`vigil.sim.agent_traps`.
 
 A refund belongs to one scenario; for legitimate ones the most specific trap wins, in the order
@@ -22,13 +25,14 @@ from collections.abc import Sequence
 
 from vigil.sim.agents import Session
 from vigil.sim.context import Ctx
-from vigil.sim.world import TAG_FAMILY, TAG_SERIAL, TAG_TRAVELLER, Profile
+from vigil.sim.world import TAG_FAMILY, TAG_SERIAL, TAG_SHARED, TAG_TRAVELLER, Profile
 
 HIGH_VALUE = "trap_high_value_return"
 ESCALATION = "trap_escalation_agent"
 TRAVELLER = "trap_traveller"
 FAMILY = "trap_family_device"
 HOLIDAY = "trap_holiday_spike"
+SHARED = "trap_shared_infrastructure"
 SERIAL = "serial_returner"
 
 
@@ -48,6 +52,8 @@ def legit_scenario(
         return TRAVELLER, False
     if p.tag == TAG_FAMILY:
         return FAMILY, False
+    if p.tag == TAG_SHARED:
+        return SHARED, False
     if holiday:
         return HOLIDAY, False
     if hv:
@@ -81,6 +87,9 @@ def record_subjects(
         for i in members:
             cid = world.customer_id(i)
             ctx.truth("account", cid, fraud=False, scenario=FAMILY, customer_id=cid)
+    for i in world.shared:
+        cid = world.customer_id(i)
+        ctx.truth("account", cid, fraud=False, scenario=SHARED, customer_id=cid)
     for agent in ctx.roster.escalations:
         ctx.truth(
             "agent", agent.agent_id, fraud=False, scenario=ESCALATION, agent_id=agent.agent_id

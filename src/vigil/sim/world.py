@@ -3,7 +3,8 @@
 Why derived, not stored: a 10-million-line run has ~500k customers; their devices, IPs, address
 and payment hashes are pure functions of (seed, customer index) through :class:`Hasher`, built
 lazily the first time a customer acts. Only the exceptions are stored: families who share a device
-and an address, travellers' trips, serial returners, and the fraud accounts that scenarios create.
+and an address, travellers' trips, serial returners, customers on shared infrastructure (pickup
+points, CGNAT carriers, offices), and the fraud accounts that scenarios create.
 
 Customer ids are pseudo-random (not a counter) so that an id never tells when, or by which
 scenario, the account was created.
@@ -97,6 +98,12 @@ TAG_FAMILY = 2
 TAG_TRAVELLER = 3
 TAG_VIP = 4
 TAG_FRAUD = 5
+TAG_SHARED = 6
+
+#: kinds of shared infrastructure (``World.shared_of``): which attribute is shared
+SHARED_PICKUP = 0  # the shipping address is a carrier depot / pickup point
+SHARED_CGNAT = 1  # the mobile IP is a mobile carrier's CGNAT address
+SHARED_OFFICE = 2  # the mobile IP is an office network's
 
 
 class Profile:
@@ -184,6 +191,8 @@ class World:
         for size in family_sizes:
             members, rest = rest[:size], rest[size:]
             for m in members:
+                # a family lives together: one country (and so one home IP block)
+                self.country_idx[m] = self.country_idx[members[0]]
                 self.family_of[m] = len(self.families)
                 self.tags[m] = TAG_FAMILY
             self.families.append(members)
@@ -193,6 +202,8 @@ class World:
         for i in range(n_vip):
             if self.tags[i] == TAG_PLAIN:
                 self.tags[i] = TAG_VIP
+        self.shared_of: dict[int, tuple[int, int]] = {}
+        self._assign_shared(cfg)
         trip_latest = cfg.active_end_ms - 5 * DAY_MS
         for i in self.travellers:
             self.tags[i] = TAG_TRAVELLER
@@ -204,6 +215,48 @@ class World:
             end = start + rng.randint(4 * DAY_MS, 21 * DAY_MS)
             ip = ip_from(abroad.octet, self._h.h(K_MOBILE_IP, (1 << 40) | i))
             self.trips[i] = Trip(start, end, abroad, ip)
+
+    def _assign_shared(self, cfg: SimConfig) -> None:
+        """Pick the customers on shared infrastructure: plain existing customers, grouped by
+        country. A separate random stream, so the rest of the world does not move."""
+        rng = random.Random(f"vigil-sim:{cfg.seed}:shared-infrastructure")
+        plain = [i for i in range(self.n_existing) if self.tags[i] == TAG_PLAIN]
+        n = self.n_regular
+        n_pickup = _share(cfg.pickup_point_share, n, 2)
+        n_cgnat = _share(cfg.cgnat_share, n, 2)
+        n_office = _share(cfg.office_share, n, cfg.office_size_min)
+        chosen = rng.sample(plain, min(len(plain), n_pickup + n_cgnat + n_office))
+        by_country: dict[int, list[int]] = {}
+        for i in chosen[:n_pickup]:
+            by_country.setdefault(self.country_idx[i], []).append(i)
+        group = 0
+        for members in by_country.values():
+            # skewed sizes: point k of a country gets a share ~ u**2 of its customers
+            k = max(1, round(len(members) / cfg.customers_per_pickup_point))
+            for i in members:
+                self.shared_of[i] = (SHARED_PICKUP, group + int(k * rng.random() ** 2))
+            group += k
+        by_country = {}
+        for i in chosen[n_pickup : n_pickup + n_cgnat]:
+            by_country.setdefault(self.country_idx[i], []).append(i)
+        for members in by_country.values():
+            k = max(1, round(len(members) / cfg.customers_per_cgnat_ip))
+            for i in members:
+                self.shared_of[i] = (SHARED_CGNAT, group + int(k * rng.random() ** 2))
+            group += k
+        by_country = {}
+        for i in chosen[n_pickup + n_cgnat :]:
+            by_country.setdefault(self.country_idx[i], []).append(i)
+        for members in by_country.values():
+            while members:
+                size = rng.randint(cfg.office_size_min, cfg.office_size_max)
+                for i in members[:size]:
+                    self.shared_of[i] = (SHARED_OFFICE, group)
+                members = members[size:]
+                group += 1
+        for i in self.shared_of:
+            self.tags[i] = TAG_SHARED
+        self.shared = sorted(self.shared_of)
 
     # --- regular customers --------------------------------------------------------------
 
@@ -236,13 +289,22 @@ class World:
             devices = (f"d-{h.hex(K_DEVICE, key)}", device)
             address = f"h:{h.hex(K_ADDRESS, key, 16)}"
             home_ip = ip_from(country.octet, h.h(K_HOME_IP, key))
+        mobile_ip = ip_from(country.octet, ips >> 24)
+        shared = self.shared_of.get(i)
+        if shared is not None:
+            kind, group = shared
+            key = (2 << 40) | group
+            if kind == SHARED_PICKUP:
+                address = f"h:{h.hex(K_ADDRESS, key, 16)}"
+            else:
+                mobile_ip = ip_from(country.octet, h.h(K_MOBILE_IP, key))
         return Profile(
             idx=i,
             customer_id=self.customer_id(i),
             country=country,
             devices=devices,
             home_ip=home_ip,
-            mobile_ip=ip_from(country.octet, ips >> 24),
+            mobile_ip=mobile_ip,
             address=address,
             alt_address=f"h:{h.hex(K_ALT_ADDRESS, i, 16)}",
             payment=f"pf:{h.hex(K_PAYMENT, i)}",

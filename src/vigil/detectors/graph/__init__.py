@@ -1,0 +1,1 @@
+"""Ring detection on the entity graph: the incremental graph and the ring detector."""

@@ -1,0 +1,520 @@
+"""Fraud rings: components of the entity graph, scored by what their accounts do together.
+
+Accounts are linked as events arrive (``entity_graph``): sign-ups and successful logins link
+the account with their device and IP; orders with device, IP, shipping address and payment
+fingerprint; profile changes with the new address, payment method, email or phone. Every
+refund is kept per account; ``wait_ms`` after it (event time, like ``refund_without_return``)
+the refund's component is judged on:
+
+* how many accounts it links (``log2``), and across how many countries;
+* the money of its refunds with no return (no carrier scan, no warehouse receipt by the
+  deadline) of orders the carrier did deliver (never-delivered parcels are honest
+  item-not-received refunds), and their share of the ring's judged refunds;
+* whether one agent served several of its accounts' refunds (a ring often shares its agents);
+* the share of its accounts that signed up shortly before the judgement (made for the job).
+
+A refund whose warehouse receipt did not match (an empty box, another item) counts as money
+that did not come back; one received and matching does not.
+
+The logit weights are in ``FraudRingSettings``. A ring is named after its smallest account id
+the first time it is alerted (``ring-<customer id>``); later alerts on the same ring (found
+again through any of its accounts) get ``#2``, ``#3``... and are raised only when it has grown
+materially (``growth_share`` more accounts, ``min_growth_cents`` more money at risk, or a
+score ``min_score_rise`` higher), so a growing ring gives a few alerts, not one per event.
+An alert lists the ring's accounts and linking entities (``members``), the links between them,
+strongest first (``evidence``), and its refunds that did not (or not yet) come back
+(``refund_ids``): no return, a mismatching receipt, scanned but not received, or still within
+the wait.
+
+Agents are *not* graph nodes: an agent serves thousands of customers, so linking through them
+would glue the world together. They appear as evidence (two accounts refunded by the same
+agent) and as a score term only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from vigil.detectors.base import BaseDetector, Context, Evidence, Signal, clamp01
+from vigil.detectors.graph.entity_graph import ACCOUNT, DAY_MS, KINDS, EntityGraph
+from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, record_order_fact
+from vigil.detectors.sequences._common import GC_PREFIX, file_for_sweep, logistic, money, sweep
+from vigil.detectors.settings import FraudRingSettings
+from vigil.events.schemas import (
+    CarrierScan,
+    CustomerLogin,
+    CustomerSignup,
+    EventBase,
+    OrderPlaced,
+    ProfileChanged,
+    RefundIssued,
+    ReturnReceived,
+    ShipmentDelivered,
+)
+
+REASON_LINKED = "linked_accounts"
+REASON_COUNTRIES = "many_countries"
+REASON_UNRETURNED = "refunds_without_return"
+REASON_SHARED_AGENT = "shared_agent"
+REASON_YOUNG = "young_accounts"
+REASON_GROWN = "ring_grew"
+
+_GRAPH = "graph"
+_REFUNDS = "refunds"  # customer id -> [last refund ms, [RefundFacts, ...]]
+_ORDERS = "orders"  # order facts (first delivery, first scan or receipt)
+_RECEIPTS = "receipts"  # order id -> receipt ms (negative: the items did not match)
+_BAD_CONDITIONS = frozenset({"empty", "wrong_item"})
+#: "a|<anchor>" -> [alerts, accounts, cents at risk, score]; "c|<cid>" -> anchor
+_RINGS = "rings"
+_JUDGE = "judge|"
+_EXPIRE = "expire|"
+
+#: (refund_id, order_id, amount_cents, time_ms, agent_id or "", policy)
+RefundFacts = tuple[str, str, int, int, str, str]
+
+_PROFILE_KIND = {"address": "a", "payment_method": "p", "email": "e", "phone": "t"}
+
+
+class FraudRingDetector(BaseDetector):
+    """Rings of linked accounts with unreturned refund money, across countries."""
+
+    name: ClassVar[str] = "fraud_ring"
+    version: ClassVar[int] = 1
+    subscribes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "customer_signup",
+            "customer_login",
+            "profile_changed",
+            "order_placed",
+            "shipment_delivered",
+            "carrier_scan",
+            "return_received",
+            "refund_issued",
+        }
+    )
+
+    def __init__(self, settings: FraudRingSettings | None = None) -> None:
+        self.settings = settings or FraudRingSettings()
+
+    # --- the graph ----------------------------------------------------------------------------
+
+    def _graph(self, ctx: Context) -> EntityGraph:
+        s = self.settings
+        return EntityGraph(ctx.keyed(_GRAPH), _Caps(s), s.link_ttl_ms // DAY_MS)
+
+    def _arm_expiry(self, ctx: Context, g: EntityGraph, time_ms: int) -> None:
+        state = g.state
+        if "next_expire_ms" not in state:
+            every = self.settings.rebuild_every_ms
+            due = time_ms - time_ms % every + every
+            state["next_expire_ms"] = due
+            ctx.set_timer(due, _EXPIRE)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        t = event.event_time_ms
+        if type(event) is OrderPlaced:
+            g = self._graph(ctx)
+            g.touch(
+                "c:" + event.customer_id,
+                (
+                    "d:" + event.device_id,
+                    "i:" + event.ip,
+                    "a:" + event.shipping_address_hash,
+                    "p:" + event.payment_fingerprint,
+                ),
+                t,
+                country=event.country,
+            )
+            self._arm_expiry(ctx, g, t)
+        elif type(event) is CustomerLogin:
+            if event.success:  # a failed login is someone else trying, not a link
+                g = self._graph(ctx)
+                g.touch(
+                    "c:" + event.customer_id,
+                    ("d:" + event.device_id, "i:" + event.ip),
+                    t,
+                    country=event.country,
+                )
+                self._arm_expiry(ctx, g, t)
+        elif type(event) is CustomerSignup:
+            g = self._graph(ctx)
+            g.touch(
+                "c:" + event.customer_id,
+                ("d:" + event.device_id, "i:" + event.ip),
+                t,
+                country=event.country,
+                signup=True,
+            )
+            self._arm_expiry(ctx, g, t)
+        elif type(event) is ProfileChanged:
+            kind = _PROFILE_KIND.get(event.field)
+            if kind is not None:
+                g = self._graph(ctx)
+                g.touch("c:" + event.customer_id, (kind + ":" + event.new_value_hash,), t)
+                self._arm_expiry(ctx, g, t)
+        elif type(event) is RefundIssued:
+            self._add_refund(ctx, event)
+        elif type(event) is ShipmentDelivered:
+            record_order_fact(ctx, _ORDERS, event.order_id, t, DELIVERED, self.settings.link_ttl_ms)
+        elif type(event) is CarrierScan:
+            record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
+        elif type(event) is ReturnReceived:
+            record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
+            receipts = ctx.keyed(_RECEIPTS)
+            good = event.items_matched and event.condition not in _BAD_CONDITIONS
+            old = receipts.get(event.order_id)
+            # the earliest receipt decides; a mismatching one is kept as a negative time
+            if old is None or t < abs(old):
+                receipts[event.order_id] = t if good else -t
+                if old is None:
+                    file_for_sweep(ctx, (_RECEIPTS, event.order_id), t + self.settings.link_ttl_ms)
+        return ()
+
+    def _add_refund(self, ctx: Context, event: RefundIssued) -> None:
+        t = event.event_time_ms
+        refunds = ctx.keyed(_REFUNDS)
+        entry: list[Any] | None = refunds.get(event.customer_id)
+        facts: RefundFacts = (
+            event.refund_id,
+            event.order_id,
+            event.amount_cents,
+            t,
+            event.agent_id or "",
+            event.policy,
+        )
+        if entry is None:
+            refunds[event.customer_id] = [t, [facts]]
+            file_for_sweep(ctx, (_REFUNDS, event.customer_id), t + self.settings.link_ttl_ms)
+        else:
+            if t > entry[0]:
+                entry[0] = t
+            entry[1].append(facts)
+        ctx.set_timer(t + self.settings.wait_ms, _JUDGE + event.customer_id)
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+        if key.startswith(_JUDGE):
+            return self._judge(key[len(_JUDGE) :], fired_at_ms, ctx)
+        if key == _EXPIRE:
+            g = self._graph(ctx)
+            g.expire(fired_at_ms)
+            s = self.settings
+            if g.state["rebuilds"] % s.node_sweep_every_rebuilds == 0:
+                g.sweep_nodes(fired_at_ms)
+            g.state["next_expire_ms"] = fired_at_ms + s.rebuild_every_ms
+            ctx.set_timer(fired_at_ms + s.rebuild_every_ms, _EXPIRE)
+            return ()
+        if key.startswith(GC_PREFIX):
+            sweep(ctx, key, fired_at_ms, self.settings.link_ttl_ms)
+        return ()
+
+    # --- judgement ----------------------------------------------------------------------------
+
+    def _judge(self, customer_id: str, now_ms: int, ctx: Context) -> list[Signal]:
+        s = self.settings
+        g = self._graph(ctx)
+        x = g.find_node("c:" + customer_id)
+        if x is None:
+            return []
+        nodes = g.members(x)
+        accounts = sorted(g.name(n)[2:] for n in nodes if g.name(n)[0] == ACCOUNT)
+        if not s.min_accounts <= len(accounts) <= s.max_component_accounts:
+            return []
+        ring = self._features(g, nodes, accounts, now_ms, ctx)
+        score = clamp01(logistic(ring.logit(s)))
+        if score < s.min_emit_score:
+            return []
+        return self._maybe_alert(g, nodes, accounts, ring, score, now_ms, ctx)
+
+    def _features(
+        self, g: EntityGraph, nodes: list[int], accounts: list[str], now_ms: int, ctx: Context
+    ) -> _Ring:
+        s = self.settings
+        state = g.state
+        codes: list[str] = state["codes"]
+        country_col, born_col = state["country"], state["born"]
+        refunds = ctx.keyed(_REFUNDS)
+        orders = ctx.keyed(_ORDERS)
+        receipts = ctx.keyed(_RECEIPTS)
+        ring = _Ring(len(accounts))
+        young_days = s.young_account_ms // DAY_MS
+        now_day = now_ms // DAY_MS
+        for n in nodes:
+            name = g.name(n)
+            if name[0] != ACCOUNT:
+                continue
+            cid = name[2:]
+            if country_col[n]:
+                ring.countries.add(codes[country_col[n]])
+            if born_col[n] and now_day - born_col[n] <= young_days:
+                ring.young += 1
+            entry = refunds.get(cid)
+            if entry is None:
+                continue
+            facts: list[RefundFacts] = entry[1]
+            for f in facts:
+                ring.refunds += 1
+                ring.refund_cents += f[2]
+                deadline = f[3] + s.wait_ms
+                receipt = receipts.get(f[1])
+                returned_ms, delivered_ms = first_times(orders.get(f[1]))
+                if receipt is not None and receipt > 0:
+                    ring.judged += 1  # received and matching: the money came back
+                    continue
+                if receipt is not None:
+                    status = "mismatched"  # an empty box or another item came back
+                elif returned_ms is not None and returned_ms <= max(deadline, now_ms):
+                    status = "in_transit"  # scanned, not received yet: not judged
+                elif deadline > now_ms:
+                    status = "pending"
+                elif delivered_ms is None or delivered_ms > deadline:
+                    continue  # never delivered: an honest item-not-received refund
+                else:
+                    status = "unreturned"
+                if status == "unreturned" or status == "mismatched":
+                    ring.judged += 1
+                    ring.unreturned += 1
+                    ring.unreturned_cents += f[2]
+                if f[2] >= s.listed_refund_min_cents:
+                    ring.at_risk.append((f[0], f[2], cid, status))
+                if f[4]:
+                    ring.agent_accounts.setdefault(f[4], set()).add(cid)
+        ring.at_risk.sort()
+        return ring
+
+    def _maybe_alert(
+        self,
+        g: EntityGraph,
+        nodes: list[int],
+        accounts: list[str],
+        ring: _Ring,
+        score: float,
+        now_ms: int,
+        ctx: Context,
+    ) -> list[Signal]:
+        s = self.settings
+        rings = ctx.keyed(_RINGS)
+        anchors = sorted({rings["c|" + c] for c in accounts if "c|" + c in rings})
+        at_risk_cents = sum(r[1] for r in ring.at_risk)
+        grown = False
+        if anchors:
+            anchor = anchors[0]
+            seq, prev_accounts, prev_cents, prev_score = rings["a|" + anchor]
+            more_accounts = len(accounts) - prev_accounts
+            if (
+                more_accounts < max(1.0, s.growth_share * prev_accounts)
+                and at_risk_cents - prev_cents < s.min_growth_cents
+                and score - prev_score < s.min_score_rise
+            ):
+                return []
+            seq += 1
+            grown = True
+        else:
+            anchor, seq = accounts[0], 1
+        if not ring.at_risk:
+            return []
+        rings["a|" + anchor] = [seq, len(accounts), at_risk_cents, score]
+        for c in accounts:
+            rings["c|" + c] = anchor
+        return [self._signal(g, nodes, accounts, ring, score, anchor, seq, grown, now_ms)]
+
+    def _signal(
+        self,
+        g: EntityGraph,
+        nodes: list[int],
+        accounts: list[str],
+        ring: _Ring,
+        score: float,
+        anchor: str,
+        seq: int,
+        grown: bool,
+        now_ms: int,
+    ) -> Signal:
+        s = self.settings
+        evidence: list[Evidence] = []
+        entities: list[str] = []
+        kinds: dict[str, int] = {}
+        strength = self._strengths()
+        for n in nodes:
+            name = g.name(n)
+            if name[0] == ACCOUNT:
+                continue
+            linked = sorted((g.name(a)[2:], d) for a, d in g.accounts_of(n).items())
+            if len(linked) < 2:
+                continue
+            kind = KINDS[name[0]]
+            via = f"{kind}:{name[2:]}"
+            entities.append(via)
+            kinds[kind] = kinds.get(kind, 0) + 1
+            weight = round(strength.get(name[0], 0.0) / (len(linked) - 1), 6)
+            for (a, da), (b, db) in itertools.pairwise(linked):
+                evidence.append(
+                    Evidence(a=a, b=b, via=via, time_ms=max(da, db) * DAY_MS, weight=weight)
+                )
+        agents = sorted(a for a, cs in ring.agent_accounts.items() if len(cs) >= 2)
+        for agent in agents:
+            served = sorted(ring.agent_accounts[agent])
+            for a, b in itertools.pairwise(served):
+                evidence.append(
+                    Evidence(
+                        a=a, b=b, via=f"agent:{agent}", time_ms=now_ms, weight=s.agent_link_weight
+                    )
+                )
+        evidence.sort(key=lambda e: (-e.weight, e.via, e.a, e.b))
+        members = (
+            tuple(f"account:{c}" for c in accounts)
+            + tuple(sorted(entities))
+            + tuple(f"agent:{a}" for a in agents)
+        )
+        reasons = [REASON_LINKED]
+        if len(ring.countries) >= 2:
+            reasons.append(REASON_COUNTRIES)
+        if ring.unreturned:
+            reasons.append(REASON_UNRETURNED)
+        if ring.top_agent_share() > 0:
+            reasons.append(REASON_SHARED_AGENT)
+        if ring.young * 2 >= len(accounts):
+            reasons.append(REASON_YOUNG)
+        if grown:
+            reasons.append(REASON_GROWN)
+        at_risk_cents = sum(r[1] for r in ring.at_risk)
+        linked_by = ", ".join(_count(n, k) for k, n in sorted(kinds.items()))
+        agent_part = ""
+        if agents:
+            top = max(agents, key=lambda a: (len(ring.agent_accounts[a]), a))
+            agent_part = f"; agent {top} refunded {len(ring.agent_accounts[top])} of its accounts"
+        explanation = (
+            f"ring of {_count(len(accounts), 'account')} in "
+            f"{_count(len(ring.countries), 'country')} linked by "
+            f"{linked_by or 'shared entities'}: {_count(ring.refunds, 'refund')} worth "
+            f"{money(ring.refund_cents)}, {ring.unreturned} with no return or a wrong parcel "
+            f"worth {money(ring.unreturned_cents)}{agent_part}; "
+            f"{_count(ring.young, 'account')} signed up shortly before refunding; at risk: "
+            f"{_count(len(ring.at_risk), 'refund')} worth {money(at_risk_cents)}"
+        )
+        customers = {r[2] for r in ring.at_risk}
+        return Signal(
+            detector=self.name,
+            version=self.version,
+            subject_type="ring",
+            subject_id=f"ring-{anchor}#{seq}",
+            score=round(score, 6),
+            reasons=tuple(reasons),
+            explanation=explanation,
+            event_time_ms=now_ms,
+            refund_ids=tuple(r[0] for r in ring.at_risk),
+            amount_cents=at_risk_cents,
+            customer_id=next(iter(customers)) if len(customers) == 1 else None,
+            agent_id=agents[0] if len(agents) == 1 else None,
+            members=members,
+            evidence=tuple(evidence[: s.max_evidence]),
+        )
+
+    def _strengths(self) -> dict[str, float]:
+        s = self.settings
+        return {
+            "d": s.device_link_strength,
+            "p": s.payment_link_strength,
+            "a": s.address_link_strength,
+            "i": s.ip_link_strength,
+            "e": s.email_link_strength,
+            "t": s.phone_link_strength,
+        }
+
+
+class _Ring:
+    """What a component's accounts did (built per judgement, never stored)."""
+
+    __slots__ = (
+        "accounts",
+        "agent_accounts",
+        "at_risk",
+        "countries",
+        "judged",
+        "refund_cents",
+        "refunds",
+        "unreturned",
+        "unreturned_cents",
+        "young",
+    )
+
+    def __init__(self, accounts: int) -> None:
+        self.accounts = accounts
+        self.countries: set[str] = set()
+        self.refunds = 0
+        self.refund_cents = 0
+        self.judged = 0
+        self.unreturned = 0
+        self.unreturned_cents = 0
+        self.young = 0
+        #: agent -> accounts whose unreturned or pending refunds it issued
+        self.agent_accounts: dict[str, set[str]] = {}
+        #: (refund_id, amount_cents, customer_id, status): "unreturned", "mismatched",
+        #: "in_transit" (scanned, not received) or "pending" (within the wait)
+        self.at_risk: list[tuple[str, int, str, str]] = []
+
+    def top_agent_share(self) -> float:
+        """Share of the ring's refunding accounts served by its busiest agent (if >= 2)."""
+        if not self.agent_accounts:
+            return 0.0
+        top = max(len(cs) for cs in self.agent_accounts.values())
+        if top < 2:
+            return 0.0
+        refunding = len(set().union(*self.agent_accounts.values()))
+        return top / refunding
+
+    def logit(self, s: FraudRingSettings) -> float:
+        x = s.bias + s.accounts_weight * math.log2(self.accounts)
+        x += s.country_weight * min(max(0, len(self.countries) - 1), s.max_countries_counted)
+        x += s.money_weight * math.log2(1.0 + self.unreturned_cents / s.money_ref_cents)
+        if self.judged:
+            x += s.unreturned_share_weight * self.unreturned / self.judged
+        x += s.shared_agent_weight * self.top_agent_share()
+        x += s.young_weight * self.young / self.accounts
+        return x
+
+
+def _count(n: int, noun: str) -> str:
+    """``3 devices``, ``1 country``, ``2 addresses``."""
+    if n == 1:
+        return f"1 {noun}"
+    if noun.endswith("y"):
+        return f"{n} {noun[:-1]}ies"
+    if noun.endswith("s"):
+        return f"{n} {noun}es"
+    return f"{n} {noun}s"
+
+
+class _Caps(Mapping[str, int]):
+    """Sharing caps per entity kind letter, read from the settings only when asked (the
+    graph needs a cap only when an entity gains a second account: rarely)."""
+
+    __slots__ = ("_s",)
+
+    _FIELDS: ClassVar[dict[str, str]] = {
+        "d": "max_accounts_per_device",
+        "p": "max_accounts_per_payment",
+        "a": "max_accounts_per_address",
+        "i": "max_accounts_per_ip",
+        "e": "max_accounts_per_email",
+        "t": "max_accounts_per_phone",
+    }
+
+    def __init__(self, settings: FraudRingSettings) -> None:
+        self._s = settings
+
+    def __getitem__(self, kind: str) -> int:
+        cap: int = getattr(self._s, self._FIELDS[kind])
+        return cap
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._FIELDS)
+
+    def __len__(self) -> int:
+        return len(self._FIELDS)
