@@ -15,8 +15,10 @@ import click
 import msgspec
 
 from vigil import __version__
+from vigil.cli.agents import agents as agents_command
 from vigil.cli.options import Duration
 from vigil.cli.progress import Reporter, stderr
+from vigil.cli.rules import rules as rules_command
 from vigil.cli.simulate import build_sim_config
 from vigil.errors import VigilError
 from vigil.runtime.embedded import RuntimeSettings
@@ -123,6 +125,13 @@ def simulate(
     help="With --follow: stop after S seconds without new lines.",
 )
 @click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Also run the rules in this YAML file, reloaded when it changes (docs/rules.md).",
+)
 def run(
     input_path: str,
     out_dir: Path,
@@ -133,6 +142,7 @@ def run(
     follow: bool,
     idle_timeout: float | None,
     no_analytics: bool,
+    rules_path: Path | None,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
     settings = RuntimeSettings(
@@ -141,7 +151,9 @@ def run(
         checkpoint_every_events=checkpoint_every,
         analytics=not no_analytics,
     )
-    stats = run_pipeline(input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout)
+    stats = run_pipeline(
+        input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, rules_path
+    )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
 
@@ -178,6 +190,14 @@ def run(
     help="Also write the report as a self-contained HTML page (plots and tables; no network "
     "or JavaScript needed).",
 )
+@click.option(
+    "--review-cost",
+    type=click.FloatRange(min=0.0),
+    default=25.0,
+    show_default=True,
+    help="What one analyst review costs, in the refunds' currency (for the threshold chosen "
+    "by money: review cost against the money a missed fraud loses).",
+)
 def evaluate(
     alerts_path: Path,
     truth_path: Path,
@@ -185,11 +205,18 @@ def evaluate(
     threshold: float,
     as_json: bool,
     report_path: Path | None,
+    review_cost: float,
 ) -> None:
     """Measure alerts against ground truth: precision, recall and money caught."""
     from vigil.evaluation import evaluate as run_evaluation
 
-    report = run_evaluation(alerts_path, truth_path, budget=budget, threshold=threshold)
+    report = run_evaluation(
+        alerts_path,
+        truth_path,
+        budget=budget,
+        threshold=threshold,
+        review_cost_cents=round(review_cost * 100),
+    )
     click.echo(report.to_json() if as_json else report.to_text())
     if report_path is not None:
         from vigil.evaluation.html import render_html
@@ -257,6 +284,7 @@ def run_pipeline(
     checkpoint_dir: Path | None,
     follow: bool = False,
     idle_timeout: float | None = None,
+    rules_path: Path | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -267,7 +295,7 @@ def run_pipeline(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run_source(
-            input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, stop
+            input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, stop, rules_path
         )
     finally:
         for sig, handler in previous.items():
@@ -282,7 +310,9 @@ def _run_source(
     follow: bool,
     idle_timeout: float | None,
     stop: dict[str, bool],
+    rules_path: Path | None = None,
 ) -> RunStats:
+    from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource, LineSource, StdinSource
     from vigil.runtime.embedded import EmbeddedRuntime
@@ -297,8 +327,11 @@ def _run_source(
             path, follow=follow, idle_timeout_s=idle_timeout, should_stop=lambda: stop["flag"]
         )
         total = path.stat().st_size
+    detectors = default_detectors()
+    if rules_path is not None:  # one more detector: the rule set, hot-reloaded (docs/rules.md)
+        detectors.append(build_rules_detector(rules_path, settings.allowed_lateness_ms))
     runtime = EmbeddedRuntime(
-        default_detectors(), out_dir, settings, checkpoint_dir, should_stop=lambda: stop["flag"]
+        detectors, out_dir, settings, checkpoint_dir, should_stop=lambda: stop["flag"]
     )
     if total and not follow:
         with Reporter("vigil run", total, "bytes") as rep:
@@ -338,6 +371,10 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
         f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
         + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
     )
+
+
+cli.add_command(agents_command)  # vigil agents: insider-risk ranking (cli/agents.py)
+cli.add_command(rules_command)  # vigil rules: check, commit, history, show, diff, backtest
 
 
 def main() -> None:

@@ -44,6 +44,9 @@ DAY_MS = 86_400_000
 NO_WATERMARK = -(1 << 62)
 NO_DUE = 1 << 62
 _CLASS_BY_TYPE = {type_name(cls): cls for cls in EVENT_TYPES}
+#: signals of detectors named with this prefix (shadow rules) are recorded in
+#: ``shadow_alerts.jsonl``, never in ``alerts.jsonl``, the analytics store or decisions
+SHADOW_PREFIX = "shadow:"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,13 @@ class EmbeddedRuntime:
                 )
             for tname in sorted(det.subscribes):
                 self._routes.setdefault(_CLASS_BY_TYPE[tname], []).append((det, ctx))
+        #: detectors with ``refresh(ctx)`` are called before every batch: the one point where
+        #: a detector may change its configuration (rules hot reload, docs/rules.md)
+        self._refreshers: list[tuple[Callable[[Any], None], _DetectorContext]] = [
+            (det.refresh, ctx)  # type: ignore[attr-defined]
+            for det, ctx in self._by_prefix.values()
+            if callable(getattr(det, "refresh", None))
+        ]
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -213,6 +223,9 @@ class EmbeddedRuntime:
         )
         self._alerts_sink, self._dead_sink, self._store = alerts, dead, store
         self._decisions_sink = decisions
+        self._shadow_sink = JsonlSink(
+            out / "shadow_alerts.jsonl", positions.get("shadow_alerts") if positions else None
+        )
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
         # collector rescan them every few thousand allocations (measured on 1M simulated
@@ -236,6 +249,8 @@ class EmbeddedRuntime:
         next_prune = stats.lines + prune_every
         name = source.name
         for lines, end_offset in source.batches(offset):
+            for refresh, ctx in self._refreshers:
+                refresh(ctx)
             line_no = self._run_batch(lines, stats.lines, name)
             stats.lines = line_no
             offset = end_offset
@@ -421,6 +436,9 @@ class EmbeddedRuntime:
                 continue
             self._emitted.add(alert_id)
             alert = Alert(alert_id=alert_id, **msgspec.structs.asdict(sig))
+            if sig.detector.startswith(SHADOW_PREFIX):
+                self._shadow_sink.write(alert)
+                continue
             self.stats.alerts += 1
             self.stats.alerts_by_detector[sig.detector] = (
                 self.stats.alerts_by_detector.get(sig.detector, 0) + 1
@@ -450,6 +468,7 @@ class EmbeddedRuntime:
             "alerts": self._alerts_sink.flush(),
             "dead_letter": self._dead_sink.flush(),
             "decisions": self._decisions_sink.flush(),
+            "shadow_alerts": self._shadow_sink.flush(),
         }
         if self.checkpoint_dir is None:
             return
@@ -511,6 +530,7 @@ class EmbeddedRuntime:
         self._alerts_sink.close()
         self._dead_sink.close()
         self._decisions_sink.close()
+        self._shadow_sink.close()
         if self._store is not None:
             self._store.write_features(self.features.rows())
         (self.out_dir / "stats.json").write_bytes(
