@@ -9,11 +9,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from vigil.detectors.base import Alert
+from vigil.detectors.graph.entity_graph import EntityGraph
+from vigil.detectors.graph.rings import FraudRingDetector
 from vigil.detectors.insider.calibration import (
     agent_labels,
     brier_score,
@@ -33,13 +36,21 @@ from vigil.detectors.insider.profiles import (
     robust_z,
 )
 from vigil.detectors.insider.ranking import calibrate, rank_agents, session_findings
+from vigil.detectors.insider.ring_links import RING_GRAPH
 from vigil.events.codec import encode_one
-from vigil.events.schemas import AgentAction, CustomerSignup, EventBase
+from vigil.events.schemas import (
+    AgentAction,
+    CustomerLogin,
+    CustomerSignup,
+    EventBase,
+    OrderPlaced,
+    ProfileChanged,
+)
 from vigil.events.truth import TruthRecord
 from vigil.ingest.sources import FileSource
 from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 
-from ._factories import DAY, HOUR, MINUTE, T0, Events, shuffled_within
+from ._factories import DAY, HOUR, MINUTE, T0, Events, mixed_stream, shuffled_within
 
 # --- peer deviation math against hand computation -----------------------------------------
 
@@ -284,9 +295,156 @@ def test_new_and_linked_accounts_builtin_and_pluggable() -> None:
     state = _collect(_close(f, evs))
     (a,) = activities_from_state(state)
     assert a.new_account_refunds == 1
-    assert a.linked_refunds == 1  # old1 shares a device with twin
+    # the factory orders all come from IP 10.0.0.1, and twin also uses old1's device: the
+    # four accounts are one component of the ring graph when the refunds are issued
+    assert a.linked_refunds == 3
     (b,) = activities_from_state(state, linked=lambda c: c.startswith(("new", "never")))
     assert b.linked_refunds == 2
+
+
+# --- linked accounts: the collector's own ring graph, point-in-time ------------------------
+
+
+def _own_order(
+    f: Events, oid: str, cid: str, t: int, *, device: str = "", payment: str = ""
+) -> OrderPlaced:
+    """An order from the customer's own IP, address and card, unless told otherwise."""
+    return msgspec.structs.replace(
+        f.order(oid, t, customer_id=cid, device_id=device or "dev-" + cid),
+        ip="ip-" + cid,
+        payment_fingerprint=payment or "pay-" + cid,
+    )
+
+
+def _refund_to(f: Events, agent: str, n: int, cid: str, t: int) -> list[EventBase]:
+    """``cid`` orders 3 days before ``t`` (own entities), is delivered, and ``agent``
+    refunds it at ``t``."""
+    oid = f"o-{agent}-{n}"
+    return [
+        _own_order(f, oid, cid, t - 3 * DAY),
+        f.delivered(oid, t - DAY, customer_id=cid),
+        f.refund(f"r-{agent}-{n}", oid, t, amount_cents=5_000, agent_id=agent, customer_id=cid),
+    ]
+
+
+def _linked_by_agent(f: Events, evs: list[EventBase], end_ms: int) -> dict[str, int]:
+    evs = [*sorted(evs, key=lambda e: e.event_time_ms), f.tick(end_ms)]
+    return {a.agent_id: a.linked_refunds for a in activities_from_state(_collect(evs))}
+
+
+def test_a_link_made_after_the_refund_does_not_make_it_linked() -> None:
+    f = Events()
+    t = T0 + 10 * DAY
+    evs: list[EventBase] = [
+        *_refund_to(f, "a1", 0, "x1", t),  # x1 is on its own when a1 refunds it ...
+        # ... a day later two new accounts order from x1's device: a ring of 3
+        _own_order(f, "o-x2", "x2", t + DAY, device="dev-x1"),
+        _own_order(f, "o-x3", "x3", t + DAY, device="dev-x1"),
+        *_refund_to(f, "a2", 0, "x1", t + 3 * DAY),  # a2 refunds x1 once the ring exists
+    ]
+    assert _linked_by_agent(f, evs, t + 30 * DAY) == {"a1": 0, "a2": 1}
+
+
+def test_refunds_to_ring_accounts_count_as_linked_pairs_and_expired_links_do_not() -> None:
+    f = Events()
+    t = T0 + 70 * DAY
+    evs: list[EventBase] = [
+        # r2 and r3 pay with r1's card before a1 refunds r1: a ring of 3
+        _own_order(f, "o-r2", "r2", t - 5 * DAY, payment="pay-r1"),
+        _own_order(f, "o-r3", "r3", t - 5 * DAY, payment="pay-r1"),
+        *_refund_to(f, "a1", 0, "r1", t),
+        # p2 orders from p1's device: two accounts are not a ring (min_accounts = 3)
+        _own_order(f, "o-p2", "p2", t - 5 * DAY, device="dev-p1"),
+        *_refund_to(f, "a2", 0, "p1", t),
+        # q1..q3 shared a card 60 days before a3 refunds q1, never since: the links
+        # expired (45-day TTL, daily expiry), the ring is gone
+        _own_order(f, "o-q1", "q1", t - 61 * DAY),
+        _own_order(f, "o-q2", "q2", t - 60 * DAY, payment="pay-q1"),
+        _own_order(f, "o-q3", "q3", t - 60 * DAY, payment="pay-q1"),
+        *_refund_to(f, "a3", 0, "q1", t),
+        # ... while the same ring refunded 50 days earlier was linked then
+        *_refund_to(f, "a4", 0, "q1", t - 50 * DAY),
+    ]
+    assert _linked_by_agent(f, evs, t + 30 * DAY) == {"a1": 1, "a2": 0, "a3": 0, "a4": 1}
+
+
+def test_the_collector_graph_matches_fraud_rings_graph() -> None:
+    """The collector feeds its own graph like ``fraud_ring`` does: same components."""
+    f = Events()
+    t = T0 + 10 * DAY
+    mine: list[EventBase] = [
+        _own_order(f, "o-r2", "r2", t - 5 * DAY, payment="pay-r1"),
+        _own_order(f, "o-r3", "r3", t - 5 * DAY, payment="pay-r1"),
+        *_refund_to(f, "a1", 0, "r1", t),
+        CustomerLogin(
+            event_id="login-r4",
+            event_time_ms=t,
+            customer_id="r4",
+            device_id="dev-r1",
+            ip="ip-r4",
+            country="DE",
+            success=True,
+        ),
+        CustomerLogin(
+            event_id="login-r5-failed",
+            event_time_ms=t,
+            customer_id="r5",
+            device_id="dev-r1",
+            ip="ip-r5",
+            country="DE",
+            success=False,
+        ),
+        ProfileChanged(
+            event_id="change-r6",
+            event_time_ms=t + HOUR,
+            customer_id="r6",
+            field="phone",
+            new_value_hash="phone-r6",
+        ),
+        ProfileChanged(
+            event_id="change-r7",
+            event_time_ms=t + 2 * HOUR,
+            customer_id="r7",
+            field="phone",
+            new_value_hash="phone-r6",
+        ),
+    ]
+    mine.append(f.tick(T0 + 120 * DAY))
+    # the mixed stream has its own ``Events`` ids: keep ours apart (dedup)
+    evs = sorted(
+        [
+            *mixed_stream()[:-1],
+            *(msgspec.structs.replace(e, event_id="r-" + e.event_id) for e in mine),
+        ],
+        key=lambda e: e.event_time_ms,
+    )
+    collector, rings = AgentProfileCollector(), FraudRingDetector()
+    own_key = f"{collector.name}@{collector.version}/{RING_GRAPH}"
+    ring_key = f"{rings.name}@{rings.version}/graph"
+
+    def components(stream: list[EventBase]) -> tuple[set[frozenset[str]], ...]:
+        """Components (node names) of the collector's graph and of fraud_ring's."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "in.jsonl"
+            path.write_bytes(b"".join(encode_one(e) + b"\n" for e in stream))
+            rt = EmbeddedRuntime(
+                [AgentProfileCollector(), FraudRingDetector()],
+                Path(tmp) / "out",
+                RuntimeSettings(analytics=False),
+            )
+            rt.run(FileSource(path))
+        assert rt.keyed_state[own_key]["rebuilds"] == rt.keyed_state[ring_key]["rebuilds"] > 0
+        graphs = (EntityGraph(rt.keyed_state[k], {}, 45) for k in (own_key, ring_key))
+        return tuple({frozenset(g.name(n) for n in c) for c in g.components()} for g in graphs)
+
+    own, theirs = components(evs)
+    assert own == theirs
+    # stop early, while the ring of r1..r4 and the pair r6, r7 are still live
+    own, theirs = components([e for e in evs if e.event_time_ms <= t + DAY])
+    assert own == theirs
+    linked = set().union(*own)
+    assert {"c:r1", "c:r2", "c:r3", "c:r4", "c:r6", "c:r7"} <= linked
+    assert "c:r5" not in linked  # a failed login links nothing
 
 
 def test_escalation_agent_with_many_legit_overrides_ranks_below_a_corrupt_general_agent() -> None:

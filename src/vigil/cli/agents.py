@@ -74,7 +74,8 @@ def collect(
     ps = profile_settings or AgentProfileSettings()
     rs = ranking_settings or AgentRankingSettings()
     ds = detector_settings or DetectorSettings()
-    collector = AgentProfileCollector(ps)
+    # the collector's ring graph is capped, expired and sized like fraud_ring's
+    collector = AgentProfileCollector(ps, ds.fraud_ring)
     session = SessionRiskDetector(ds.session_risk)
     with tempfile.TemporaryDirectory(prefix="vigil-agents-") as tmp:
         out = Path(tmp)

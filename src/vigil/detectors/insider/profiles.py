@@ -8,8 +8,9 @@ Two halves:
   opened, every refund issued (amount, policy, customer, order, time), every session
   (start, end, country) - plus what is needed to classify refunds: order deliveries and
   returns (each refund is judged by an event-time timer ``return_grace_ms`` after it: was a
-  parcel scanned or received by then?), account signup times, and a small index of
-  devices, payment instruments and shipping addresses shared between accounts.
+  parcel scanned or received by then?), account signup times, and its own copy of the ring
+  graph (:mod:`vigil.detectors.insider.ring_links`) so that every refund records, when it
+  is issued, whether the refunded account was in a ring of linked accounts.
 * :func:`activities_from_state` turns that state into one :class:`AgentActivity` (plain
   counts) per agent at the end of a run, and :func:`profile_agents` (pure) turns counts
   into rates and compares every agent with its peers: the other agents of the same team
@@ -21,10 +22,11 @@ evidence, because the typical agent issues a handful of refunds a month and 3 of
 100%. The deviation of a rate is a robust z-score against the peers (leave-one-out):
 ``(x - median) / max(1.4826 * MAD, rel_floor * median, abs_floor)``.
 
-Linked accounts are pluggable (``LinkedAccounts``: customer id -> bool), so the ring graph
-(``vigil.detectors.graph``) can replace the built-in fallback: an account is linked when
-one of its devices, payment instruments or shipping addresses is shared with another
-account (but with no more than ``link_crowd_max``).
+A refund goes to a *linked* account when, at the moment it was recorded, the account was in
+a component of the entity graph with ``FraudRingSettings.min_accounts`` (3) to
+``max_component_accounts`` accounts - fed, capped and expired like ``fraud_ring``'s graph
+(point-in-time: a link made after the refund does not count). Callers may still pass their
+own predicate (``LinkedAccounts``: customer id -> bool), evaluated at the end of the input.
 """
 
 from __future__ import annotations
@@ -42,17 +44,17 @@ from vigil.detectors.insider.profile_settings import (
     AgentRankingSettings,
     MetricSpec,
 )
+from vigil.detectors.insider.ring_links import RING_EVENTS, RingLinks
 from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, record_order_fact
+from vigil.detectors.settings import FraudRingSettings
 from vigil.events.schemas import (
     AgentAction,
     AgentRostered,
     AgentSessionEnded,
     AgentSessionStarted,
     CarrierScan,
-    CustomerLogin,
     CustomerSignup,
     EventBase,
-    OrderPlaced,
     RefundIssued,
     ReturnReceived,
     ReturnRequested,
@@ -81,14 +83,14 @@ _AGENTS = "agents"  # agent -> [contacts, return requests, [refund], [session]]
 _ENDS = "session_ends"  # session_id -> end ms
 _ORDERS = "orders"  # order facts (see order_facts)
 _SIGNUPS = "signups"  # customer -> signup ms
-_LINKS = "links"  # entity key -> [customer, ...] (at most link_crowd_max + 1)
-_ACCOUNT_LINKS = "account_links"  # customer -> [entity key, ...]
 _JUDGE = "judge|"
+# the ring graph lives in ring_links.RING_GRAPH
 
 # refund record (a list, judged in place): [time_ms, refund_id, customer_id, order_id,
-#   amount_cents, policy, outcome]; outcome None until judged, then one of:
+#   amount_cents, policy, outcome, linked]; linked: the account was in a ring when the
+#   refund was recorded; outcome None until judged, then one of:
 PENDING, RETURNED_IN_GRACE, UNRETURNED, UNDELIVERED = None, "returned", "unreturned", "undelivered"
-_R_TIME, _R_CUSTOMER, _R_AMOUNT, _R_POLICY, _R_OUTCOME = 0, 2, 4, 5, 6
+_R_TIME, _R_CUSTOMER, _R_AMOUNT, _R_POLICY, _R_OUTCOME, _R_LINKED = 0, 2, 4, 5, 6, 7
 _MANUAL = frozenset({"manual_override", "returnless"})
 
 
@@ -187,36 +189,39 @@ class AgentProfileCollector(BaseDetector):
     """Keeps per-agent activity in keyed state for :func:`activities_from_state`; no alerts."""
 
     name: ClassVar[str] = "agent_profile"
-    version: ClassVar[int] = 1
-    subscribes: ClassVar[frozenset[str]] = frozenset(
-        {
-            "agent_rostered",
-            "agent_action",
-            "agent_session_started",
-            "agent_session_ended",
-            "return_requested",
-            "refund_issued",
-            "shipment_delivered",
-            "carrier_scan",
-            "return_received",
-            "customer_signup",
-            "customer_login",
-            "order_placed",
-        }
+    #: 2: refunds carry a point-in-time linked flag from the collector's own ring graph
+    version: ClassVar[int] = 2
+    subscribes: ClassVar[frozenset[str]] = (
+        frozenset(
+            {
+                "agent_rostered",
+                "agent_action",
+                "agent_session_started",
+                "agent_session_ended",
+                "return_requested",
+                "refund_issued",
+                "shipment_delivered",
+                "carrier_scan",
+                "return_received",
+            }
+        )
+        | RING_EVENTS
     )
 
-    def __init__(self, settings: AgentProfileSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: AgentProfileSettings | None = None,
+        ring_settings: FraudRingSettings | None = None,
+    ) -> None:
         self.settings = settings or AgentProfileSettings()
+        #: the ring graph's caps, TTL and ring size (the same object ``fraud_ring`` gets)
+        self.ring_settings = ring_settings or FraudRingSettings()
+        self._rings = RingLinks(self.ring_settings)
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
         s = self.settings
         tp = type(event)
-        if tp is OrderPlaced:
-            assert isinstance(event, OrderPlaced)
-            self._link(ctx, event.customer_id, "d:" + event.device_id)
-            self._link(ctx, event.customer_id, "p:" + event.payment_fingerprint)
-            self._link(ctx, event.customer_id, "a:" + event.shipping_address_hash)
-        elif tp is ShipmentDelivered:
+        if tp is ShipmentDelivered:
             assert isinstance(event, ShipmentDelivered)
             record_order_fact(
                 ctx, _ORDERS, event.order_id, event.event_time_ms, DELIVERED, s.retention_ms
@@ -243,6 +248,7 @@ class AgentProfileCollector(BaseDetector):
                         event.amount_cents,
                         event.policy,
                         PENDING,
+                        self._rings.in_ring(ctx, event.customer_id),
                     ]
                 )
                 ctx.set_timer(
@@ -274,11 +280,6 @@ class AgentProfileCollector(BaseDetector):
             old = signups.get(event.customer_id)
             if old is None or event.event_time_ms < old:
                 signups[event.customer_id] = event.event_time_ms
-            self._link(ctx, event.customer_id, "d:" + event.device_id)
-        elif tp is CustomerLogin:
-            assert isinstance(event, CustomerLogin)
-            if event.success:
-                self._link(ctx, event.customer_id, "d:" + event.device_id)
         elif tp is AgentRostered:
             assert isinstance(event, AgentRostered)
             roster = ctx.keyed(_ROSTER)
@@ -291,6 +292,8 @@ class AgentProfileCollector(BaseDetector):
                     event.shift_start_hour,
                     event.shift_end_hour,
                 )
+        # orders, sign-ups, logins and profile changes feed the ring graph (others: no-op)
+        self._rings.observe(event, ctx)
         return ()
 
     @staticmethod
@@ -301,26 +304,11 @@ class AgentProfileCollector(BaseDetector):
             entry = agents[agent_id] = [0, 0, [], []]
         return entry
 
-    def _link(self, ctx: Context, customer_id: str, key: str) -> None:
-        account_links = ctx.keyed(_ACCOUNT_LINKS)
-        mine: list[str] | None = account_links.get(customer_id)
-        if mine is None:
-            mine = account_links[customer_id] = []
-        elif key in mine:
-            return
-        if len(mine) >= self.settings.max_links_per_account:
-            return
-        mine.append(key)
-        links = ctx.keyed(_LINKS)
-        sharers: list[str] | None = links.get(key)
-        if sharers is None:
-            links[key] = [customer_id]
-        elif len(sharers) <= self.settings.link_crowd_max and customer_id not in sharers:
-            sharers.append(customer_id)
-
     def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
         if key.startswith(GC_PREFIX):
             sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
+            return ()
+        if self._rings.on_timer(key, fired_at_ms, ctx):
             return ()
         if not key.startswith(_JUDGE) or not isinstance(payload, tuple):
             return ()
@@ -340,21 +328,6 @@ class AgentProfileCollector(BaseDetector):
         return ()
 
 
-def shared_entity_links(state: StateReader, crowd_max: int) -> LinkedAccounts:
-    """The built-in ``LinkedAccounts``: shares a device, card or address with 2..crowd_max."""
-    links = state(_LINKS)
-    account_links = state(_ACCOUNT_LINKS)
-
-    def linked(customer_id: str) -> bool:
-        for key in account_links.get(customer_id, ()):
-            sharers = links.get(key, ())
-            if 2 <= len(sharers) <= crowd_max:
-                return True
-        return False
-
-    return linked
-
-
 def activities_from_state(
     state: StateReader,
     settings: AgentProfileSettings | None = None,
@@ -363,12 +336,12 @@ def activities_from_state(
 ) -> list[AgentActivity]:
     """One ``AgentActivity`` per agent seen (refunds, contacts or sessions), sorted by id.
 
-    ``state`` reads the collector's keyed state by namespace; ``linked`` defaults to the
-    shared-entity fallback built from the same state.
+    ``state`` reads the collector's keyed state by namespace. A refund counts as linked when
+    its account was in a ring when the refund was recorded (point-in-time, the collector's
+    ring graph); a ``linked`` predicate, when given, replaces that and is asked about every
+    refunded customer at the end of the input.
     """
     s = settings or AgentProfileSettings()
-    if linked is None:
-        linked = shared_entity_links(state, s.link_crowd_max)
     roster = state(_ROSTER)
     agents = state(_AGENTS)
     ends = state(_ENDS)
@@ -387,7 +360,7 @@ def activities_from_state(
             signup = signups.get(r[_R_CUSTOMER])
             if signup is not None and r[_R_TIME] - signup < s.new_account_ms:
                 new += 1
-            if linked(r[_R_CUSTOMER]):
+            if linked(r[_R_CUSTOMER]) if linked is not None else r[_R_LINKED]:
                 n_linked += 1
         judged = [r for r in refunds if r[_R_OUTCOME] is not PENDING]
         unreturned = [r for r in judged if r[_R_OUTCOME] == UNRETURNED]

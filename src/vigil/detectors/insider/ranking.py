@@ -182,8 +182,8 @@ def _reason(d: MetricDeviation, team: str, settings_hv_cents: int) -> str:
         return f"{_pct(v)} of refunds go to new accounts ({k} of {n}); team median {_pct(med)}"
     if d.metric == "linked_account_share":
         return (
-            f"{_pct(v)} of refunds go to accounts sharing a device, card or address with "
-            f"other accounts ({k} of {n}); team median {_pct(med)}"
+            f"{_pct(v)} of refunds go to accounts linked with other accounts (shared "
+            f"devices, IPs, cards or addresses) ({k} of {n}); team median {_pct(med)}"
         )
     if d.metric == "no_return_share":
         return (
