@@ -15,6 +15,7 @@ from vigil.events.schemas import (
     AgentSessionEnded,
     AgentSessionStarted,
     CarrierScan,
+    CustomerSignup,
     EventBase,
     IssuedBy,
     LineItem,
@@ -44,6 +45,17 @@ class Events:
         return f"e{self._n:05d}"
 
     # --- retail -----------------------------------------------------------------------
+
+    def signup(self, customer_id: str, t: int, *, country: str = "US") -> CustomerSignup:
+        return CustomerSignup(
+            event_id=self._id(),
+            event_time_ms=t,
+            customer_id=customer_id,
+            email_hash="em-" + customer_id,
+            country=country,
+            device_id="dev-" + customer_id,
+            ip="10.0.0.1",
+        )
 
     def order(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from vigil.detectors.sequences.refund_without_return import (
     REASON_MANUAL_OVERRIDE,
     REASON_NO_RETURN,
+    REASON_REPEAT_CUSTOMER,
+    REASON_YOUNG_ACCOUNT,
     RefundWithoutReturnDetector,
 )
 from vigil.detectors.settings import RefundWithoutReturnSettings
@@ -21,8 +23,9 @@ def _run(events, settings=None):  # type: ignore[no-untyped-def]
     return alerts
 
 
-def _override_no_return(f: Events, *, scan_at: int | None = None):  # type: ignore[no-untyped-def]
-    evs = [
+def _override_no_return(f: Events, *, scan_at: int | None = None, young: bool = True):  # type: ignore[no-untyped-def]
+    evs = [f.signup("c1", T0 - 5 * DAY)] if young else []
+    evs += [
         f.order("o1", T0),
         f.delivered("o1", T0 + 2 * DAY),
         f.refund("r1", "o1", T0 + 3 * DAY, amount_cents=80_000, policy="manual_override"),
@@ -44,6 +47,33 @@ def test_high_value_override_without_return_alerts_at_the_deadline() -> None:
     assert a.refund_ids == ("r1",)
     assert (a.amount_cents, a.customer_id, a.agent_id, a.order_id) == (80_000, "c1", "a1", "o1")
     assert "$800.00" in a.explanation and "a1" in a.explanation
+
+
+def test_an_established_customers_first_dear_refund_is_not_enough_alone() -> None:
+    # porch theft: a parcel reported delivered, "item not received", an agent's override;
+    # from an account older than the stream it scores under 0.5 here (agent evidence adds)
+    alerts = _run(_override_no_return(Events(), young=False))
+    assert len(alerts) == 1 and 0.2 <= alerts[0].score < 0.5
+    assert REASON_YOUNG_ACCOUNT not in alerts[0].reasons
+
+
+def test_the_same_agent_refunding_the_same_customer_again_adds_risk() -> None:
+    f = Events()
+    evs = [
+        f.order("o1", T0),
+        f.delivered("o1", T0 + DAY),
+        f.order("o2", T0 + 10 * DAY),
+        f.delivered("o2", T0 + 11 * DAY),
+        # the later refund arrives first (within the out-of-orderness bound): the result
+        # must not depend on arrival order
+        f.refund("r2", "o2", T0 + 12 * DAY, amount_cents=80_000),
+        f.refund("r1", "o1", T0 + 12 * DAY - 5 * MINUTE, amount_cents=80_000),
+        f.tick(T0 + 30 * DAY),
+    ]
+    scores = {a.subject_id: a for a in _run(evs)}
+    assert scores["r2"].score > 0.5 > scores["r1"].score
+    assert REASON_REPEAT_CUSTOMER in scores["r2"].reasons
+    assert REASON_REPEAT_CUSTOMER not in scores["r1"].reasons
 
 
 def test_return_scanned_in_time_does_not_alert() -> None:
@@ -135,9 +165,11 @@ def test_out_of_order_arrival_within_the_bound_gives_the_same_alerts() -> None:
 
 def test_a_lost_parcel_refund_does_not_alert_but_the_same_claim_on_a_delivered_order_does() -> None:
     """Trap ``trap_lost_parcel``: a $1,500 laptop refunded by an agent, no return, never
-    delivered, is honest; the same refund on an order the carrier delivered is not."""
+    delivered, is honest; the same refund to a new account on an order the carrier delivered
+    is not."""
     f = Events()
     evs = [
+        f.signup("c1", T0 - DAY),
         f.order("o-lost", T0, items=(("LAP-1", 150_000, 2_500),)),
         f.refund("r-lost", "o-lost", T0 + 9 * DAY, amount_cents=150_000, agent_id="a1"),
         f.order("o-inr", T0, items=(("LAP-2", 150_000, 2_500),)),

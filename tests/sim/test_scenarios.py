@@ -171,8 +171,8 @@ def test_legitimate_manual_refunds_over_100_dollars_see_the_parcel_follow(stream
     for r in stream.refunds.values():
         if r.policy != "manual_override" or truth[r.refund_id].fraud or r.amount_cents <= 10_000:
             continue
-        if truth[r.refund_id].scenario == "trap_lost_parcel":
-            continue  # the carrier lost it: nothing to send back (see the lost-parcel test)
+        if truth[r.refund_id].scenario in ("trap_lost_parcel", "trap_porch_theft"):
+            continue  # lost or stolen: nothing to send back (see the not-received tests)
         checked += 1
         assert r.return_id is not None
         first = [s for s in stream.scans_by_order[r.order_id] if s.scan_type == "first_scan"]
@@ -192,6 +192,8 @@ def test_legitimate_agent_refunds_without_return_are_small_unless_the_parcel_was
         if r.issued_by == "agent" and not rec.fraud and not stream.scans_by_order.get(r.order_id):
             if rec.scenario == "trap_lost_parcel":
                 assert r.order_id not in delivered
+            elif rec.scenario == "trap_porch_theft":
+                assert r.order_id in delivered  # reported delivered, then stolen
             else:
                 assert r.amount_cents <= 10_000
 
@@ -214,6 +216,28 @@ def test_lost_parcels_are_high_value_never_delivered_never_returned(stream: Stre
     for rec in stream.truth_by_kind("order"):
         if rec.fraud:
             assert rec.id in delivered
+
+
+def test_porch_thefts_are_delivered_dear_refunds_with_no_return(stream: Stream) -> None:
+    """The trap that looks like an insider's refund: delivered, not received, refunded."""
+    refunds = _refunds_of(stream, "trap_porch_theft")
+    assert len(refunds) >= 2
+    delivered = {e.order_id for e in stream.events if isinstance(e, ShipmentDelivered)}
+    for r in refunds:
+        assert 20_000 <= r.amount_cents <= 200_000
+        assert r.issued_by == "agent" and r.policy in ("manual_override", "returnless")
+        assert r.order_id in delivered
+        assert not stream.scans_by_order.get(r.order_id)
+        assert not stream.receipts_by_order.get(r.order_id)
+
+
+def test_some_insider_clients_use_long_standing_accounts(stream: Stream) -> None:
+    """Not every fraud account is new: aged accounts carry no sign-up in the stream."""
+    insiders = {
+        rec.id for rec in stream.truth_by_kind("account") if rec.scenario == "insider_refund"
+    }
+    assert insiders
+    assert any(c not in stream.signups for c in insiders)
 
 
 def test_new_device_agent_sessions_are_legitimate_with_mfa_or_in_shift(stream: Stream) -> None:

@@ -19,9 +19,13 @@ def test_shared_customers_are_labelled_and_their_refunds_are_traps(stream: Strea
     assert all(not r.fraud for r in stream.truth if r.scenario == TRAP)
     refunds = [r for r in stream.truth_by_kind("refund") if r.customer_id in accounts]
     # a refund has one scenario: an agent-side trap (escalation, lost parcel, new laptop)
-    # is more specific and wins; every other refund of theirs carries this trap
-    assert refunds and all(r.scenario in TRAPS and not r.fraud for r in refunds)
-    assert sum(r.scenario == TRAP for r in refunds) >= 0.7 * len(refunds)
+    # is more specific and wins; every other legitimate refund of theirs carries this trap
+    # (an insider's client may use their own long-standing account behind a shared IP:
+    # those refunds are fraud and labelled with the insider scenario)
+    legit = [r for r in refunds if not r.fraud]
+    assert legit and all(r.scenario in TRAPS for r in legit)
+    assert all(r.scenario == "insider_refund" for r in refunds if r.fraud)
+    assert sum(r.scenario == TRAP for r in legit) >= 0.7 * len(legit)
 
 
 def test_addresses_and_ips_are_shared_by_many_unrelated_customers_in_one_country(

@@ -195,8 +195,10 @@ def test_composition(stream: Stream) -> None:
 
 
 def test_returnless_refunds_are_cheap_unless_an_agent_gives_them(stream: Stream) -> None:
+    fraud = {r.id for r in stream.truth_by_kind("refund") if r.fraud}
     for r in stream.refunds.values():
-        if r.policy == "returnless" and r.issued_by == "system":
+        # a ring's returnless refunds are mid-value by design (ring_returnless_share)
+        if r.policy == "returnless" and r.issued_by == "system" and r.refund_id not in fraud:
             assert r.amount_cents < 2_500
             assert not stream.scans_by_order.get(r.order_id)
 

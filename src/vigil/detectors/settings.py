@@ -42,8 +42,9 @@ class RefundWithoutReturnSettings:
     baseline_min_weight: float = 50.0
     #: the learned baselines forget old refunds with this factor per day
     baseline_decay_per_day: float = 0.99
-    #: logit bias of every refund without a return
-    bias: float = -7.5
+    #: logit bias of every refund without a return (of an established account; see
+    #: ``young_account_weight``)
+    bias: float = -12.5
     #: logit added per robust standard deviation of ln(amount) above the typical refund
     #: without return of the same issuer (agent or system)
     money_weight: float = 2.5
@@ -58,6 +59,21 @@ class RefundWithoutReturnSettings:
     #: item-not-received claim on a parcel the carrier really lost is a common legitimate
     #: refund, also for laptops; fraudulent INR claims come on delivered orders)
     undelivered_weight: float = -6.0
+    #: an account that signed up at most this long before the refund is young
+    young_account_ms: int = 45 * DAY_MS
+    #: logit added for a young account: accounts made for the job are the usual vehicle of
+    #: refund fraud, while an honest "item not received" on a delivered parcel (porch theft,
+    #: wrong door) comes from an established customer. An established customer's first such
+    #: refund, however dear, stays under 0.5 on this detector alone: the agent's pattern
+    #: (``repeat_customer_weight`` here, ``agent_refunds``) has to add to it
+    young_account_weight: float = 4.0
+    #: how far back an earlier refund by the same agent to the same customer counts (at
+    #: most ``retention_ms``: state is swept after that)
+    repeat_window_ms: int = 60 * DAY_MS
+    #: logit added when the same agent refunded the same customer before within
+    #: ``repeat_window_ms``: a corrupt agent serves a few clients again and again, while an
+    #: ordinary agent rarely meets the same customer twice
+    repeat_customer_weight: float = 2.5
     #: how long order facts (delivery, scans) are kept after the last activity on the order
     retention_ms: int = 60 * DAY_MS
 
@@ -107,9 +123,18 @@ class AgentRefundsSettings:
     return_grace_ms: int = 7 * DAY_MS
     #: policies counted as manual when an agent issues them
     manual_policies: tuple[str, ...] = ("manual_override", "returnless")
-    #: an agent with less unreturned manual refund money than this in a window is never
-    #: alerted
+    #: each judgement looks at the agent's unreturned manual refunds of this long (the
+    #: judged window and the ones before it): a corrupt agent who refunds a client a week
+    #: adds up, where one window alone would show a single refund
+    history_ms: int = 28 * DAY_MS
+    #: an agent with less unreturned manual refund money than this over ``history_ms`` is
+    #: never alerted
     min_unreturned_cents: int = 50_000
+    #: nor one with fewer unreturned manual refunds of at least ``listed_refund_min_cents``
+    #: than this over ``history_ms``: a single dear "item not received" refund of a parcel
+    #: reported delivered (porch theft, wrong door) among small goodwill gestures is
+    #: something every agent meets; several dear ones are a pattern
+    min_unreturned_refunds: int = 3
     #: peers needed (other active agents of the team in the window) for a comparison
     min_peers: int = 3
     #: money floor added to both sides of the agent / peer-median ratio, so that a team

@@ -7,6 +7,10 @@ every session from a new device is an intruder, which real data never is.
   included); the carrier loses it, so there is no delivery event; the customer claims "item not
   received" and an ordinary frontline agent refunds it by manual override or returnless. No
   return ever exists. The refund and the order get truth records with ``fraud=False``.
+* ``trap_porch_theft``: the same claim on a parcel the carrier reports *delivered* (stolen
+  from the doorstep, left at the wrong door): a delivery event, then "item not received" and
+  an ordinary agent's manual refund, no return. From the event stream alone this is what a
+  bribed insider's refund looks like; only the people around it differ.
 * ``trap_new_device_agent``: sessions planned by :meth:`Roster._plan_traps` (first session on a
   new laptop, overtime after the shift, MFA outages). The first two kinds get one to three
   ordinary refunds planned into them here (goodwill gestures, small "item not received" claims,
@@ -26,6 +30,7 @@ from vigil.sim.orders import INR_REASON, RETURN_REASONS, send_parcel
 from vigil.sim.world import TAG_VIP
 
 LOST_PARCEL = "trap_lost_parcel"
+PORCH_THEFT = "trap_porch_theft"
 _GADGETS = ("laptop", "console", "phone")
 
 
@@ -49,6 +54,10 @@ class AgentTraps:
         if self._valuable:
             for k in range(n):
                 ctx.tl.call_at(lo + int((k + rng.random()) * (hi - lo) / n), self._lost_parcel)
+        n = cfg.per_million(cfg.porch_theft_per_million)
+        if self._valuable:
+            for k in range(n):
+                ctx.tl.call_at(lo + int((k + rng.random()) * (hi - lo) / n), self._porch_theft)
         for s in ctx.roster.trap_sessions:
             if not s.trap_work:
                 continue
@@ -58,6 +67,13 @@ class AgentTraps:
                     ctx.tl.call_at(t, partial(self._work, s=s))
 
     def _lost_parcel(self, t: int) -> None:
+        self._not_received(t, delivered=False, scenario=LOST_PARCEL)
+
+    def _porch_theft(self, t: int) -> None:
+        self._not_received(t, delivered=True, scenario=PORCH_THEFT)
+
+    def _not_received(self, t: int, delivered: bool, scenario: str) -> None:
+        """A dear order whose customer honestly never got it, refunded by an ordinary agent."""
         ctx = self.ctx
         rng = ctx.rng
         p = ctx.world.profile(ctx.world.pick(rng, t))
@@ -70,18 +86,20 @@ class AgentTraps:
             device=p.devices[0],
             ip=p.home_ip,
             country=p.country.code,
-            delivered=False,
+            delivered=delivered,
         )
         ctx.truth(
             "order",
             o.order_id,
             fraud=False,
-            scenario=LOST_PARCEL,
+            scenario=scenario,
             amount_cents=o.total_cents,
             customer_id=p.customer_id,
             order_id=o.order_id,
         )
-        t_claim = o.delivered_ms + int(rng.uniform(3.0, 10.0) * DAY_MS)
+        # a lost parcel is chased after days of waiting; a stolen one the day it "arrived"
+        wait = (3.0, 10.0) if not delivered else (0.2, 4.0)
+        t_claim = o.delivered_ms + int(rng.uniform(*wait) * DAY_MS)
         group = GROUP_VIP if p.tag == TAG_VIP else GROUP_FRONTLINE
         found = ctx.roster.find(rng, t_claim, group)
         if found is None:
@@ -93,7 +111,7 @@ class AgentTraps:
             o,
             o.total_cents,
             policy="manual_override" if rng.random() < 0.7 else "returnless",
-            scenario=LOST_PARCEL,
+            scenario=scenario,
             fraud=False,
             request_reason=INR_REASON if rng.random() < 0.85 else None,
         )

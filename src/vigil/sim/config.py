@@ -120,6 +120,9 @@ class SimConfig:
     #: share of insider refunds kept moderate ($150-$600 partial refunds) instead of the
     #: whole high-value order; corrupt agents keep doing their ordinary legitimate work
     insider_moderate_share: float = 0.5
+    #: share of insider clients who use an account they have had for long (no sign-up in
+    #: the stream, ordinary history) instead of a fresh one made for the job
+    insider_aged_account_share: float = 0.4
     insider_moderate_min_cents: int = 15_000
     insider_moderate_max_cents: int = 60_000
     empty_box_per_million: float = 10.0
@@ -174,6 +177,10 @@ class SimConfig:
     lost_parcel_per_million: float = 30.0
     lost_parcel_min_cents: int = 20_000
     lost_parcel_max_cents: int = 200_000
+    #: the same claims on parcels the carrier reports delivered (porch theft, wrong door):
+    #: delivered, "item not received", an ordinary agent's override or returnless refund,
+    #: no return -- from the events alone, an insider's refund (same price range)
+    porch_theft_per_million: float = 20.0
     #: agents who get a new laptop: from a day on, a new device (and a new home IP); the
     #: first session from it is a new device + new IP with MFA, with ordinary refunds
     agent_new_laptop_per_million: float = 6.0
@@ -265,6 +272,7 @@ def _validate(c: SimConfig) -> None:
         "takeover_in_shift_share",
         "takeover_home_country_share",
         "insider_moderate_share",
+        "insider_aged_account_share",
         "serial_returner_share",
         "serial_return_rate",
         "traveller_share",
@@ -319,6 +327,7 @@ def _validate(c: SimConfig) -> None:
         "rings_per_million",
         "agent_travel_sessions_per_million",
         "lost_parcel_per_million",
+        "porch_theft_per_million",
         "agent_new_laptop_per_million",
         "agent_overtime_sessions_per_million",
         "mfa_outages_per_million",

@@ -214,7 +214,19 @@ class Fraud:
         rng = ctx.rng
         client = self._clients.get((agent.idx, slot))
         if client is None:
-            client = self._account(t0, INSIDER)
+            cfg = ctx.cfg
+            if rng.random() < cfg.insider_aged_account_share:
+                # the client's own long-standing account: nothing about it is new
+                client = ctx.world.profile(ctx.world.pick(rng, t0))
+                ctx.truth(
+                    "account",
+                    client.customer_id,
+                    fraud=True,
+                    scenario=INSIDER,
+                    customer_id=client.customer_id,
+                )
+            else:
+                client = self._account(t0, INSIDER)
             self._clients[(agent.idx, slot)] = client
         cfg = ctx.cfg
         items = None

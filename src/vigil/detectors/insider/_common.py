@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 # scoring and retention helpers are shared with the sequence detectors
 from vigil.detectors.sequences._common import (
     GC_PREFIX,
+    days,
     file_for_sweep,
     logistic,
     money,
@@ -17,6 +18,7 @@ from vigil.detectors.sequences._common import (
 
 __all__ = [
     "GC_PREFIX",
+    "days",
     "file_for_sweep",
     "logistic",
     "median",

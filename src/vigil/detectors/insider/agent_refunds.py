@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.insider._common import (
     GC_PREFIX,
+    days,
     logistic,
     median,
     money,
@@ -63,6 +64,7 @@ _ROSTER = "roster"  # agent_id -> (event_time_ms, team)
 # or just delivered ms (an int) for [delivered ms, None, delivered ms]
 _ORDERS = "orders"
 _BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
+_HISTORY = "history"  # agent_id -> unreturned manual RefundValues judged within history_ms
 _JUDGE = "judge|"
 
 # window value: (agent_id, refund_id, amount_cents, policy, customer_id, order_id,
@@ -76,7 +78,7 @@ class AgentRefundsDetector(BaseDetector):
     """Agents whose unreturned manual refund money stands out among team peers."""
 
     name: ClassVar[str] = "agent_refunds"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     subscribes: ClassVar[frozenset[str]] = frozenset(
         {"agent_rostered", "refund_issued", "carrier_scan", "return_received", "shipment_delivered"}
     )
@@ -167,11 +169,16 @@ class AgentRefundsDetector(BaseDetector):
     def _judge(self, start_ms: int, acc: Acc, fired_at_ms: int, ctx: Context) -> list[Signal]:
         s = self.settings
         roster = ctx.keyed(_ROSTER)
-        # agent -> (team, unreturned manual cents, unreturned manual refunds, manual refunds)
+        history = ctx.keyed(_HISTORY)
+        horizon = start_ms + s.window_ms - s.history_ms
+        # agent -> (team, unreturned manual cents, unreturned manual refunds, manual refunds),
+        # all over the history: this window's refunds and the judged ones before it
         per_agent: dict[str, tuple[str, int, list[RefundValue], int]] = {}
         for agent_id in sorted(acc):
             manual: list[RefundValue] = acc[agent_id][2]
-            unreturned = self._unreturned(manual, ctx)
+            past: list[RefundValue] = [r for r in history.get(agent_id, ()) if r[7] >= horizon]
+            unreturned = past + self._unreturned(manual, ctx)
+            history[agent_id] = unreturned
             rost = roster.get(agent_id)
             team = rost[1] if rost is not None else s.unknown_team
             per_agent[agent_id] = (team, sum(r[2] for r in unreturned), unreturned, len(manual))
@@ -181,6 +188,9 @@ class AgentRefundsDetector(BaseDetector):
         out: list[Signal] = []
         for agent_id, (team, cents, unreturned, n_manual) in per_agent.items():
             if cents < s.min_unreturned_cents:
+                continue
+            dear = sum(1 for r in unreturned if r[2] >= s.listed_refund_min_cents)
+            if dear < s.min_unreturned_refunds:
                 continue
             peers = [float(per_agent[p][1]) for p in teams[team] if p != agent_id]
             if len(peers) < s.min_peers:
@@ -236,7 +246,8 @@ class AgentRefundsDetector(BaseDetector):
         explanation = (
             f"agent {agent_id} (team {team}) issued {len(unreturned)} manual refunds "
             f"({n_overrides} overrides) worth {money(cents)} that never came back, of "
-            f"{n_manual} manual refunds in the window from {start}, vs a median of "
+            f"{n_manual} manual refunds in the window from {start} and the "
+            f"{days(s.history_ms - s.window_ms)} before it, vs a median of "
             f"{money(round(peer_median))} over {n_peers} team peers "
             f"({2**log2_ratio:.1f}x with floors); at risk: {len(listed)} refunds of "
             f"{money(s.listed_refund_min_cents)} or more worth {money(sum(r[2] for r in listed))}"

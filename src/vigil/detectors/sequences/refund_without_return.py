@@ -41,6 +41,7 @@ from vigil.detectors.sequences._common import (
     AmountBaseline,
     RefundFacts,
     days,
+    file_for_sweep,
     logistic,
     money,
     refund_facts,
@@ -50,6 +51,7 @@ from vigil.detectors.sequences._common import (
 from vigil.detectors.settings import RefundWithoutReturnSettings
 from vigil.events.schemas import (
     CarrierScan,
+    CustomerSignup,
     EventBase,
     RefundIssued,
     ReturnReceived,
@@ -62,6 +64,8 @@ REASON_AGENT_ISSUED = "agent_issued"
 REASON_HIGH_AMOUNT = "amount_above_typical_no_return_refund"
 REASON_RETURNLESS = "returnless_policy"
 REASON_NOT_DELIVERED = "order_not_delivered"
+REASON_YOUNG_ACCOUNT = "young_account"
+REASON_REPEAT_CUSTOMER = "same_agent_refunded_customer_before"
 
 # order_id -> [last_activity_ms, earliest_scan_or_receipt_ms | None, delivered_ms | None],
 # or just delivered_ms (an int) for [delivered_ms, None, delivered_ms]
@@ -69,6 +73,12 @@ _ORDERS = "orders"
 # issuer ("agent" / "system") -> AmountBaseline state
 _BASELINE = "baseline"
 _REFUND_TIMER = "refund|"
+# customer_id -> sign-up time (kept while the account is young)
+_SIGNUPS = "signups"
+# "agent_id|customer_id" -> [last refund ms, refund times ...] (agent refunds only)
+_PAIRS = "agent_customer"
+#: refund times kept per agent and customer (a corrupt agent's few clients come back often)
+_PAIR_TIMES = 8
 
 # payload of a refund timer: the refund facts the score needs, as plain data
 # (refund_id, order_id, customer_id, amount_cents, policy, issued_by, agent_id, session_id,
@@ -79,9 +89,15 @@ class RefundWithoutReturnDetector(BaseDetector):
     """A refund with no carrier scan and no warehouse receipt within ``wait_ms``."""
 
     name: ClassVar[str] = "refund_without_return"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     subscribes: ClassVar[frozenset[str]] = frozenset(
-        {"refund_issued", "carrier_scan", "return_received", "shipment_delivered"}
+        {
+            "refund_issued",
+            "carrier_scan",
+            "return_received",
+            "shipment_delivered",
+            "customer_signup",
+        }
     )
 
     def __init__(self, settings: RefundWithoutReturnSettings | None = None) -> None:
@@ -99,6 +115,20 @@ class RefundWithoutReturnDetector(BaseDetector):
                 facts = refund_facts(event)
                 deadline = event.event_time_ms + self.settings.wait_ms
                 ctx.set_timer(deadline, _REFUND_TIMER + event.refund_id, facts)
+                if event.agent_id:
+                    self._note_pair(ctx, event.agent_id, event.customer_id, event.event_time_ms)
+            return ()
+        elif type(event) is CustomerSignup:
+            signups = ctx.keyed(_SIGNUPS)
+            t = event.event_time_ms
+            old = signups.get(event.customer_id)
+            if old is None:
+                signups[event.customer_id] = t
+                file_for_sweep(
+                    ctx, (_SIGNUPS, event.customer_id), t + self.settings.young_account_ms
+                )
+            elif t < old:
+                signups[event.customer_id] = t
             return ()
         else:
             return ()
@@ -106,6 +136,40 @@ class RefundWithoutReturnDetector(BaseDetector):
             ctx, _ORDERS, order_id, event.event_time_ms, slot, self.settings.retention_ms
         )
         return ()
+
+    def _note_pair(self, ctx: Context, agent_id: str, customer_id: str, t: int) -> None:
+        pairs = ctx.keyed(_PAIRS)
+        key = agent_id + "|" + customer_id
+        entry: list[int] | None = pairs.get(key)
+        if entry is None:
+            pairs[key] = [t, t]
+            file_for_sweep(ctx, (_PAIRS, key), t + self.settings.repeat_window_ms)
+            return
+        if t > entry[0]:
+            entry[0] = t
+        if t not in entry[1:]:
+            entry.append(t)
+            if len(entry) > _PAIR_TIMES + 1:
+                # keep the latest times: the earliest ones are the first to leave the window
+                times = sorted(entry[1:])[-_PAIR_TIMES:]
+                entry[1:] = times
+
+    def _customer_facts(self, ctx: Context, facts: RefundFacts) -> tuple[bool, bool]:
+        """(young account, same agent refunded this customer before) as of the refund.
+
+        Read when the timer fires, a week after the refund, so a sign-up or an earlier
+        refund that arrived late still counts: the result depends on event times only.
+        """
+        s = self.settings
+        t = facts[8]
+        signup = ctx.keyed(_SIGNUPS).get(facts[2])
+        young = signup is not None and t - s.young_account_ms <= signup <= t
+        repeat = False
+        if facts[6]:
+            entry = ctx.keyed(_PAIRS).get(facts[6] + "|" + facts[2])
+            if entry is not None:
+                repeat = any(t - s.repeat_window_ms <= x < t for x in entry[1:])
+        return young, repeat
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -134,13 +198,21 @@ class RefundWithoutReturnDetector(BaseDetector):
         AmountBaseline.add(base, deadline, facts[3])
         if facts[3] < s.min_amount_cents:
             return ()
-        signal = self._score(facts, delivered, typical[0], typical[1], deadline)
+        young, repeat = self._customer_facts(ctx, facts)
+        signal = self._score(facts, delivered, young, repeat, typical[0], typical[1], deadline)
         return (signal,) if signal is not None else ()
 
     # --- scoring ----------------------------------------------------------------------------
 
     def _score(
-        self, facts: RefundFacts, delivered: bool, mean: float, sd: float, deadline: int
+        self,
+        facts: RefundFacts,
+        delivered: bool,
+        young: bool,
+        repeat: bool,
+        mean: float,
+        sd: float,
+        deadline: int,
     ) -> Signal | None:
         s = self.settings
         refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, _, _ = facts
@@ -160,6 +232,12 @@ class RefundWithoutReturnDetector(BaseDetector):
         if not delivered:
             logit += s.undelivered_weight
             reasons.append(REASON_NOT_DELIVERED)
+        if young:
+            logit += s.young_account_weight
+            reasons.append(REASON_YOUNG_ACCOUNT)
+        if repeat:
+            logit += s.repeat_customer_weight
+            reasons.append(REASON_REPEAT_CUSTOMER)
         score = clamp01(logistic(logit))
         if score < s.min_emit_score:
             return None
@@ -169,5 +247,7 @@ class RefundWithoutReturnDetector(BaseDetector):
             f"{customer_id} ({policy} by {by}) had no carrier scan or warehouse receipt "
             f"within {days(s.wait_ms)}; typical such refund by {issued_by} "
             f"{money(round(math.exp(mean)))} (z {z:.1f})"
+            + ("; account signed up recently" if young else "")
+            + (f"; agent {agent_id} refunded this customer before" if repeat else "")
         )
         return refund_signal(self.name, self.version, facts, score, reasons, explanation, deadline)
