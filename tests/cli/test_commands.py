@@ -52,6 +52,38 @@ def test_run_reconciles_and_writes_every_output(sim_dir: Path, tmp_path: Path) -
     assert (tmp_path / "analytics.duckdb").exists()
 
 
+def test_run_writes_one_decision_per_refund_and_the_thresholds_move_them(
+    sim_dir: Path, tmp_path: Path
+) -> None:
+    inp = str(sim_dir / "events.jsonl")
+    code, _ = invoke("run", "--input", inp, "--out", str(tmp_path / "a"), "--no-analytics")
+    assert code == 0
+    lines = (tmp_path / "a" / "decisions.jsonl").read_bytes().splitlines()
+    last = {d["refund_id"]: d for d in map(json.loads, lines)}
+    assert last, "the simulated stream has fraud: some refund must get a decision"
+    stats = json.loads((tmp_path / "a" / "stats.json").read_text())
+    levels = {lvl: sum(1 for d in last.values() if d["decision"] == lvl) for lvl in ("deny",)}
+    assert stats["refunds_by_decision"].get("deny", 0) == levels["deny"]
+    # everything at or above 0.1 is reviewed when review and deny move down
+    code, _ = invoke(
+        "run", "--input", inp, "--out", str(tmp_path / "b"), "--no-analytics",
+        "--review-threshold", "0.1", "--deny-threshold", "0.99",
+    )  # fmt: skip
+    assert code == 0
+    moved = {
+        d["refund_id"]: d
+        for d in map(json.loads, (tmp_path / "b" / "decisions.jsonl").read_bytes().splitlines())
+    }
+    for rid, d in moved.items():
+        want = "deny" if d["score"] >= 0.99 else "review" if d["score"] >= 0.1 else "approve"
+        assert d["decision"] == want and d["score"] == last[rid]["score"]
+    code, out = invoke(
+        "run", "--input", inp, "--out", str(tmp_path / "c"),
+        "--review-threshold", "0.9", "--deny-threshold", "0.5",
+    )  # fmt: skip
+    assert code != 0 and "deny_threshold 0.5 is below review_threshold 0.9" in out
+
+
 def test_analytics_store_holds_processed_events_and_alerts(sim_dir: Path, tmp_path: Path) -> None:
     import duckdb
 

@@ -20,7 +20,8 @@ from vigil.cli.options import Duration
 from vigil.cli.progress import Reporter, stderr
 from vigil.cli.rules import rules as rules_command
 from vigil.cli.simulate import build_sim_config
-from vigil.errors import VigilError
+from vigil.decisions.policy import DecisionPolicy
+from vigil.errors import ConfigError, VigilError
 from vigil.runtime.embedded import RuntimeSettings
 from vigil.runtime.stats import RunStats
 
@@ -126,6 +127,21 @@ def simulate(
 )
 @click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
 @click.option(
+    "--review-threshold",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=0.5,
+    show_default=True,
+    help="Combined score at which a refund's decision becomes review (docs/decisions.md; "
+    "vigil evaluate shows what an alert budget or money would choose).",
+)
+@click.option(
+    "--deny-threshold",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=0.95,
+    show_default=True,
+    help="Combined score at which a refund's decision becomes deny.",
+)
+@click.option(
     "--rules",
     "rules_path",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -143,6 +159,8 @@ def run(
     idle_timeout: float | None,
     no_analytics: bool,
     rules_path: Path | None,
+    review_threshold: float,
+    deny_threshold: float,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
     settings = RuntimeSettings(
@@ -150,11 +168,19 @@ def run(
         allowed_lateness_ms=allowed_lateness,
         checkpoint_every_events=checkpoint_every,
         analytics=not no_analytics,
+        decision_policy=decision_policy(review_threshold, deny_threshold),
     )
     stats = run_pipeline(
         input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, rules_path
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
+
+
+def decision_policy(review_threshold: float, deny_threshold: float) -> DecisionPolicy:
+    try:
+        return DecisionPolicy(review_threshold, deny_threshold)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--deny-threshold") from exc
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class RuntimeSettings:
     #: how often (in input lines) forgotten event ids are pruned from the dedup map
     dedup_prune_every: int = 100_000
     analytics: bool = True
+    #: where a refund's combined score becomes review or deny (``decisions.jsonl``)
+    decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
 
     def fingerprint(self) -> str:
         """Settings that change results; a checkpoint is only resumed with the same ones."""
@@ -125,7 +127,6 @@ class EmbeddedRuntime:
         checkpoint_dir: Path | None = None,
         progress: Callable[[RunStats, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        decision_policy: DecisionPolicy | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         self.detectors = list(detectors)
@@ -143,7 +144,7 @@ class EmbeddedRuntime:
         self.next_due_ms = NO_DUE
         self.stats = RunStats()
         #: one running decision per refund any detector spoke about (``decisions.jsonl``)
-        self.decisions = DecisionBook(decision_policy)
+        self.decisions = DecisionBook(self.settings.decision_policy)
         # Dedup: ids in two generations; a generation is dropped once every id in it is older
         # than anything still accepted, so whenever pruning runs, results are the same.
         self._seen_new: set[str] = set()
@@ -191,8 +192,7 @@ class EmbeddedRuntime:
             + "|"
             + ",".join(
                 f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}" for d in self.detectors
-            )
-            + f"|{self.decisions.policy!r}",
+            ),
         )
         restored = None
         if self.checkpoint_dir is not None:
