@@ -189,6 +189,33 @@ def test_expiry_splits_old_links() -> None:
     assert len(g.state["names"]) == n_nodes
 
 
+def test_many_nodes_then_a_sweep_free_and_reuse_their_slots() -> None:
+    """More nodes than one block of spare column slots: each reads as a new node; a sweep
+    frees the idle ones that link nothing, in index order, and new nodes reuse them."""
+    g = EntityGraph({}, CAPS, TTL_DAYS)
+    n = 3000
+    for i in range(n):
+        g.touch(f"c:{i}", (f"d:{i}",), T0 + i)
+    s = g.state
+    assert len(s["names"]) == 2 * n <= len(s["parent"])
+    for i in range(n):
+        a, d = g.find_node(f"c:{i}"), g.find_node(f"d:{i}")
+        assert a is not None and d is not None
+        assert g.find(a) == a and g.find(d) == d and g.members(d) == [d]
+        assert s["owner"][a] == -1 and s["owner"][d] == a
+        assert s["seen"][d] == T0 // DAY and s["born"][a] == 0 and s["country"][a] == 0
+    g.touch("c:0", ("d:1",), T0 + DAY)  # c:0 and c:1 share d:1 now
+    assert g.sweep_nodes(T0 + (TTL_DAYS + 1) * DAY) == 2 * n - 3
+    assert sorted(g.name(m) for m in g.members(g.node("c:1"))) == ["c:0", "c:1", "d:1"]
+    assert s["free"] == sorted(s["free"]) and g.stats()["nodes"] == 3
+    last_freed = s["free"][-2:]
+    g.touch("c:new", ("d:new",), T0 + (TTL_DAYS + 2) * DAY)
+    assert [g.find_node("d:new"), g.find_node("c:new")] == last_freed
+    assert len(s["names"]) == 2 * n
+    again = EntityGraph(pickle.loads(pickle.dumps(s)), CAPS, TTL_DAYS)
+    assert _graph_components(again) == _graph_components(g) == {frozenset({0, 1})}
+
+
 # --- the detector ----------------------------------------------------------------------------
 
 

@@ -26,9 +26,10 @@ Why this shape (see ``docs/detectors.md``, "fraud_ring", for the measured costs)
   Components may therefore lag expiry by up to the rebuild period (one day).
 
 State is plain picklable data in one dict (the detector's keyed state): node names and a
-free list, ``array`` columns indexed by node (parent, owner, day seen, signup day, country),
-and dicts for shared entities, hubs and component member lists. Node names carry their kind
-in the first letter (``KINDS``); accounts are ``c:<customer id>``.
+free list, ``array`` columns indexed by node (parent, owner, day seen, signup day, country;
+grown a few thousand slots ahead of the nodes, the spare slots holding a new node's values
+but its parent), and dicts for shared entities, hubs and component member lists. Node names
+carry their kind in the first letter (``KINDS``); accounts are ``c:<customer id>``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ ACCOUNT = "c"
 
 #: ``seen``/``born`` days are unsigned 16-bit: day 0 means "unknown"
 _MAX_DAY = 65_535
+#: the columns grow by this many slots at a time, ahead of the nodes (``_grow_columns``)
+_SPARE_SLOTS = 4096
 
 
 def new_state() -> dict[str, Any]:
@@ -81,6 +84,113 @@ def day_of(time_ms: int) -> int:
     return 1 if d < 1 else _MAX_DAY if d > _MAX_DAY else d
 
 
+def _add_node(s: dict[str, Any], name: str) -> int:
+    """Create node ``name`` (not in ``s["ids"]``) in a free slot or at the end."""
+    names: list[str] = s["names"]
+    free: list[int] = s["free"]
+    if free:
+        x = free.pop()
+        names[x] = name
+        s["parent"][x] = x
+        s["owner"][x] = -1
+        s["seen"][x] = 0
+        s["born"][x] = 0
+        s["country"][x] = 0
+    else:
+        x = len(names)
+        names.append(name)
+        parent = s["parent"]
+        if x == len(parent):
+            _grow_columns(s)
+        parent[x] = x
+    s["ids"][name] = x
+    return x
+
+
+def _grow_columns(s: dict[str, Any]) -> None:
+    """Add ``_SPARE_SLOTS`` slots to every column, set to a new node's values but ``parent``
+    (set when the node is created), so that creating a node at the end writes one column."""
+    s["parent"].frombytes(bytes(_SPARE_SLOTS * s["parent"].itemsize))
+    s["owner"].extend(array("i", [-1]) * _SPARE_SLOTS)
+    for column in ("seen", "born", "country"):
+        s[column].frombytes(bytes(_SPARE_SLOTS * s[column].itemsize))
+
+
+def touch_fast(
+    s: dict[str, Any],
+    account: str,
+    entities: tuple[str, ...],
+    time_ms: int,
+    country: str = "",
+    signup: bool = False,
+) -> tuple[int, int]:
+    """The part of ``EntityGraph.touch`` that needs neither the caps nor the TTL, on a graph
+    state dict directly (a caller with one event to record builds no ``EntityGraph``).
+
+    Records the account's activity, then settles ``entities`` in order while each is new (the
+    account owns it), the account's own, a hub, or a shared entity the account already
+    belongs to: nearly every touch. Stops at the first that is none of these (another
+    account's entity, a shared entity the account joins, an unowned one) and returns (the
+    account's node, how many entities it settled); the caller links the rest in order with
+    ``EntityGraph.link``. ``s`` must be initialised (``new_state``).
+    """
+    ids: dict[str, int] = s["ids"]
+    a = ids.get(account)
+    if a is None:
+        a = _add_node(s, account)
+    day = time_ms // DAY_MS  # day_of, inlined
+    if day < 1:
+        day = 1
+    elif day > _MAX_DAY:
+        day = _MAX_DAY
+    seen = s["seen"]
+    if day > seen[a]:
+        seen[a] = day
+    if signup:
+        born = s["born"]
+        if born[a] == 0 or day < born[a]:
+            born[a] = day
+    if country:
+        code_ix: dict[str, int] = s["code_ix"]
+        c = code_ix.get(country)
+        if c is None:
+            codes: list[str] = s["codes"]
+            c = code_ix[country] = len(codes)
+            codes.append(country)
+        if c < 256:
+            s["country"][a] = c
+    owner = s["owner"]
+    settled = 0
+    for entity in entities:
+        e = ids.get(entity)
+        if e is None:
+            # a new entity: its first account owns it
+            e = _add_node(s, entity)
+            owner[e] = a
+            seen[e] = day
+        elif owner[e] == a:
+            # the common case: the account's own device, card, address seen again
+            if day > seen[e]:
+                seen[e] = day
+        else:
+            hubs: dict[int, int] = s["hubs"]
+            last = hubs.get(e)
+            if last is not None:
+                if day > last:
+                    hubs[e] = day
+            else:
+                sh: dict[int, int] | None = s["shared"].get(e)
+                if sh is None:
+                    break  # another account's (or nobody's): may link, needs the TTL
+                old = sh.get(a)
+                if old is None:
+                    break  # a shared entity the account joins: needs the caps
+                if day > old:
+                    sh[a] = day
+        settled += 1
+    return a, settled
+
+
 class EntityGraph:
     """Operations over a graph state dict (``new_state``); holds no state of its own.
 
@@ -106,31 +216,8 @@ class EntityGraph:
 
     def node(self, name: str) -> int:
         """The index of a node, created if new."""
-        s = self._s
-        ids: dict[str, int] = s["ids"]
-        x = ids.get(name)
-        if x is not None:
-            return x
-        free: list[int] = s["free"]
-        names: list[str] = s["names"]
-        if free:
-            x = free.pop()
-            names[x] = name
-            s["parent"][x] = x
-            s["owner"][x] = -1
-            s["seen"][x] = 0
-            s["born"][x] = 0
-            s["country"][x] = 0
-        else:
-            x = len(names)
-            names.append(name)
-            s["parent"].append(x)
-            s["owner"].append(-1)
-            s["seen"].append(0)
-            s["born"].append(0)
-            s["country"].append(0)
-        ids[name] = x
-        return x
+        x: int | None = self._s["ids"].get(name)
+        return x if x is not None else _add_node(self._s, name)
 
     def find_node(self, name: str) -> int | None:
         x: int | None = self._s["ids"].get(name)
@@ -161,37 +248,11 @@ class EntityGraph:
     ) -> int:
         """An account was active at ``time_ms`` (where, and whether it signed up) and touched
         ``entities`` (node names whose first letter is their kind); returns its node. The hot
-        path: one call per event."""
-        s = self._s
-        a: int | None = s["ids"].get(account)
-        if a is None:
-            a = self.node(account)
-        day = day_of(time_ms)
-        seen = s["seen"]
-        if day > seen[a]:
-            seen[a] = day
-        if signup:
-            born = s["born"]
-            if born[a] == 0 or day < born[a]:
-                born[a] = day
-        if country:
-            code_ix: dict[str, int] = s["code_ix"]
-            c = code_ix.get(country)
-            if c is None:
-                codes: list[str] = s["codes"]
-                c = code_ix[country] = len(codes)
-                codes.append(country)
-            if c < 256:
-                s["country"][a] = c
-        ids: dict[str, int] = s["ids"]
-        owner = s["owner"]
-        for entity in entities:
-            e = ids.get(entity)
-            if e is not None and owner[e] == a:
-                # the common case: the account's own device, card, address seen again
-                if day > seen[e]:
-                    seen[e] = day
-            else:
+        path: one call per event (``touch_fast`` settles nearly all of it)."""
+        a, settled = touch_fast(self._s, account, entities, time_ms, country, signup)
+        if settled < len(entities):
+            day = day_of(time_ms)
+            for entity in entities[settled:]:
                 self._link(a, entity, day)
         return a
 
@@ -200,7 +261,7 @@ class EntityGraph:
         e = s["ids"].get(entity)
         if e is None:
             # a new entity: its first account owns it (the common case, kept short)
-            e = self.node(entity)
+            e = _add_node(s, entity)
             s["owner"][e] = a
             s["seen"][e] = day
             return
@@ -349,29 +410,31 @@ class EntityGraph:
 
     def sweep_nodes(self, now_ms: int) -> int:
         """Free nodes idle for the TTL that nothing links (run after ``expire``); returns how
-        many were freed. A pass over every node: run it rarely (weekly)."""
+        many were freed, in index order. A pass over every node: run it rarely (weekly)."""
         s = self._s
         cutoff = day_of(now_ms) - self._ttl
         ids: dict[str, int] = s["ids"]
         names: list[str] = s["names"]
-        seen = s["seen"]
         shared, hubs, parent = s["shared"], s["hubs"], s["parent"]
         comp: dict[int, list[int]] = s["comp"]
-        free: list[int] = s["free"]
+        owner = s["owner"]
+        # a pass over the ``seen`` column in index order (not over ``ids``, whose int objects
+        # are scattered in memory); a free slot's name is ""
         gone = [
-            (name, x)
-            for name, x in ids.items()
-            if seen[x] < cutoff
+            x
+            for x, day in enumerate(s["seen"][: len(names)])
+            if day < cutoff
+            and names[x]
             and x not in shared
             and x not in hubs
             and parent[x] == x
             and x not in comp
         ]
-        for name, x in gone:
-            del ids[name]
+        for x in gone:
+            del ids[names[x]]
             names[x] = ""
-            s["owner"][x] = -1
-            free.append(x)
+            owner[x] = -1
+        s["free"].extend(gone)
         return len(gone)
 
     def stats(self) -> dict[str, int]:

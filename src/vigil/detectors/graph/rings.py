@@ -39,7 +39,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Evidence, Signal, clamp01
-from vigil.detectors.graph.entity_graph import ACCOUNT, DAY_MS, KINDS, EntityGraph
+from vigil.detectors.graph.entity_graph import (
+    ACCOUNT,
+    DAY_MS,
+    KINDS,
+    EntityGraph,
+    new_state,
+    touch_fast,
+)
 from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, record_order_fact
 from vigil.detectors.sequences._common import GC_PREFIX, file_for_sweep, logistic, money, sweep
 from vigil.detectors.settings import FraudRingSettings
@@ -105,62 +112,67 @@ class FraudRingDetector(BaseDetector):
         s = self.settings
         return EntityGraph(ctx.keyed(_GRAPH), _Caps(s), s.link_ttl_ms // DAY_MS)
 
-    def _arm_expiry(self, ctx: Context, g: EntityGraph, time_ms: int) -> None:
-        state = g.state
-        if "next_expire_ms" not in state:
-            every = self.settings.rebuild_every_ms
-            due = time_ms - time_ms % every + every
-            state["next_expire_ms"] = due
-            ctx.set_timer(due, _EXPIRE)
+    def _arm_expiry(self, ctx: Context, state: dict[str, Any], time_ms: int) -> None:
+        """The graph's first touch: initialise it and set the daily expiry timer."""
+        if not state:
+            state.update(new_state())
+        every = self.settings.rebuild_every_ms
+        due = time_ms - time_ms % every + every
+        state["next_expire_ms"] = due
+        ctx.set_timer(due, _EXPIRE)
 
     # --- events -------------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        t = event.event_time_ms
-        if type(event) is OrderPlaced:
-            g = self._graph(ctx)
-            g.touch(
-                "c:" + event.customer_id,
-                (
-                    "d:" + event.device_id,
-                    "i:" + event.ip,
-                    "a:" + event.shipping_address_hash,
-                    "p:" + event.payment_fingerprint,
-                ),
-                t,
-                country=event.country,
+        # The hot path (one call per login, order, sign-up, profile change): no EntityGraph is
+        # built unless an entity links; the rest is settled on the state dict (``touch_fast``).
+        if type(event) is CustomerLogin:  # the most frequent type first
+            if not event.success:  # a failed login is someone else trying, not a link
+                return ()
+            account = "c:" + event.customer_id
+            entities: tuple[str, ...] = ("d:" + event.device_id, "i:" + event.ip)
+            country, signup = event.country, False
+        elif type(event) is OrderPlaced:
+            account = "c:" + event.customer_id
+            entities = (
+                "d:" + event.device_id,
+                "i:" + event.ip,
+                "a:" + event.shipping_address_hash,
+                "p:" + event.payment_fingerprint,
             )
-            self._arm_expiry(ctx, g, t)
-        elif type(event) is CustomerLogin:
-            if event.success:  # a failed login is someone else trying, not a link
-                g = self._graph(ctx)
-                g.touch(
-                    "c:" + event.customer_id,
-                    ("d:" + event.device_id, "i:" + event.ip),
-                    t,
-                    country=event.country,
-                )
-                self._arm_expiry(ctx, g, t)
+            country, signup = event.country, False
         elif type(event) is CustomerSignup:
-            g = self._graph(ctx)
-            g.touch(
-                "c:" + event.customer_id,
-                ("d:" + event.device_id, "i:" + event.ip),
-                t,
-                country=event.country,
-                signup=True,
-            )
-            self._arm_expiry(ctx, g, t)
+            account = "c:" + event.customer_id
+            entities = ("d:" + event.device_id, "i:" + event.ip)
+            country, signup = event.country, True
         elif type(event) is ProfileChanged:
             kind = _PROFILE_KIND.get(event.field)
-            if kind is not None:
-                g = self._graph(ctx)
-                g.touch("c:" + event.customer_id, (kind + ":" + event.new_value_hash,), t)
-                self._arm_expiry(ctx, g, t)
+            if kind is None:
+                return ()
+            account = "c:" + event.customer_id
+            entities = (kind + ":" + event.new_value_hash,)
+            country, signup = "", False
+        else:
+            self._on_fact(event, ctx)
+            return ()
+        t = event.event_time_ms
+        state = ctx.keyed(_GRAPH)
+        if "next_expire_ms" not in state:
+            self._arm_expiry(ctx, state, t)
+        a, settled = touch_fast(state, account, entities, t, country, signup)
+        if settled < len(entities):  # what links (rare) needs the caps and the TTL
+            g = self._graph(ctx)
+            for entity in entities[settled:]:
+                g.link(a, entity, t)
+        return ()
+
+    def _on_fact(self, event: EventBase, ctx: Context) -> None:
+        """A refund, or a fact about an order (delivered, scanned, received)."""
+        t = event.event_time_ms
+        if type(event) is ShipmentDelivered:
+            record_order_fact(ctx, _ORDERS, event.order_id, t, DELIVERED, self.settings.link_ttl_ms)
         elif type(event) is RefundIssued:
             self._add_refund(ctx, event)
-        elif type(event) is ShipmentDelivered:
-            record_order_fact(ctx, _ORDERS, event.order_id, t, DELIVERED, self.settings.link_ttl_ms)
         elif type(event) is CarrierScan:
             record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
         elif type(event) is ReturnReceived:
@@ -173,7 +185,6 @@ class FraudRingDetector(BaseDetector):
                 receipts[event.order_id] = t if good else -t
                 if old is None:
                     file_for_sweep(ctx, (_RECEIPTS, event.order_id), t + self.settings.link_ttl_ms)
-        return ()
 
     def _add_refund(self, ctx: Context, event: RefundIssued) -> None:
         t = event.event_time_ms
