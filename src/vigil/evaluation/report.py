@@ -82,6 +82,11 @@ class DetectorFigures(msgspec.Struct, frozen=True, kw_only=True):
     scenarios: tuple[ScenarioFigures, ...]
     traps: tuple[TrapFigures, ...]
     entities: EntityFigures
+    #: alert level (no budget): alerts at or above the threshold that name known refunds,
+    #: those covering at least one fraudulent refund, and those covering only trap refunds
+    alerts_at_threshold: int = 0
+    alerts_with_fraud: int = 0
+    alerts_only_on_traps: int = 0
 
 
 class DetectorContribution(msgspec.Struct, frozen=True, kw_only=True):
@@ -306,6 +311,11 @@ def sections(r: EvaluationReport) -> list[Section]:
             (
                 f"alerts on traps (all combined): {c.trap_alerts} = {pct(c.trap_share)} of "
                 f"raised; plain legitimate refunds raised: {c.legit_raised}",
+                f"by alert instead of by refund (no budget): {c.alerts_at_threshold:,} alerts at "
+                f"or above the threshold, {c.alerts_with_fraud:,} cover a fraudulent refund, "
+                f"{c.alerts_only_on_traps:,} = {pct(_share(c.alerts_only_on_traps, c))}"
+                " cover only trap refunds (an agent or ring alert that is right about its subject "
+                "counts once here, while each honest refund it lists counts above)",
             ),
         ),
         Section(
@@ -334,6 +344,10 @@ def sections(r: EvaluationReport) -> list[Section]:
         ),
     ]
     return out
+
+
+def _share(n: int, g: DetectorFigures) -> float | None:
+    return n / g.alerts_at_threshold if g.alerts_at_threshold else None
 
 
 def footer(r: EvaluationReport) -> str:

@@ -144,6 +144,18 @@ def figures_for(
     ]
 
     entities = _entities(alerts, truth, threshold, raised_ids)
+    at_threshold = with_fraud = only_traps = 0
+    for alert in alerts:
+        if alert.score < threshold:
+            continue
+        recs = [refunds[rid] for rid in covered_refunds(alert) if rid in refunds]
+        if not recs:
+            continue
+        at_threshold += 1
+        if any(r.fraud for r in recs):
+            with_fraud += 1
+        elif all(r.scenario in TRAPS for r in recs):
+            only_traps += 1
     return DetectorFigures(
         detector=name,
         alert_records=len(alerts),
@@ -168,6 +180,9 @@ def figures_for(
         scenarios=tuple(scenarios),
         traps=tuple(traps),
         entities=entities,
+        alerts_at_threshold=at_threshold,
+        alerts_with_fraud=with_fraud,
+        alerts_only_on_traps=only_traps,
     )
 
 
