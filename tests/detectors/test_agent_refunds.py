@@ -150,3 +150,31 @@ def test_out_of_order_arrival_within_the_bound_gives_the_same_alerts() -> None:
             for a in _run(shuffled_within(evs, 10 * MINUTE, seed))
         ]
         assert got == expected
+
+
+def test_only_refunds_that_fit_the_pattern_are_put_at_risk() -> None:
+    """A flagged agent's dear refund to an established one-off customer is what an honest
+    "not received" claim looks like (porch theft): it counts in the score but is not listed;
+    refunds to a young account or to a customer the agent refunded before are."""
+    f = Events()
+    evs: list[EventBase] = [*_roster(f), *_week(f, W0, corrupt=False)]
+    evs.append(f.signup("c-new", W0 - 5 * DAY))
+    for n, (customer, day) in enumerate(
+        [("c-new", 0), ("c-old", 1), ("c-rep", 2), ("c-rep", 4), ("c-new", 5)]
+    ):
+        t = W0 + day * DAY + 15 * HOUR
+        o = f"o-x{n}"
+        evs += [
+            f.order(o, t - DAY, customer_id=customer),
+            f.delivered(o, t - DAY // 2, customer_id=customer),
+            f.refund(f"rx{n}", o, t, amount_cents=90_000, agent_id="a6", customer_id=customer),
+        ]
+    evs.sort(key=_time)
+    (a,) = _run([*evs, f.tick(JUDGED + HOUR)])
+    assert a.agent_id == "a6" and a.score >= 0.8
+    assert a.refund_ids == ("rx0", "rx2", "rx3", "rx4")  # not rx1 (c-old, once)
+    assert "1 more to established one-off customers not listed" in a.explanation
+    everything = _run(
+        [*evs, f.tick(JUDGED + HOUR)], AgentRefundsSettings(list_pattern_refunds_only=False)
+    )
+    assert everything[0].refund_ids == ("rx0", "rx1", "rx2", "rx3", "rx4")

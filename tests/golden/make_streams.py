@@ -75,13 +75,19 @@ def _team_week(f: Events, evs: list[EventBase], tag: str) -> None:
 
 
 def insider_refund() -> list[EventBase]:
-    """A bribed agent (a6) refunds four ring clients' high-value orders; nothing comes back."""
+    """A bribed agent (a6) refunds four clients' high-value orders; nothing comes back.
+
+    Clients 0-2 signed up for the job; client 3 uses an account older than the stream, so
+    its refund is not listed by ``agent_refunds`` (it looks like an honest not-received
+    claim) and only scores under the threshold in ``refund_without_return``."""
     f = Events()
     evs: list[EventBase] = []
     _team_week(f, evs, "w")
     for i in range(4):
         o, c = f"o-ins{i}", f"client{i}"
         t = W0 + (i + 1) * DAY + 14 * HOUR
+        if i < 3:
+            evs.append(f.signup(c, t - 10 * DAY))
         evs += [
             f.order(o, t - 6 * DAY, customer_id=c, items=(("laptop", 180_000, 2_000),)),
             f.delivered(o, t - 3 * DAY, customer_id=c),
@@ -169,6 +175,7 @@ def ring() -> list[EventBase]:
     for i in range(8):
         c, o = f"ring{i}", f"o-ring{i}"
         t = W0 + i * 14 * HOUR
+        evs.append(f.signup(c, t - 8 * DAY, country=countries[i % 3]))
         evs += [
             f.order(
                 o,

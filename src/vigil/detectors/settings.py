@@ -135,6 +135,13 @@ class AgentRefundsSettings:
     #: reported delivered (porch theft, wrong door) among small goodwill gestures is
     #: something every agent meets; several dear ones are a pattern
     min_unreturned_refunds: int = 3
+    #: list as "at risk" only the refunds that fit a corrupt agent's pattern: to a young
+    #: account (signed up at most ``young_account_ms`` before the refund) or to a customer
+    #: this agent refunded more than once in the history. The agent's other unreturned
+    #: refunds still count in the score and are named in the explanation, but an honest
+    #: "not received" refund to an established customer is not put at risk by who issued it
+    list_pattern_refunds_only: bool = True
+    young_account_ms: int = 45 * DAY_MS
     #: peers needed (other active agents of the team in the window) for a comparison
     min_peers: int = 3
     #: money floor added to both sides of the agent / peer-median ratio, so that a team

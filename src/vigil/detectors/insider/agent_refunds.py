@@ -33,6 +33,7 @@ from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.insider._common import (
     GC_PREFIX,
     days,
+    file_for_sweep,
     logistic,
     median,
     money,
@@ -49,6 +50,7 @@ from vigil.detectors.settings import AgentRefundsSettings
 from vigil.events.schemas import (
     AgentRostered,
     CarrierScan,
+    CustomerSignup,
     EventBase,
     RefundIssued,
     ReturnReceived,
@@ -64,6 +66,7 @@ _ROSTER = "roster"  # agent_id -> (event_time_ms, team)
 # or just delivered ms (an int) for [delivered ms, None, delivered ms]
 _ORDERS = "orders"
 _BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
+_SIGNUPS = "signups"  # customer_id -> sign-up time (kept while the account is young)
 _HISTORY = "history"  # agent_id -> unreturned manual RefundValues judged within history_ms
 _JUDGE = "judge|"
 
@@ -80,7 +83,14 @@ class AgentRefundsDetector(BaseDetector):
     name: ClassVar[str] = "agent_refunds"
     version: ClassVar[int] = 2
     subscribes: ClassVar[frozenset[str]] = frozenset(
-        {"agent_rostered", "refund_issued", "carrier_scan", "return_received", "shipment_delivered"}
+        {
+            "agent_rostered",
+            "refund_issued",
+            "carrier_scan",
+            "return_received",
+            "shipment_delivered",
+            "customer_signup",
+        }
     )
 
     def __init__(self, settings: AgentRefundsSettings | None = None) -> None:
@@ -107,6 +117,19 @@ class AgentRefundsDetector(BaseDetector):
                     event.event_time_ms,
                 )
                 self._add(ctx, value)
+            return ()
+        elif type(event) is CustomerSignup:
+            if self.settings.list_pattern_refunds_only:
+                signups = ctx.keyed(_SIGNUPS)
+                t = event.event_time_ms
+                old = signups.get(event.customer_id)
+                if old is None:
+                    signups[event.customer_id] = t
+                    file_for_sweep(
+                        ctx, (_SIGNUPS, event.customer_id), t + self.settings.retention_ms
+                    )
+                elif t < old:
+                    signups[event.customer_id] = t
             return ()
         elif type(event) is AgentRostered:
             roster = ctx.keyed(_ROSTER)
@@ -203,6 +226,7 @@ class AgentRefundsDetector(BaseDetector):
                 continue
             out.append(
                 self._signal(
+                    ctx,
                     agent_id,
                     team,
                     cents,
@@ -220,6 +244,7 @@ class AgentRefundsDetector(BaseDetector):
 
     def _signal(
         self,
+        ctx: Context,
         agent_id: str,
         team: str,
         cents: int,
@@ -233,9 +258,21 @@ class AgentRefundsDetector(BaseDetector):
         fired_at_ms: int,
     ) -> Signal:
         s = self.settings
-        listed = sorted(
-            (r for r in unreturned if r[2] >= s.listed_refund_min_cents), key=lambda r: r[1]
-        )
+        dear = [r for r in unreturned if r[2] >= s.listed_refund_min_cents]
+        if s.list_pattern_refunds_only:
+            signups = ctx.keyed(_SIGNUPS)
+            seen: dict[str, int] = {}
+            for r in unreturned:
+                seen[r[4]] = seen.get(r[4], 0) + 1
+
+            def fits(r: RefundValue) -> bool:
+                signup = signups.get(r[4])
+                young = signup is not None and r[7] - s.young_account_ms <= signup <= r[7]
+                return young or seen[r[4]] > 1
+
+            listed = sorted((r for r in dear if fits(r)), key=lambda r: r[1])
+        else:
+            listed = sorted(dear, key=lambda r: r[1])
         reasons = [REASON_PEER_OUTLIER]
         n_overrides = sum(1 for r in unreturned if r[3] == "manual_override")
         if n_overrides:
@@ -251,6 +288,12 @@ class AgentRefundsDetector(BaseDetector):
             f"{money(round(peer_median))} over {n_peers} team peers "
             f"({2**log2_ratio:.1f}x with floors); at risk: {len(listed)} refunds of "
             f"{money(s.listed_refund_min_cents)} or more worth {money(sum(r[2] for r in listed))}"
+            + (
+                f" (to new or repeat customers; {len(dear) - len(listed)} more to established "
+                "one-off customers not listed)"
+                if len(dear) > len(listed)
+                else ""
+            )
         )
         customers = {r[4] for r in listed}
         return Signal(
