@@ -33,10 +33,11 @@ from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.insider._common import (
     GC_PREFIX,
     days,
-    file_for_sweep,
+    is_young,
     logistic,
     median,
     money,
+    note_signup,
     sweep,
     utc_stamp,
 )
@@ -120,16 +121,13 @@ class AgentRefundsDetector(BaseDetector):
             return ()
         elif type(event) is CustomerSignup:
             if self.settings.list_pattern_refunds_only:
-                signups = ctx.keyed(_SIGNUPS)
-                t = event.event_time_ms
-                old = signups.get(event.customer_id)
-                if old is None:
-                    signups[event.customer_id] = t
-                    file_for_sweep(
-                        ctx, (_SIGNUPS, event.customer_id), t + self.settings.retention_ms
-                    )
-                elif t < old:
-                    signups[event.customer_id] = t
+                note_signup(
+                    ctx,
+                    _SIGNUPS,
+                    event.customer_id,
+                    event.event_time_ms,
+                    self.settings.retention_ms,
+                )
             return ()
         elif type(event) is AgentRostered:
             roster = ctx.keyed(_ROSTER)
@@ -266,8 +264,7 @@ class AgentRefundsDetector(BaseDetector):
                 seen[r[4]] = seen.get(r[4], 0) + 1
 
             def fits(r: RefundValue) -> bool:
-                signup = signups.get(r[4])
-                young = signup is not None and r[7] - s.young_account_ms <= signup <= r[7]
+                young = is_young(signups.get(r[4]), r[7], s.young_account_ms)
                 return young or seen[r[4]] > 1
 
             listed = sorted((r for r in dear if fits(r)), key=lambda r: r[1])

@@ -141,6 +141,23 @@ def sweep(ctx: Context, timer_key: str, fired_at_ms: int, retention_ms: int) -> 
                 later.append(item)
 
 
+def note_signup(ctx: Context, namespace: str, customer_id: str, t: int, retention_ms: int) -> None:
+    """Keep a customer's (earliest) sign-up time in ``namespace`` while it is worth knowing."""
+    signups = ctx.keyed(namespace)
+    old = signups.get(customer_id)
+    if old is None:
+        signups[customer_id] = t
+        file_for_sweep(ctx, (namespace, customer_id), t + retention_ms)
+    elif t < old:
+        signups[customer_id] = t
+
+
+def is_young(signup_ms: int | None, at_ms: int, young_ms: int) -> bool:
+    """Did the account sign up at most ``young_ms`` before ``at_ms``? (unknown: no, it is older
+    than the stream)"""
+    return signup_ms is not None and at_ms - young_ms <= signup_ms <= at_ms
+
+
 def touch(entry: list[Any], time_ms: int) -> None:
     """Record activity on a retained entry (element 0 holds the latest event time)."""
     if time_ms > entry[0]:

@@ -42,8 +42,10 @@ from vigil.detectors.sequences._common import (
     RefundFacts,
     days,
     file_for_sweep,
+    is_young,
     logistic,
     money,
+    note_signup,
     refund_facts,
     refund_signal,
     sweep,
@@ -119,16 +121,13 @@ class RefundWithoutReturnDetector(BaseDetector):
                     self._note_pair(ctx, event.agent_id, event.customer_id, event.event_time_ms)
             return ()
         elif type(event) is CustomerSignup:
-            signups = ctx.keyed(_SIGNUPS)
-            t = event.event_time_ms
-            old = signups.get(event.customer_id)
-            if old is None:
-                signups[event.customer_id] = t
-                file_for_sweep(
-                    ctx, (_SIGNUPS, event.customer_id), t + self.settings.young_account_ms
-                )
-            elif t < old:
-                signups[event.customer_id] = t
+            note_signup(
+                ctx,
+                _SIGNUPS,
+                event.customer_id,
+                event.event_time_ms,
+                self.settings.young_account_ms,
+            )
             return ()
         else:
             return ()
@@ -162,8 +161,7 @@ class RefundWithoutReturnDetector(BaseDetector):
         """
         s = self.settings
         t = facts[8]
-        signup = ctx.keyed(_SIGNUPS).get(facts[2])
-        young = signup is not None and t - s.young_account_ms <= signup <= t
+        young = is_young(ctx.keyed(_SIGNUPS).get(facts[2]), t, s.young_account_ms)
         repeat = False
         if facts[6]:
             entry = ctx.keyed(_PAIRS).get(facts[6] + "|" + facts[2])
