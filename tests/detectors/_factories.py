@@ -382,6 +382,24 @@ def mixed_stream() -> list[EventBase]:
             )
         )
     evs.append(f.session_end("s-evil", "a1", t + HOUR))
+    # a serial returner: four wardrobe orders, three sent back worn, refunded on receipt
+    for i in range(4):
+        to = T0 + i * 2 * DAY
+        evs.append(f.order(f"o-sr{i}", to, customer_id="c-sr"))
+        if i < 3:
+            evs.append(f.receipt(f"ret-sr{i}", f"o-sr{i}", to + 5 * DAY, condition="used"))
+            evs.append(
+                f.refund(
+                    f"r-sr{i}",
+                    f"o-sr{i}",
+                    to + 5 * DAY + HOUR,
+                    amount_cents=6_000,
+                    policy="on_receipt",
+                    issued_by="system",
+                    return_id=f"ret-sr{i}",
+                    customer_id="c-sr",
+                )
+            )
     # a traveller with MFA in shift
     tt = T0 + 4 * DAY + 10 * HOUR
     evs.append(f.session("s-trip", "a1", tt, ip="81.2.69.1", country="FR"))

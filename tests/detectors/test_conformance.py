@@ -77,6 +77,7 @@ def test_registry_order_and_names() -> None:
         "agent_refunds",
         "session_risk",
         "fraud_ring",
+        "serial_returner",
     ]
     for name, cls in DETECTORS.items():
         assert cls.name == name

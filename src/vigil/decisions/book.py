@@ -119,8 +119,9 @@ class DecisionBook:
         return counts
 
     def _decision(self, rid: str, entry: _Entry) -> RefundDecision:
-        parts = sorted(entry[0].values(), key=lambda c: (-c.score, c.detector))
-        score = combine_scores(c.score for c in parts)
+        only = self.policy.score_only_detectors
+        parts = sorted(entry[0].values(), key=lambda c: (c.detector in only, -c.score, c.detector))
+        score = combine_scores(c.score for c in parts if c.detector not in only)
         top = parts[0]
         explanation = top.explanation
         if len(parts) > 1:

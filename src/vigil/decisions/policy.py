@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from vigil.errors import ConfigError
 
 DecisionLevel = Literal["approve", "review", "deny"]
+
+#: detectors whose findings are scored, never blocked: policy abuse such as serial returning
+#: is reported with the refund's decision as a reason but does not raise its score
+SCORE_ONLY_DETECTORS = frozenset({"serial_returner"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class DecisionPolicy:
 
     review_threshold: float = 0.5
     deny_threshold: float = 0.95
+    #: detectors reported as reasons but left out of the score (``SCORE_ONLY_DETECTORS``)
+    score_only_detectors: frozenset[str] = field(default=SCORE_ONLY_DETECTORS)
 
     def __post_init__(self) -> None:
         for name in ("review_threshold", "deny_threshold"):

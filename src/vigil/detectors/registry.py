@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from vigil.detectors.base import Detector
+from vigil.detectors.customers.serial_returner import SerialReturnerDetector
 from vigil.detectors.graph.rings import FraudRingDetector
 from vigil.detectors.insider.agent_refunds import AgentRefundsDetector
 from vigil.detectors.insider.session_risk import SessionRiskDetector
@@ -29,6 +30,7 @@ DETECTORS: Mapping[str, type[Detector]] = MappingProxyType(
         AgentRefundsDetector.name: AgentRefundsDetector,
         SessionRiskDetector.name: SessionRiskDetector,
         FraudRingDetector.name: FraudRingDetector,
+        SerialReturnerDetector.name: SerialReturnerDetector,
     }
 )
 
@@ -41,6 +43,7 @@ _BUILDERS: Mapping[str, Callable[[DetectorSettings], Detector]] = MappingProxyTy
         AgentRefundsDetector.name: lambda s: AgentRefundsDetector(s.agent_refunds),
         SessionRiskDetector.name: lambda s: SessionRiskDetector(s.session_risk),
         FraudRingDetector.name: lambda s: FraudRingDetector(s.fraud_ring),
+        SerialReturnerDetector.name: lambda s: SerialReturnerDetector(s.serial_returner),
     }
 )
 

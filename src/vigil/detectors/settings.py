@@ -79,6 +79,29 @@ class RefundWithoutReturnSettings:
 
 
 @dataclass(frozen=True)
+class SerialReturnerSettings:
+    """``serial_returner``: customers who return most orders, worn (scored, not blocked)."""
+
+    #: how far back orders, returns and refunds count (event time)
+    window_ms: int = 60 * DAY_MS
+    #: returned orders needed before a customer is judged (an ordinary customer returns
+    #: about one order in eight)
+    min_returned_orders: int = 3
+    #: returns that arrived used or damaged needed before a customer is judged (an honest
+    #: return is used about one time in eight)
+    min_worn_returns: int = 2
+    #: logit bias
+    bias: float = -4.0
+    #: logit per unit of return rate (returned orders / orders in the window)
+    return_rate_weight: float = 4.0
+    #: logit per worn return, counted up to ``max_worn``
+    worn_weight: float = 0.5
+    max_worn: int = 8
+    #: signals below this are not emitted
+    min_emit_score: float = 0.2
+
+
+@dataclass(frozen=True)
 class EmptyBoxSettings:
     """``empty_box``: refund on first scan, then a receipt that does not match the order."""
 
@@ -323,6 +346,7 @@ class DetectorSettings:
     agent_refunds: AgentRefundsSettings = field(default_factory=AgentRefundsSettings)
     session_risk: SessionRiskSettings = field(default_factory=SessionRiskSettings)
     fraud_ring: FraudRingSettings = field(default_factory=FraudRingSettings)
+    serial_returner: SerialReturnerSettings = field(default_factory=SerialReturnerSettings)
 
     def fingerprint(self) -> str:
         """A stable string of every setting (for checkpoint and backtest metadata)."""

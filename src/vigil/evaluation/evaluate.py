@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vigil.decisions.policy import DecisionPolicy
+from vigil.decisions.policy import SCORE_ONLY_DETECTORS, DecisionPolicy
 from vigil.errors import ConfigError
 from vigil.evaluation.decision_view import DEFAULT_REVIEW_COST_CENTS, decision_view
 from vigil.evaluation.report import COMBINED, EvaluationReport
@@ -65,7 +65,10 @@ def evaluate(
         )
 
     cap = budget_cap(budget, len(truth.refunds))
-    combined = figures_for(COMBINED, read.alerts, truth, threshold, cap)
+    # the combined figures are the decision's: score-only detectors (serial returners) are
+    # reported alone, never mixed into the headline
+    acting = [a for a in read.alerts if a.detector not in SCORE_ONLY_DETECTORS]
+    combined = figures_for(COMBINED, acting, truth, threshold, cap)
     per_detector = tuple(
         figures_for(name, [a for a in read.alerts if a.detector == name], truth, threshold, cap)
         for name in sorted({a.detector for a in read.alerts})
@@ -88,7 +91,7 @@ def evaluate(
         unknown_refund_ids=len(unknown_ids),
         alerts_with_unknown_refunds=alerts_with_unknown,
         warnings=tuple(warnings),
-        plot_data=build_report_data(read.alerts, truth, threshold, budget),
+        plot_data=build_report_data(acting, truth, threshold, budget),
         decisions=decision_view(
             read.alerts,
             truth,

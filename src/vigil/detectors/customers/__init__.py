@@ -1,0 +1,1 @@
+"""Detectors of customer behaviour (policy abuse), scored rather than blocked."""
