@@ -30,7 +30,7 @@ def _shopper(f: Events, customer: str, orders: int, returned: int, condition: st
                     policy="on_receipt",
                     issued_by="system",
                     customer_id=customer,
-                )  # fmt: skip
+                )
             )
     return evs
 

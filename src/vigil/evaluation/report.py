@@ -282,6 +282,7 @@ def sections(r: EvaluationReport) -> list[Section]:
                 )
                 for s in c.scenarios
             ],
+            _separate_notes(r),
         ),
         Section(
             "Money recall by scenario and detector (each alone)",
@@ -344,6 +345,20 @@ def sections(r: EvaluationReport) -> list[Section]:
         ),
     ]
     return out
+
+
+def _separate_notes(r: EvaluationReport) -> tuple[str, ...]:
+    """Scenarios scored, not blocked, are caught by their own detector, outside the decision."""
+    notes = []
+    for g in r.per_detector:
+        for sf in g.scenarios:
+            if sf.scenario == g.detector and sf.scenario not in HEADLINE_SCENARIOS:
+                notes.append(
+                    f"{sf.scenario} is scored, not blocked: its detector alone raises "
+                    f"{sf.caught:,} of {sf.refunds:,} under the same budget "
+                    f"({pct(sf.money_recall)} of their money, precision {pct(g.precision)})"
+                )
+    return tuple(notes)
 
 
 def _share(n: int, g: DetectorFigures) -> float | None:
