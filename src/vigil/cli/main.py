@@ -16,6 +16,7 @@ import msgspec
 
 from vigil import __version__
 from vigil.cli.agents import agents as agents_command
+from vigil.cli.model import model as model_command
 from vigil.cli.options import Duration
 from vigil.cli.progress import Reporter, stderr
 from vigil.cli.rules import rules as rules_command
@@ -401,6 +402,7 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
 
 cli.add_command(agents_command)  # vigil agents: insider-risk ranking (cli/agents.py)
 cli.add_command(rules_command)  # vigil rules: check, commit, history, show, diff, backtest
+cli.add_command(model_command)  # vigil model: train, score, registry (cli/model.py)
 
 
 def main() -> None:

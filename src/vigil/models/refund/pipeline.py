@@ -1,0 +1,101 @@
+"""From files to labelled rows and to model alerts: what the CLI and the figures run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from vigil.detectors.base import alert_decoder
+from vigil.events.codec import decode_one
+from vigil.events.schemas import AnalystDecision, Chargeback, EventBase, InvestigationOutcome
+from vigil.ingest.sources import FileSource
+from vigil.models.refund.dataset import (
+    DEFAULT_LABEL_DELAY_MS,
+    Label,
+    collect_rows,
+    join_labels,
+    labels_from_events,
+    truth_labels,
+)
+from vigil.models.refund.detector import build_refund_model_detector
+from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
+from vigil.runtime.stats import RunStats
+
+_LABEL_TYPES = (b'"chargeback"', b'"investigation_outcome"', b'"analyst_decision"')
+
+
+def read_label_events(events_path: Path | str) -> list[EventBase]:
+    """The label events of an events file (a cheap byte filter, then the strict decoder)."""
+    out: list[EventBase] = []
+    with open(events_path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not any(t in raw for t in _LABEL_TYPES):
+                continue
+            ev = decode_one(raw, n)
+            if isinstance(ev, Chargeback | InvestigationOutcome | AnalystDecision):
+                out.append(ev)
+    # duplicates (at-least-once producers) carry the same id: keep the first
+    first: dict[str, EventBase] = {}
+    for e in out:
+        first.setdefault(e.event_id, e)
+    return list(first.values())
+
+
+def labelled_rows(
+    events_path: Path | str,
+    *,
+    truth_path: Path | str | None,
+    alerts_path: Path | str | None = None,
+    cutoff_ms: int | None = None,
+    label_delay_ms: int = DEFAULT_LABEL_DELAY_MS,
+    horizon_ms: int = 7 * 86_400_000,
+) -> tuple[pl.DataFrame, str, int]:
+    """(rows with ``label``, the label source, the cut-off used).
+
+    Labels from ``truth_path`` (known ``label_delay_ms`` after each refund) or, without it,
+    from the label events of the events file. The cut-off defaults to the latest decision
+    time plus the label delay (everything that will be known has arrived).
+    """
+    rows = collect_rows(events_path, horizon_ms=horizon_ms)
+    labels: dict[str, Label]
+    if truth_path is not None:
+        labels = truth_labels(truth_path, rows, label_delay_ms=label_delay_ms)
+        source = f"truth ({Path(truth_path).name}, known {label_delay_ms // 86_400_000} days on)"
+    else:
+        alerts = (
+            [alert_decoder.decode(x) for x in Path(alerts_path).read_bytes().splitlines() if x]
+            if alerts_path is not None
+            else []
+        )
+        labels = labels_from_events(read_label_events(events_path), rows, alerts)
+        source = "label events (investigation_outcome, chargeback, analyst_decision)"
+    if cutoff_ms is None:
+        last = int(rows["decision_time_ms"].to_numpy().max()) if len(rows) else 0
+        known = max((lab.known_ms for lab in labels.values()), default=0)
+        cutoff_ms = max(last, known)
+    return join_labels(rows, labels, cutoff_ms), source, cutoff_ms
+
+
+def model_alerts(
+    events_path: Path | str,
+    registry_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    ref: str = "refund",
+    min_score: float = 0.05,
+) -> RunStats:
+    """Run ``refund_model`` alone over an events file; ``out_dir/alerts.jsonl`` holds its alerts.
+
+    Concatenate them with a detector run's ``alerts.jsonl`` and `vigil evaluate` the result to
+    see the decision with the model as one more contribution.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    det = build_refund_model_detector(registry_dir, ref, min_score)
+    return EmbeddedRuntime([det], out, RuntimeSettings(analytics=False)).run(
+        FileSource(Path(events_path))
+    )

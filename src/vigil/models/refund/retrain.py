@@ -1,0 +1,210 @@
+"""Feedback: retrain a challenger on newer labels and promote it only if it does better.
+
+Labels are events (``dataset.labels_from_events``) or the simulator's truth with a delay.
+``retrain`` takes the rows whose label is known by the cut-off, in decision-time order, and
+keeps the latest ``holdout_share`` of them aside as the *later data*. A challenger is trained
+on the rest (with its own time-ordered validation and calibration slices), and the current
+champion (the latest ``refund`` model of the registry) and the challenger are scored on the
+*same* later rows. ``decide`` promotes the challenger when it catches at least as much fraud
+money at the alert budget (by ``min_money_gain`` or more), does not lose more than
+``max_auc_pr_loss`` of average precision, and is better on at least one of the two.
+A first model (no champion) is promoted. Every challenger is kept in the registry as
+``refund-challenger``; a promoted one is saved again as ``refund``.
+
+Drift is measured both ways: champion's training data vs the later data (what changed since
+the model in production was trained) and the challenger's training vs the later data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from vigil.errors import InputError
+from vigil.models import registry
+from vigil.models.refund.drift import Drift, compare, drift_lines
+from vigil.models.refund.model import (
+    CHALLENGER_NAME,
+    MODEL_NAME,
+    RefundModel,
+    TrainSettings,
+    evaluate_frame,
+    load,
+    save,
+    train,
+)
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    holdout_share: float = 0.25
+    #: the challenger must catch at least this much more of the fraud money (share, 0 = tie ok)
+    min_money_gain: float = 0.0
+    #: ... and may lose at most this much average precision
+    max_auc_pr_loss: float = 0.02
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promote: bool
+    reason: str
+
+
+def _num(x: Any) -> float:
+    return 0.0 if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def decide(
+    champion: dict[str, Any] | None, challenger: dict[str, Any], settings: RetrainSettings
+) -> Verdict:
+    """Champion/challenger on the same later data (metrics of ``evaluate_frame``)."""
+    if champion is None:
+        return Verdict(True, "no champion yet: the first model is promoted")
+    c_money, h_money = (
+        _num(champion["money_recall_at_budget"]),
+        _num(challenger["money_recall_at_budget"]),
+    )
+    c_ap, h_ap = _num(champion["auc_pr"]), _num(challenger["auc_pr"])
+    figures = (
+        f"money caught at budget {c_money:.1%} -> {h_money:.1%}, "
+        f"average precision {c_ap:.3f} -> {h_ap:.3f}"
+    )
+    if h_money < c_money + settings.min_money_gain:
+        need = "less" if h_money < c_money else "not enough more"
+        return Verdict(False, f"challenger catches {need} fraud money ({figures}): kept champion")
+    if h_ap < c_ap - settings.max_auc_pr_loss:
+        return Verdict(False, f"challenger ranks fraud worse ({figures}): kept champion")
+    if h_money == c_money and h_ap <= c_ap:
+        return Verdict(False, f"challenger is no better ({figures}): kept champion")
+    return Verdict(True, f"challenger is better ({figures}): promoted")
+
+
+@dataclass
+class RetrainReport:
+    verdict: Verdict
+    later_rows: int
+    challenger_version: str
+    champion_version: str | None
+    promoted_version: str | None
+    champion_metrics: dict[str, Any] | None
+    challenger_metrics: dict[str, Any]
+    drift_since_champion: list[Drift]
+    drift_since_challenger: list[Drift]
+
+    def text_lines(self) -> list[str]:
+        lines = [
+            f"later data: {self.later_rows:,} labelled refunds (the latest, held out of training)",
+        ]
+        for who, m in (
+            ("champion", self.champion_metrics),
+            ("challenger", self.challenger_metrics),
+        ):
+            if m is None:
+                lines.append(f"  {who}: none")
+                continue
+            lines.append(
+                f"  {who:<10} AUC-ROC {_num(m['auc_roc']):.3f}, average precision "
+                f"{_num(m['auc_pr']):.3f}, at budget {m['budget']:.1%}: "
+                f"{m['raised_at_budget']} raised, {m['fraud_raised_at_budget']} fraud, "
+                f"{_num(m['money_recall_at_budget']):.1%} of fraud money"
+            )
+        lines.append(f"verdict: {self.verdict.reason}")
+        if self.promoted_version:
+            lines.append(f"champion is now {self.promoted_version}")
+        if self.champion_metrics is not None:
+            lines.append("drift since the champion's training data:")
+            lines += ["  " + s for s in drift_lines(self.drift_since_champion)]
+        lines.append("drift since the challenger's training data:")
+        lines += ["  " + s for s in drift_lines(self.drift_since_challenger)]
+        return lines
+
+
+def split_later(labelled: pl.DataFrame, holdout_share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(earlier, later) labelled rows by decision time."""
+    df = labelled.filter(pl.col("label").is_not_null()).sort("decision_time_ms", "refund_id")
+    cut = int(len(df) * (1.0 - holdout_share))
+    return df[:cut], df[cut:]
+
+
+def champion_of(registry_dir: Path | str) -> RefundModel | None:
+    try:
+        return load(registry_dir, MODEL_NAME)
+    except InputError:
+        return None
+
+
+def retrain(
+    labelled: pl.DataFrame,
+    registry_dir: Path | str,
+    *,
+    horizon_ms: int,
+    label_source: str,
+    label_cutoff_ms: int,
+    settings: RetrainSettings | None = None,
+    promote: bool = True,
+    data_fingerprint: str = "",
+) -> RetrainReport:
+    """Train a challenger, compare it with the champion on the same later rows, maybe promote."""
+    settings = settings or RetrainSettings()
+    earlier, later = split_later(labelled, settings.holdout_share)
+    challenger = train(earlier, settings.train)
+    kwargs: dict[str, Any] = {
+        "horizon_ms": horizon_ms,
+        "label_source": label_source,
+        "label_cutoff_ms": label_cutoff_ms,
+        "settings": settings.train,
+        "data_fingerprint": data_fingerprint,
+    }
+    challenger_version = save(challenger, registry_dir, name=CHALLENGER_NAME, **kwargs)
+    challenger = load(registry_dir, challenger_version)
+    champion = champion_of(registry_dir)
+    budget = settings.train.budget
+    h_metrics = evaluate_frame(challenger, later, budget)
+    c_metrics = evaluate_frame(champion, later, budget) if champion is not None else None
+    verdict = decide(c_metrics, h_metrics, settings)
+    promoted = None
+    if verdict.promote and promote:
+        promoted = registry.save(
+            registry_dir,
+            challenger.booster,
+            _renamed(challenger, MODEL_NAME),
+        )
+    elif verdict.promote:
+        verdict = Verdict(False, verdict.reason.replace("promoted", "not promoted (--no-promote)"))
+    drift_champion = (
+        compare(champion.extra["reference"], later, champion.proba_frame(later))
+        if champion is not None and "reference" in champion.extra
+        else []
+    )
+    drift_challenger = compare(challenger.extra["reference"], later, challenger.proba_frame(later))
+    return RetrainReport(
+        verdict=verdict,
+        later_rows=len(later),
+        challenger_version=challenger_version,
+        champion_version=champion.version if champion is not None else None,
+        promoted_version=promoted,
+        champion_metrics=c_metrics,
+        challenger_metrics=h_metrics,
+        drift_since_champion=drift_champion,
+        drift_since_challenger=drift_challenger,
+    )
+
+
+def _renamed(model: RefundModel, name: str) -> registry.ModelMeta:
+    assert model.meta is not None
+    extra = dict(model.meta.extra)
+    extra["promoted_from"] = model.meta.version
+    return registry.ModelMeta(
+        name=name,
+        features=model.meta.features,
+        training_window=model.meta.training_window,
+        params=model.meta.params,
+        metrics=model.meta.metrics,
+        data_fingerprint=model.meta.data_fingerprint,
+        extra=extra,
+    )
