@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint bench clean browser
+.PHONY: setup demo test lint bench clean browser postgres
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +19,11 @@ demo: $(STAMP)
 
 ## lint, type-check and run the whole test suite (the README's second command; CI runs it)
 test: $(STAMP) lint browser
-	$(VENV)/bin/pytest
+	VIGIL_TEST_PG_URL="$${VIGIL_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" $(VENV)/bin/pytest
+
+## a private PostgreSQL for the case and security tests (apt-get when missing; runs under .pg/)
+postgres:
+	@echo "export VIGIL_TEST_PG_URL=$$(bash scripts/ensure-postgres.sh)"
 
 ## Debian's chromium for the browser tests (installed with apt-get when missing)
 browser:

@@ -15,11 +15,13 @@ import click
 import msgspec
 
 from vigil import __version__
+from vigil.cli.admin import admin_commands
 from vigil.cli.agents import agents as agents_command
 from vigil.cli.model import model as model_command
 from vigil.cli.options import Duration
 from vigil.cli.progress import Reporter, stderr
 from vigil.cli.rules import rules as rules_command
+from vigil.cli.serve import serve as serve_command
 from vigil.cli.simulate import build_sim_config
 from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError, VigilError
@@ -403,6 +405,9 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
 cli.add_command(agents_command)  # vigil agents: insider-risk ranking (cli/agents.py)
 cli.add_command(rules_command)  # vigil rules: check, commit, history, show, diff, backtest
 cli.add_command(model_command)  # vigil model: train, score, registry (cli/model.py)
+cli.add_command(serve_command)  # vigil serve: decision API + runtime child (docs/api.md)
+for _command in admin_commands:  # vigil db, users, keys (cli/admin.py, docs/security.md)
+    cli.add_command(_command)
 
 
 def main() -> None:

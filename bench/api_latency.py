@@ -1,0 +1,321 @@
+"""Decision latency of ``POST /v1/refunds/decide`` over loopback, open loop, vs a baseline.
+
+``python bench/api_latency.py`` (``--seconds 10 --rates 500,1000``) runs, each server a
+real uvicorn process on loopback and the load generator a separate process:
+
+* baseline: a bare FastAPI app whose endpoint returns a constant (the framework's floor);
+* vigil: ``vigil serve`` with its runtime child, after a simulated stream (20k events)
+  has been posted so the index holds alerts; every request a new refund id of a real
+  customer/agent/session of that stream (so each is a fresh decision, journalled and
+  appended to the stream), with fsync (the default) and with ``--no-fsync``.
+
+The generator is open loop: request *i* is due at ``t0 + i / rate`` whatever happened to
+earlier ones, and its latency is measured from when it was *due*, so a stalled server
+shows up in the figures instead of silently slowing the generator (coordinated omission).
+It speaks HTTP/1.1 over a pool of keep-alive connections (a new one when all are busy).
+Target (issue 5): p99 <= 20 ms at 1,000 decisions/s. Results: bench/results/api_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+KEY = "bench-key-with-every-scope"
+TARGET_P99_MS = 20.0
+
+
+# --- the baseline server ----------------------------------------------------------------
+
+
+def baseline_app() -> Any:
+    from fastapi import FastAPI, Response
+
+    app = FastAPI()
+    body = b'{"decision":"approve","score":0.0}'
+
+    @app.post("/v1/refunds/decide")
+    async def decide() -> Response:
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+def serve_baseline(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(baseline_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- the load generator (its own process) -----------------------------------------------
+
+
+async def _load(port: int, rate: float, seconds: float, bodies: list[bytes]) -> dict[str, Any]:
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    latencies: list[float] = []
+    errors = 0
+    statuses: dict[int, int] = {}
+    opened = 0
+
+    async def one(due: float, body: bytes) -> None:
+        nonlocal errors, opened
+        if idle:
+            reader, writer = idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            opened += 1
+        head = (
+            f"POST /v1/refunds/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            writer.write(head + body)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - due)
+            status = int(status_line.split()[1])
+            statuses[status] = statuses.get(status, 0) + 1
+            idle.append((reader, writer))
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+            errors += 1
+            writer.close()
+
+    n = int(rate * seconds)
+    tasks = []
+    t0 = time.perf_counter() + 0.05
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, bodies[i % len(bodies)])))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    for _r, w in idle:
+        w.close()
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3, 2)
+
+    return {
+        "rate": rate,
+        "requests": n,
+        "achieved_per_s": round(len(latencies) / elapsed, 1),
+        "errors": errors,
+        "statuses": statuses,
+        "connections": opened,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
+        "max_ms": round(latencies[-1] * 1e3, 2),
+    }
+
+
+def run_load(port: int, rate: float, seconds: float, bodies_path: Path) -> dict[str, Any]:
+    """The generator in a separate process: ``python bench/api_latency.py --load ...``."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--load", str(port), str(rate), str(seconds), str(bodies_path)],
+        check=True,
+        capture_output=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+# --- orchestration ----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_up(port: int, path: str = "/healthz") -> None:
+    import httpx
+
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _decide_bodies(events_path: Path, n: int) -> list[bytes]:
+    """Fresh refund ids on real customers, orders, agents and sessions of the stream."""
+    import msgspec
+
+    refunds = []
+    for raw in events_path.read_bytes().splitlines():
+        if b'"refund_issued"' in raw:
+            try:
+                refunds.append(msgspec.json.decode(raw))
+            except msgspec.DecodeError:
+                continue
+    out = []
+    for i in range(n):
+        r = refunds[i % len(refunds)]
+        body = {
+            "refund_id": f"bench-{i}",
+            "order_id": r["order_id"],
+            "customer_id": r["customer_id"],
+            "amount_cents": r["amount_cents"],
+            "policy": r["policy"],
+            "agent_id": r.get("agent_id"),
+            "session_id": r.get("session_id"),
+            "issued_by": r["issued_by"],
+            "event_time_ms": r["event_time_ms"],
+        }
+        out.append(msgspec.json.encode(body))
+    return out
+
+
+def bench_vigil(
+    work: Path, rates: list[float], seconds: float, fsync: bool, events_path: Path
+) -> list[dict[str, Any]]:
+    import httpx
+
+    port = _free_port()
+    state = work / f"state-{'fsync' if fsync else 'nofsync'}"
+    argv = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
+            "--state-dir", str(state), "--api-key", f"bench:{KEY}:*", "--no-cases"]  # fmt: skip
+    if not fsync:
+        argv.append("--no-fsync")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = []
+    try:
+        _wait_up(port)
+        lines = events_path.read_bytes().splitlines()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}) as c:
+            for start in range(0, len(lines), 5_000):
+                c.post(
+                    "/v1/events",
+                    content=b"\n".join(lines[start : start + 5_000]) + b"\n",
+                    headers={"Content-Type": "application/x-ndjson"},
+                )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if c.get("/healthz").json()["index"]["pending_s"] == 0:
+                    break
+                time.sleep(0.5)
+            n_alerts = c.get("/healthz").json()["index"]["alerts"]
+        offset = 0
+        for rate in rates:
+            n = int(rate * seconds)
+            bodies = _decide_bodies(events_path, offset + n)[offset:]
+            offset += n
+            path = work / "bodies.json"
+            path.write_text(json.dumps([b.decode() for b in bodies]))
+            result = run_load(port, rate, seconds, path)
+            result.update(server="vigil", fsync=fsync, index_alerts=n_alerts)
+            results.append(result)
+            print(_row(result), flush=True)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}) as c:
+            metrics = c.get("/metrics").text
+        for line in metrics.splitlines():
+            if line.startswith("vigil_index_staleness_seconds_sum") or line.startswith(
+                "vigil_index_staleness_seconds_count"
+            ):
+                print(f"    {line}")
+    finally:
+        _stop(proc)
+    return results
+
+
+def bench_baseline(work: Path, rates: list[float], seconds: float) -> list[dict[str, Any]]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port)])
+    results = []
+    try:
+        _wait_up(port, "/docs")
+        path = work / "bodies.json"
+        path.write_text(json.dumps(["{}"]))
+        for rate in rates:
+            result = run_load(port, rate, seconds, path)
+            result.update(server="baseline: bare FastAPI constant", fsync=False)
+            results.append(result)
+            print(_row(result), flush=True)
+    finally:
+        _stop(proc)
+    return results
+
+
+def _row(r: dict[str, Any]) -> str:
+    name = (
+        r["server"]
+        if r["server"] != "vigil"
+        else f"vigil decide ({'fsync' if r['fsync'] else 'no fsync'})"
+    )
+    ok = "meets" if r["p99_ms"] <= TARGET_P99_MS else "MISSES"
+    return (
+        f"  {name:34} {r['rate']:>6.0f}/s  achieved {r['achieved_per_s']:>7.1f}/s  "
+        f"p50 {r['p50_ms']:>6.2f} ms  p90 {r['p90_ms']:>6.2f}  p99 {r['p99_ms']:>6.2f}  "
+        f"p99.9 {r['p999_ms']:>6.2f}  max {r['max_ms']:>7.2f}  errors {r['errors']}  "
+        f"statuses {r['statuses']}  [{ok} p99 <= {TARGET_P99_MS:.0f} ms]"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        port, rate, seconds, path = sys.argv[2:6]
+        bodies = [b.encode() for b in json.loads(Path(path).read_text())]
+        print(json.dumps(asyncio.run(_load(int(port), float(rate), float(seconds), bodies))))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--baseline-server":
+        serve_baseline(int(sys.argv[2]))
+        return
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rates", default="500,1000")
+    p.add_argument("--events", type=int, default=20_000)
+    args = p.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    from vigil.sim import SimConfig, simulate
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="vigil-api-bench-") as tmp:
+        work = Path(tmp)
+        sim = simulate(SimConfig(seed=1, events=args.events), work / "sim")
+        results = bench_baseline(work, rates, args.seconds)
+        results += bench_vigil(work, rates, args.seconds, True, sim.events_path)
+        results += bench_vigil(work, rates, args.seconds, False, sim.events_path)
+    out = HERE / "results" / "api_latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"target_p99_ms": TARGET_P99_MS, "results": results}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The FastAPI app factory: routes per domain, one state object, metrics, errors.
+
+``create_app(settings, auth, runtime=..., db=...)`` builds everything from arguments (no
+globals, no environment), so a test builds an app on a temporary directory in one call.
+While the app runs, three background tasks keep it current: the output tailer (runtime ->
+index), the runtime watchdog (restarts a dead child) and the case feeder (new alerts into
+the case service, when a database is configured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil import __version__
+from vigil.api import alerts, cases, decisions, events, health, metrics
+from vigil.api.auth import Authenticator
+from vigil.api.errors import status_of
+from vigil.api.runtime import RuntimeProcess
+from vigil.api.settings import ApiSettings
+from vigil.api.state import ApiState
+from vigil.api.telemetry import ApiMetrics, MetricsMiddleware
+from vigil.errors import VigilError
+from vigil.security.db import Database
+from vigil.security.permissions import Principal
+
+DESCRIPTION = """\
+Vigil's decision API: ingest events into the running pipeline, ask for a refund decision,
+read alerts and decisions, work cases. Every endpoint but `/healthz` needs an API key in
+the `X-API-Key` header with the scope the endpoint names. See docs/api.md.
+"""
+
+CASE_FEED_INTERVAL_S = 1.0
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def create_app(
+    settings: ApiSettings,
+    auth: Authenticator,
+    *,
+    runtime: RuntimeProcess | None = None,
+    db: Database | None = None,
+) -> FastAPI:
+    api_metrics = ApiMetrics()
+    state = ApiState(settings, auth, api_metrics, runtime=runtime, db=db)
+    api_metrics.add_gauges(lambda: metrics.gauges(state))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.tailer.catch_up()
+        if runtime is not None and runtime.proc is None:
+            runtime.start()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(state.tailer.run(stop), name="vigil-tailer")]
+        if runtime is not None:
+            tasks.append(asyncio.create_task(_watch_runtime(runtime, stop), name="vigil-watch"))
+        if db is not None:
+            tasks.append(asyncio.create_task(_feed_cases(state, stop), name="vigil-cases"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if runtime is not None:
+                await asyncio.to_thread(runtime.stop)
+            state.sync()
+
+    app = FastAPI(
+        title="Vigil",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "events", "description": "Ingest into the running pipeline"},
+            {"name": "decisions", "description": "Synchronous and streamed refund decisions"},
+            {"name": "alerts", "description": "What the detectors raised"},
+            {"name": "cases", "description": "Alerts grouped into cases, worked by analysts"},
+            {"name": "metrics", "description": "Prometheus"},
+            {"name": "health", "description": "Liveness (no key needed)"},
+        ],
+    )
+    app.state.vigil = state
+    for module in (events, decisions, alerts, cases, metrics, health):
+        app.include_router(module.router)
+
+    @app.exception_handler(VigilError)
+    async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, VigilError)
+        status, code = status_of(exc)
+        headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+        if status == 422:  # one shape for every 422: FastAPI's validation errors
+            item = {"type": code, "loc": ["body"], "msg": str(exc), "input": None}
+            return JSONResponse({"detail": [item]}, status_code=422)
+        return JSONResponse(
+            {"error": code, "detail": str(exc)}, status_code=status, headers=headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        """Framework errors (unknown path, unreadable body) in the same shape as ours."""
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    return app
+
+
+async def _watch_runtime(runtime: RuntimeProcess, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        runtime.check()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+async def _feed_cases(state: ApiState, stop: asyncio.Event) -> None:
+    """Hand each new alert of the index to the case service (idempotent by alert id)."""
+    from vigil.cases.service import ingest_alerts
+
+    db = state.db
+    assert db is not None
+    actor = Principal.system("runtime")
+
+    def feed(batch: list[object]) -> None:
+        with db.transaction() as session:
+            ingest_alerts(session, actor, batch)  # type: ignore[arg-type]
+
+    while not stop.is_set():
+        alerts_now = state.index.alerts
+        start = state.alerts_fed_to_cases
+        if len(alerts_now) > start:
+            batch = list(alerts_now[start : start + 500])
+            try:
+                await asyncio.to_thread(feed, batch)  # type: ignore[arg-type]
+                state.alerts_fed_to_cases = start + len(batch)
+                continue
+            except Exception:  # the database is down: try again later, lose nothing
+                pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CASE_FEED_INTERVAL_S)

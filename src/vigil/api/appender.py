@@ -1,0 +1,124 @@
+"""Append-only files with group commit: many writers, one fsync per round.
+
+``write`` puts the bytes in the file at once (``O_APPEND``, one ``os.write`` under a lock),
+so they survive a crash of this process and the runtime following the file sees them; it
+returns a sequence number. ``await durable(seq)`` returns once an ``fsync`` that started
+after that write has finished. One background thread runs the fsyncs: while one is in
+flight, every write that arrives joins the next, so at 1,000 requests/s a 4 ms fsync costs
+each request one or two fsyncs of waiting, never a queue of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+from vigil.api.errors import UnavailableError
+
+
+class DurableAppender:
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fsync = fsync
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._written = 0
+        self._synced = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+        #: fsync rounds done (a metric: requests per round = writes / rounds)
+        self.rounds = 0
+
+    def write(self, data: bytes) -> int:
+        """Append ``data`` (whole lines); return its sequence number."""
+        with self._lock:
+            if self._closed:
+                raise UnavailableError(f"{self.path} is closed: the server is stopping")
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                raise UnavailableError(f"cannot append to {self.path}: {exc}") from exc
+            self.size += len(data)
+            self._written += 1
+            return self._written
+
+    async def durable(self, seq: int) -> None:
+        """Wait until the write numbered ``seq`` is on disk (no-op without fsync)."""
+        if not self.fsync or self._synced >= seq:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._error is not None:
+                raise UnavailableError(f"cannot fsync {self.path}: {self._error}")
+            if self._synced >= seq:
+                return
+            self._loop = loop
+            self._waiters.append((seq, fut))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"fsync:{self.path.name}", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+        await fut
+
+    def sync_now(self) -> None:
+        """fsync from the calling thread (startup, shutdown, tests)."""
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        os.fsync(self._fd)
+        os.close(self._fd)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._waiters and not self._closed:
+                    self._wake.wait()
+                if not self._waiters:
+                    return
+                target = self._written
+            error: OSError | None = None
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:  # disk gone: fail the waiters, keep serving reads
+                error = exc
+            with self._lock:
+                self.rounds += 1
+                if error is None:
+                    self._synced = target
+                    done = [w for w in self._waiters if w[0] <= target]
+                    self._waiters = [w for w in self._waiters if w[0] > target]
+                else:
+                    self._error = error
+                    done, self._waiters = self._waiters, []
+                loop = self._loop
+            if loop is not None and done:
+                loop.call_soon_threadsafe(_resolve, done, error)
+
+
+def _resolve(done: list[tuple[int, asyncio.Future[None]]], error: OSError | None) -> None:
+    for _seq, fut in done:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(UnavailableError(f"cannot fsync the log: {error}"))

@@ -1,0 +1,164 @@
+"""``POST /v1/refunds/decide`` (synchronous, idempotent) and ``GET /v1/decisions/{refund_id}``.
+
+A decision is made from what the index knows now (``index.live_decision``): the refund's
+own findings if the runtime has spoken about it, and the current findings about its agent,
+session, order, customer and the customer's ring, combined by the runtime's own
+``DecisionBook`` under the server's ``DecisionPolicy``. The answer is journalled by refund
+id: the same request gets the same bytes back (header ``Idempotent-Replay: true``); a
+different body for a refund already decided is a 409. Unless ``record_event`` is false,
+the refund is appended to the stream as a ``refund_issued`` event, so detectors see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from vigil.api.auth import needs
+from vigil.api.errors import ConflictError, NotFoundError
+from vigil.api.index import live_decision
+from vigil.api.schemas import DecideRequest, DecideResponse, DecisionView, error_responses
+from vigil.api.state import get_state, request_fingerprint
+from vigil.events.codec import encode_one
+from vigil.events.schemas import RefundIssued
+from vigil.security.permissions import Principal
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+_encode = msgspec.json.Encoder().encode
+_REPLAY_HEADERS = {"Idempotent-Replay": "true"}
+
+
+@router.post(
+    "/refunds/decide",
+    summary="May this refund go through?",
+    response_model=DecideResponse,
+    responses={
+        **error_responses(400, 401, 403, 409, 503),
+        200: {
+            "description": "The decision (a repeat of an earlier request gets the same "
+            "bytes, with header Idempotent-Replay: true)"
+        },
+    },
+)
+async def decide(
+    body: DecideRequest,
+    request: Request,
+    principal: Annotated[Principal, Depends(needs("decisions:read"))],
+) -> Response:
+    """Approve, review or deny, with a score in [0, 1] and the reasons, from every finding
+    known now about the refund, its agent, session, order, customer and ring."""
+    st = get_state(request)
+    fields = body.model_dump(mode="json")
+    fingerprint = request_fingerprint(fields)
+    rid = body.refund_id
+    known = st.journal.entries.get(rid)
+    if known is not None:
+        if known.request_sha256 != fingerprint:
+            raise ConflictError(
+                f"refund {rid!r} was already decided for a different request; a decision is "
+                "final per refund id: send the same request to read it again, or use a new "
+                "refund id"
+            )
+        await st.journal.log.durable(known.seq)
+        st.metrics.decision_replays.inc()
+        return Response(known.response, media_type="application/json", headers=_REPLAY_HEADERS)
+    evidence = st.index.evidence(
+        rid,
+        agent_id=body.agent_id,
+        session_id=body.session_id,
+        customer_id=body.customer_id,
+        order_id=body.order_id,
+    )
+    policy = st.settings.decision_policy
+    decision = live_decision(rid, evidence, policy)
+    now_ms = int(time.time() * 1000)
+    event_seq = 0
+    event_id: str | None = None
+    if body.record_event:
+        event_id = f"decide:{rid}"
+        event = RefundIssued(
+            event_id=event_id,
+            event_time_ms=body.event_time_ms if body.event_time_ms is not None else now_ms,
+            refund_id=rid,
+            order_id=body.order_id,
+            customer_id=body.customer_id,
+            return_id=body.return_id,
+            amount_cents=body.amount_cents,
+            currency=body.currency,
+            method=body.method,
+            issued_by=body.issued_by,
+            agent_id=body.agent_id,
+            session_id=body.session_id,
+            policy=body.policy,
+        )
+        event_seq = st.decision_log.write(encode_one(event) + b"\n")
+        st.staleness.appended()
+    out: dict[str, Any] = {
+        "refund_id": rid,
+        "decision": decision.decision,
+        "score": decision.score,
+        "reasons": decision.reasons,
+        "explanation": decision.explanation,
+        "contributions": decision.contributions,
+        "evidence": {
+            "refund": evidence.refund,
+            "agent": evidence.agent,
+            "session": evidence.session,
+            "customer": evidence.customer,
+            "ring": evidence.ring,
+        },
+        "policy": {
+            "review_threshold": policy.review_threshold,
+            "deny_threshold": policy.deny_threshold,
+        },
+        "event_id": event_id,
+        "decided_at_ms": now_ms,
+        "index_age_s": round(max(st.staleness.pending_s(), st.staleness.tail_age_s()), 3),
+    }
+    response = _encode(out)
+    entry = st.journal.record(rid, fingerprint, response)
+    if event_seq:  # both fsyncs at once: the answer waits for the slower, not the sum
+        await asyncio.gather(st.decision_log.durable(event_seq), st.journal.log.durable(entry.seq))
+    else:
+        await st.journal.log.durable(entry.seq)
+    st.metrics.decisions.labels(decision.decision).inc()
+    return Response(response, media_type="application/json")
+
+
+@router.get(
+    "/decisions/{refund_id}",
+    summary="A refund's current decision",
+    response_model=DecisionView,
+    responses=error_responses(401, 403, 404),
+)
+async def get_decision(
+    request: Request,
+    refund_id: Annotated[str, Path(min_length=1, max_length=128)],
+    principal: Annotated[Principal, Depends(needs("decisions:read"))],
+) -> Response:
+    """The stream's decision about the refund (revised as evidence arrives) and the
+    synchronous answer given at refund time, if any."""
+    st = get_state(request)
+    stream = st.index.decisions.get(refund_id)
+    journal = st.journal.entries.get(refund_id)
+    if stream is None and journal is None:
+        raise NotFoundError(
+            f"no decision about refund {refund_id!r}: it was never decided here and no "
+            "detector has spoken about it (a refund nobody flags is approved)"
+        )
+    requested = None if journal is None else msgspec.Raw(journal.response)
+    if stream is not None:
+        current = stream.decision
+    else:
+        assert journal is not None
+        current = msgspec.json.decode(journal.response)["decision"]
+    return Response(
+        _encode(
+            {"refund_id": refund_id, "current": current, "stream": stream, "requested": requested}
+        ),
+        media_type="application/json",
+    )

@@ -1,0 +1,175 @@
+"""``vigil serve --demo``: a simulated retailer posting to the API at a steady rate.
+
+A separate process (``python -m vigil.api.demo_feed``) so that its work never competes with
+the API's event loop for the GIL. It simulates a stream with ``vigil.sim``, then posts it
+in small batches to ``POST /v1/events`` at ``rate`` events per second, and asks
+``POST /v1/refunds/decide`` about every refund in the stream (``record_event: false``,
+since the stream carries the refund itself), so alerts, decisions and metrics move on their
+own. At the end of the stream it starts again with fresh event ids and event times moved
+past the previous lap, so the runtime sees new, in-order events forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from vigil.sim import SimConfig, simulate
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+def lap_lines(events_path: Path, lap: int, shift_ms: int) -> list[bytes]:
+    """The stream's lines for one lap: ids prefixed, times shifted (bad lines kept as is)."""
+    out: list[bytes] = []
+    for raw in events_path.read_bytes().splitlines():
+        if lap == 0:
+            out.append(raw)
+            continue
+        try:
+            rec: dict[str, Any] = _decode(raw)
+            rec["event_id"] = f"lap{lap}-{rec['event_id']}"
+            rec["event_time_ms"] = int(rec["event_time_ms"]) + shift_ms * lap
+            for key in ("refund_id", "order_id", "return_id", "session_id"):
+                if isinstance(rec.get(key), str):
+                    rec[key] = f"lap{lap}-{rec[key]}"
+            out.append(_encode(rec))
+        except Exception:
+            out.append(raw)  # malformed on purpose: the API must reject it again
+    return out
+
+
+def _decide_body(raw: bytes) -> dict[str, Any] | None:
+    if b'"refund_issued"' not in raw:
+        return None
+    try:
+        rec: dict[str, Any] = _decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if rec.get("type") != "refund_issued":
+        return None
+    keys = ("refund_id", "order_id", "customer_id", "amount_cents", "policy", "agent_id")
+    body = {k: rec[k] for k in keys if rec.get(k) is not None}
+    body.update(
+        session_id=rec.get("session_id"),
+        return_id=rec.get("return_id"),
+        method=rec.get("method", "original_payment"),
+        issued_by=rec.get("issued_by", "system"),
+        event_time_ms=rec.get("event_time_ms"),
+        record_event=False,
+    )
+    return body
+
+
+def feed(
+    url: str,
+    api_key: str,
+    work_dir: Path,
+    rate: float,
+    seed: int,
+    n_events: int,
+    laps: int | None = None,
+    batch_s: float = 0.25,
+) -> int:
+    """Post the simulated stream at ``rate`` events/s; return how many lines were posted."""
+    sim = simulate(SimConfig(seed=seed, events=n_events), work_dir)
+    first = sim.events_path.read_bytes().splitlines()
+    times = [t for t in (_time_of(r) for r in first) if t is not None]
+    shift_ms = (max(times) - min(times)) + 86_400_000 if times else 86_400_000
+    per_batch = max(1, int(rate * batch_s))
+    posted = 0
+    lap = 0
+    with _Poster(url, api_key) as client:
+        while laps is None or lap < laps:
+            lines = first if lap == 0 else lap_lines(sim.events_path, lap, shift_ms)
+            next_at = time.monotonic()
+            for start in range(0, len(lines), per_batch):
+                chunk = lines[start : start + per_batch]
+                client.post("/v1/events", b"\n".join(chunk) + b"\n", "application/x-ndjson")
+                posted += len(chunk)
+                for raw in chunk:
+                    body = _decide_body(raw)
+                    if body is not None:
+                        client.post("/v1/refunds/decide", _encode(body), "application/json")
+                next_at += len(chunk) / rate
+                pause = next_at - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            lap += 1
+    return posted
+
+
+class _Poster:
+    """POSTs over one keep-alive connection (the standard library: no client dependency)."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.api_key = api_key
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def post(self, path: str, body: bytes, content_type: str) -> int:
+        headers = {"X-API-Key": self.api_key, "Content-Type": content_type}
+        for attempt in range(2):
+            try:
+                self.conn.request("POST", path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                resp.read()
+                return resp.status
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                if attempt:
+                    raise
+        return 0
+
+    def __enter__(self) -> _Poster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+
+def _time_of(raw: bytes) -> int | None:
+    try:
+        t = _decode(raw).get("event_time_ms")
+    except Exception:
+        return None
+    return t if isinstance(t, int) else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m vigil.api.demo_feed", description=__doc__)
+    p.add_argument("--url", required=True)
+    p.add_argument("--work-dir", type=Path, required=True)
+    p.add_argument("--rate", type=float, default=200.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--events", type=int, default=50_000)
+    p.add_argument("--laps", type=int, default=None)
+    args = p.parse_args(argv)
+    api_key = sys.stdin.readline().strip()  # never on the command line (ps shows it)
+    # wait for the server to come up
+    parts = urllib.parse.urlsplit(args.url)
+    for _ in range(300):
+        try:
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=1)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    feed(args.url, api_key, args.work_dir, args.rate, args.seed, args.events, args.laps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""``POST /v1/events``: a batch of events (JSON array or JSON Lines) into the runtime's input.
+
+Each record is validated by Vigil's own codec (``vigil.events.codec.decode_one``), so the
+errors are the same as ``vigil run``'s dead letters: line (position), event id, field and
+reason. Valid records are appended to the runtime's input log, rejected ones to the API's
+dead-letter file with their reason; both are fsynced before the answer, so a record the
+client was told about is never lost. Duplicates (same ``event_id``) are accepted here and
+dropped by the runtime, which owns idempotence on event id.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Request, Response
+
+from vigil.api.auth import needs
+from vigil.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from vigil.api.schemas import IngestResponse, error_responses
+from vigil.api.state import get_state
+from vigil.events.codec import DecodeFailure, decode_one
+from vigil.events.schemas import type_name
+from vigil.ingest.dead_letter import DeadLetter
+from vigil.security.permissions import Principal
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+_JSON_TYPES = ("application/json",)
+_LINES_TYPES = (
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json-lines",
+    "application/x-jsonlines",
+    "text/plain",
+)
+_encode = msgspec.json.Encoder().encode
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+
+#: any JSON value is accepted as a record and judged on its own: a record that is not a
+#: valid event is rejected in the answer (with field and reason), not the whole batch
+_RECORD_SCHEMA: dict[str, Any] = {
+    "description": "One event of docs/events.md: an object with a ``type`` tag, "
+    "``event_id``, ``event_time_ms`` and the fields of that type. Each record is validated "
+    "on its own; an invalid one is rejected in the answer with its field and reason.",
+    "examples": [
+        {
+            "type": "customer_login",
+            "event_id": "e1",
+            "event_time_ms": 1767600000000,
+            "customer_id": "c1",
+            "device_id": "d1",
+            "ip": "10.0.0.1",
+            "country": "US",
+            "success": True,
+        }
+    ],
+}
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON array of events (or one event object), or JSON Lines: one "
+        "event per line.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": _RECORD_SCHEMA},
+                        {**_RECORD_SCHEMA, "type": "object"},
+                    ]
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/events",
+    summary="Ingest a batch of events",
+    response_model=IngestResponse,
+    responses=error_responses(400, 401, 403, 413, 415, 503),
+    openapi_extra=_OPENAPI_BODY,
+)
+async def post_events(
+    request: Request,
+    principal: Annotated[Principal, Depends(needs("events:write"))],
+) -> Response:
+    """Validate each record; append the valid ones to the runtime's input (fsynced) and keep
+    the rejected ones, with their reason, in the dead-letter file. The answer lists every
+    record: ``accepted``, or ``rejected`` with the field and reason."""
+    st = get_state(request)
+    body = await _read_body(request, st.settings.max_body_bytes)
+    records = _split(body, request.headers.get("content-type", ""))
+    if len(records) > st.settings.max_records_per_request:
+        raise PayloadTooLargeError(
+            f"{len(records):,} records in one request; send at most "
+            f"{st.settings.max_records_per_request:,} per request"
+        )
+    st.batches += 1
+    source = f"api:{principal.actor}:batch-{int(time.time() * 1000)}-{st.batches}"
+    accepted = bytearray()
+    rejected = bytearray()
+    results: list[dict[str, Any]] = []
+    n_ok = n_bad = 0
+    for index, (line_no, raw) in enumerate(records):
+        decoded = decode_one(raw, line_no)
+        if isinstance(decoded, DecodeFailure):
+            n_bad += 1
+            rejected += _encode(
+                DeadLetter.of(
+                    raw,
+                    source=source,
+                    line_no=line_no,
+                    event_id=decoded.event_id,
+                    field=decoded.field,
+                    reason_code="malformed",
+                    reason=decoded.describe(),
+                )
+            )
+            rejected += b"\n"
+            results.append(
+                {
+                    "index": index,
+                    "line_no": line_no,
+                    "status": "rejected",
+                    "event_id": decoded.event_id,
+                    "type": None,
+                    "field": decoded.field,
+                    "reason": decoded.describe(),
+                }
+            )
+            continue
+        n_ok += 1
+        accepted += _one_line(raw)
+        accepted += b"\n"
+        results.append(
+            {
+                "index": index,
+                "line_no": line_no,
+                "status": "accepted",
+                "event_id": decoded.event_id,
+                "type": type_name(type(decoded)),
+                "field": None,
+                "reason": None,
+            }
+        )
+    waits = []
+    if accepted:
+        waits.append((st.input_log, st.input_log.write(bytes(accepted))))
+        st.staleness.appended()
+    if rejected:
+        waits.append((st.dead_letters, st.dead_letters.write(bytes(rejected))))
+    for log, seq in waits:
+        await log.durable(seq)
+    st.metrics.events.labels("accepted").inc(n_ok)
+    st.metrics.events.labels("rejected").inc(n_bad)
+    return Response(
+        _encode({"accepted": n_ok, "rejected": n_bad, "results": results}),
+        media_type="application/json",
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body of {int(declared):,} bytes; at most {limit:,} accepted")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise PayloadTooLargeError(f"body larger than {limit:,} bytes")
+    return bytes(buf)
+
+
+def _split(body: bytes, content_type: str) -> list[tuple[int, bytes]]:
+    """(line number, raw record) of each record in the body."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    head = body.lstrip()[:1]
+    if not head:
+        raise BadRequestError("empty body: send a JSON array of events or JSON Lines")
+    if media in _JSON_TYPES and head == b"{" and b"\n" not in body.strip():
+        return [(1, body.strip())]
+    if media in _JSON_TYPES or (not media and head == b"["):
+        if head != b"[":
+            if head == b"{":  # several objects on several lines: JSON Lines sent as JSON
+                return _lines(body)
+            raise BadRequestError(
+                "a JSON body must be an array of events or one event object; for one event "
+                "per line use Content-Type application/x-ndjson"
+            )
+        try:
+            items = _raw_list.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise BadRequestError(
+                f"the body is not a JSON array ({exc}); nothing was stored. Send valid JSON, "
+                "or JSON Lines (application/x-ndjson) to have each line judged on its own"
+            ) from exc
+        return [(n, bytes(raw)) for n, raw in enumerate(items, 1)]
+    if media and media not in _LINES_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"content type {media!r}: send application/json (an array of events) or "
+            "application/x-ndjson (one event per line)"
+        )
+    return _lines(body)
+
+
+def _lines(body: bytes) -> list[tuple[int, bytes]]:
+    out: list[tuple[int, bytes]] = []
+    for n, line in enumerate(body.split(b"\n"), 1):
+        line = line.rstrip(b"\r")
+        if line.strip():
+            out.append((n, line))
+    return out
+
+
+def _one_line(raw: bytes) -> bytes:
+    """The record on one line, byte for byte unless it spanned lines (pretty-printed JSON)."""
+    if b"\n" in raw or b"\r" in raw:
+        return msgspec.json.format(raw, indent=0)
+    return raw

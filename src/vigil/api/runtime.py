@@ -1,0 +1,129 @@
+"""The runtime as a child process of ``vigil serve``: started, watched, restarted, stopped.
+
+The child is ``vigil run --input input.jsonl --follow --checkpoint-dir ... --out ...``,
+the same command an operator would run by hand (``vigil serve --external-runtime`` then
+only tails its outputs). It runs at a lower CPU priority (``nice``) than the API: when
+the two share a core, the decision API's latency is what must not suffer. It checkpoints
+after every input batch (``--checkpoint-every 1``), which is when its outputs become
+visible to the API; a crashed child is restarted and resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.decisions.policy import DecisionPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeCommand:
+    input_log: Path
+    out_dir: Path
+    checkpoint_dir: Path
+    policy: DecisionPolicy
+    checkpoint_every: int = 1
+    analytics: bool = False
+    rules: Path | None = None
+    nice: int = 10
+    log_path: Path | None = None
+
+    def argv(self) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "run",
+            "--input",
+            str(self.input_log),
+            "--out",
+            str(self.out_dir),
+            "--checkpoint-dir",
+            str(self.checkpoint_dir),
+            "--checkpoint-every",
+            str(self.checkpoint_every),
+            "--follow",
+            "--review-threshold",
+            repr(self.policy.review_threshold),
+            "--deny-threshold",
+            repr(self.policy.deny_threshold),
+        ]
+        if not self.analytics:
+            argv.append("--no-analytics")
+        if self.rules is not None:
+            argv += ["--rules", str(self.rules)]
+        return argv
+
+
+class RuntimeProcess:
+    """One managed runtime child; ``check`` restarts it if it died."""
+
+    managed = True
+
+    def __init__(self, command: RuntimeCommand) -> None:
+        self.command = command
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.exit_code: int | None = None
+        self._next_start = 0.0
+        self._stopping = False
+
+    def start(self) -> None:
+        cmd = self.command
+        cmd.input_log.parent.mkdir(parents=True, exist_ok=True)
+        cmd.input_log.touch(exist_ok=True)
+        cmd.out_dir.mkdir(parents=True, exist_ok=True)
+        log = (cmd.log_path or cmd.out_dir / "runtime.log").open("ab")
+        nice = cmd.nice
+        try:
+            self.proc = subprocess.Popen(
+                cmd.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: os.nice(nice)) if nice else None,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+        finally:
+            log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check(self) -> bool:
+        """Restart a dead child (after a growing pause); return whether it is alive now."""
+        if self._stopping or self.proc is None:
+            return self.alive()
+        code = self.proc.poll()
+        if code is None:
+            return True
+        self.exit_code = code
+        now = time.monotonic()
+        if now < self._next_start:
+            return False
+        self.restarts += 1
+        self._next_start = now + min(30.0, 0.5 * 2 ** min(self.restarts, 6))
+        self.start()
+        return self.alive()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM: the runtime checkpoints and exits; SIGKILL if it does not in time."""
+        self._stopping = True
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.exit_code = proc.wait()

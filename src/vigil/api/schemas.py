@@ -1,0 +1,275 @@
+"""Request and response models of the HTTP API (pydantic, for the OpenAPI document).
+
+Why pydantic here and msgspec elsewhere: FastAPI builds its OpenAPI document, request
+validation and 422 errors from pydantic models, and a complete, correct document is part of
+the contract. The hot responses (decisions, alerts) are encoded with msgspec from the same
+field names and returned as ready bytes, so pydantic is not on their output path; the
+``tests/api`` suite and schemathesis check that what is sent matches these models.
+Events themselves are validated by Vigil's own msgspec codec (``vigil.events.codec``), which
+names the record and field of every error; the OpenAPI document describes them loosely
+(one object per event with a ``type`` and ``event_id``) and points to docs/events.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+#: the largest integer every JSON reader keeps exact (IEEE double): the documented bound of
+#: amounts and times, so no client's parser can round a value past the check
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _whole(value: object) -> object:
+    """JSON has one number type: ``2.0`` is the integer 2 (strict models reject ``"2"``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_WHOLE = BeforeValidator(_whole)
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+DecisionLevel = Literal["approve", "review", "deny"]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the API (422 request-validation errors use FastAPI's shape)."""
+
+    error: str = Field(description="stable code: unauthorized, forbidden, not_found, ...")
+    detail: str = Field(description="what failed and what to do")
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+class EventResult(BaseModel):
+    """What happened to one record of a ``POST /v1/events`` body."""
+
+    index: int = Field(ge=0, description="0-based position of the record in the body")
+    line_no: int = Field(ge=1, description="1-based line (JSONL) or array position + 1")
+    status: Literal["accepted", "rejected"]
+    event_id: str | None = None
+    type: str | None = None
+    field: str | None = Field(default=None, description="the field that failed validation")
+    reason: str | None = Field(default=None, description="why the record was rejected")
+
+
+class IngestResponse(BaseModel):
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    results: list[EventResult]
+
+
+# --- decisions ---------------------------------------------------------------------------
+
+
+class DecideRequest(BaseModel):
+    """ "May this refund go through?" The refund as it is about to be issued.
+
+    Unless ``record_event`` is false, the request is also appended to the stream as a
+    ``refund_issued`` event (id ``decide:<refund_id>``), so the detectors see it; send it as
+    false when the refund system also posts its own ``refund_issued`` events.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    refund_id: Id
+    order_id: Id
+    customer_id: Id
+    amount_cents: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE]
+    policy: Literal["on_receipt", "on_first_scan", "returnless", "manual_override"]
+    agent_id: Id | None = None
+    session_id: Id | None = None
+    return_id: Id | None = None
+    currency: Annotated[str, Field(min_length=1, max_length=8)] = "USD"
+    method: Literal["original_payment", "store_credit", "gift_card"] = "original_payment"
+    issued_by: Literal["system", "agent"] = "system"
+    event_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE] | None = Field(
+        default=None, description="when the refund happens; default: now"
+    )
+    record_event: bool = True
+
+
+class ContributionOut(BaseModel):
+    """One detector's strongest finding that counts toward a decision."""
+
+    detector: str
+    score: Score
+    alert_id: str
+    reasons: list[str]
+    explanation: str
+
+
+class PolicyOut(BaseModel):
+    review_threshold: Score
+    deny_threshold: Score
+
+
+class EvidenceOut(BaseModel):
+    """Which of the refund's entities the index held findings about."""
+
+    refund: bool
+    agent: bool
+    session: bool
+    customer: bool
+    ring: bool
+
+
+class DecideResponse(BaseModel):
+    refund_id: str
+    decision: DecisionLevel
+    score: Score
+    reasons: list[str] = Field(description="``detector:reason`` codes, strongest detector first")
+    explanation: str = Field(description="one line for a person")
+    contributions: list[ContributionOut]
+    evidence: EvidenceOut
+    policy: PolicyOut
+    event_id: str | None = Field(description="id of the refund_issued event appended, if any")
+    decided_at_ms: int = Field(description="wall time of the decision, epoch ms")
+    index_age_s: float = Field(
+        ge=0.0, description="how stale the evidence could be when it was decided"
+    )
+
+
+class StreamDecision(BaseModel):
+    """The runtime's current decision about a refund (last line of ``decisions.jsonl``)."""
+
+    refund_id: str
+    decision: DecisionLevel
+    score: Score
+    reasons: list[str]
+    explanation: str
+    contributions: list[ContributionOut]
+    event_time_ms: int
+    revision: int
+    amount_cents: int = 0
+    customer_id: str | None = None
+    agent_id: str | None = None
+    order_id: str | None = None
+
+
+class DecisionView(BaseModel):
+    refund_id: str
+    current: DecisionLevel = Field(
+        description="the stream's decision if it has one, else the synchronous one"
+    )
+    stream: StreamDecision | None
+    requested: DecideResponse | None
+
+
+# --- alerts ------------------------------------------------------------------------------
+
+
+class EvidenceLink(BaseModel):
+    a: str
+    b: str
+    via: str
+    time_ms: int
+    weight: float = 1.0
+
+
+SubjectType = Literal["refund", "agent", "session", "order", "account", "ring"]
+
+
+class AlertOut(BaseModel):
+    seq: int = Field(ge=0, description="position in the alert stream (use for paging)")
+    alert_id: str
+    detector: str
+    version: int
+    subject_type: SubjectType
+    subject_id: str
+    score: Score
+    reasons: list[str]
+    explanation: str
+    event_time_ms: int
+    refund_ids: list[str]
+    amount_cents: int
+    customer_id: str | None = None
+    agent_id: str | None = None
+    order_id: str | None = None
+    session_id: str | None = None
+    members: list[str]
+    evidence: list[EvidenceLink]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: int | None = Field(
+        description="pass as ``cursor`` for the next page; null at the end"
+    )
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+class RuntimeHealth(BaseModel):
+    managed: bool = Field(description="the runtime is a child process of this server")
+    alive: bool | None = Field(description="null when the runtime is external")
+    pid: int | None = None
+    exit_code: int | None = None
+
+
+class IndexHealth(BaseModel):
+    alerts: int
+    decisions: int
+    tail_age_s: float = Field(description="seconds since the outputs were last read to the end")
+    pending_s: float = Field(
+        description="age of the oldest event appended since the runtime last published its "
+        "outputs (0: everything appended is reflected)"
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    runtime: RuntimeHealth
+    index: IndexHealth
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+#: largest database id accepted in a path or body (PostgreSQL ``integer``)
+MAX_DB_ID = 2_147_483_647
+
+
+class TransitionRequest(BaseModel):
+    """Open states only: a case is resolved by labelling it (``/label``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    status: Literal["new", "triage", "investigating"]
+    note: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    assignee_id: Annotated[int, Field(ge=1, le=MAX_DB_ID), _WHOLE] | None = Field(
+        description="the user to assign the case to; null to unassign"
+    )
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class LabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label: Literal["fraud", "legitimate"]
+    note: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the error statuses a route can answer."""
+    text = {
+        400: "The request cannot be read (e.g. the body is not JSON or JSON Lines)",
+        401: "No API key, or an unknown or revoked one (header X-API-Key)",
+        403: "The API key lacks the scope this endpoint needs",
+        404: "No such resource",
+        409: "Conflicts with the current state (e.g. another request for the same refund id)",
+        413: "The body is larger than the server accepts",
+        415: "The body's content type is not accepted",
+        503: "The service is not ready",
+    }
+    return {s: {"model": ErrorBody, "description": text[s]} for s in statuses}

@@ -1,0 +1,72 @@
+"""The API's one settings object, built by ``vigil serve`` (or a test) and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil.decisions.policy import DecisionPolicy
+from vigil.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """Where the API keeps its files, how it reads the runtime, and who may call it.
+
+    Files under ``state_dir``:
+
+    - ``input.jsonl``: the runtime's input log; ``POST /v1/events`` and
+      ``POST /v1/refunds/decide`` append to it, the runtime follows it.
+    - ``api_dead_letter.jsonl``: every record ``POST /v1/events`` rejected, with its reason.
+    - ``api_decisions.jsonl``: the journal of synchronous decisions (idempotency by refund id).
+    - ``run/``: the runtime's outputs (``alerts.jsonl``, ``decisions.jsonl``, ...) that the API
+      tails into its index; ``checkpoint/``: the runtime's checkpoints.
+    """
+
+    state_dir: Path
+    #: the runtime's output directory (default ``state_dir/run``)
+    runtime_out_dir: Path | None = None
+    #: the runtime's checkpoint directory (default ``state_dir/checkpoint``); the API reads only
+    #: the checkpoint file's modification time, to measure how stale the index may be
+    checkpoint_dir: Path | None = None
+    decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: how often the API reads new lines of the runtime's outputs
+    tail_interval_s: float = 0.05
+    #: fsync the input log and dead letters before ``POST /v1/events`` answers
+    fsync_events: bool = True
+    #: fsync the decision journal and the refund event before ``/v1/refunds/decide`` answers
+    fsync_decisions: bool = True
+    #: largest request body accepted by ``POST /v1/events``
+    max_body_bytes: int = 16 << 20
+    max_records_per_request: int = 50_000
+    #: how long an authenticated API key is trusted before it is checked again (revocation
+    #: takes effect within this time)
+    auth_cache_s: float = 5.0
+    #: the runtime is healthy when the index is at most this stale (``/healthz``)
+    max_healthy_staleness_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.tail_interval_s <= 0:
+            raise ConfigError(f"tail_interval_s {self.tail_interval_s} must be > 0")
+        if self.max_body_bytes <= 0 or self.max_records_per_request <= 0:
+            raise ConfigError("max_body_bytes and max_records_per_request must be > 0")
+
+    @property
+    def input_log(self) -> Path:
+        return self.state_dir / "input.jsonl"
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.state_dir / "api_dead_letter.jsonl"
+
+    @property
+    def decision_journal(self) -> Path:
+        return self.state_dir / "api_decisions.jsonl"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.runtime_out_dir or self.state_dir / "run"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return (self.checkpoint_dir or self.state_dir / "checkpoint") / "checkpoint.pkl"

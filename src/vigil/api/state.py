@@ -1,0 +1,281 @@
+"""The channel between the API process and the runtime process, and the API's own state.
+
+Two processes, two append-only files each way, no shared memory:
+
+- API -> runtime: ``input.jsonl``. ``POST /v1/events`` and ``POST /v1/refunds/decide``
+  append to it (``appender.DurableAppender``: written at once, fsynced by group commit);
+  the runtime follows it (``vigil run --input input.jsonl --follow``), and resumes from its
+  checkpoint after a crash, so nothing appended is lost or processed twice.
+- runtime -> API: ``alerts.jsonl`` and ``decisions.jsonl``. The runtime publishes them at
+  each checkpoint (flushed and fsynced before the checkpoint that records their length);
+  ``OutputTailer`` reads new complete lines every ``tail_interval_s`` into the
+  ``RiskIndex``, in slices small enough not to hold the event loop.
+
+How stale the index can be (``Staleness``): the API notes the wall time of every append.
+The runtime reads its input in a loop (read what is there, process, checkpoint); a
+checkpoint written at time M_k reflects everything appended before the *previous*
+checkpoint M_(k-1), since the batch ending at M_k was read after M_(k-1). When the tailer
+has read the outputs of checkpoint M_k, appends before M_(k-1) are reflected; their
+"append -> visible" time is observed into a histogram, and the oldest append not yet known
+to be reflected gives ``pending_s``. This is an upper bound, except when the runtime has
+more than one read chunk (4 MiB) of backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi import Request
+
+from vigil.api.appender import DurableAppender
+from vigil.api.auth import Authenticator
+from vigil.api.index import RiskIndex
+from vigil.api.runtime import RuntimeProcess
+from vigil.api.settings import ApiSettings
+from vigil.api.telemetry import ApiMetrics
+from vigil.decisions.book import RefundDecision, decision_decoder
+from vigil.detectors.base import Alert, alert_decoder
+from vigil.security.db import Database
+
+#: bytes read from one output per slice; ~300 alerts, a few ms of decoding
+TAIL_SLICE_BYTES = 256 << 10
+
+
+class _TailedFile:
+    """New complete lines of a file that another process appends to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self._pending = b""
+
+    def read_lines(self, limit: int) -> tuple[list[bytes], bool]:
+        """Up to ``limit`` bytes of new complete lines; and whether the end was reached."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return [], True
+        if size < self.offset:
+            # the runtime resumed from a checkpoint and cut its output back to the length the
+            # checkpoint recorded; it rewrites the same lines (deterministic ids), re-read them
+            self.offset = size
+            self._pending = b""
+        if size == self.offset:
+            return [], True
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read(min(limit, size - self.offset))
+        self.offset += len(chunk)
+        data = self._pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data
+            return [], self.offset >= size
+        self._pending = data[cut + 1 :]
+        return data[:cut].split(b"\n"), self.offset >= size
+
+
+class Staleness:
+    """Append times against runtime checkpoints: how stale the index may be."""
+
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self._clock_ns = clock_ns
+        self._appends: collections.deque[int] = collections.deque()
+        self._last_ckpt_ns = 0
+        self._prev_ckpt_ns = 0
+        self.last_tail_ns = clock_ns()
+        self.observed: list[float] = []
+
+    def appended(self) -> None:
+        # appends within 5 ms count as one; a dead runtime cannot make the queue grow
+        # without bound (the oldest pending append, the one that matters, is kept)
+        now = self._clock_ns()
+        appends = self._appends
+        if (not appends or now - appends[-1] > 5_000_000) and len(appends) < 200_000:
+            appends.append(now)
+
+    def checkpoint_seen(self, mtime_ns: int) -> list[float]:
+        """A new checkpoint was published and read; return the staleness of what it covers."""
+        if mtime_ns <= self._last_ckpt_ns:
+            return []
+        self._prev_ckpt_ns, self._last_ckpt_ns = self._last_ckpt_ns, mtime_ns
+        now = self._clock_ns()
+        out: list[float] = []
+        appends = self._appends
+        while appends and appends[0] < self._prev_ckpt_ns:
+            out.append((now - appends.popleft()) / 1e9)
+        return out
+
+    def pending_s(self) -> float:
+        return (self._clock_ns() - self._appends[0]) / 1e9 if self._appends else 0.0
+
+    def tail_age_s(self) -> float:
+        return (self._clock_ns() - self.last_tail_ns) / 1e9
+
+
+class _JournalLine(msgspec.Struct, frozen=True):
+    refund_id: str
+    request_sha256: str
+    response: msgspec.Raw
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    request_sha256: str
+    response: bytes
+    #: the journal write that must be durable before the answer is given again
+    seq: int
+
+
+class DecisionJournal:
+    """Synchronous decisions by refund id: the same request gets the same bytes back."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        self.entries: dict[str, JournalEntry] = {}
+        if path.exists():
+            decoder = msgspec.json.Decoder(_JournalLine)
+            with path.open("rb") as fh:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = decoder.decode(line)
+                    except msgspec.DecodeError:
+                        continue  # a last line cut short by a crash: never answered
+                    self.entries[rec.refund_id] = JournalEntry(
+                        rec.request_sha256, bytes(rec.response), 0
+                    )
+        self.log = DurableAppender(path, fsync=fsync)
+
+    def record(self, refund_id: str, request_sha256: str, response: bytes) -> JournalEntry:
+        line = msgspec.json.encode(_JournalLine(refund_id, request_sha256, msgspec.Raw(response)))
+        seq = self.log.write(line + b"\n")
+        entry = JournalEntry(request_sha256, response, seq)
+        self.entries[refund_id] = entry
+        return entry
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+
+
+class OutputTailer:
+    """Reads the runtime's outputs into the index; tracks how stale the index is."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        index: RiskIndex,
+        staleness: Staleness,
+        on_staleness: Callable[[float], None] = lambda _s: None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.staleness = staleness
+        self.on_staleness = on_staleness
+        self._alerts = _TailedFile(settings.out_dir / "alerts.jsonl")
+        self._decisions = _TailedFile(settings.out_dir / "decisions.jsonl")
+        self.bad_lines = 0
+
+    def _checkpoint_mtime_ns(self) -> int:
+        try:
+            return os.stat(self.settings.checkpoint_path).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def poll_once(self, limit: int = TAIL_SLICE_BYTES) -> bool:
+        """Read one slice of each output; True when both are read to the end."""
+        # the checkpoint's time is taken before reading: the outputs it published are then
+        # certainly in the files when they are read
+        mtime = self._checkpoint_mtime_ns()
+        lines, done_a = self._alerts.read_lines(limit)
+        add_alert = self.index.add_alert
+        for line in lines:
+            try:
+                alert: Alert = alert_decoder.decode(line)
+            except msgspec.DecodeError:
+                self.bad_lines += 1
+                continue
+            add_alert(alert)
+        lines, done_d = self._decisions.read_lines(limit)
+        add_decision = self.index.add_decision
+        for line in lines:
+            try:
+                decision: RefundDecision = decision_decoder.decode(line)
+            except msgspec.DecodeError:
+                self.bad_lines += 1
+                continue
+            add_decision(decision)
+        done = done_a and done_d
+        if done:
+            self.staleness.last_tail_ns = time.time_ns()
+            for s in self.staleness.checkpoint_seen(mtime):
+                self.on_staleness(s)
+        return done
+
+    def catch_up(self) -> None:
+        """Read everything there is now (startup, tests)."""
+        while not self.poll_once(1 << 24):
+            pass
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.settings.tail_interval_s
+        while not stop.is_set():
+            while not self.poll_once():
+                await asyncio.sleep(0)  # let requests in between slices
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+class ApiState:
+    """Everything a request handler reaches, built once per app (``app.state.vigil``)."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        auth: Authenticator,
+        metrics: ApiMetrics,
+        runtime: RuntimeProcess | None = None,
+        db: Database | None = None,
+    ) -> None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.auth = auth
+        self.metrics = metrics
+        self.runtime = runtime
+        #: the case and key database (None: case endpoints answer 503)
+        self.db = db
+        #: alerts of the index handed to the case service so far
+        self.alerts_fed_to_cases = 0
+        self.index = RiskIndex()
+        self.staleness = Staleness()
+        self.tailer = OutputTailer(settings, self.index, self.staleness, metrics.staleness.observe)
+        self.input_log = DurableAppender(settings.input_log, fsync=settings.fsync_events)
+        self.decision_log = DurableAppender(settings.input_log, fsync=settings.fsync_decisions)
+        self.dead_letters = DurableAppender(settings.dead_letter_path, fsync=settings.fsync_events)
+        self.journal = DecisionJournal(settings.decision_journal, fsync=settings.fsync_decisions)
+        self.batches = 0
+
+    def sync(self) -> None:
+        """Make every append durable (the app stops; it may be started again, as tests do)."""
+        for log in (self.input_log, self.decision_log, self.dead_letters, self.journal.log):
+            log.sync_now()
+
+    def close(self) -> None:
+        for log in (self.input_log, self.decision_log, self.dead_letters, self.journal.log):
+            log.close()
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.vigil
+    return state

@@ -1,0 +1,215 @@
+"""``vigil db``, ``vigil users`` and ``vigil keys``: the operator's side of security.
+
+Whoever runs these commands has the database URL, so they act as the operator
+(``system:cli:<login>`` in the audit log) and the permission matrix does not apply; every
+action is audited all the same. Four-eyes approvals are deliberately not here: a change
+needs two people, which the console provides (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from vigil.cli.progress import stderr
+from vigil.cli.rules import default_author
+
+if TYPE_CHECKING:
+    from vigil.security import Principal
+
+__all__ = ["admin_commands", "db", "keys", "users"]
+
+URL_OPTION = click.option(
+    "--url",
+    envvar="VIGIL_DATABASE_URL",
+    default="sqlite:///vigil.db",
+    show_default=True,
+    help="Database URL (sqlite:///FILE or postgresql+psycopg://user@host:port/db); "
+    "env VIGIL_DATABASE_URL.",
+)
+
+
+def _operator() -> Principal:
+    from vigil.security import Principal
+
+    return Principal.system(f"cli:{default_author()}")
+
+
+@click.group()
+def db() -> None:
+    """Create or upgrade the cases and security database."""
+
+
+@db.command("upgrade")
+@URL_OPTION
+@click.option("--revision", default="head", show_default=True, help="Migrate to this revision.")
+def db_upgrade(url: str, revision: str) -> None:
+    """Apply the migrations (creates every table on an empty database)."""
+    from vigil.security.db import make_engine
+    from vigil.security.migrate import current_revision, upgrade
+
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        stderr.print(f"{shown}: already at migration {after}", markup=False)
+    else:
+        stderr.print(f"{shown}: migrated {before or 'empty'} -> {after}", markup=False)
+
+
+@db.command("current")
+@URL_OPTION
+def db_current(url: str) -> None:
+    """Print the database's migration and the newest one this Vigil has."""
+    from vigil.security.db import make_engine
+    from vigil.security.migrate import current_revision, head_revision
+
+    engine = make_engine(url)
+    try:
+        click.echo(f"current: {current_revision(engine) or 'none'}  head: {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+@click.group()
+def users() -> None:
+    """People who use the console: analysts, leads and admins."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["analyst", "lead", "admin"]), required=True, help="Their role."
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+@URL_OPTION
+def users_add(username: str, role: str, password_stdin: bool, url: str) -> None:
+    """Add a person with a role; the password is asked for (or read from stdin)."""
+    from vigil.security import Database, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            f"password for {username}", hide_input=True, confirmation_prompt=True
+        )
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            user = create_user(session, actor, username, password, role)
+    finally:
+        database.dispose()
+    stderr.print(f"added user {user.username} (id {user.id}, role {user.role})", markup=False)
+
+
+@users.command("list")
+@URL_OPTION
+def users_list(url: str) -> None:
+    """List users with their roles."""
+    from vigil.security import Database
+    from vigil.security.users import list_users
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            for user in list_users(session, actor):
+                state = "active" if user.active else "deactivated"
+                click.echo(f"{user.id}\t{user.username}\t{user.role}\t{state}")
+    finally:
+        database.dispose()
+
+
+@click.group()
+def keys() -> None:
+    """API keys for machines (refund systems, event producers, CI)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for, e.g. 'refund-service'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(
+        [
+            "events:write",
+            "decisions:read",
+            "alerts:read",
+            "cases:read",
+            "cases:write",
+            "rules:read",
+            "rules:write",
+        ]
+    ),
+    help="A permission of the key (repeatable).",
+)
+@URL_OPTION
+def keys_create(name: str, scopes: tuple[str, ...], url: str) -> None:
+    """Create a key and print it once (only its hash is kept: store it now)."""
+    from vigil.security import Database, create_api_key
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            created = create_api_key(session, actor, name, list(scopes))
+    finally:
+        database.dispose()
+    click.echo(created.raw_key)
+    stderr.print(
+        f"created key {created.key.key_id} ({name}; {' '.join(created.key.scopes)}). "
+        "It is shown this once: Vigil keeps only its hash.",
+        markup=False,
+    )
+
+
+@keys.command("list")
+@URL_OPTION
+def keys_list(url: str) -> None:
+    """List keys (ids, names, scopes; never the keys themselves)."""
+    from vigil.security import Database
+    from vigil.security.keys import list_api_keys
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            for key in list_api_keys(session, actor):
+                state = "active" if key.revoked_at is None else f"revoked {key.revoked_at}"
+                click.echo(f"{key.key_id}\t{key.name}\t{' '.join(key.scopes)}\t{state}")
+    finally:
+        database.dispose()
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@URL_OPTION
+def keys_revoke(key_id: str, url: str) -> None:
+    """Revoke a key by its id (the 12 characters after ``vgk_``)."""
+    from vigil.security import Database, revoke_api_key
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            revoke_api_key(session, actor, key_id)
+    finally:
+        database.dispose()
+    stderr.print(f"revoked key {key_id}", markup=False)
+
+
+#: registered by ``vigil.cli.main``
+admin_commands = (db, users, keys)

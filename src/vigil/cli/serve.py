@@ -1,0 +1,170 @@
+"""``vigil serve``: the decision API (uvicorn) with the runtime as a separate child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from vigil.cli.progress import stderr
+from vigil.decisions.policy import DecisionPolicy
+from vigil.errors import ConfigError
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("vigil-serve"),
+    show_default=True,
+    help="Input log, dead letters, decision journal, runtime outputs and checkpoints.",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="NAME:SECRET:SCOPES",
+    help="An API key (repeatable); SCOPES is comma-separated or * for all. Keys created "
+    "with the security service work too. Without any, a key with every scope is generated.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Case and key database (default: sqlite:///STATE_DIR/vigil.db; postgresql+psycopg://...).",
+)
+@click.option("--no-cases", is_flag=True, help="Run without the case database.")
+@click.option(
+    "--external-runtime",
+    is_flag=True,
+    help="Do not start the runtime: an operator runs `vigil run --input STATE_DIR/input.jsonl "
+    "--follow --out STATE_DIR/run --checkpoint-dir STATE_DIR/checkpoint` themselves.",
+)
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Rules file for the runtime child (vigil run --rules).",
+)
+@click.option("--runtime-analytics", is_flag=True, help="Let the runtime write analytics.duckdb.")
+@click.option("--review-threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
+@click.option("--deny-threshold", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True)
+@click.option(
+    "--no-fsync",
+    is_flag=True,
+    help="Answer before appended events and decisions are fsynced (survives a crash of the "
+    "server, not of the machine; for demos and benchmarks).",
+)
+@click.option("--demo", is_flag=True, help="Also feed a simulated stream at a steady rate.")
+@click.option("--demo-rate", type=click.FloatRange(min=1.0), default=200.0, show_default=True)
+@click.option("--demo-seed", type=int, default=1, show_default=True)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(
+    host: str,
+    port: int,
+    state_dir: Path,
+    api_keys: tuple[str, ...],
+    database_url: str | None,
+    no_cases: bool,
+    external_runtime: bool,
+    rules_path: Path | None,
+    runtime_analytics: bool,
+    review_threshold: float,
+    deny_threshold: float,
+    no_fsync: bool,
+    demo: bool,
+    demo_rate: float,
+    demo_seed: int,
+    log_level: str,
+) -> None:
+    """Serve the decision API, alerts, cases, /metrics and /healthz (docs/api.md)."""
+    import uvicorn
+
+    from vigil.api import ApiSettings, StaticKeys, create_app
+    from vigil.api.auth import AnyOf, Authenticator, CachedKeys
+    from vigil.api.runtime import RuntimeCommand, RuntimeProcess
+
+    try:
+        policy = DecisionPolicy(review_threshold, deny_threshold)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--deny-threshold") from exc
+    state_dir.mkdir(parents=True, exist_ok=True)
+    settings = ApiSettings(
+        state_dir=state_dir,
+        decision_policy=policy,
+        fsync_events=not no_fsync,
+        fsync_decisions=not no_fsync,
+    )
+    static = StaticKeys()
+    for spec in api_keys:
+        static.add_spec(spec)
+    generated: str | None = None
+    if not api_keys or demo:
+        generated = static.generate("dev")
+        key_file = state_dir / "dev-api-key"
+        key_file.write_text(generated + "\n")
+        key_file.chmod(0o600)
+    auth: Authenticator = static
+    db = None
+    if not no_cases:
+        from vigil.api.auth import DatabaseKeys
+        from vigil.security.db import Database
+
+        db = Database.open(database_url or f"sqlite:///{(state_dir / 'vigil.db').resolve()}")
+        auth = AnyOf(static, CachedKeys(DatabaseKeys(db), settings.auth_cache_s))
+    runtime = None
+    if not external_runtime:
+        runtime = RuntimeProcess(
+            RuntimeCommand(
+                input_log=settings.input_log,
+                out_dir=settings.out_dir,
+                checkpoint_dir=settings.checkpoint_path.parent,
+                policy=policy,
+                analytics=runtime_analytics,
+                rules=rules_path,
+            )
+        )
+    app = create_app(settings, auth, runtime=runtime, db=db)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    server = uvicorn.Server(config)
+    feeder: subprocess.Popen[bytes] | None = None
+    url = f"http://{host}:{port}"
+    stderr.print(f"vigil serve: {url} (OpenAPI: {url}/docs); state in {state_dir}/")
+    if generated is not None:
+        stderr.print(f"API key with every scope (also in {state_dir}/dev-api-key): {generated}")
+    if demo:
+        assert generated is not None
+        feeder = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vigil.api.demo_feed",
+                "--url",
+                url,
+                "--work-dir",
+                str(state_dir / "demo-sim"),
+                "--rate",
+                str(demo_rate),
+                "--seed",
+                str(demo_seed),
+            ],
+            stdin=subprocess.PIPE,
+            env={**os.environ},
+        )
+        assert feeder.stdin is not None
+        feeder.stdin.write(generated.encode() + b"\n")
+        feeder.stdin.close()
+        stderr.print(f"demo: a simulated retailer posts {demo_rate:.0f} events/s")
+    try:
+        server.run()
+    finally:
+        if feeder is not None:
+            feeder.terminate()
+            feeder.wait(timeout=10)
+        if db is not None:
+            db.dispose()

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+from tests.api.conftest import Runtime, headers, make_alert, state_of
+
+from vigil.decisions.combine import combine_scores
+from vigil.events.codec import decode_one
+from vigil.events.schemas import RefundIssued
+
+
+def _request(**kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "refund_id": "rf-1",
+        "order_id": "o-1",
+        "customer_id": "c-1",
+        "agent_id": "agent-1",
+        "session_id": "s-1",
+        "amount_cents": 25_000,
+        "policy": "manual_override",
+        "issued_by": "agent",
+        "event_time_ms": 1_767_700_000_000,
+    }
+    body.update(kw)
+    return body
+
+
+def test_nothing_known_is_approved_and_the_refund_enters_the_stream(client: TestClient) -> None:
+    r = client.post("/v1/refunds/decide", json=_request(), headers=headers())
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["decision"], out["score"], out["reasons"]) == ("approve", 0.0, [])
+    assert out["event_id"] == "decide:rf-1"
+    assert out["policy"] == {"review_threshold": 0.5, "deny_threshold": 0.95}
+    line = state_of(client).settings.input_log.read_bytes().strip()
+    event = decode_one(line, 1)
+    assert isinstance(event, RefundIssued)
+    assert (event.refund_id, event.agent_id, event.amount_cents) == ("rf-1", "agent-1", 25_000)
+    assert event.event_time_ms == 1_767_700_000_000
+
+
+def test_agent_session_and_ring_findings_combine(client: TestClient, runtime: Runtime) -> None:
+    runtime.emit(
+        make_alert(subject_type="agent", subject_id="agent-1", score=0.6),
+        make_alert(
+            detector="session_risk",
+            subject_type="session",
+            subject_id="s-1",
+            score=0.7,
+            reasons=["new_device", "no_mfa"],
+        ),
+        make_alert(
+            detector="fraud_ring",
+            subject_type="ring",
+            subject_id="ring-7",
+            score=0.5,
+            members=("account:c-1", "account:c-2", "device:d-1"),
+        ),
+        make_alert(subject_type="agent", subject_id="agent-2", score=0.99),  # someone else
+    )
+    r = client.post("/v1/refunds/decide", json=_request(), headers=headers())
+    out = r.json()
+    assert out["score"] == combine_scores([0.6, 0.7, 0.5])
+    assert out["decision"] == "review"
+    assert out["evidence"] == {
+        "refund": False,
+        "agent": True,
+        "session": True,
+        "customer": False,
+        "ring": True,
+    }
+    assert [c["detector"] for c in out["contributions"]] == [
+        "session_risk",
+        "agent_refunds",
+        "fraud_ring",
+    ]
+    assert out["reasons"][:2] == ["session_risk:new_device", "session_risk:no_mfa"]
+    assert "also: agent_refunds 0.60, fraud_ring 0.50" in out["explanation"]
+
+
+def test_the_refunds_own_findings_and_policy(client: TestClient, runtime: Runtime) -> None:
+    runtime.emit(
+        make_alert(
+            detector="refund_without_return",
+            subject_type="refund",
+            subject_id="rf-1",
+            score=0.97,
+            refund_ids=("rf-1",),
+        )
+    )
+    out = client.post("/v1/refunds/decide", json=_request(), headers=headers()).json()
+    assert (out["decision"], out["score"]) == ("deny", 0.97)
+    assert out["evidence"]["refund"] is True
+
+
+def test_idempotent_by_refund_id(client: TestClient, runtime: Runtime) -> None:
+    first = client.post("/v1/refunds/decide", json=_request(), headers=headers())
+    # new evidence arrives, but the answer to the same request does not change
+    runtime.emit(make_alert(subject_id="agent-1", score=0.99))
+    again = client.post("/v1/refunds/decide", json=_request(), headers=headers())
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again.headers["Idempotent-Replay"] == "true"
+    # a default spelled out is the same request
+    same = client.post("/v1/refunds/decide", json=_request(currency="USD"), headers=headers())
+    assert same.content == first.content
+    other = client.post("/v1/refunds/decide", json=_request(amount_cents=1), headers=headers())
+    assert other.status_code == 409 and other.json()["error"] == "conflict"
+    # one refund event in the stream, not three
+    assert len(state_of(client).settings.input_log.read_bytes().splitlines()) == 1
+
+
+def test_idempotency_survives_a_restart(app_factory: Any) -> None:
+    with TestClient(app_factory()) as c:
+        first = c.post("/v1/refunds/decide", json=_request(), headers=headers()).content
+    with TestClient(app_factory()) as c:
+        r = c.post("/v1/refunds/decide", json=_request(), headers=headers())
+        assert r.content == first
+        assert (
+            c.post(
+                "/v1/refunds/decide", json=_request(policy="returnless"), headers=headers()
+            ).status_code
+            == 409
+        )
+
+
+def test_record_event_false_leaves_the_stream_alone(client: TestClient) -> None:
+    r = client.post("/v1/refunds/decide", json=_request(record_event=False), headers=headers())
+    assert r.json()["event_id"] is None
+    assert state_of(client).settings.input_log.read_bytes() == b""
+
+
+def test_invalid_requests_are_422(client: TestClient) -> None:
+    h = headers()
+    for bad in (
+        _request(amount_cents=-1),
+        _request(policy="whatever"),
+        _request(refund_id=""),
+        _request(unknown_field=1),
+        {"refund_id": "x"},
+    ):
+        assert client.post("/v1/refunds/decide", json=bad, headers=h).status_code == 422
+    r = client.post(
+        "/v1/refunds/decide", content=b"{", headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+
+
+def test_get_decision(client: TestClient, runtime: Runtime) -> None:
+    h = headers()
+    assert client.get("/v1/decisions/rf-1", headers=h).status_code == 404
+    client.post("/v1/refunds/decide", json=_request(), headers=h)
+    view = client.get("/v1/decisions/rf-1", headers=h).json()
+    assert view["current"] == "approve" and view["stream"] is None
+    assert view["requested"]["event_id"] == "decide:rf-1"
+    runtime.emit(
+        make_alert(
+            detector="refund_without_return",
+            subject_type="refund",
+            subject_id="rf-1",
+            score=0.8,
+            refund_ids=("rf-1",),
+        )
+    )
+    view = client.get("/v1/decisions/rf-1", headers=h).json()
+    assert view["current"] == "review"
+    assert view["stream"]["revision"] == 1 and view["stream"]["score"] == 0.8
+    assert view["requested"]["decision"] == "approve"  # what was answered at refund time
+    metrics = client.get("/metrics", headers=h).text
+    assert 'vigil_api_decisions_total{decision="approve"} 1.0' in metrics
+    assert 'vigil_stream_refunds{decision="review"} 1.0' in metrics
+    assert json.loads(client.get("/healthz").content)["index"]["decisions"] == 1

@@ -1,0 +1,53 @@
+"""``vigil db upgrade``, ``vigil users add``, ``vigil keys create|list|revoke`` end to end."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from vigil.cli.main import cli
+from vigil.security import Database, authenticate_api_key, authenticate_password
+from vigil.security.models import AuditEntry
+
+from .dbfixtures import Backend
+
+
+def test_operator_commands(store: Backend) -> None:
+    if store.name == "postgresql":
+        url = store.url
+        env = {"PGOPTIONS": store.engine_kwargs["connect_args"]["options"]}  # type: ignore[index]
+    else:
+        url, env = store.url, {}
+    run = CliRunner().invoke
+    up = run(cli, ["db", "upgrade", "--url", url], env=env)
+    assert up.exit_code == 0, up.output
+    assert "migrated empty -> 0001" in up.output
+    again = run(cli, ["db", "upgrade", "--url", url], env=env)
+    assert "already at migration 0001" in again.output
+    added = run(
+        cli,
+        ["users", "add", "alice", "--role", "lead", "--password-stdin", "--url", url],
+        input="a long passphrase\n",
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    made = run(
+        cli,
+        ["keys", "create", "--name", "ingest", "--scope", "events:write", "--url", url],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    raw_key = made.stdout.strip().splitlines()[0]
+    listed = run(cli, ["keys", "list", "--url", url], env=env)
+    assert "ingest\tevents:write\tactive" in listed.stdout and raw_key not in listed.stdout
+    kwargs = {"connect_args": {"options": env["PGOPTIONS"]}} if env else {}
+    db = Database.open(url, **kwargs)
+    with db.transaction() as s:
+        assert authenticate_password(s, "alice", "a long passphrase").role == "lead"
+        key = authenticate_api_key(s, raw_key)
+        actors = set(s.scalars(sa.select(AuditEntry.actor)))
+    assert len(actors) == 1 and actors.pop().startswith("system:cli:")
+    revoked = run(cli, ["keys", "revoke", key.name, "--url", url], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked" in run(cli, ["keys", "list", "--url", url], env=env).stdout
+    db.dispose()
