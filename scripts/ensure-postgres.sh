@@ -9,8 +9,16 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGROOT="${VIGIL_PG_DIR:-$ROOT/.pg}"
-PORT="${VIGIL_PG_PORT:-55432}"
+# one cluster per checkout: its own port, so two clones on one machine do not collide
+KEY="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+if [ "$(id -u)" = "0" ]; then
+    # as root the cluster runs as `postgres`, which may not be able to enter the checkout
+    # (a clone under a private temporary directory): keep it where `postgres` can
+    PGROOT="${VIGIL_PG_DIR:-/var/tmp/vigil-pg-$KEY}"
+else
+    PGROOT="${VIGIL_PG_DIR:-$ROOT/.pg}"
+fi
+PORT="${VIGIL_PG_PORT:-$((55432 + KEY % 1000))}"
 DB="${VIGIL_PG_DB:-vigil_test}"
 SUPERUSER="vigil"
 DATA="$PGROOT/data"
