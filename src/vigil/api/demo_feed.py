@@ -172,4 +172,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C on `vigil serve --demo` reaches the feeder too
+        sys.exit(130)

@@ -162,6 +162,8 @@ def serve(
         stderr.print(f"demo: a simulated retailer posts {demo_rate:.0f} events/s")
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down; the children are stopped below
     finally:
         if feeder is not None:
             feeder.terminate()
