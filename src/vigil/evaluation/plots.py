@@ -99,6 +99,24 @@ def _style() -> Iterator[None]:
         yield
 
 
+def _paired_bars(
+    ax: Any, top: list[float], top_label: str, bottom: list[float], bottom_label: str
+) -> tuple[range, float]:
+    """Two horizontal bars per row (blue above, orange below); returns (rows, bar height)."""
+    ys = range(len(top))
+    h = 0.38
+    ax.barh([y + h / 2 for y in ys], top, height=h, color=BLUE, label=top_label)
+    ax.barh([y - h / 2 for y in ys], bottom, height=h, color=ORANGE, label=bottom_label)
+    return ys, h
+
+
+def _share_axis(ax: Any) -> None:
+    """An x axis of shares 0-100%, with room right of the bars for their labels."""
+    ax.set_xlim(0.0, 1.3)
+    ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+
+
 def _figure(nrows: int = 1, ncols: int = 1, height_in: float | None = None) -> Figure:
     fig = Figure(figsize=(FIGSIZE_IN[0], height_in or FIGSIZE_IN[1]), layout="constrained")
     FigureCanvasAgg(fig)  # the Agg canvas, explicitly: never a GUI backend, never pyplot
@@ -305,21 +323,12 @@ def scenario_recall_plot(r: EvaluationReport) -> Plot:
     with _style():
         fig = _figure(height_in=3.6)
         ax = fig.add_subplot()
-        ys = range(len(rows))
-        h = 0.38
-        ax.barh(
-            [y + h / 2 for y in ys],
+        ys, h = _paired_bars(
+            ax,
             [s.recall or 0.0 for s in rows],
-            height=h,
-            color=BLUE,
-            label="refunds caught",
-        )
-        ax.barh(
-            [y - h / 2 for y in ys],
+            "refunds caught",
             [s.money_recall or 0.0 for s in rows],
-            height=h,
-            color=ORANGE,
-            label="money caught",
+            "money caught",
         )
         for y, s in zip(ys, rows, strict=True):
             if not s.refunds:
@@ -339,9 +348,7 @@ def scenario_recall_plot(r: EvaluationReport) -> Plot:
                 for s in rows
             ],
         )
-        ax.set_xlim(0.0, 1.3)
-        ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        _share_axis(ax)
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=3)
         _finish(ax, title, "share of the scenario's fraudulent refunds / money caught (%)", "")
@@ -376,21 +383,12 @@ def detector_contribution_plot(r: EvaluationReport) -> Plot:
     with _style():
         fig = _figure(height_in=max(2.6, 1.3 + 0.55 * len(rows)))
         ax = fig.add_subplot()
-        ys = range(len(rows))
-        h = 0.38
-        ax.barh(
-            [y + h / 2 for y in ys],
+        ys, h = _paired_bars(
+            ax,
             [g.headline_money_recall or 0.0 for g in rows],
-            height=h,
-            color=BLUE,
-            label="caught alone",
-        )
-        ax.barh(
-            [y - h / 2 for y in ys],
+            "caught alone",
             [only_share(g.detector) for g in rows],
-            height=h,
-            color=ORANGE,
-            label="caught only by this detector",
+            "caught only by this detector",
         )
         for y, g in zip(ys, rows, strict=True):
             ax.text(
@@ -416,9 +414,7 @@ def detector_contribution_plot(r: EvaluationReport) -> Plot:
                 label=f"all combined: {pct(r.combined.headline_money_recall)}",
             )
         ax.set_yticks(list(ys), [g.detector for g in rows])
-        ax.set_xlim(0.0, 1.3)
-        ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        _share_axis(ax)
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=3)
         _finish(ax, title, f"share of the headline fraud money, {usd(total)} (%)", "detector")
