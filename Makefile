@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+ASSETS := src/vigil/console/static/vendor/.lock-$(shell cksum < web/package-lock.json | cut -d' ' -f1)
 
-.PHONY: setup demo test lint bench clean browser postgres
+.PHONY: setup demo test lint bench clean browser postgres assets
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -11,14 +12,20 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP)
+## the console's browser libraries from the npm registry (web/package-lock.json)
+$(ASSETS): web/package-lock.json
+	bash scripts/build-console-assets.sh
+
+assets: $(ASSETS)
+
+setup: $(STAMP) $(ASSETS)
 
 ## simulate 1M events, run the detectors, evaluate (the README's first command)
-demo: $(STAMP)
+demo: $(STAMP) $(ASSETS)
 	$(VENV)/bin/vigil demo
 
 ## lint, type-check and run the whole test suite (the README's second command; CI runs it)
-test: $(STAMP) lint browser
+test: $(STAMP) $(ASSETS) lint browser
 	VIGIL_TEST_PG_URL="$${VIGIL_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" $(VENV)/bin/pytest
 
 ## a private PostgreSQL for the case and security tests (apt-get when missing; runs under .pg/)
@@ -39,4 +46,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) vigil-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) web/node_modules src/vigil/console/static/vendor vigil-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import ConsoleMessage, Request, sync_playwright
+from tests.browser import CHROMIUM_ARGS, chromium_path
 
 from vigil.evaluation import evaluate
 from vigil.evaluation.html import render_html
@@ -26,29 +27,6 @@ PLOT_IDS = (
     "plot-top-agents",
     "plot-ring-sizes",
 )
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None and Path("/usr/bin/chromium").is_file():
-        path = "/usr/bin/chromium"
-    if path is None:
-        pytest.fail(
-            "Debian's chromium is not installed, and the browser tests need it: run "
-            "`make browser` (installs it with apt-get; `make test` does this first)",
-            pytrace=False,
-        )
-    return path
 
 
 def test_a_missing_chromium_fails_and_says_how_to_install_it(

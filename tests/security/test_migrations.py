@@ -28,6 +28,7 @@ TABLES = {
     "case_labels",
     "case_identifiers",
     "label_outbox",
+    "console_sessions",
 }
 
 

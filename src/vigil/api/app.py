@@ -4,7 +4,8 @@
 globals, no environment), so a test builds an app on a temporary directory in one call.
 While the app runs, three background tasks keep it current: the output tailer (runtime ->
 index), the runtime watchdog (restarts a dead child) and the case feeder (new alerts into
-the case service, when a database is configured).
+the case service, when a database is configured); with a database the analyst console
+(``vigil.console``) is mounted under ``/console`` and tails the input log for timelines.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ the `X-API-Key` header with the scope the endpoint names. See docs/api.md.
 CASE_FEED_INTERVAL_S = 1.0
 _HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -51,6 +54,8 @@ def create_app(
     *,
     runtime: RuntimeProcess | None = None,
     db: Database | None = None,
+    console: bool = True,
+    secure_cookies: bool = False,
 ) -> FastAPI:
     api_metrics = ApiMetrics()
     state = ApiState(settings, auth, api_metrics, runtime=runtime, db=db)
@@ -67,6 +72,9 @@ def create_app(
             tasks.append(asyncio.create_task(_watch_runtime(runtime, stop), name="vigil-watch"))
         if db is not None:
             tasks.append(asyncio.create_task(_feed_cases(state, stop), name="vigil-cases"))
+        timeline = getattr(_app.state, "console_timeline", None)
+        if timeline is not None:
+            tasks.append(asyncio.create_task(timeline.run(stop), name="vigil-console"))
         try:
             yield
         finally:
@@ -93,6 +101,10 @@ def create_app(
     app.state.vigil = state
     for module in (events, decisions, alerts, cases, metrics, health):
         app.include_router(module.router)
+    if db is not None and console:
+        from vigil.console import mount
+
+        mount(app, state, secure_cookies=secure_cookies)
 
     @app.exception_handler(VigilError)
     async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,12 +6,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vigil.cli.progress import stderr
 from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vigil.security.db import Database
 
 
 @click.command()
@@ -63,6 +67,12 @@ from vigil.errors import ConfigError
 @click.option("--demo", is_flag=True, help="Also feed a simulated stream at a steady rate.")
 @click.option("--demo-rate", type=click.FloatRange(min=1.0), default=200.0, show_default=True)
 @click.option("--demo-seed", type=int, default=1, show_default=True)
+@click.option(
+    "--secure-cookies",
+    is_flag=True,
+    help="Mark the console's cookies Secure (when users reach it over HTTPS, e.g. behind a "
+    "TLS proxy).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     host: str,
@@ -80,6 +90,7 @@ def serve(
     demo: bool,
     demo_rate: float,
     demo_seed: int,
+    secure_cookies: bool,
     log_level: str,
 ) -> None:
     """Serve the decision API, alerts, cases, /metrics and /healthz (docs/api.md)."""
@@ -117,6 +128,9 @@ def serve(
 
         db = Database.open(database_url or f"sqlite:///{(state_dir / 'vigil.db').resolve()}")
         auth = AnyOf(static, CachedKeys(DatabaseKeys(db), settings.auth_cache_s))
+    demo_users: list[tuple[str, str, str]] = []
+    if demo and db is not None:
+        demo_users = _demo_users(db, state_dir)
     runtime = None
     if not external_runtime:
         runtime = RuntimeProcess(
@@ -129,7 +143,7 @@ def serve(
                 rules=rules_path,
             )
         )
-    app = create_app(settings, auth, runtime=runtime, db=db)
+    app = create_app(settings, auth, runtime=runtime, db=db, secure_cookies=secure_cookies)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     server = uvicorn.Server(config)
     feeder: subprocess.Popen[bytes] | None = None
@@ -137,6 +151,10 @@ def serve(
     stderr.print(f"vigil serve: {url} (OpenAPI: {url}/docs); state in {state_dir}/")
     if generated is not None:
         stderr.print(f"API key with every scope (also in {state_dir}/dev-api-key): {generated}")
+    if db is not None:
+        stderr.print(f"console: {url}/console (users: vigil users add NAME --role analyst)")
+    for name, role, password in demo_users:
+        stderr.print(f"  demo {role}: {name} / {password}  (also in {state_dir}/demo-users)")
     if demo:
         assert generated is not None
         feeder = subprocess.Popen(
@@ -170,3 +188,41 @@ def serve(
             feeder.wait(timeout=10)
         if db is not None:
             db.dispose()
+
+
+DEMO_USERS = (("demo-analyst", "analyst"), ("demo-lead", "lead"), ("demo-lead-2", "lead"))
+
+
+def _demo_users(db: Database, state_dir: Path) -> list[tuple[str, str, str]]:
+    """Console users for a demo: created once with random passwords kept in
+    ``STATE_DIR/demo-users`` (mode 0600), so a second ``--demo`` run reuses them. Two leads,
+    so the four-eyes flow can be tried (nobody approves their own change)."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from vigil.security.models import User
+    from vigil.security.permissions import Principal
+    from vigil.security.users import create_user
+
+    path = state_dir / "demo-users"
+    known: dict[str, tuple[str, str]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, role, password = line.split(" ", 2)
+            known[name] = (role, password)
+    out = []
+    with db.transaction() as session:
+        for name, role in DEMO_USERS:
+            exists = session.scalar(sa.select(User.id).where(User.username == name))
+            if exists is not None and name in known:
+                out.append((name, role, known[name][1]))
+                continue
+            if exists is not None:
+                continue  # made by someone else: their password is not ours to show
+            password = secrets.token_urlsafe(12)
+            create_user(session, Principal.system("vigil serve --demo"), name, password, role)
+            out.append((name, role, password))
+    path.write_text("".join(f"{n} {r} {p}\n" for n, r, p in out))
+    path.chmod(0o600)
+    return out

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.security.db import Base
 
-__all__ = ["ApiKey", "ApprovedSetting", "AuditEntry", "ChangeRequest", "User"]
+__all__ = ["ApiKey", "ApprovedSetting", "AuditEntry", "ChangeRequest", "ConsoleSession", "User"]
 
 
 class User(Base):
@@ -37,6 +37,21 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(sa.JSON())
     created_by: Mapped[str] = mapped_column(sa.String(160))
     created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A console login; the browser holds the token, the database only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    #: sent back by every form and htmx request that changes something
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

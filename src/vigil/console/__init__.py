@@ -1,0 +1,50 @@
+"""The analyst console: server-rendered pages (Jinja2 + htmx), charts and ring graphs.
+
+Served by the same FastAPI app as the decision API, under ``/console``, whenever a
+database is configured (people log in as users of the security service). The browser
+libraries (htmx, Chart.js, Cytoscape.js) come from the npm registry at the versions in
+``web/package-lock.json``; ``scripts/build-console-assets.sh`` installs them and copies the
+files served into ``static/vendor/``. See docs/console.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from vigil.api.state import ApiState
+from vigil.console.auth import ConsoleAuth
+from vigil.console.dashboard import Dashboard
+from vigil.console.pages import router
+from vigil.console.render import TEMPLATES
+from vigil.console.timeline import TimelineStore
+
+__all__ = ["STATIC_DIR", "VENDOR_FILES", "missing_assets", "mount"]
+
+STATIC_DIR = Path(__file__).with_name("static")
+VENDOR_FILES = ("htmx.min.js", "chart.umd.min.js", "cytoscape.min.js")
+
+
+def missing_assets(static_dir: Path = STATIC_DIR) -> list[str]:
+    return [name for name in VENDOR_FILES if not (static_dir / "vendor" / name).is_file()]
+
+
+def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> TimelineStore:
+    """Add the console to ``app``; returns the timeline whose ``run`` must be scheduled."""
+    assert state.db is not None, "the console needs the case database (users, sessions)"
+    timeline = TimelineStore(state.settings.input_log)
+    app.state.console_auth = ConsoleAuth(state.db, secure_cookies=secure_cookies)
+    app.state.console_timeline = timeline
+    app.state.console_dashboard = Dashboard(state.index, timeline, state.db)
+    TEMPLATES.globals["missing_assets"] = missing_assets()
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
+
+    return timeline

@@ -1,0 +1,172 @@
+"""The live dashboard's figures, from the risk index, the case database and the timeline.
+
+* refunds and refund money per minute (timeline: what arrived, by wall-clock minute);
+* alerts per detector and decisions per level (risk index: what the runtime published);
+* money at risk: refunds whose current decision is review or deny; money saved: refunds in
+  cases an analyst labelled fraud;
+* precision of labelled alerts: of the alerts in labelled cases, the share labelled fraud;
+* top risky agents (their strongest alert) and open rings (ring cases not resolved).
+
+Computed on demand, at most once per ``ttl_s`` (the page polls every few seconds; several
+analysts share one computation).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigil.api.index import RiskIndex
+from vigil.cases.models import Case
+from vigil.cases.transitions import OPEN
+from vigil.console.timeline import TimelineStore
+from vigil.security.db import Database
+
+__all__ = ["Dashboard", "DashboardData"]
+
+
+@dataclass(frozen=True)
+class AgentRisk:
+    agent_id: str
+    score: float
+    alerts: int
+    detectors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RingRow:
+    case_id: int
+    title: str
+    status: str
+    score: float
+    amount_cents: int
+    alerts: int
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    minutes: list[tuple[str, int, float]]
+    alerts_by_detector: list[tuple[str, int]]
+    decisions: dict[str, int]
+    money_at_risk_cents: int
+    money_saved_cents: int
+    labelled_fraud_alerts: int
+    labelled_legit_alerts: int
+    top_agents: list[AgentRisk]
+    open_rings: list[RingRow]
+    open_cases: int
+    events_seen: int
+    alerts_total: int
+    computed_at: float = field(default_factory=time.time)
+
+    @property
+    def precision(self) -> float | None:
+        total = self.labelled_fraud_alerts + self.labelled_legit_alerts
+        return self.labelled_fraud_alerts / total if total else None
+
+    def charts(self) -> dict[str, Any]:
+        """What console.js draws: plain lists, no markup."""
+        return {
+            "minutes": {
+                "labels": [m for m, _, _ in self.minutes],
+                "refunds": [n for _, n, _ in self.minutes],
+                "money": [round(d, 2) for _, _, d in self.minutes],
+            },
+            "detectors": {
+                "labels": [d for d, _ in self.alerts_by_detector],
+                "counts": [n for _, n in self.alerts_by_detector],
+            },
+        }
+
+
+class Dashboard:
+    def __init__(
+        self,
+        index: RiskIndex,
+        timeline: TimelineStore,
+        db: Database,
+        *,
+        ttl_s: float = 1.0,
+    ) -> None:
+        self.index = index
+        self.timeline = timeline
+        self.db = db
+        self.ttl_s = ttl_s
+        self._cached: DashboardData | None = None
+
+    def data(self) -> DashboardData:
+        cached = self._cached
+        if cached is not None and time.time() - cached.computed_at < self.ttl_s:
+            return cached
+        self._cached = fresh = self._compute()
+        return fresh
+
+    def invalidate(self) -> None:
+        """After an analyst's action, the next poll shows it at once."""
+        self._cached = None
+
+    def _compute(self) -> DashboardData:
+        index = self.index
+        at_risk = sum(d.amount_cents for d in index.decisions.values() if d.decision != "approve")
+        per_detector = Counter(a.detector for a in index.alerts)
+        agents: dict[str, list[Any]] = {}
+        for a in index.alerts:
+            agent = a.subject_id if a.subject_type == "agent" else a.agent_id
+            if not agent:
+                continue
+            row = agents.setdefault(agent, [0.0, 0, set()])
+            row[0] = max(row[0], a.score)
+            row[1] += 1
+            row[2].add(a.detector)
+        top = sorted(agents.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:10]
+        with self.db.transaction() as s:
+            saved = s.scalar(
+                sa.select(sa.func.coalesce(sa.func.sum(Case.amount_cents), 0)).where(
+                    Case.status == "resolved_fraud"
+                )
+            )
+            labelled = dict(
+                s.execute(
+                    sa.select(Case.label, sa.func.sum(Case.alert_count))
+                    .where(Case.label.is_not(None))
+                    .group_by(Case.label)
+                ).all()
+            )
+            open_cases = s.scalar(
+                sa.select(sa.func.count()).select_from(Case).where(Case.status.in_(OPEN))
+            )
+            rings = s.scalars(
+                sa.select(Case)
+                .where(Case.group_type == "ring", Case.status.in_(OPEN))
+                .order_by(Case.score_max.desc(), Case.id)
+                .limit(10)
+            ).all()
+            ring_rows = [
+                RingRow(c.id, c.title, c.status, c.score_max, c.amount_cents, c.alert_count)
+                for c in rings
+            ]
+        minutes = [
+            (datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), n, cents / 100)
+            for m, n, cents in self.timeline.minutes()
+        ]
+        return DashboardData(
+            minutes=minutes,
+            alerts_by_detector=sorted(per_detector.items(), key=lambda kv: (-kv[1], kv[0])),
+            decisions=dict(index.decisions_by_level),
+            money_at_risk_cents=at_risk,
+            money_saved_cents=int(saved or 0),
+            labelled_fraud_alerts=int(labelled.get("fraud") or 0),
+            labelled_legit_alerts=int(labelled.get("legitimate") or 0),
+            top_agents=[
+                AgentRisk(agent, row[0], row[1], tuple(sorted(row[2]))) for agent, row in top
+            ],
+            open_rings=ring_rows,
+            open_cases=int(open_cases or 0),
+            events_seen=self.timeline.events_seen,
+            alerts_total=len(index.alerts),
+        )

@@ -1,0 +1,83 @@
+// Vigil console: the live charts and the ring graph. No inline scripts (the pages'
+// Content-Security-Policy forbids them): data comes in <script type="application/json">.
+"use strict";
+
+(function () {
+  function readJson(id) {
+    const node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  // --- dashboard: refunds per minute and alerts per detector, refreshed every 3 s ---
+  const charts = {};
+  function drawCharts(data) {
+    if (!window.Chart || !data) return;
+    const minutes = document.getElementById("chart-minutes");
+    if (minutes) {
+      const spec = {
+        labels: data.minutes.labels,
+        datasets: [
+          { type: "bar", label: "refunds", data: data.minutes.refunds, yAxisID: "n", backgroundColor: "#1f5fbf" },
+          { type: "line", label: "refund money ($)", data: data.minutes.money, yAxisID: "usd", borderColor: "#b3261e", pointRadius: 0 },
+        ],
+      };
+      if (charts.minutes) { charts.minutes.data = spec; charts.minutes.update("none"); }
+      else {
+        charts.minutes = new Chart(minutes, {
+          data: spec,
+          options: { animation: false, scales: { n: { position: "left", beginAtZero: true }, usd: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } } },
+        });
+      }
+    }
+    const detectors = document.getElementById("chart-detectors");
+    if (detectors) {
+      const spec = { labels: data.detectors.labels, datasets: [{ label: "alerts", data: data.detectors.counts, backgroundColor: "#5d6778" }] };
+      if (charts.detectors) { charts.detectors.data = spec; charts.detectors.update("none"); }
+      else {
+        charts.detectors = new Chart(detectors, { type: "bar", data: spec, options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } } });
+      }
+    }
+  }
+
+  function pollCharts() {
+    fetch("/console/dashboard/data.json", { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then(drawCharts)
+      .catch(() => {});
+  }
+
+  // --- case page: the ring as an interactive graph ---
+  function drawRing() {
+    const box = document.getElementById("ring-graph");
+    const elements = readJson("ring-data");
+    if (!box || !elements || !window.cytoscape) return;
+    const colour = { account: "#1f5fbf", agent: "#b3261e" };
+    const cy = cytoscape({
+      container: box,
+      elements: elements,
+      layout: { name: "cose", animate: false, randomize: false },
+      style: [
+        { selector: "node", style: { label: "data(label)", "font-size": 9, width: 14, height: 14, "background-color": (n) => colour[n.data("kind")] || "#e07b00" } },
+        { selector: "edge", style: { width: (e) => 1 + 3 * e.data("weight"), "line-color": "#9aa5b5" } },
+        { selector: ":selected", style: { "border-width": 3, "border-color": "#1d2430" } },
+      ],
+    });
+    window.vigilRing = cy;
+    box.dataset.nodes = String(cy.nodes().length);
+    box.dataset.edges = String(cy.edges().length);
+    const out = document.getElementById("ring-selected");
+    cy.on("tap", "node", (evt) => {
+      const n = evt.target;
+      const links = n.neighborhood("node").map((m) => m.id()).join(", ");
+      if (out) out.textContent = n.id() + " is linked to: " + links;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (document.getElementById("chart-data")) {
+      drawCharts(readJson("chart-data"));
+      setInterval(pollCharts, 3000);
+    }
+    drawRing();
+  });
+})();

@@ -1,0 +1,199 @@
+"""The console end to end: a real ``vigil serve`` (runtime child, SQLite, case feeder), a
+simulated stream posted over HTTP, and an analyst in Debian's headless chromium (Playwright)
+who logs in, triages a case the pipeline opened, labels it, and sees the dashboard change."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageStat
+from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from tests.browser import CHROMIUM_ARGS, chromium_path
+
+from vigil.cases.service import ingest_alerts
+from vigil.console import missing_assets
+from vigil.security.db import Database
+from vigil.security.permissions import Principal
+from vigil.security.users import create_user
+from vigil.sim import SimConfig, simulate
+
+from .test_console_pages import _ring_alert
+
+KEY = "console-e2e-key-every-scope"
+PASSWORD = "correct horse battery staple"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
+    """A real server with two users and a stream whose alerts became cases."""
+    assert missing_assets() == [], "run `make assets` (scripts/build-console-assets.sh)"
+    db_url = f"sqlite:///{tmp_path / 'vigil.db'}"
+    db = Database.open(db_url)
+    with db.transaction() as s:
+        create_user(s, Principal.system("test"), "ana", PASSWORD, "analyst")
+        ingest_alerts(s, Principal.system("test"), [_ring_alert()])
+    db.dispose()
+    sim = simulate(SimConfig(seed=1, events=20_000), tmp_path / "sim")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
+         "--state-dir", str(tmp_path / "state"), "--api-key", f"e2e:{KEY}:*",
+         "--database-url", db_url, "--no-fsync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.get("/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        lines = sim.events_path.read_bytes().splitlines()
+        for start in range(0, len(lines), 5_000):
+            body = b"\n".join(lines[start : start + 5_000]) + b"\n"
+            r = client.post(
+                "/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}
+            )
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 60
+        while client.get("/v1/cases").json()["total"] < 3:  # the ring + the pipeline's
+            assert time.monotonic() < deadline, "the pipeline opened no cases"
+            time.sleep(0.25)
+        yield url, client
+    finally:
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _not_blank(png: Path) -> None:
+    with Image.open(png) as im:
+        gray = im.convert("L")
+        assert ImageStat.Stat(gray).stddev[0] > 10, f"{png.name} looks blank"
+
+
+def _log_in(page: Page, url: str) -> None:
+    page.goto(f"{url}/console")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    page.get_by_label("User name").fill("ana")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{url}/console")
+    expect(page.locator("#who")).to_have_text("ana · analyst")
+
+
+@pytest.mark.slow  # a server, a 20k-event stream and a browser: about half a minute
+def test_an_analyst_triages_and_labels_a_case_in_the_browser(
+    server: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    url, api = server
+    errors: list[str] = []
+    foreign: list[str] = []
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+
+            def on_console(msg: ConsoleMessage) -> None:
+                if msg.type == "error":
+                    errors.append(msg.text)  # CSP violations are reported here too
+
+            page.on("console", on_console)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "request",
+                lambda req: None if req.url.startswith(url) else foreign.append(req.url),
+            )
+            _log_in(page, url)
+
+            # the dashboard: figures, and both charts drawn by Chart.js
+            saved_before = page.locator("#money-saved").inner_text()
+            assert saved_before == "$0.00"
+            expect(page.locator("#precision")).to_have_text("-")
+            for chart in ("chart-minutes", "chart-detectors"):
+                drawn = page.evaluate(f"() => !!Chart.getChart('{chart}')")
+                assert drawn, chart
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+            # the queue: pick the first case the pipeline opened (not the seeded ring)
+            page.get_by_role("link", name="Cases").click()
+            expect(page.locator("table.queue")).to_be_visible()
+            link = page.locator("table.queue a").filter(has_not_text="ring-c1").first
+            case_title = link.inner_text()
+            link.click()
+            expect(page.locator("h1")).to_contain_text(case_title)
+            expect(page.locator("#case-status")).to_have_text("new")
+            assert page.locator("ol.alerts li").count() >= 1  # reasons and explanations
+
+            page.locator("#take").click()
+            expect(page.locator("#case-assignee")).to_have_text("ana")
+            page.locator("#move-status").select_option("triage")
+            page.locator("#move").click()
+            expect(page.locator("#case-status")).to_have_text("triage")
+            expect(page.locator(".flash.ok")).to_have_text("moved to triage")
+            page.locator("#label-outcome").select_option("fraud")
+            page.locator("#label").click()
+            expect(page.locator("#case-status")).to_have_text("resolved fraud")
+            case_path = page.url.split("?")[0]
+
+            # the dashboard changed: money saved and the precision of labelled alerts
+            page.get_by_role("link", name="Live").click()
+            expect(page.locator("#money-saved")).not_to_have_text(saved_before)
+            expect(page.locator("#precision")).to_have_text("100.0%")
+
+            # the ring's case: the graph is drawn with its five members
+            page.get_by_role("link", name="Cases").click()
+            page.locator("table.queue a", has_text="ring-c1").click()
+            graph = page.locator("#ring-graph")
+            expect(graph).to_have_attribute("data-nodes", "5")
+            assert page.evaluate("() => window.vigilRing.edges().length") == 5
+            graph.screenshot(path=str(tmp_path / "ring.png"))
+
+            # logging out ends the session: the case page asks for a login again
+            page.get_by_role("button", name="Log out").click()
+            expect(page).to_have_url(re.compile(r"/console/login"))
+            page.goto(case_path)
+            expect(page).to_have_url(re.compile(r"/console/login\?next="))
+        finally:
+            context.close()
+
+    assert errors == []
+    assert foreign == []  # every script and style is served by Vigil itself
+    _not_blank(tmp_path / "dashboard.png")
+    _not_blank(tmp_path / "ring.png")
+    # the label reached the case service and went into the stream as an analyst decision
+    labelled = api.get("/v1/cases", params={"status": "resolved_fraud"}).json()
+    assert labelled["total"] == 1

@@ -1,0 +1,369 @@
+"""The console's pages over HTTP: sessions, CSRF, the case workflow, what a case page shows."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+from tests.api.conftest import make_alert, state_of
+
+from vigil.api.state import ApiState
+from vigil.cases.service import ingest_alerts
+from vigil.console.timeline import TimelineStore
+from vigil.detectors.base import Alert, Evidence
+from vigil.errors import UnauthorizedError
+from vigil.security import sessions
+from vigil.security.audit import list_entries
+from vigil.security.db import Database, utcnow
+from vigil.security.permissions import Principal
+
+from .conftest import PASSWORD, csrf_of, log_in
+
+T0 = 1_767_600_000_000
+DAY = 86_400_000
+SYSTEM = Principal.system("test")
+
+
+def _ingest(db: Database, *alerts: Alert) -> None:
+    with db.transaction() as s:
+        ingest_alerts(s, SYSTEM, list(alerts))
+
+
+def _case_id(client: TestClient, title_part: str) -> int:
+    html = client.get("/console/cases", params={"view": "all"}).text
+    for cid, title in re.findall(r'href="/console/cases/(\d+)">([^<]+)<', html):
+        if title_part in title:
+            return int(cid)
+    raise AssertionError(f"no case {title_part!r} in the queue: {html}")
+
+
+def _append_events(st: ApiState, *events: dict[str, Any]) -> None:
+    with st.settings.input_log.open("ab") as fh:
+        for i, ev in enumerate(events):
+            ev = {"event_id": f"e{ev['event_time_ms']}-{i}", **ev}
+            fh.write(msgspec.json.encode(ev) + b"\n")
+
+
+def _routes(routes: list[Any]) -> list[Any]:
+    """Every route, also those of included routers (FastAPI nests them)."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out.extend(_routes(inner.routes) if inner is not None else [route])
+    return out
+
+
+def _console_routes(client: TestClient) -> list[tuple[str, str]]:
+    app: Any = client.app
+    out = []
+    for route in _routes(app.routes):
+        path = getattr(route, "path", "")
+        if not path.startswith("/console") or path.startswith("/console/static"):
+            continue
+        for method in sorted(getattr(route, "methods", ()) or ()):
+            if method != "HEAD":
+                out.append((method, path))
+    return out
+
+
+def test_no_console_page_answers_without_a_session(console_client: TestClient) -> None:
+    routes = _console_routes(console_client)
+    assert ("GET", "/console/cases/{case_id}") in routes and len(routes) >= 10
+    for method, path in routes:
+        url = (
+            path.replace("{case_id}", "1")
+            .replace("{agent_id}", "a1")
+            .replace("{change_id}", "1")
+            .replace("{version}", "1")
+            .replace("{job_id}", "1")
+        )
+        r = console_client.request(method, url, follow_redirects=False)
+        if path == "/console/login":
+            # the login page itself; its POST without the form's token opens no session
+            assert "vigil_session" not in r.cookies
+            continue
+        assert r.status_code in (303, 401, 403), (method, url, r.status_code)
+        if r.status_code == 303:
+            assert r.headers["location"].startswith("/console/login?next=")
+    htmx = console_client.get("/console/dashboard/cards", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401
+    assert htmx.headers["HX-Redirect"].startswith("/console/login")
+
+
+def test_login_needs_the_right_password_and_the_forms_token(
+    console_client: TestClient, console_db: Database
+) -> None:
+    form = console_client.get("/console/login")
+    token = csrf_of(form.text)
+    assert "default-src 'self'" in form.headers["content-security-policy"]
+    wrong = console_client.post(
+        "/console/login",
+        data={"username": "ana", "password": "nope", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert wrong.status_code == 303 and "error=wrong" in wrong.headers["location"]
+    forged = console_client.post(
+        "/console/login",
+        data={"username": "ana", "password": PASSWORD, "csrf_token": "guessed"},
+        follow_redirects=False,
+    )
+    assert "vigil_session" not in forged.cookies and "expired" in forged.headers["location"]
+    ok = console_client.post(
+        "/console/login",
+        data={
+            "username": "ana",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "https://evil.example/steal",
+        },
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/console"  # no open redirect
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    with console_db.transaction() as s:
+        actions = [(e.actor, e.action) for e in list_entries(s, SYSTEM)]
+    assert ("user:ana", "session.login_failed") in actions
+    assert ("user:ana", "session.login") in actions
+
+
+def test_an_analyst_triages_and_labels_a_case_and_the_dashboard_moves(
+    console_client: TestClient, console_db: Database
+) -> None:
+    _ingest(
+        console_db,
+        make_alert(subject_id="agent-7", agent_id="agent-7", score=0.9, amount_cents=120_000),
+    )
+    csrf = log_in(console_client, "ana")
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="money-saved">$0.00<' in cards and 'id="precision">-<' in cards
+    cid = _case_id(console_client, "agent-7")
+    page = console_client.get(f"/console/cases/{cid}").text
+    assert "agent-1 refunds far above the team" in page or "agent_refunds" in page
+
+    def post(action: str, **data: str) -> str:
+        r = console_client.post(
+            f"/console/cases/{cid}/{action}",
+            data={"csrf_token": csrf, **data},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        return str(r.headers["location"])
+
+    assert "msg=assigned" in post("take")
+    assert "msg=moved" in post("transition", status="triage")
+    assert "msg=note" in post("note", text="same three devices as ring 4")
+    bad = post("transition", status="new")  # not in the transition table
+    assert "error=" in bad and "triage" in bad
+    assert "msg=labelled" in post("label", outcome="fraud", note="confirmed with the warehouse")
+    page = console_client.get(f"/console/cases/{cid}").text
+    assert re.search(r'id="case-status">resolved fraud<', page)
+    assert 'id="case-assignee">ana<' in page and "same three devices as ring 4" in page
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="money-saved">$1,200.00<' in cards
+    assert 'id="precision">100.0%<' in cards
+    # the label went to the runtime's input as an analyst_decision, in the analyst's name
+    events = [
+        msgspec.json.decode(x)
+        for x in state_of(console_client).settings.input_log.read_bytes().splitlines()
+    ]
+    assert [(e["type"], e["outcome"]) for e in events] == [("analyst_decision", "fraud")]
+    with console_db.transaction() as s:
+        mine = [e.action for e in list_entries(s, SYSTEM) if e.actor == "user:ana"]
+    assert {"case.assign", "case.transition", "case.note", "case.label"} <= set(mine)
+
+
+def test_every_change_needs_the_sessions_csrf_token(
+    console_client: TestClient, console_db: Database
+) -> None:
+    _ingest(console_db, make_alert(subject_id="agent-2", agent_id="agent-2"))
+    csrf = log_in(console_client, "ana")
+    cid = _case_id(console_client, "agent-2")
+    for data in ({}, {"csrf_token": "x" * len(csrf)}):
+        r = console_client.post(
+            f"/console/cases/{cid}/transition", data={"status": "triage", **data}
+        )
+        assert r.status_code == 403 and "CSRF" in r.text
+    cross = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"status": "triage", "csrf_token": csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross.status_code == 403
+    assert 'id="case-status">new<' in console_client.get(f"/console/cases/{cid}").text
+    # htmx sends the token as a header, from the page's hx-headers
+    ok = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"status": "triage"},
+        headers={"X-CSRF-Token": csrf},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and "msg=moved" in ok.headers["location"]
+
+
+def test_an_analyst_cannot_reopen_a_label_but_a_lead_can(
+    console_client: TestClient, console_db: Database
+) -> None:
+    _ingest(console_db, make_alert(subject_id="agent-3", agent_id="agent-3"))
+    csrf = log_in(console_client, "ana")
+    cid = _case_id(console_client, "agent-3")
+    for action, data in (
+        ("transition", {"status": "triage"}),
+        ("label", {"outcome": "legitimate"}),
+    ):
+        r = console_client.post(
+            f"/console/cases/{cid}/{action}",
+            data={"csrf_token": csrf, **data},
+            follow_redirects=False,
+        )
+        assert "msg=" in r.headers["location"], r.headers["location"]
+    r = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"csrf_token": csrf, "status": "investigating"},
+        follow_redirects=False,
+    )
+    assert "error=" in r.headers["location"] and "reopen" in r.headers["location"]
+    csrf = log_in(console_client, "lee")
+    r = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"csrf_token": csrf, "status": "investigating"},
+        follow_redirects=False,
+    )
+    assert "msg=moved" in r.headers["location"]
+
+
+def test_logging_out_ends_the_session_on_the_server(console_client: TestClient) -> None:
+    csrf = log_in(console_client, "ana")
+    stolen = console_client.cookies.get("vigil_session")
+    assert stolen
+    r = console_client.post("/console/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    console_client.cookies.set("vigil_session", stolen)  # a copy kept by an attacker
+    again = console_client.get("/console", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/console/login")
+
+
+def test_sessions_time_out_when_idle_and_at_their_absolute_end(console_db: Database) -> None:
+    policy = sessions.SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=8))
+    t0 = utcnow()
+    with console_db.transaction() as s:
+        token, live = sessions.login(s, "ana", PASSWORD, policy, now=t0)
+    assert live.principal.name == "ana" and live.principal.role == "analyst"
+    with console_db.transaction() as s:
+        assert sessions.resolve(s, token, policy, now=t0 + timedelta(minutes=29)).csrf_token
+    with console_db.transaction() as s:  # active every 29 minutes: still on after 7 hours
+        for step in range(2, 15):
+            sessions.resolve(s, token, policy, now=t0 + timedelta(minutes=29 * step))
+    with console_db.transaction() as s, pytest.raises(UnauthorizedError, match="expired"):
+        sessions.resolve(s, token, policy, now=t0 + timedelta(hours=8))
+    with console_db.transaction() as s:
+        token2, _ = sessions.login(s, "ana", PASSWORD, policy, now=t0)
+    with console_db.transaction() as s, pytest.raises(UnauthorizedError, match="inactivity"):
+        sessions.resolve(s, token2, policy, now=t0 + timedelta(minutes=31))
+    with console_db.transaction() as s:
+        assert sessions.revoke_all(s, SYSTEM, live.principal.id) == 2
+
+
+def _ring_alert() -> Alert:
+    members = ("account:c1", "account:c2", "account:c3", "device:d9", "agent:a1")
+    evidence = (
+        Evidence(a="c1", b="c2", via="device:d9", time_ms=T0, weight=0.5),
+        Evidence(a="c2", b="c3", via="device:d9", time_ms=T0, weight=0.5),
+        Evidence(a="c1", b="c3", via="agent:a1", time_ms=T0, weight=0.3),
+    )
+    return make_alert(
+        detector="fraud_ring",
+        subject_type="ring",
+        subject_id="ring-c1#1",
+        score=0.97,
+        reasons=("linked_accounts",),
+        explanation="ring of 3 accounts <script>alert(1)</script>",
+        refund_ids=("r1",),
+        amount_cents=90_000,
+        members=members,
+        evidence=evidence,
+        agent_id="a1",
+    )
+
+
+def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
+    console_client: TestClient, console_db: Database
+) -> None:
+    st = state_of(console_client)
+    roster = [
+        {"type": "agent_rostered", "event_time_ms": T0, "agent_id": a, "team": "frontline",
+         "home_country": "US", "shift_start_hour": 8, "shift_end_hour": 16}
+        for a in ("a1", "a2", "a3")
+    ]  # fmt: skip
+    signup = {"type": "customer_signup", "event_time_ms": T0, "customer_id": "c1",
+              "email_hash": "h", "country": "US", "device_id": "d9", "ip": "1.2.3.4"}  # fmt: skip
+
+    def refund(rid: str, agent: str, returned: bool, t: int, cust: str = "c1") -> dict[str, Any]:
+        return {"type": "refund_issued", "event_time_ms": t, "refund_id": rid,
+                "order_id": f"o-{rid}", "customer_id": cust, "amount_cents": 90_000,
+                "method": "original_payment", "issued_by": "agent", "agent_id": agent,
+                "return_id": f"ret-{rid}" if returned else None,
+                "policy": "on_receipt" if returned else "manual_override"}  # fmt: skip
+
+    refunds = [refund("r1", "a1", False, T0 + DAY), refund("r1b", "a1", False, T0 + 2 * DAY)]
+    refunds += [
+        refund(f"p{i}", "a2" if i % 2 else "a3", True, T0 + 40 * DAY, f"k{i}") for i in range(6)
+    ]
+    _append_events(st, *roster, signup, *refunds)
+    timeline: TimelineStore = console_client.app.state.console_timeline  # type: ignore[attr-defined]
+    while not timeline.catch_up():
+        pass
+    _ingest(console_db, _ring_alert())
+    log_in(console_client, "ana")
+    cid = _case_id(console_client, "ring")
+    page = console_client.get(f"/console/cases/{cid}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    graph = json.loads(re.search(r'id="ring-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    nodes = {e["data"]["id"]: e["data"]["kind"] for e in graph if "source" not in e["data"]}
+    edges = {(e["data"]["source"], e["data"]["target"]) for e in graph if "source" in e["data"]}
+    assert nodes == {
+        "account:c1": "account", "account:c2": "account", "account:c3": "account",
+        "device:d9": "device", "agent:a1": "agent",
+    }  # fmt: skip
+    assert ("account:c1", "device:d9") in edges and ("account:c3", "agent:a1") in edges
+    # the refund and the customer's sign-up are on the timeline, oldest first
+    kinds = re.findall(r'<tr class="ev-([a-z_]+)">', page)
+    assert kinds.index("customer_signup") < kinds.index("refund_issued")
+    assert kinds.count("refund_issued") == 2  # r1 (the ring's) and r1b (same customer)
+    assert "amount=$900.00" in page
+    # agent a1 against the other two frontline agents: every refund without a return
+    peers = re.search(r'<table class="peers" data-agent="a1">(.*?)</table>', page, re.S)
+    assert peers is not None
+    row = re.search(
+        r"share with no return</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", peers.group(1)
+    )
+    assert row is not None and row.groups() == ("100.0%", "0.0%")
+    assert "against the median of 2 other agents" in peers.group(1)
+
+
+def test_timeline_memory_is_bounded(tmp_path: Any) -> None:
+    from vigil.events.codec import decode_strict
+
+    store = TimelineStore(tmp_path / "none.jsonl", per_key=3, max_keys=4, clock=lambda: 600.0)
+
+    def login(i: int, customer: str) -> None:
+        raw = {"type": "customer_login", "event_id": f"e{i}", "event_time_ms": T0 + i,
+               "customer_id": customer, "device_id": "d", "ip": "1.1.1.1", "country": "US",
+               "success": True}  # fmt: skip
+        store.add(decode_strict(msgspec.json.encode(raw)))
+
+    for i in range(5):
+        login(i, "c0")
+    for i, c in enumerate(("c1", "c2", "c3"), start=5):
+        login(i, c)
+    # per key, the newest per_key events
+    assert [e.event_id for e in store.events_for(["customer:c0"])] == ["e2", "e3", "e4"]
+    login(8, "c4")  # a fifth key: the least recently touched (c0) goes
+    assert len(store._by_key) == 4
+    assert store.events_for(["customer:c0"]) == []
+    assert [e.event_id for e in store.events_for(["customer:c1", "customer:c4"])] == ["e5", "e8"]
