@@ -20,6 +20,7 @@ from vigil.console.auth import ConsoleAuth
 from vigil.console.dashboard import Dashboard
 from vigil.console.pages import router
 from vigil.console.render import TEMPLATES
+from vigil.console.rules_page import router as rules_router
 from vigil.console.timeline import TimelineStore
 
 __all__ = ["STATIC_DIR", "VENDOR_FILES", "missing_assets", "mount"]
@@ -41,6 +42,7 @@ def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> Tim
     app.state.console_dashboard = Dashboard(state.index, timeline, state.db)
     TEMPLATES.globals["missing_assets"] = missing_assets()
     app.include_router(router)
+    app.include_router(rules_router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.get("/", include_in_schema=False)
