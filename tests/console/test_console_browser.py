@@ -182,6 +182,10 @@ def test_an_analyst_triages_and_labels_a_case_in_the_browser(
             assert page.evaluate("() => window.vigilRing.edges().length") == 5
             graph.screenshot(path=str(tmp_path / "ring.png"))
 
+            # the rules page renders under the same policy (no script or style refused)
+            page.get_by_role("link", name="Rules").click()
+            expect(page.get_by_role("heading", name="Pending changes (four eyes)")).to_be_visible()
+
             # logging out ends the session: the case page asks for a login again
             page.get_by_role("button", name="Log out").click()
             expect(page).to_have_url(re.compile(r"/console/login"))
