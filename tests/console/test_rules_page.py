@@ -15,7 +15,7 @@ from tests.api.conftest import headers, make_alert, static_keys
 
 from vigil.api import ApiSettings, create_app
 from vigil.api.state import ApiState
-from vigil.console.rules_page import RulesConsole
+from vigil.console.rules_state import RulesConsole
 from vigil.detectors.rules import RuleStore
 from vigil.events.codec import encode_many
 from vigil.events.schemas import AnalystDecision, RefundIssued

@@ -63,7 +63,7 @@ def _safe_next(target: str | None) -> str:
     return "/console"
 
 
-def _back(path: str, *, msg: str | None = None, error: str | None = None) -> RedirectResponse:
+def back_to(path: str, *, msg: str | None = None, error: str | None = None) -> RedirectResponse:
     query = "&".join(
         f"{k}={quote(v[:300], safe='')}" for k, v in (("msg", msg), ("error", error)) if v
     )
@@ -71,7 +71,7 @@ def _back(path: str, *, msg: str | None = None, error: str | None = None) -> Red
 
 
 @contextmanager
-def _db(st: ApiState) -> Iterator[Session]:
+def db_session(st: ApiState) -> Iterator[Session]:
     assert st.db is not None  # the console is only mounted with a database
     with st.db.transaction() as session:
         yield session
@@ -108,7 +108,7 @@ async def login(
 ) -> Response:
     auth, _, _ = _console(request)
     if not await login_csrf_ok(request):
-        return _back("/console/login", error="the login form expired: try again")
+        return back_to("/console/login", error="the login form expired: try again")
     try:
         with auth.db.transaction() as session:
             token, _live = sessions.login(session, username, password, auth.policy)
@@ -196,7 +196,7 @@ def queue(
         unassigned=view == "unassigned",
         group_type=group_type or None,
     )
-    with _db(st) as session:
+    with db_session(st) as session:
         result = service.list_cases(session, live.principal, flt, Paging(50, offset, order))
     return page(
         request,
@@ -267,7 +267,7 @@ def _agents_of(alerts: list[dict[str, Any]]) -> list[str]:
 def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
     st = get_state(request)
     _, timeline, _ = _console(request)
-    with _db(st) as session:
+    with db_session(st) as session:
         detail = service.get_case(session, live.principal, case_id)
     payloads = [a.payload for a in detail.alerts]
     events = timeline.events_for(_timeline_keys(payloads, detail.members))
@@ -295,12 +295,12 @@ def _act(
     st = get_state(request)
     path = f"/console/cases/{case_id}"
     try:
-        with _db(st) as session:
+        with db_session(st) as session:
             action(session)
     except ServiceError as exc:
-        return _back(path, error=str(exc))
+        return back_to(path, error=str(exc))
     _console(request)[2].invalidate()
-    return _back(path, msg=what)
+    return back_to(path, msg=what)
 
 
 @router.post("/cases/{case_id}/take")
