@@ -7,9 +7,13 @@ that first. A missing chromium fails the test that needs it, so CI cannot skip o
 from __future__ import annotations
 
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -34,3 +38,38 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return path
+
+
+@contextmanager
+def browser_page(profile: Path) -> Iterator[tuple[Page, list[str]]]:
+    """A page in Debian's chromium with a fresh profile; yields it with the list that
+    collects its console errors and uncaught exceptions (CSP refusals are console errors)."""
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+
+            def on_console(msg: ConsoleMessage) -> None:
+                if msg.type == "error":
+                    errors.append(msg.text)
+
+            page.on("console", on_console)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page, errors
+        finally:
+            context.close()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a server under test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

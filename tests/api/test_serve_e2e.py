@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,24 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.browser import free_port
 
 from vigil.sim import SimConfig, simulate
 
 KEY = "e2e-key-with-every-scope"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_serve_runs_the_stream_and_answers(tmp_path: Path) -> None:
     sim = simulate(SimConfig(seed=1, events=20_000), tmp_path / "sim")
     lines = sim.events_path.read_bytes().splitlines()
-    port = _free_port()
+    port = free_port()
     state = tmp_path / "state"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image, ImageStat
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
-from tests.browser import CHROMIUM_ARGS, chromium_path
+from playwright.sync_api import Page, expect
+from tests.browser import browser_page, free_port
 
 from vigil.cases.service import ingest_alerts
 from vigil.console import missing_assets
@@ -33,13 +32,6 @@ KEY = "console-e2e-key-every-scope"
 PASSWORD = "correct horse battery staple"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
     """A real server with two users and a stream whose alerts became cases."""
@@ -51,7 +43,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
         ingest_alerts(s, Principal.system("test"), [_ring_alert()])
     db.dispose()
     sim = simulate(SimConfig(seed=1, events=20_000), tmp_path / "sim")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
          "--state-dir", str(tmp_path / "state"), "--api-key", f"e2e:{KEY}:*",
@@ -114,85 +106,66 @@ def test_an_analyst_triages_and_labels_a_case_in_the_browser(
     server: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     url, api = server
-    errors: list[str] = []
     foreign: list[str] = []
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
+    with browser_page(tmp_path / "profile") as (page, errors):
+        page.on(
+            "request",
+            lambda req: None if req.url.startswith(url) else foreign.append(req.url),
         )
-        try:
-            page = context.new_page()
+        _log_in(page, url)
 
-            def on_console(msg: ConsoleMessage) -> None:
-                if msg.type == "error":
-                    errors.append(msg.text)  # CSP violations are reported here too
+        # the dashboard: figures, and both charts drawn by Chart.js
+        saved_before = page.locator("#money-saved").inner_text()
+        assert saved_before == "$0.00"
+        expect(page.locator("#precision")).to_have_text("-")
+        for chart in ("chart-minutes", "chart-detectors"):
+            drawn = page.evaluate(f"() => !!Chart.getChart('{chart}')")
+            assert drawn, chart
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "request",
-                lambda req: None if req.url.startswith(url) else foreign.append(req.url),
-            )
-            _log_in(page, url)
+        # the queue: pick the first case the pipeline opened (not the seeded ring)
+        page.get_by_role("link", name="Cases").click()
+        expect(page.locator("table.queue")).to_be_visible()
+        link = page.locator("table.queue a").filter(has_not_text="ring-c1").first
+        case_title = link.inner_text()
+        link.click()
+        expect(page.locator("h1")).to_contain_text(case_title)
+        expect(page.locator("#case-status")).to_have_text("new")
+        assert page.locator("ol.alerts li").count() >= 1  # reasons and explanations
 
-            # the dashboard: figures, and both charts drawn by Chart.js
-            saved_before = page.locator("#money-saved").inner_text()
-            assert saved_before == "$0.00"
-            expect(page.locator("#precision")).to_have_text("-")
-            for chart in ("chart-minutes", "chart-detectors"):
-                drawn = page.evaluate(f"() => !!Chart.getChart('{chart}')")
-                assert drawn, chart
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        page.locator("#take").click()
+        expect(page.locator("#case-assignee")).to_have_text("ana")
+        page.locator("#move-status").select_option("triage")
+        page.locator("#move").click()
+        expect(page.locator("#case-status")).to_have_text("triage")
+        expect(page.locator(".flash.ok")).to_have_text("moved to triage")
+        page.locator("#label-outcome").select_option("fraud")
+        page.locator("#label").click()
+        expect(page.locator("#case-status")).to_have_text("resolved fraud")
+        case_path = page.url.split("?")[0]
 
-            # the queue: pick the first case the pipeline opened (not the seeded ring)
-            page.get_by_role("link", name="Cases").click()
-            expect(page.locator("table.queue")).to_be_visible()
-            link = page.locator("table.queue a").filter(has_not_text="ring-c1").first
-            case_title = link.inner_text()
-            link.click()
-            expect(page.locator("h1")).to_contain_text(case_title)
-            expect(page.locator("#case-status")).to_have_text("new")
-            assert page.locator("ol.alerts li").count() >= 1  # reasons and explanations
+        # the dashboard changed: money saved and the precision of labelled alerts
+        page.get_by_role("link", name="Live").click()
+        expect(page.locator("#money-saved")).not_to_have_text(saved_before)
+        expect(page.locator("#precision")).to_have_text("100.0%")
 
-            page.locator("#take").click()
-            expect(page.locator("#case-assignee")).to_have_text("ana")
-            page.locator("#move-status").select_option("triage")
-            page.locator("#move").click()
-            expect(page.locator("#case-status")).to_have_text("triage")
-            expect(page.locator(".flash.ok")).to_have_text("moved to triage")
-            page.locator("#label-outcome").select_option("fraud")
-            page.locator("#label").click()
-            expect(page.locator("#case-status")).to_have_text("resolved fraud")
-            case_path = page.url.split("?")[0]
+        # the ring's case: the graph is drawn with its five members
+        page.get_by_role("link", name="Cases").click()
+        page.locator("table.queue a", has_text="ring-c1").click()
+        graph = page.locator("#ring-graph")
+        expect(graph).to_have_attribute("data-nodes", "5")
+        assert page.evaluate("() => window.vigilRing.edges().length") == 5
+        graph.screenshot(path=str(tmp_path / "ring.png"))
 
-            # the dashboard changed: money saved and the precision of labelled alerts
-            page.get_by_role("link", name="Live").click()
-            expect(page.locator("#money-saved")).not_to_have_text(saved_before)
-            expect(page.locator("#precision")).to_have_text("100.0%")
+        # the rules page renders under the same policy (no script or style refused)
+        page.get_by_role("link", name="Rules").click()
+        expect(page.get_by_role("heading", name="Pending changes (four eyes)")).to_be_visible()
 
-            # the ring's case: the graph is drawn with its five members
-            page.get_by_role("link", name="Cases").click()
-            page.locator("table.queue a", has_text="ring-c1").click()
-            graph = page.locator("#ring-graph")
-            expect(graph).to_have_attribute("data-nodes", "5")
-            assert page.evaluate("() => window.vigilRing.edges().length") == 5
-            graph.screenshot(path=str(tmp_path / "ring.png"))
-
-            # the rules page renders under the same policy (no script or style refused)
-            page.get_by_role("link", name="Rules").click()
-            expect(page.get_by_role("heading", name="Pending changes (four eyes)")).to_be_visible()
-
-            # logging out ends the session: the case page asks for a login again
-            page.get_by_role("button", name="Log out").click()
-            expect(page).to_have_url(re.compile(r"/console/login"))
-            page.goto(case_path)
-            expect(page).to_have_url(re.compile(r"/console/login\?next="))
-        finally:
-            context.close()
+        # logging out ends the session: the case page asks for a login again
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(re.compile(r"/console/login"))
+        page.goto(case_path)
+        expect(page).to_have_url(re.compile(r"/console/login\?next="))
 
     assert errors == []
     assert foreign == []  # every script and style is served by Vigil itself

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
-from playwright.sync_api import ConsoleMessage, Request, sync_playwright
-from tests.browser import CHROMIUM_ARGS, chromium_path
+from tests.browser import browser_page, chromium_path
 
 from vigil.evaluation import evaluate
 from vigil.evaluation.html import render_html
@@ -44,56 +43,32 @@ def test_report_renders_every_plot_in_chromium(tmp_path: Path) -> None:
     page_path = tmp_path / "report.html"
     page_path.write_text(render_html(report), encoding="utf-8")
     url = page_path.as_uri()
-    executable = chromium_path()
-
-    errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh profile every run
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            page = context.new_page()
+    with browser_page(tmp_path / "profile") as (page, errors):
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(url, wait_until="load")
 
-            def on_console(msg: ConsoleMessage) -> None:
-                if msg.type == "error":
-                    errors.append(msg.text)
+        for pid in PLOT_IDS:
+            figure = page.locator(f"#{pid}")
+            assert figure.count() == 1, pid
+            assert figure.is_visible(), pid
+            svg = figure.locator("svg")
+            assert svg.count() == 1, pid
+            box = svg.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 100, pid
+            assert svg.locator("path").count() > 5, pid
+            title = svg.locator("title").text_content()
+            assert title and svg.get_attribute("aria-label") == title, pid
 
-            def on_request(req: Request) -> None:
-                requests.append(req.url)
+        pr = page.locator("#plot-pr-curve svg")
+        assert pr.locator("#plot-pr-curve-pr-points use").count() == SMALL_RUN_PR_POINTS
+        labels = " ".join(pr.locator("text").all_text_contents())
+        assert "recall: share of the 15 headline fraud refunds alerted (%)" in labels
+        assert "precision" in labels and "100%" in labels
 
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("request", on_request)
-            page.goto(url, wait_until="load")
-
-            for pid in PLOT_IDS:
-                figure = page.locator(f"#{pid}")
-                assert figure.count() == 1, pid
-                assert figure.is_visible(), pid
-                svg = figure.locator("svg")
-                assert svg.count() == 1, pid
-                box = svg.bounding_box()
-                assert box is not None and box["width"] > 100 and box["height"] > 100, pid
-                assert svg.locator("path").count() > 5, pid
-                title = svg.locator("title").text_content()
-                assert title and svg.get_attribute("aria-label") == title, pid
-
-            pr = page.locator("#plot-pr-curve svg")
-            assert pr.locator("#plot-pr-curve-pr-points use").count() == SMALL_RUN_PR_POINTS
-            labels = " ".join(pr.locator("text").all_text_contents())
-            assert "recall: share of the 15 headline fraud refunds alerted (%)" in labels
-            assert "precision" in labels and "100%" in labels
-
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-            pr.screenshot(path=str(tmp_path / "pr.png"))
-        finally:
-            context.close()
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        pr.screenshot(path=str(tmp_path / "pr.png"))
 
     assert errors == []
     assert requests == [url]  # the page itself and nothing else
