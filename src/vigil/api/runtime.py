@@ -3,9 +3,11 @@
 The child is ``vigil run --input input.jsonl --follow --checkpoint-dir ... --out ...``,
 the same command an operator would run by hand (``vigil serve --external-runtime`` then
 only tails its outputs). It runs at a lower CPU priority (``nice``) than the API: when
-the two share a core, the decision API's latency is what must not suffer. It checkpoints
-after every input batch (``--checkpoint-every 1``), which is when its outputs become
-visible to the API; a crashed child is restarted and resumes from its checkpoint.
+the two share a core, the decision API's latency is what must not suffer. In follow mode it
+publishes its outputs after every input batch (written, not fsynced, then
+``progress.json``), which is when they become visible to the API, and checkpoints durably
+every ``checkpoint_interval_s`` (``--checkpoint-interval``); a crashed child is restarted,
+cuts its outputs back to the checkpoint and writes the same lines again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ class RuntimeCommand:
     out_dir: Path
     checkpoint_dir: Path
     policy: DecisionPolicy
-    checkpoint_every: int = 1
+    #: a durable checkpoint (state pickled, outputs and snapshot fsynced) at most this often;
+    #: outputs are published after every batch regardless
+    checkpoint_interval_s: float = 2.0
     analytics: bool = False
     rules: Path | None = None
     nice: int = 10
@@ -45,8 +49,8 @@ class RuntimeCommand:
             str(self.out_dir),
             "--checkpoint-dir",
             str(self.checkpoint_dir),
-            "--checkpoint-every",
-            str(self.checkpoint_every),
+            "--checkpoint-interval",
+            repr(self.checkpoint_interval_s),
             "--follow",
             "--review-threshold",
             repr(self.policy.review_threshold),

@@ -27,7 +27,8 @@ class ApiSettings:
     #: the runtime's output directory (default ``state_dir/run``)
     runtime_out_dir: Path | None = None
     #: the runtime's checkpoint directory (default ``state_dir/checkpoint``); the API reads only
-    #: the checkpoint file's modification time, to measure how stale the index may be
+    #: the checkpoint file's modification time (and that of the runtime's ``progress.json``,
+    #: replaced at every publish), to measure how stale the index may be
     checkpoint_dir: Path | None = None
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
     #: how often the API reads new lines of the runtime's outputs
@@ -66,6 +67,11 @@ class ApiSettings:
     @property
     def out_dir(self) -> Path:
         return self.runtime_out_dir or self.state_dir / "run"
+
+    @property
+    def progress_path(self) -> Path:
+        """Replaced by a following runtime after each batch's outputs are published."""
+        return self.out_dir / "progress.json"
 
     @property
     def checkpoint_path(self) -> Path:

@@ -6,19 +6,22 @@ Two processes, two append-only files each way, no shared memory:
   append to it (``appender.DurableAppender``: written at once, fsynced by group commit);
   the runtime follows it (``vigil run --input input.jsonl --follow``), and resumes from its
   checkpoint after a crash, so nothing appended is lost or processed twice.
-- runtime -> API: ``alerts.jsonl`` and ``decisions.jsonl``. The runtime publishes them at
-  each checkpoint (flushed and fsynced before the checkpoint that records their length);
-  ``OutputTailer`` reads new complete lines every ``tail_interval_s`` into the
-  ``RiskIndex``, in slices small enough not to hold the event loop.
+- runtime -> API: ``alerts.jsonl`` and ``decisions.jsonl``. In follow mode the runtime
+  publishes them after every input batch (written, not fsynced, then ``progress.json``
+  replaced) and checkpoints durably every few seconds; ``OutputTailer`` reads new complete
+  lines every ``tail_interval_s`` into the ``RiskIndex``, in slices small enough not to
+  hold the event loop. A resumed runtime cuts its outputs back to its checkpoint and
+  writes the same lines again (deterministic ids): the index replaces, never duplicates.
 
 How stale the index can be (``Staleness``): the API notes the wall time of every append.
-The runtime reads its input in a loop (read what is there, process, checkpoint); a
-checkpoint written at time M_k reflects everything appended before the *previous*
-checkpoint M_(k-1), since the batch ending at M_k was read after M_(k-1). When the tailer
-has read the outputs of checkpoint M_k, appends before M_(k-1) are reflected; their
-"append -> visible" time is observed into a histogram, and the oldest append not yet known
-to be reflected gives ``pending_s``. This is an upper bound, except when the runtime has
-more than one read chunk (4 MiB) of backlog.
+The runtime reads its input in a loop (read what is there, process, publish); a publish at
+time M_k (the modification time of ``progress.json``, or of the checkpoint for a runtime
+that does not write one) reflects everything appended before the *previous* publish
+M_(k-1), since the batch ending at M_k was read after M_(k-1). When the tailer has read
+the outputs of publish M_k, appends before M_(k-1) are reflected; their "append -> visible"
+time is observed into a histogram, and the oldest append not yet known to be reflected
+gives ``pending_s``. This is an upper bound, except when the runtime has more than one
+read chunk (4 MiB) of backlog.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ class Staleness:
             appends.append(now)
 
     def checkpoint_seen(self, mtime_ns: int) -> list[float]:
-        """A new checkpoint was published and read; return the staleness of what it covers."""
+        """A new publish (or checkpoint) was read; return the staleness of what it covers."""
         if mtime_ns <= self._last_ckpt_ns:
             return []
         self._prev_ckpt_ns, self._last_ckpt_ns = self._last_ckpt_ns, mtime_ns
@@ -187,17 +190,20 @@ class OutputTailer:
         self._decisions = _TailedFile(settings.out_dir / "decisions.jsonl")
         self.bad_lines = 0
 
-    def _checkpoint_mtime_ns(self) -> int:
-        try:
-            return os.stat(self.settings.checkpoint_path).st_mtime_ns
-        except FileNotFoundError:
-            return 0
+    def _published_mtime_ns(self) -> int:
+        """When the runtime last published: ``progress.json`` (replaced after each batch in
+        follow mode) or, for a runtime that does not write it, the checkpoint."""
+        best = 0
+        for path in (self.settings.progress_path, self.settings.checkpoint_path):
+            with contextlib.suppress(FileNotFoundError):
+                best = max(best, os.stat(path).st_mtime_ns)
+        return best
 
     def poll_once(self, limit: int = TAIL_SLICE_BYTES) -> bool:
         """Read one slice of each output; True when both are read to the end."""
-        # the checkpoint's time is taken before reading: the outputs it published are then
+        # the publish time is taken before reading: the outputs it published are then
         # certainly in the files when they are read
-        mtime = self._checkpoint_mtime_ns()
+        mtime = self._published_mtime_ns()
         lines, done_a = self._alerts.read_lines(limit)
         add_alert = self.index.add_alert
         for line in lines:

@@ -106,6 +106,15 @@ def simulate(
     help="Checkpoint every N input lines (and at the end).",
 )
 @click.option(
+    "--checkpoint-interval",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    metavar="SECONDS",
+    help="Also checkpoint at the first batch SECONDS after the last checkpoint. With "
+    "--follow, outputs are published (written, not fsynced) after every batch either way; "
+    "a resume cuts them back to the checkpoint and writes the same lines again.",
+)
+@click.option(
     "--max-out-of-orderness",
     type=Duration(),
     default="10m",
@@ -156,6 +165,7 @@ def run(
     out_dir: Path,
     checkpoint_dir: Path | None,
     checkpoint_every: int,
+    checkpoint_interval: float | None,
     max_out_of_orderness: int,
     allowed_lateness: int,
     follow: bool,
@@ -170,6 +180,8 @@ def run(
         max_out_of_orderness_ms=max_out_of_orderness,
         allowed_lateness_ms=allowed_lateness,
         checkpoint_every_events=checkpoint_every,
+        checkpoint_interval_s=checkpoint_interval,
+        publish_every_batch=follow,
         analytics=not no_analytics,
         decision_policy=decision_policy(review_threshold, deny_threshold),
     )
@@ -353,7 +365,11 @@ def _run_source(
     else:
         path = Path(input_path)
         source = FileSource(
-            path, follow=follow, idle_timeout_s=idle_timeout, should_stop=lambda: stop["flag"]
+            path,
+            follow=follow,
+            idle_timeout_s=idle_timeout,
+            should_stop=lambda: stop["flag"],
+            idle_batches=follow,
         )
         total = path.stat().st_size
     detectors = default_detectors()

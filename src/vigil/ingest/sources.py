@@ -47,6 +47,7 @@ class FileSource:
         idle_timeout_s: float | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         chunk_bytes: int = CHUNK_BYTES,
+        idle_batches: bool = False,
     ) -> None:
         if not path.is_file():
             raise InputError(f"input file {str(path)!r} does not exist or is not a file")
@@ -57,12 +58,20 @@ class FileSource:
         self.idle_timeout_s = idle_timeout_s
         self.should_stop = should_stop
         self.chunk_bytes = chunk_bytes
+        #: in follow mode, yield an empty batch after every idle poll, so the consumer gets
+        #: control while nothing arrives (the runtime checkpoints what it published)
+        self.idle_batches = idle_batches
 
     def batches(self, start_offset: int) -> Iterator[Batch]:
         with self.path.open("rb") as fh:
             fh.seek(start_offset)
             yield from _read_batches(
-                fh.read, start_offset, self._wait_for_more, self.chunk_bytes, not self.follow
+                fh.read,
+                start_offset,
+                self._wait_for_more,
+                self.chunk_bytes,
+                not self.follow,
+                self.idle_batches,
             )
 
     def _wait_for_more(self, idle_since: float) -> bool:
@@ -91,6 +100,7 @@ def _read_batches(
     wait_for_more: Callable[[float], bool],
     chunk_bytes: int,
     emit_partial_last_line: bool,
+    idle_batches: bool = False,
 ) -> Iterator[Batch]:
     """A last line without newline is handed out at the end of a bounded input; when a
     followed file stops growing it is left unread (its writer may not have finished it)."""
@@ -100,6 +110,8 @@ def _read_batches(
         chunk = read(chunk_bytes)
         if not chunk:
             if wait_for_more(idle_since):
+                if idle_batches:
+                    yield Batch([], offset)
                 continue
             if pending and emit_partial_last_line:
                 yield Batch([pending], offset + len(pending))

@@ -47,6 +47,9 @@ _CLASS_BY_TYPE = {type_name(cls): cls for cls in EVENT_TYPES}
 #: signals of detectors named with this prefix (shadow rules) are recorded in
 #: ``shadow_alerts.jsonl``, never in ``alerts.jsonl``, the analytics store or decisions
 SHADOW_PREFIX = "shadow:"
+#: with ``publish_every_batch``: ``{"input_offset", "lines", "published_at_ms"}`` of the last
+#: publish, replaced (not fsynced) after the outputs of every batch are in their files
+PROGRESS_FILE = "progress.json"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,13 @@ class RuntimeSettings:
     max_out_of_orderness_ms: int = 10 * MINUTE_MS
     allowed_lateness_ms: int = 2 * DAY_MS
     checkpoint_every_events: int = 500_000
+    #: also checkpoint at the first batch boundary this many seconds after the last
+    #: checkpoint (None: by line count only); follow mode, where batches are small
+    checkpoint_interval_s: float | None = None
+    #: after every batch, publish the outputs (flushed to the files, not fsynced) and
+    #: ``progress.json`` (input offset, time), so a follower of the outputs sees them at once,
+    #: not only at checkpoints; a resume still cuts the outputs back to the checkpoint
+    publish_every_batch: bool = False
     #: how often (in input lines) forgotten event ids are pruned from the dedup map
     dedup_prune_every: int = 100_000
     analytics: bool = True
@@ -65,8 +75,13 @@ class RuntimeSettings:
     def fingerprint(self) -> str:
         """Settings that change results; a checkpoint is only resumed with the same ones."""
         d = asdict(self)
-        d.pop("checkpoint_every_events")
-        d.pop("analytics")
+        for volatile in (
+            "checkpoint_every_events",
+            "checkpoint_interval_s",
+            "publish_every_batch",
+            "analytics",
+        ):
+            d.pop(volatile)
         return msgspec.json.encode(d).decode()
 
 
@@ -245,23 +260,38 @@ class EmbeddedRuntime:
         started = time.perf_counter()
         every = self.settings.checkpoint_every_events
         next_ckpt = stats.lines + every
+        interval = self.settings.checkpoint_interval_s
+        next_ckpt_s = started + interval if interval is not None else float("inf")
+        publish = self.settings.publish_every_batch
         prune_every = self.settings.dedup_prune_every
         next_prune = stats.lines + prune_every
         name = source.name
+        #: input read since the last checkpoint (an idle follow source yields empty batches)
+        dirty = False
         for lines, end_offset in source.batches(offset):
             for refresh, ctx in self._refreshers:
                 refresh(ctx)
-            line_no = self._run_batch(lines, stats.lines, name)
-            stats.lines = line_no
+            if lines:
+                line_no = self._run_batch(lines, stats.lines, name)
+                stats.lines = line_no
+                dirty = True
+            else:
+                line_no = stats.lines
             offset = end_offset
             if line_no >= next_prune:
                 next_prune = line_no + prune_every
                 self._prune_dedup()
-            if line_no >= next_ckpt:
+            now = time.perf_counter()
+            if line_no >= next_ckpt or (dirty and now >= next_ckpt_s):
                 next_ckpt = line_no + every
-                stats.wall_s += time.perf_counter() - started
-                started = time.perf_counter()
+                if interval is not None:
+                    next_ckpt_s = now + interval
+                stats.wall_s += now - started
+                started = now
                 self._checkpoint(meta, offset)
+                dirty = False
+            elif publish and lines:
+                self._publish(offset)
             if self.progress:
                 self.progress(stats, offset)
             if self.should_stop():
@@ -459,6 +489,38 @@ class EmbeddedRuntime:
 
     # --- durability -----------------------------------------------------------------------
 
+    def _publish(self, input_offset: int) -> None:
+        """Hand the batch's outputs to the files (not durably) and say how far input got.
+
+        What is published after the last checkpoint may be lost in a machine crash or cut
+        back by a resume, which then writes the same lines again (deterministic ids), so a
+        reader replaces, never duplicates. ``progress.json`` is replaced atomically after
+        the outputs are written: when a reader sees it, the outputs hold everything produced
+        from the input before ``input_offset``.
+        """
+        for sink in (
+            self._alerts_sink,
+            self._dead_sink,
+            self._decisions_sink,
+            self._shadow_sink,
+        ):
+            sink.flush(durable=False)
+        self._write_progress(input_offset)
+
+    def _write_progress(self, input_offset: int) -> None:
+        path = self.out_dir / PROGRESS_FILE
+        tmp = path.with_name(PROGRESS_FILE + ".tmp")
+        tmp.write_bytes(
+            msgspec.json.encode(
+                {
+                    "input_offset": input_offset,
+                    "lines": self.stats.lines,
+                    "published_at_ms": int(time.time() * 1000),
+                }
+            )
+        )
+        tmp.replace(path)
+
     def _checkpoint(self, meta: checkpoint.CheckpointMeta, input_offset: int) -> None:
         """Make outputs durable, then snapshot everything that produced them."""
         self._flush_seq += 1
@@ -471,6 +533,8 @@ class EmbeddedRuntime:
             "shadow_alerts": self._shadow_sink.flush(),
         }
         if self.checkpoint_dir is None:
+            if self.settings.publish_every_batch:
+                self._write_progress(input_offset)
             return
         checkpoint.save(
             self.checkpoint_dir,
@@ -497,6 +561,8 @@ class EmbeddedRuntime:
             },
         )
         self.stats.checkpoints += 1
+        if self.settings.publish_every_batch:
+            self._write_progress(input_offset)
 
     def _restore(self, payload: dict[str, Any]) -> int:
         self.keyed_state = payload["keyed_state"]
