@@ -53,6 +53,10 @@ class DurableAppender:
             self._written += 1
             return self._written
 
+    def is_durable(self, seq: int) -> bool:
+        """Whether ``await durable(seq)`` would return at once (no fsync, or done already)."""
+        return not self.fsync or self._synced >= seq
+
     async def durable(self, seq: int) -> None:
         """Wait until the write numbered ``seq`` is on disk (no-op without fsync)."""
         if not self.fsync or self._synced >= seq:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 #: the largest integer every JSON reader keeps exact (IEEE double): the documented bound of
@@ -89,6 +90,35 @@ class DecideRequest(BaseModel):
     event_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE] | None = Field(
         default=None, description="when the refund happens; default: now"
     )
+    record_event: bool = True
+
+
+_MId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_MWhole = (
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+    | Annotated[float, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+)
+
+
+class DecideBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``DecideRequest`` as the handler decodes it: msgspec, about 20x cheaper than FastAPI's
+    body parsing and pydantic on the hot path, with the same rules (strict types, unknown
+    fields rejected, the same bounds; a float is accepted for an integer field only when
+    it is whole: ``decisions.decode_decide_body`` checks that). ``DecideRequest`` stays the
+    documented schema; ``tests/api`` checks that the two agree field by field."""
+
+    refund_id: _MId
+    order_id: _MId
+    customer_id: _MId
+    amount_cents: _MWhole
+    policy: Literal["on_receipt", "on_first_scan", "returnless", "manual_override"]
+    agent_id: _MId | None = None
+    session_id: _MId | None = None
+    return_id: _MId | None = None
+    currency: Annotated[str, msgspec.Meta(min_length=1, max_length=8)] = "USD"
+    method: Literal["original_payment", "store_credit", "gift_card"] = "original_payment"
+    issued_by: Literal["system", "agent"] = "system"
+    event_time_ms: _MWhole | None = None
     record_event: bool = True
 
 
