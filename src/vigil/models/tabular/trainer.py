@@ -281,7 +281,8 @@ def _summary(views: dict[str, ViewResult], drift: DriftReport, ordering: str) ->
                 f"  money on the {name} hold-out at the threshold chosen on validation "
                 f"({mo['threshold']:.4f}): {mo['money_test']:+,.0f} "
                 f"({mo['flagged_test']} flagged: {mo['true_positives_test']} frauds, "
-                f"{mo['false_positives_test']} false alarms; flagging nothing "
+                f"{mo['false_positives_test']} false alarm"
+                f"{'' if mo['false_positives_test'] == 1 else 's'}; flagging nothing "
                 f"{mo['money_test_flag_nothing']:+,.0f}, best in hindsight "
                 f"{mo['money_test_best_in_hindsight']:+,.0f})"
             )
