@@ -160,6 +160,15 @@ def simulate(
     default=None,
     help="Also run the rules in this YAML file, reloaded when it changes (docs/rules.md).",
 )
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Add the refund model (champion `refund` of this registry, `vigil model retrain`) "
+    "to the decision: it lifts other detectors' evidence, raises a refund alone only at a "
+    "calibrated 0.999, and is silent about orders never delivered (docs/models.md).",
+)
 def run(
     input_path: str,
     out_dir: Path,
@@ -174,6 +183,7 @@ def run(
     rules_path: Path | None,
     review_threshold: float,
     deny_threshold: float,
+    model_dir: Path | None,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
     settings = RuntimeSettings(
@@ -186,7 +196,7 @@ def run(
         decision_policy=decision_policy(review_threshold, deny_threshold),
     )
     stats = run_pipeline(
-        input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, rules_path
+        input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, rules_path, model_dir
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
@@ -326,6 +336,7 @@ def run_pipeline(
     follow: bool = False,
     idle_timeout: float | None = None,
     rules_path: Path | None = None,
+    model_dir: Path | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -336,7 +347,15 @@ def run_pipeline(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run_source(
-            input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, stop, rules_path
+            input_path,
+            out_dir,
+            settings,
+            checkpoint_dir,
+            follow,
+            idle_timeout,
+            stop,
+            rules_path,
+            model_dir,
         )
     finally:
         for sig, handler in previous.items():
@@ -352,6 +371,7 @@ def _run_source(
     idle_timeout: float | None,
     stop: dict[str, bool],
     rules_path: Path | None = None,
+    model_dir: Path | None = None,
 ) -> RunStats:
     from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
@@ -375,6 +395,10 @@ def _run_source(
     detectors = default_detectors()
     if rules_path is not None:  # one more detector: the rule set, hot-reloaded (docs/rules.md)
         detectors.append(build_rules_detector(rules_path, settings.allowed_lateness_ms))
+    if model_dir is not None:  # the refund model, lift-only in the decision (docs/models.md)
+        from vigil.models.refund.detector import decision_refund_model
+
+        detectors.append(decision_refund_model(model_dir))
     runtime = EmbeddedRuntime(
         detectors, out_dir, settings, checkpoint_dir, should_stop=lambda: stop["flag"]
     )

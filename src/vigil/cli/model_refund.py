@@ -1,6 +1,7 @@
 """The simulator refund model's commands, for the ``vigil model`` group to host.
 
     vigil model retrain  --events FILE [--truth FILE | --alerts FILE] --registry DIR
+                         (--events/--truth repeatable: pool several streams)
                          [--cutoff ISO|MS] [--label-delay 14d] [--holdout 0.25]
                          [--budget 0.01] [--no-promote] [--report-out FILE.json]
     vigil model evaluate --events FILE [--truth FILE | --alerts FILE] --registry DIR
@@ -48,17 +49,20 @@ def _cutoff_ms(text: str | None) -> int | None:
 def _labels_options(fn: Any) -> Any:
     fn = click.option(
         "--events",
-        "events_path",
+        "events_paths",
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
         required=True,
-        help="Events (JSONL, as `vigil run` reads).",
+        multiple=True,
+        help="Events (JSONL, as `vigil run` reads); repeat to pool several streams "
+        "(e.g. simulator seeds) as more labelled history.",
     )(fn)
     fn = click.option(
         "--truth",
-        "truth_path",
+        "truth_paths",
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
-        default=None,
-        help="Simulator truth; without it, labels come from the label events in --events.",
+        multiple=True,
+        help="Simulator truth, one per --events in the same order; without it, labels come "
+        "from the label events in --events.",
     )(fn)
     fn = click.option(
         "--alerts",
@@ -111,8 +115,8 @@ def _labels_options(fn: Any) -> Any:
     help="Write the comparison and drift as JSON.",
 )
 def retrain(
-    events_path: Path,
-    truth_path: Path | None,
+    events_paths: tuple[Path, ...],
+    truth_paths: tuple[Path, ...],
     alerts_path: Path | None,
     cutoff: str | None,
     label_delay_ms: int,
@@ -125,13 +129,13 @@ def retrain(
     """Train a challenger refund model on newer labels; promote it only if it beats the champion."""
     from vigil.models import registry
     from vigil.models.refund.model import TrainSettings
-    from vigil.models.refund.pipeline import labelled_rows
+    from vigil.models.refund.pipeline import labelled_rows_of_streams
     from vigil.models.refund.retrain import RetrainSettings
     from vigil.models.refund.retrain import retrain as run_retrain
 
-    rows, source, cut = labelled_rows(
-        events_path,
-        truth_path=truth_path,
+    rows, source, cut = labelled_rows_of_streams(
+        events_paths,
+        truth_paths=truth_paths,
         alerts_path=alerts_path,
         cutoff_ms=_cutoff_ms(cutoff),
         label_delay_ms=label_delay_ms,
@@ -149,7 +153,7 @@ def retrain(
         label_cutoff_ms=cut,
         settings=RetrainSettings(holdout_share=holdout, train=TrainSettings(budget=budget)),
         promote=promote,
-        data_fingerprint=registry.fingerprint_files([events_path]),
+        data_fingerprint=registry.fingerprint_files(list(events_paths)),
     )
     for line in report.text_lines():
         click.echo(line)
@@ -177,8 +181,8 @@ def retrain(
     help="Registry version or name (refund = the champion).",
 )
 def evaluate(
-    events_path: Path,
-    truth_path: Path | None,
+    events_paths: tuple[Path, ...],
+    truth_paths: tuple[Path, ...],
     alerts_path: Path | None,
     cutoff: str | None,
     label_delay_ms: int,
@@ -189,12 +193,12 @@ def evaluate(
     """Score a labelled period with a registered refund model: ranking, money, drift."""
     from vigil.models.refund.drift import compare, drift_lines
     from vigil.models.refund.model import evaluate_frame, load
-    from vigil.models.refund.pipeline import labelled_rows
+    from vigil.models.refund.pipeline import labelled_rows_of_streams
 
     model = load(registry_dir, ref)
-    rows, source, _ = labelled_rows(
-        events_path,
-        truth_path=truth_path,
+    rows, source, _ = labelled_rows_of_streams(
+        events_paths,
+        truth_paths=truth_paths,
         alerts_path=alerts_path,
         cutoff_ms=_cutoff_ms(cutoff),
         label_delay_ms=label_delay_ms,

@@ -8,6 +8,15 @@ model and, when the calibrated probability reaches ``min_score``, returns a refu
 ("refund model 0.93: account 3 days old (+1.2), ..."). The ``DecisionBook`` then treats it
 as one more detector's finding (noisy-OR with the others).
 
+In the decision (``vigil run --model``) the finding may only *lift* other evidence: its alert
+score is ``vigil.decisions.lift_only(p, lift_cap, alone_at)`` (``DECISION_LIFT_CAP`` 0.3,
+``DECISION_ALONE_AT`` 0.999), so below 0.999 it never puts a refund into review on its own
+but adds to a refund another detector already scores (at least 0.286 at review threshold
+0.5); and it says nothing about orders the carrier never reported delivered (a refunded lost
+parcel is honest). The explanation keeps the calibrated probability and says what it counted
+as. The rule was chosen on training and validation seeds, and it does not yet improve the
+decision on unseen seeds (docs/models.md, "Refund model").
+
 Not in the default registry (``vigil.detectors.registry``): whether the model joins the
 pipeline is the lead's decision; ``build_refund_model_detector`` builds it from a registry.
 
@@ -25,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from vigil.decisions.combine import lift_only
 from vigil.detectors.base import Context, Signal, clamp01
 from vigil.models.refund.features import (
+    FEATURE_NAMES,
     ID_COLUMNS,
     RefundFeatureTracker,
     Row,
@@ -36,7 +47,15 @@ from vigil.models.refund.model import MODEL_NAME, RefundModel, explanation_text,
 
 #: reason when nothing pushed the score up (the base rate alone reached ``min_score``)
 REASON_MODEL_BASE_RATE = "model_base_rate"
+#: the decision's rule for the model (``vigil run --model``): it counts at most this much
+#: below ``DECISION_ALONE_AT``, i.e. it lifts other detectors' evidence, never raises alone
+DECISION_LIFT_CAP = 0.3
+#: calibrated probability from which the model's score counts in full
+DECISION_ALONE_AT = 0.999
+#: the decision does not hear the model about orders never reported delivered
+DECISION_REQUIRE_DELIVERED = True
 _N_IDS = len(ID_COLUMNS)
+_DELIVERED = FEATURE_NAMES.index("delivered")
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,13 @@ class RefundModelSettings(TrackerSettings):
     top_features: int = 3
     #: the registry version scored (so it is part of the checkpoint fingerprint)
     model_version: str = ""
+    #: the most the score counts below ``alone_at`` (1.0: the calibrated probability itself)
+    lift_cap: float = 1.0
+    #: calibrated probability from which the score counts in full (None: never)
+    alone_at: float | None = None
+    #: say nothing about refunds of orders the carrier never reported delivered (a lost
+    #: parcel refunded is honest; no headline fraud of the training seeds was undelivered)
+    require_delivered: bool = False
 
 
 class RefundModelDetector(RefundFeatureTracker):
@@ -76,6 +102,8 @@ class RefundModelDetector(RefundFeatureTracker):
 
     def on_snapshot(self, row: Row, ctx: Context) -> Sequence[Signal]:
         features = row[_N_IDS:]
+        if self.settings.require_delivered and features[_DELIVERED] != 1.0:
+            return ()
         model = self.model
         score = clamp01(float(model.proba(model.encode_one(features))[0]))
         s = self.settings
@@ -83,15 +111,20 @@ class RefundModelDetector(RefundFeatureTracker):
             return ()
         parts = model.explain_one(features, s.top_features)
         rid, _t, decision_ms, cid, aid, oid, amount = row[:_N_IDS]
+        counted = round(lift_only(score, s.lift_cap, s.alone_at), 6)
+        explanation = explanation_text(score, parts)
+        if counted < round(score, 6):
+            head, _, tail = explanation.partition(": ")
+            explanation = f"{head}, counted as {counted:.2f} (lifts other evidence only): {tail}"
         return (
             Signal(
                 detector=self.name,
                 version=self.version,
                 subject_type="refund",
                 subject_id=rid,
-                score=round(score, 6),
+                score=counted,
                 reasons=tuple(p.feature for p in parts) or (REASON_MODEL_BASE_RATE,),
-                explanation=explanation_text(score, parts),
+                explanation=explanation,
                 event_time_ms=decision_ms,
                 refund_ids=(rid,),
                 amount_cents=amount,
@@ -103,13 +136,40 @@ class RefundModelDetector(RefundFeatureTracker):
 
 
 def build_refund_model_detector(
-    registry_dir: Path | str, ref: str = MODEL_NAME, min_score: float = 0.05
+    registry_dir: Path | str,
+    ref: str = MODEL_NAME,
+    min_score: float = 0.05,
+    *,
+    lift_cap: float = 1.0,
+    alone_at: float | None = None,
+    require_delivered: bool = False,
 ) -> RefundModelDetector:
-    """The ``refund_model`` detector with a model from the registry (``refund`` = champion)."""
+    """The ``refund_model`` detector with a model from the registry (``refund`` = champion).
+
+    Defaults: the model's own calibrated probability (the "model alone" view). The decision
+    uses ``decision_refund_model`` (lift-only below ``DECISION_ALONE_AT``).
+    """
     model = load(registry_dir, ref)
     return RefundModelDetector(
         model,
         RefundModelSettings(
-            horizon_ms=model.horizon_ms, min_score=min_score, model_version=model.version
+            horizon_ms=model.horizon_ms,
+            min_score=min_score,
+            model_version=model.version,
+            lift_cap=lift_cap,
+            alone_at=alone_at,
+            require_delivered=require_delivered,
         ),
+    )
+
+
+def decision_refund_model(registry_dir: Path | str, ref: str = MODEL_NAME) -> RefundModelDetector:
+    """``refund_model`` as the decision counts it (``vigil run --model``): lift-only below
+    0.999, silent about orders never reported delivered."""
+    return build_refund_model_detector(
+        registry_dir,
+        ref,
+        lift_cap=DECISION_LIFT_CAP,
+        alone_at=DECISION_ALONE_AT,
+        require_delivered=DECISION_REQUIRE_DELIVERED,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from vigil.detectors.base import alert_decoder
+from vigil.errors import ConfigError
 from vigil.events.codec import decode_one
 from vigil.events.schemas import AnalystDecision, Chargeback, EventBase, InvestigationOutcome
 from vigil.ingest.sources import FileSource
@@ -76,6 +78,55 @@ def labelled_rows(
         known = max((lab.known_ms for lab in labels.values()), default=0)
         cutoff_ms = max(last, known)
     return join_labels(rows, labels, cutoff_ms), source, cutoff_ms
+
+
+def labelled_rows_of_streams(
+    events_paths: Sequence[Path | str],
+    *,
+    truth_paths: Sequence[Path | str] = (),
+    alerts_path: Path | str | None = None,
+    cutoff_ms: int | None = None,
+    label_delay_ms: int = DEFAULT_LABEL_DELAY_MS,
+    horizon_ms: int = 7 * 86_400_000,
+) -> tuple[pl.DataFrame, str, int]:
+    """``labelled_rows`` of one or several streams (say, several simulator seeds), pooled.
+
+    More labelled history for the model: each stream is read on its own (its own state and
+    labels; ``truth_paths`` pair with ``events_paths`` in order, or are empty), then the rows
+    are pooled; training orders them by decision time as usual. Refund ids must not repeat
+    across streams.
+    """
+    if not events_paths:
+        raise ConfigError("no events file given")
+    if truth_paths and len(truth_paths) != len(events_paths):
+        raise ConfigError(
+            f"{len(truth_paths)} truth files for {len(events_paths)} events files: give one "
+            "truth file per events file, in the same order, or none"
+        )
+    if alerts_path is not None and len(events_paths) > 1:
+        raise ConfigError("--alerts maps analyst decisions of one stream: give one events file")
+    parts: list[pl.DataFrame] = []
+    sources: list[str] = []
+    cuts: list[int] = []
+    for i, events in enumerate(events_paths):
+        rows, source, cut = labelled_rows(
+            events,
+            truth_path=truth_paths[i] if truth_paths else None,
+            alerts_path=alerts_path,
+            cutoff_ms=cutoff_ms,
+            label_delay_ms=label_delay_ms,
+            horizon_ms=horizon_ms,
+        )
+        parts.append(rows)
+        sources.append(source)
+        cuts.append(cut)
+    if len(parts) == 1:
+        return parts[0], sources[0], cuts[0]
+    pooled = pl.concat(parts)
+    if pooled["refund_id"].n_unique() != len(pooled):
+        raise ConfigError("the same refund id appears in two streams: pool distinct streams only")
+    said = sources[0] if len(set(sources)) == 1 else "; ".join(sources)
+    return pooled, f"{len(parts)} streams pooled, labels from {said}", max(cuts)
 
 
 def model_alerts(

@@ -1,0 +1,146 @@
+"""The refund model in the decision: lift-only scores, and ``vigil run --model`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from vigil.cli.main import cli
+from vigil.decisions import lift_only
+from vigil.detectors.base import Alert
+from vigil.errors import ConfigError
+from vigil.events.codec import encode_many
+from vigil.events.schemas import EventBase, RefundIssued
+from vigil.models.refund.dataset import collect_rows_from_events, heartbeat_after
+from vigil.models.refund.detector import (
+    DECISION_ALONE_AT,
+    DECISION_LIFT_CAP,
+    RefundModelDetector,
+    RefundModelSettings,
+)
+from vigil.models.refund.model import RefundModel, TrainSettings, save, train
+from vigil.models.refund.pipeline import labelled_rows_of_streams
+from vigil.runtime.harness import run_events
+
+from ._factories import DAY, small_world, synthetic_rows
+
+
+@pytest.fixture(scope="module")
+def model() -> RefundModel:
+    return train(synthetic_rows(2_000, seed=5), TrainSettings(max_rounds=40, min_rounds=10))
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[EventBase]:
+    events = small_world(seed=2, customers=60)
+    return [*events, heartbeat_after(events, 8 * DAY)]
+
+
+def _alerts(model: RefundModel, events: list[EventBase], **kw: object) -> dict[str, Alert]:
+    settings = RefundModelSettings(min_score=0.0, **kw)  # type: ignore[arg-type]
+    alerts, stats = run_events([RefundModelDetector(model, settings)], events)
+    assert stats.reconciles()
+    return {a.subject_id: a for a in alerts}
+
+
+def test_lift_only_scores_are_capped_and_still_explained(
+    model: RefundModel, stream: list[EventBase]
+) -> None:
+    plain = _alerts(model, stream)
+    lifted = _alerts(model, stream, lift_cap=DECISION_LIFT_CAP, alone_at=DECISION_ALONE_AT)
+    assert plain.keys() == lifted.keys() and plain
+    capped = 0
+    for rid, a in lifted.items():
+        p = plain[rid]
+        assert a.score == round(lift_only(p.score, DECISION_LIFT_CAP, DECISION_ALONE_AT), 6)
+        assert a.reasons == p.reasons  # the same features, in the same order
+        if a.score < p.score:
+            capped += 1
+            assert a.explanation.startswith(f"refund model {p.score:.2f}, counted as 0.30")
+            assert p.explanation.split(": ", 1)[1] == a.explanation.split(": ", 1)[1]
+        else:
+            assert a.explanation == p.explanation
+    assert capped  # the synthetic model is sure about some refunds
+
+
+def test_the_decision_does_not_hear_the_model_about_undelivered_orders(
+    model: RefundModel, stream: list[EventBase]
+) -> None:
+    rows = collect_rows_from_events(stream)
+    delivered = set(rows.filter(pl.col("delivered") == 1.0)["refund_id"])
+    assert delivered and delivered != set(rows["refund_id"])  # the world has both kinds
+    gated = _alerts(model, stream, require_delivered=True)
+    assert set(gated) == delivered
+
+
+def _write_stream(tmp_path: Path, events: list[EventBase]) -> tuple[Path, Path]:
+    events_path = tmp_path / "events.jsonl"
+    events_path.write_bytes(encode_many(events))
+    refunds = [e for e in events if isinstance(e, RefundIssued)]
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text(
+        "".join(
+            json.dumps({"kind": "refund", "id": r.refund_id, "fraud": False, "amount_cents": 1})
+            + "\n"
+            for r in refunds
+        )
+    )
+    return events_path, truth
+
+
+def test_vigil_run_with_model_puts_it_in_the_decisions_and_the_evaluation(
+    model: RefundModel, stream: list[EventBase], tmp_path: Path
+) -> None:
+    registry = tmp_path / "reg"
+    save(model, registry, horizon_ms=7 * DAY, label_source="synthetic", label_cutoff_ms=0)
+    events_path, truth = _write_stream(tmp_path, stream)
+    runner = CliRunner()
+    for out, extra in (("plain", []), ("with", ["--model", str(registry)])):
+        args = ["run", "--input", str(events_path), "--out", str(tmp_path / out)]
+        result = runner.invoke(cli, [*args, "--no-analytics", *extra])
+        assert result.exit_code == 0, result.output
+    plain = (tmp_path / "plain" / "alerts.jsonl").read_text()
+    assert "refund_model" not in plain  # the default run needs no model
+    alerts = [json.loads(x) for x in (tmp_path / "with" / "alerts.jsonl").read_text().splitlines()]
+    model_alerts = [a for a in alerts if a["detector"] == "refund_model"]
+    assert model_alerts and all(
+        a["score"] <= DECISION_LIFT_CAP or a["score"] >= DECISION_ALONE_AT for a in model_alerts
+    )
+    decisions = [
+        json.loads(x) for x in (tmp_path / "with" / "decisions.jsonl").read_text().splitlines()
+    ]
+    with_model = [
+        d for d in decisions if any(c["detector"] == "refund_model" for c in d["contributions"])
+    ]
+    assert with_model
+    for d in with_model:
+        (c,) = [c for c in d["contributions"] if c["detector"] == "refund_model"]
+        assert c["explanation"].startswith("refund model ")
+        assert any(r.startswith("refund_model:") for r in d["reasons"])
+    result = runner.invoke(
+        cli,
+        ["evaluate", "--alerts", str(tmp_path / "with" / "alerts.jsonl"), "--truth", str(truth)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "refund_model" in result.output
+
+
+def test_vigil_run_refuses_a_missing_registry(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--input", "-", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "x")]
+    )
+    assert result.exit_code != 0 and "--model" in result.output
+
+
+def test_streams_pool_only_paired_and_distinct(stream: list[EventBase], tmp_path: Path) -> None:
+    events_path, truth = _write_stream(tmp_path, stream)
+    rows, source, _ = labelled_rows_of_streams([events_path], truth_paths=[truth])
+    assert isinstance(rows, pl.DataFrame) and len(rows) and source.startswith("truth")
+    with pytest.raises(ConfigError, match="one truth file per events file"):
+        labelled_rows_of_streams([events_path, events_path], truth_paths=[truth])
+    with pytest.raises(ConfigError, match="same refund id"):
+        labelled_rows_of_streams([events_path, events_path], truth_paths=[truth, truth])
