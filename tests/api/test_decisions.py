@@ -172,3 +172,29 @@ def test_get_decision(client: TestClient, runtime: Runtime) -> None:
     assert 'vigil_api_decisions_total{decision="approve"} 1.0' in metrics
     assert 'vigil_stream_refunds{decision="review"} 1.0' in metrics
     assert json.loads(client.get("/healthz").content)["index"]["decisions"] == 1
+
+
+def test_a_refund_event_lost_from_the_input_log_comes_back_from_the_journal(
+    app_factory: Any,
+) -> None:
+    """decide waits for one fsync (the journal's, which carries the event); a crash that
+    cuts the input log before the event's end must not lose the refund from the stream."""
+    with TestClient(app_factory()) as c:
+        for rid in ("rf-1", "rf-2", "rf-3"):
+            r = c.post("/v1/refunds/decide", json=_request(refund_id=rid), headers=headers())
+            assert r.status_code == 200
+        log = state_of(c).settings.input_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert [decode_one(x, 1).event_id for x in lines] == [
+        "decide:rf-1",
+        "decide:rf-2",
+        "decide:rf-3",
+    ]  # type: ignore[union-attr]
+    log.write_bytes(lines[0])  # the machine crashed before rf-2 and rf-3 reached the disk
+    with TestClient(app_factory()) as c:
+        again = log.read_bytes().splitlines(keepends=True)
+        assert again == lines  # put back, in order, once
+        replay = c.post("/v1/refunds/decide", json=_request(refund_id="rf-3"), headers=headers())
+        assert replay.headers.get("Idempotent-Replay") == "true"
+    with TestClient(app_factory()):
+        assert log.read_bytes().splitlines(keepends=True) == lines  # nothing appended twice

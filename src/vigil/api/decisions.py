@@ -16,7 +16,6 @@ request's CPU (docs/api.md, "Latency").
 
 from __future__ import annotations
 
-import asyncio
 import email.message
 import hashlib
 import time
@@ -156,7 +155,8 @@ async def decide(
     policy = st.settings.decision_policy
     decision = live_decision(rid, evidence, policy)
     now_ms = int(time.time() * 1000)
-    event_seq = 0
+    event_line: bytes | None = None
+    event_end: int | None = None
     event_id: str | None = None
     if body.record_event:
         event_id = f"decide:{rid}"
@@ -176,7 +176,8 @@ async def decide(
             session_id=body.session_id,
             policy=body.policy,
         )
-        event_seq = st.decision_log.write(encode_one(event) + b"\n")
+        event_line = encode_one(event) + b"\n"
+        _seq, event_end = st.decision_log.write_end(event_line)  # fsynced with the journal
         st.staleness.appended()
     out: dict[str, Any] = {
         "refund_id": rid,
@@ -201,17 +202,9 @@ async def decide(
         "index_age_s": round(max(st.staleness.pending_s(), st.staleness.tail_age_s()), 3),
     }
     response = _encode(out)
-    entry = st.journal.record(rid, fingerprint, response)
-    event_wait = event_seq and not st.decision_log.is_durable(event_seq)
-    if not st.journal.log.is_durable(entry.seq):
-        if event_wait:  # both fsyncs at once: the answer waits for the slower, not the sum
-            await asyncio.gather(
-                st.decision_log.durable(event_seq), st.journal.log.durable(entry.seq)
-            )
-        else:
-            await st.journal.log.durable(entry.seq)
-    elif event_wait:
-        await st.decision_log.durable(event_seq)
+    # the journal line carries the event: one fsync makes both durable (DecisionJournal)
+    entry = st.journal.record(rid, fingerprint, response, event_line, event_end)
+    await st.journal.log.durable(entry.seq)
     st.metrics.decisions.labels(decision.decision).inc()
     return Response(response, media_type="application/json")
 
