@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from vigil.decisions.backing import BACKED_ONLY_DETECTORS, backer_present, flagged_agent
 from vigil.decisions.combine import combine_scores
 from vigil.decisions.policy import DecisionLevel, DecisionPolicy
 from vigil.detectors.base import Alert
@@ -70,11 +71,32 @@ class DecisionBook:
     def __init__(self, policy: DecisionPolicy | None = None) -> None:
         self.policy = policy or DecisionPolicy()
         self.entries: dict[str, _Entry] = {}
+        #: agents an agent or session finding has flagged (``decisions.backing``)
+        self.flagged_agents: set[str] = set()
+        #: agent -> refunds holding a backed-only finding that nothing backs yet
+        self.held: dict[str, set[str]] = {}
+
+    def state(self) -> tuple[dict[str, _Entry], set[str], dict[str, set[str]]]:
+        """What a checkpoint keeps."""
+        return self.entries, self.flagged_agents, self.held
+
+    def restore(self, state: Any) -> None:
+        if isinstance(state, dict):  # a checkpoint from before backed-only findings
+            self.entries, self.flagged_agents, self.held = state, set(), {}
+        else:
+            self.entries, self.flagged_agents, self.held = state
 
     def update(self, alert: Alert) -> list[RefundDecision]:
-        """Take one alert; return the decisions it changed (one per refund it covers)."""
+        """Take one alert; return the decisions it changed (one per refund it covers, and
+        the refunds whose held findings it backs)."""
         out: list[RefundDecision] = []
-        for rid in refunds_of(alert):
+        released: set[str] = set()
+        agent = flagged_agent(alert)
+        if agent is not None and agent not in self.flagged_agents:
+            self.flagged_agents.add(agent)
+            released = self.held.pop(agent, set())
+        covered = refunds_of(alert)
+        for rid in covered:
             entry = self.entries.get(rid)
             if entry is None:
                 entry = [{}, 0, alert.event_time_ms, 0, None, None, None]
@@ -101,8 +123,18 @@ class DecisionBook:
                 entry[6] = alert.order_id
             elif entry[5] is None:
                 entry[5] = alert.agent_id
+            if alert.detector in BACKED_ONLY_DETECTORS and not self._backed(entry):
+                self.held.setdefault(entry[5] or "", set()).add(rid)
+            out.append(self._decision(rid, entry))
+        for rid in sorted(released - set(covered)):  # the agent's held findings now count
+            entry = self.entries[rid]
+            entry[1] += 1
+            entry[2] = max(entry[2], alert.event_time_ms)
             out.append(self._decision(rid, entry))
         return out
+
+    def _backed(self, entry: _Entry) -> bool:
+        return entry[5] in self.flagged_agents or backer_present(entry[0])
 
     def current(self, refund_id: str) -> RefundDecision | None:
         """The refund's decision now (None: no detector spoke about it, so approve)."""
@@ -120,6 +152,8 @@ class DecisionBook:
 
     def _decision(self, rid: str, entry: _Entry) -> RefundDecision:
         only = self.policy.score_only_detectors
+        if not self._backed(entry):  # listed with the decision, not counted (backing.py)
+            only = only | BACKED_ONLY_DETECTORS
         parts = sorted(entry[0].values(), key=lambda c: (c.detector in only, -c.score, c.detector))
         score = combine_scores(c.score for c in parts if c.detector not in only)
         top = parts[0]

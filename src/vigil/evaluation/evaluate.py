@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vigil.decisions.backing import backed_alerts
 from vigil.decisions.policy import SCORE_ONLY_DETECTORS, DecisionPolicy
 from vigil.errors import ConfigError
 from vigil.evaluation.decision_view import DEFAULT_REVIEW_COST_CENTS, decision_view
@@ -66,8 +67,9 @@ def evaluate(
 
     cap = budget_cap(budget, len(truth.refunds))
     # the combined figures are the decision's: score-only detectors (serial returners) are
-    # reported alone, never mixed into the headline
-    acting = [a for a in read.alerts if a.detector not in SCORE_ONLY_DETECTORS]
+    # reported alone, never mixed into the headline; backed-only findings (the refund
+    # model) count where the decision counts them (vigil.decisions.backing)
+    acting = backed_alerts([a for a in read.alerts if a.detector not in SCORE_ONLY_DETECTORS])
     combined = figures_for(COMBINED, acting, truth, threshold, cap)
     per_detector = tuple(
         figures_for(name, [a for a in read.alerts if a.detector == name], truth, threshold, cap)

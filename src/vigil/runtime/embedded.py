@@ -556,7 +556,7 @@ class EmbeddedRuntime:
                     self._seen_old_max_ms,
                 ),
                 "emitted": self._emitted,
-                "decisions": self.decisions.entries,
+                "decisions": self.decisions.state(),
                 "stats": self.stats,
             },
         )
@@ -579,7 +579,7 @@ class EmbeddedRuntime:
             self._seen_old_max_ms,
         ) = payload["seen"]
         self._emitted = payload["emitted"]
-        self.decisions.entries = payload["decisions"]
+        self.decisions.restore(payload["decisions"])
         self.stats = payload["stats"]
         self._flush_seq = payload["flush_seq"]
         for _det, ctx in self._by_prefix.values():

@@ -8,14 +8,13 @@ model and, when the calibrated probability reaches ``min_score``, returns a refu
 ("refund model 0.93: account 3 days old (+1.2), ..."). The ``DecisionBook`` then treats it
 as one more detector's finding (noisy-OR with the others).
 
-In the decision (``vigil run --model``) the finding may only *lift* other evidence: its alert
-score is ``vigil.decisions.lift_only(p, lift_cap, alone_at)`` (``DECISION_LIFT_CAP`` 0.3,
-``DECISION_ALONE_AT`` 0.999), so below 0.999 it never puts a refund into review on its own
-but adds to a refund another detector already scores (at least 0.286 at review threshold
-0.5); and it says nothing about orders the carrier never reported delivered (a refunded lost
-parcel is honest). The explanation keeps the calibrated probability and says what it counted
-as. The rule was chosen on training and validation seeds, and it does not yet improve the
-decision on unseen seeds (docs/models.md, "Refund model").
+In the decision (``vigil run --model``) the finding counts only when another detector backs
+it: the refund's agent flagged by an agent or session finding, or the refund found by a
+detector that sees what the model does not (``vigil.decisions.backing``). The detector emits
+the calibrated probability; the ``DecisionBook`` applies the rule, and ``vigil evaluate`` the
+same. The rule was chosen on training seeds by leave-one-seed-out, then reported on unseen
+seeds (docs/models.md, "Refund model"). ``lift_cap``, ``alone_at`` and ``require_delivered``
+remain as settings of the detector (an earlier rule, measured in the same section).
 
 Not in the default registry (``vigil.detectors.registry``): whether the model joins the
 pipeline is the lead's decision; ``build_refund_model_detector`` builds it from a registry.
@@ -47,13 +46,6 @@ from vigil.models.refund.model import MODEL_NAME, RefundModel, explanation_text,
 
 #: reason when nothing pushed the score up (the base rate alone reached ``min_score``)
 REASON_MODEL_BASE_RATE = "model_base_rate"
-#: the decision's rule for the model (``vigil run --model``): it counts at most this much
-#: below ``DECISION_ALONE_AT``, i.e. it lifts other detectors' evidence, never raises alone
-DECISION_LIFT_CAP = 0.3
-#: calibrated probability from which the model's score counts in full
-DECISION_ALONE_AT = 0.999
-#: the decision does not hear the model about orders never reported delivered
-DECISION_REQUIRE_DELIVERED = True
 _N_IDS = len(ID_COLUMNS)
 _DELIVERED = FEATURE_NAMES.index("delivered")
 
@@ -146,8 +138,8 @@ def build_refund_model_detector(
 ) -> RefundModelDetector:
     """The ``refund_model`` detector with a model from the registry (``refund`` = champion).
 
-    Defaults: the model's own calibrated probability (the "model alone" view). The decision
-    uses ``decision_refund_model`` (lift-only below ``DECISION_ALONE_AT``).
+    Defaults: the model's own calibrated probability, which is also what the decision
+    takes (``decision_refund_model``; the backing rule is the ``DecisionBook``'s).
     """
     model = load(registry_dir, ref)
     return RefundModelDetector(
@@ -164,12 +156,7 @@ def build_refund_model_detector(
 
 
 def decision_refund_model(registry_dir: Path | str, ref: str = MODEL_NAME) -> RefundModelDetector:
-    """``refund_model`` as the decision counts it (``vigil run --model``): lift-only below
-    0.999, silent about orders never reported delivered."""
-    return build_refund_model_detector(
-        registry_dir,
-        ref,
-        lift_cap=DECISION_LIFT_CAP,
-        alone_at=DECISION_ALONE_AT,
-        require_delivered=DECISION_REQUIRE_DELIVERED,
-    )
+    """``refund_model`` for the decision (``vigil run --model``): calibrated probabilities,
+    counted by the ``DecisionBook`` only where another detector backs them
+    (``vigil.decisions.backing``)."""
+    return build_refund_model_detector(registry_dir, ref)
