@@ -166,8 +166,8 @@ def simulate(
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     default=None,
     help="Add the refund model (champion `refund` of this registry, `vigil model retrain`) "
-    "to the decision: it lifts other detectors' evidence, raises a refund alone only at a "
-    "calibrated 0.999, and is silent about orders never delivered (docs/models.md).",
+    "to the decision: it counts where another detector backs it (the refund's agent flagged, "
+    "or an agent, session, ring or empty-box finding on the refund); docs/models.md.",
 )
 def run(
     input_path: str,
@@ -395,7 +395,7 @@ def _run_source(
     detectors = default_detectors()
     if rules_path is not None:  # one more detector: the rule set, hot-reloaded (docs/rules.md)
         detectors.append(build_rules_detector(rules_path, settings.allowed_lateness_ms))
-    if model_dir is not None:  # the refund model, lift-only in the decision (docs/models.md)
+    if model_dir is not None:  # the refund model, counted where backed (decisions/backing.py)
         from vigil.models.refund.detector import decision_refund_model
 
         detectors.append(decision_refund_model(model_dir))
