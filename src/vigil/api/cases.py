@@ -28,7 +28,6 @@ from vigil.api.schemas import (
 )
 from vigil.api.state import ApiState, get_state
 from vigil.cases import service
-from vigil.cases.outbox import flush_outbox
 from vigil.cases.transitions import CaseStatus
 from vigil.cases.views import CaseDetail, CaseFilter, CasePage, CaseSummary, NoteView, Paging
 from vigil.security.permissions import Principal
@@ -143,7 +142,5 @@ def label(request: Request, case_id: CaseId, body: LabelRequest, principal: Writ
     st = get_state(request)
     with _transaction(st) as session:
         result = service.label(session, principal, case_id, body.label, note=body.note)
-    if st.db is not None:
-        flush_outbox(st.db, st.settings.input_log)
-        st.staleness.appended()
+    st.deliver_label_events()
     return result.case

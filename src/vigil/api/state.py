@@ -46,6 +46,7 @@ from vigil.api.index import RiskIndex
 from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
 from vigil.api.telemetry import ApiMetrics
+from vigil.cases.outbox import flush_outbox
 from vigil.decisions.book import RefundDecision, decision_decoder
 from vigil.detectors.base import Alert, alert_decoder
 from vigil.security.db import Database
@@ -306,6 +307,14 @@ class ApiState:
             self.decision_log.write(b"".join(e + b"\n" for e in self.journal.lost_events))
             self.decision_log.sync_now()
         self.batches = 0
+
+    def deliver_label_events(self) -> None:
+        """After a label is committed: its ``analyst_decision`` events go from the case
+        outbox into the runtime's input log (the models read them)."""
+        if self.db is None:
+            return
+        flush_outbox(self.db, self.settings.input_log)
+        self.staleness.appended()
 
     def sync(self) -> None:
         """Make every append durable (the app stops; it may be started again, as tests do)."""

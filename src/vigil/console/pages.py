@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from vigil.api.state import ApiState, get_state
 from vigil.cases import service
-from vigil.cases.outbox import flush_outbox
 from vigil.cases.transitions import OPEN, STATUSES, CaseStatus
 from vigil.cases.views import CaseFilter, Paging
 from vigil.console.auth import (
@@ -356,9 +355,7 @@ def label(
         f"labelled {outcome}",
         lambda s: service.label(s, live.principal, case_id, outcome, note=note or None),
     )
-    if st.db is not None:  # the label events go to the runtime (and the models)
-        flush_outbox(st.db, st.settings.input_log)
-        st.staleness.appended()
+    st.deliver_label_events()  # the label events go to the runtime (and the models)
     return response
 
 
