@@ -1,7 +1,7 @@
 """One decision per refund: every detector's findings combined into approve, review or deny."""
 
 from vigil.decisions.book import DecisionBook, RefundDecision
-from vigil.decisions.combine import combine_scores, lift_only
+from vigil.decisions.combine import combine_scores
 from vigil.decisions.policy import DecisionLevel, DecisionPolicy
 from vigil.decisions.thresholds import (
     BudgetChoice,
@@ -22,5 +22,4 @@ __all__ = [
     "choose_for_budget",
     "choose_for_money",
     "combine_scores",
-    "lift_only",
 ]

@@ -24,20 +24,3 @@ def combine_scores(scores: Iterable[float]) -> float:
     for s in scores:
         miss *= 1.0 - min(1.0, max(0.0, s))
     return round(1.0 - miss, 6)
-
-
-def lift_only(score: float, cap: float, alone_at: float | None = None) -> float:
-    """What a finding that may only *lift* other evidence contributes to the noisy-OR.
-
-    A supervised model's finding is worth ``min(score, cap)``: with ``cap`` below the review
-    threshold it never puts a refund into review alone, but it lifts one another detector
-    already scores: at review threshold ``r`` the other evidence must reach
-    ``1 - (1 - r) / (1 - cap)`` (0.286 for ``cap`` 0.3 and ``r`` 0.5). At or above
-    ``alone_at`` (a very high calibrated probability) the score counts in full. ``cap`` 1.0
-    means "count in full" (plain noisy-OR). The detector applies this when it emits, so its
-    alert score is what the decision and ``vigil evaluate`` count (docs/decisions.md).
-    """
-    s = min(1.0, max(0.0, score))
-    if alone_at is not None and s >= alone_at:
-        return s
-    return min(s, max(0.0, cap))

@@ -1,5 +1,5 @@
-"""The refund model as a detector: lift-only and delivered-only settings, and
-``vigil run --model`` end to end (the decision counts it only where another detector backs it)."""
+"""``vigil run --model`` end to end: the refund model in the decisions and the evaluation
+(the decision counts it only where another detector backs it; tests/decisions/test_backing.py)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from vigil.cli.main import cli
-from vigil.decisions import combine_scores, lift_only
-from vigil.detectors.base import Alert
+from vigil.decisions import combine_scores
 from vigil.errors import ConfigError
 from vigil.events.codec import encode_many
 from vigil.events.schemas import EventBase, RefundIssued
-from vigil.models.refund.dataset import collect_rows_from_events, heartbeat_after
-from vigil.models.refund.detector import RefundModelDetector, RefundModelSettings
+from vigil.models.refund.dataset import heartbeat_after
 from vigil.models.refund.model import RefundModel, TrainSettings, save, train
 from vigil.models.refund.pipeline import labelled_rows_of_streams
-from vigil.runtime.harness import run_events
 
 from ._factories import DAY, small_world, synthetic_rows
-
-LIFT_CAP, ALONE_AT = 0.3, 0.999
 
 
 @pytest.fixture(scope="module")
@@ -36,43 +31,6 @@ def model() -> RefundModel:
 def stream() -> list[EventBase]:
     events = small_world(seed=2, customers=60)
     return [*events, heartbeat_after(events, 8 * DAY)]
-
-
-def _alerts(model: RefundModel, events: list[EventBase], **kw: object) -> dict[str, Alert]:
-    settings = RefundModelSettings(min_score=0.0, **kw)  # type: ignore[arg-type]
-    alerts, stats = run_events([RefundModelDetector(model, settings)], events)
-    assert stats.reconciles()
-    return {a.subject_id: a for a in alerts}
-
-
-def test_lift_only_scores_are_capped_and_still_explained(
-    model: RefundModel, stream: list[EventBase]
-) -> None:
-    plain = _alerts(model, stream)
-    lifted = _alerts(model, stream, lift_cap=LIFT_CAP, alone_at=ALONE_AT)
-    assert plain.keys() == lifted.keys() and plain
-    capped = 0
-    for rid, a in lifted.items():
-        p = plain[rid]
-        assert a.score == round(lift_only(p.score, LIFT_CAP, ALONE_AT), 6)
-        assert a.reasons == p.reasons  # the same features, in the same order
-        if a.score < p.score:
-            capped += 1
-            assert a.explanation.startswith(f"refund model {p.score:.2f}, counted as 0.30")
-            assert p.explanation.split(": ", 1)[1] == a.explanation.split(": ", 1)[1]
-        else:
-            assert a.explanation == p.explanation
-    assert capped  # the synthetic model is sure about some refunds
-
-
-def test_the_decision_does_not_hear_the_model_about_undelivered_orders(
-    model: RefundModel, stream: list[EventBase]
-) -> None:
-    rows = collect_rows_from_events(stream)
-    delivered = set(rows.filter(pl.col("delivered") == 1.0)["refund_id"])
-    assert delivered and delivered != set(rows["refund_id"])  # the world has both kinds
-    gated = _alerts(model, stream, require_delivered=True)
-    assert set(gated) == delivered
 
 
 def _write_stream(tmp_path: Path, events: list[EventBase]) -> tuple[Path, Path]:

@@ -13,8 +13,8 @@ it: the refund's agent flagged by an agent or session finding, or the refund fou
 detector that sees what the model does not (``vigil.decisions.backing``). The detector emits
 the calibrated probability; the ``DecisionBook`` applies the rule, and ``vigil evaluate`` the
 same. The rule was chosen on training seeds by leave-one-seed-out, then reported on unseen
-seeds (docs/models.md, "Refund model"). ``lift_cap``, ``alone_at`` and ``require_delivered``
-remain as settings of the detector (an earlier rule, measured in the same section).
+seeds (docs/models.md, "Refund model"). An earlier rule (a capped "lift-only"
+score) is measured in the same section and was removed.
 
 Not in the default registry (``vigil.detectors.registry``): whether the model joins the
 pipeline is the lead's decision; ``build_refund_model_detector`` builds it from a registry.
@@ -33,10 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from vigil.decisions.combine import lift_only
 from vigil.detectors.base import Context, Signal, clamp01
 from vigil.models.refund.features import (
-    FEATURE_NAMES,
     ID_COLUMNS,
     RefundFeatureTracker,
     Row,
@@ -47,7 +45,6 @@ from vigil.models.refund.model import MODEL_NAME, RefundModel, explanation_text,
 #: reason when nothing pushed the score up (the base rate alone reached ``min_score``)
 REASON_MODEL_BASE_RATE = "model_base_rate"
 _N_IDS = len(ID_COLUMNS)
-_DELIVERED = FEATURE_NAMES.index("delivered")
 
 
 @dataclass(frozen=True)
@@ -60,13 +57,6 @@ class RefundModelSettings(TrackerSettings):
     top_features: int = 3
     #: the registry version scored (so it is part of the checkpoint fingerprint)
     model_version: str = ""
-    #: the most the score counts below ``alone_at`` (1.0: the calibrated probability itself)
-    lift_cap: float = 1.0
-    #: calibrated probability from which the score counts in full (None: never)
-    alone_at: float | None = None
-    #: say nothing about refunds of orders the carrier never reported delivered (a lost
-    #: parcel refunded is honest; no headline fraud of the training seeds was undelivered)
-    require_delivered: bool = False
 
 
 class RefundModelDetector(RefundFeatureTracker):
@@ -94,8 +84,6 @@ class RefundModelDetector(RefundFeatureTracker):
 
     def on_snapshot(self, row: Row, ctx: Context) -> Sequence[Signal]:
         features = row[_N_IDS:]
-        if self.settings.require_delivered and features[_DELIVERED] != 1.0:
-            return ()
         model = self.model
         score = clamp01(float(model.proba(model.encode_one(features))[0]))
         s = self.settings
@@ -103,18 +91,14 @@ class RefundModelDetector(RefundFeatureTracker):
             return ()
         parts = model.explain_one(features, s.top_features)
         rid, _t, decision_ms, cid, aid, oid, amount = row[:_N_IDS]
-        counted = round(lift_only(score, s.lift_cap, s.alone_at), 6)
         explanation = explanation_text(score, parts)
-        if counted < round(score, 6):
-            head, _, tail = explanation.partition(": ")
-            explanation = f"{head}, counted as {counted:.2f} (lifts other evidence only): {tail}"
         return (
             Signal(
                 detector=self.name,
                 version=self.version,
                 subject_type="refund",
                 subject_id=rid,
-                score=counted,
+                score=round(score, 6),
                 reasons=tuple(p.feature for p in parts) or (REASON_MODEL_BASE_RATE,),
                 explanation=explanation,
                 event_time_ms=decision_ms,
@@ -131,10 +115,6 @@ def build_refund_model_detector(
     registry_dir: Path | str,
     ref: str = MODEL_NAME,
     min_score: float = 0.05,
-    *,
-    lift_cap: float = 1.0,
-    alone_at: float | None = None,
-    require_delivered: bool = False,
 ) -> RefundModelDetector:
     """The ``refund_model`` detector with a model from the registry (``refund`` = champion).
 
@@ -148,9 +128,6 @@ def build_refund_model_detector(
             horizon_ms=model.horizon_ms,
             min_score=min_score,
             model_version=model.version,
-            lift_cap=lift_cap,
-            alone_at=alone_at,
-            require_delivered=require_delivered,
         ),
     )
 
