@@ -26,7 +26,8 @@ demo: $(STAMP) $(ASSETS)
 
 ## lint, type-check and run the whole test suite (the README's second command; CI runs it)
 test: $(STAMP) $(ASSETS) lint browser
-	VIGIL_TEST_PG_URL="$${VIGIL_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" $(VENV)/bin/pytest
+	url="$${VIGIL_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" && [ -n "$$url" ] && \
+	  VIGIL_TEST_PG_URL="$$url" $(VENV)/bin/pytest
 
 ## a private PostgreSQL for the case and security tests (apt-get when missing; runs under .pg/)
 postgres:

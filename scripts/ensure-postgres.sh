@@ -18,7 +18,9 @@ if [ "$(id -u)" = "0" ]; then
 else
     PGROOT="${VIGIL_PG_DIR:-$ROOT/.pg}"
 fi
-PORT="${VIGIL_PG_PORT:-$((55432 + KEY % 1000))}"
+# the port: VIGIL_PG_PORT, else the one this cluster was first given (kept in $PGROOT/port),
+# else 55432 + the checkout's key, moved on past ports something else already listens on
+PORT_FILE="$PGROOT/port"
 DB="${VIGIL_PG_DB:-vigil_test}"
 SUPERUSER="vigil"
 DATA="$PGROOT/data"
@@ -85,7 +87,30 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
     rm -f "$log"
 fi
 
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -n "${VIGIL_PG_PORT:-}" ]; then
+    PORT="$VIGIL_PG_PORT"
+elif running && [ -s "$DATA/postmaster.pid" ]; then
+    PORT="$(sed -n 4p "$DATA/postmaster.pid")"  # the running cluster's own port
+    echo "$PORT" > "$PORT_FILE"
+elif [ -s "$PORT_FILE" ]; then
+    PORT="$(cat "$PORT_FILE")"
+else
+    PORT=$((55432 + KEY % 1000))
+    tries=0
+    while port_taken "$PORT" && [ $tries -lt 200 ]; do
+        PORT=$((PORT + 1)); tries=$((tries + 1))
+    done
+    echo "$PORT" > "$PORT_FILE"
+fi
+
 if ! running; then
+    if port_taken "$PORT" && [ -z "${VIGIL_PG_PORT:-}" ]; then
+        # our port went to someone else while the cluster was down: take the next free one
+        while port_taken "$PORT"; do PORT=$((PORT + 1)); done
+        echo "$PORT" > "$PORT_FILE"
+    fi
     # test cluster: local TCP only, socket in the cluster's own directory, no fsync
     if ! as_owner "$BINDIR/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 -s -o \
             "-p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGROOT \
