@@ -75,7 +75,7 @@ class DurableAppender:
         """A future done when write ``seq`` is on disk, the fsync round already asked for;
         None if it is durable now. Ask several appenders first, then await each: their
         fsyncs run at once and the wait is the slowest, with no task per request."""
-        if not self.fsync or self._synced >= seq:
+        if self.is_durable(seq):
             return None
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()

@@ -17,7 +17,6 @@ request's CPU (docs/api.md, "Latency").
 from __future__ import annotations
 
 import email.message
-import hashlib
 import time
 from typing import Annotated, Any
 
@@ -35,7 +34,7 @@ from vigil.api.schemas import (
     DecisionView,
     error_responses,
 )
-from vigil.api.state import get_state
+from vigil.api.state import get_state, request_fingerprint
 from vigil.events.codec import encode_one
 from vigil.events.schemas import RefundIssued
 from vigil.security.permissions import Principal
@@ -44,9 +43,6 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 _encode = msgspec.json.Encoder().encode
 _REPLAY_HEADERS = {"Idempotent-Replay": "true"}
 _decode_body = msgspec.json.Decoder(DecideBody).decode
-#: the request's fingerprint: sha256 of its fields (defaults included) with sorted keys, the
-#: same bytes as ``state.request_fingerprint`` of the pydantic dump (journals stay valid)
-_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 _WHOLE_FIELDS = ("amount_cents", "event_time_ms")
 _OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
@@ -131,7 +127,7 @@ async def decide(
     known now about the refund, its agent, session, order, customer and ring."""
     st = get_state(request)
     body = decode_decide_body(await request.body(), request.headers.get("content-type"))
-    fingerprint = hashlib.sha256(_encode_sorted(body)).hexdigest()
+    fingerprint = request_fingerprint(body)  # as of the pydantic dump: journals stay valid
     rid = body.refund_id
     known = st.journal.entries.get(rid)
     if known is not None:
@@ -141,8 +137,7 @@ async def decide(
                 "final per refund id: send the same request to read it again, or use a new "
                 "refund id"
             )
-        if not st.journal.log.is_durable(known.seq):
-            await st.journal.log.durable(known.seq)
+        await st.journal.log.durable(known.seq)
         st.metrics.decision_replays.inc()
         return Response(known.response, media_type="application/json", headers=_REPLAY_HEADERS)
     evidence = st.index.evidence(

@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from fastapi import Request
@@ -199,8 +198,13 @@ class DecisionJournal:
         return entry
 
 
-def request_fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def request_fingerprint(body: object) -> str:
+    """sha256 of a request's fields (defaults included) with sorted keys: the journal's key
+    for "the same request" (a dict or a msgspec struct of the same fields give the same)."""
+    return hashlib.sha256(_encode_sorted(body)).hexdigest()
 
 
 class OutputTailer:
