@@ -532,10 +532,15 @@ class EmbeddedRuntime:
             "decisions": self._decisions_sink.flush(),
             "shadow_alerts": self._shadow_sink.flush(),
         }
-        if self.checkpoint_dir is None:
-            if self.settings.publish_every_batch:
-                self._write_progress(input_offset)
-            return
+        if self.checkpoint_dir is not None:
+            self._save(meta, input_offset, positions)
+        if self.settings.publish_every_batch:
+            self._write_progress(input_offset)
+
+    def _save(
+        self, meta: checkpoint.CheckpointMeta, input_offset: int, positions: dict[str, int]
+    ) -> None:
+        assert self.checkpoint_dir is not None
         checkpoint.save(
             self.checkpoint_dir,
             meta,
@@ -561,8 +566,6 @@ class EmbeddedRuntime:
             },
         )
         self.stats.checkpoints += 1
-        if self.settings.publish_every_batch:
-            self._write_progress(input_offset)
 
     def _restore(self, payload: dict[str, Any]) -> int:
         self.keyed_state = payload["keyed_state"]
