@@ -22,7 +22,7 @@ import msgspec
 
 from vigil.decisions.book import DecisionBook, RefundDecision
 from vigil.decisions.policy import DecisionPolicy
-from vigil.detectors.base import Alert
+from vigil.detectors.base import Alert, refunds_of
 
 _ACCOUNT = "account:"
 
@@ -63,7 +63,7 @@ class AlertFilter:
             or _ACCOUNT + self.customer_id in a.members
         ):
             return False
-        return self.refund_id is None or self.refund_id in _refunds_of(a)
+        return self.refund_id is None or self.refund_id in refunds_of(a)
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class RiskIndex:
         pos = len(self.alerts)
         self.alerts.append(alert)
         self._pos[alert.alert_id] = pos
-        for rid in _refunds_of(alert):
+        for rid in refunds_of(alert):
             self._by_refund.setdefault(rid, []).append(pos)
         self._by_subject.setdefault((alert.subject_type, alert.subject_id), []).append(pos)
         if alert.subject_type == "ring":
@@ -181,12 +181,6 @@ class RiskIndex:
             customer=bool(customer),
             ring=bool(ring),
         )
-
-
-def _refunds_of(alert: Alert) -> tuple[str, ...]:
-    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
-        return (*alert.refund_ids, alert.subject_id)
-    return alert.refund_ids
 
 
 def live_decision(refund_id: str, evidence: Evidence, policy: DecisionPolicy) -> RefundDecision:

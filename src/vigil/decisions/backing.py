@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from vigil.detectors.base import Alert
+from vigil.detectors.base import Alert, refunds_of
 
 __all__ = [
     "AGENT_FLAG_DETECTORS",
@@ -55,17 +55,13 @@ def flagged_agent(alert: Alert) -> str | None:
     return None
 
 
-def _refunds(alert: Alert) -> tuple[str, ...]:
-    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
-        return (*alert.refund_ids, alert.subject_id)
-    return alert.refund_ids
-
-
 def backed_alerts(alerts: Sequence[Alert]) -> list[Alert]:
     """``alerts`` without the backed-only findings that nothing backs, at the end of the
     stream: what the runtime's decisions count once every alert has arrived."""
     flagged = {agent for a in alerts if (agent := flagged_agent(a)) is not None}
-    backed_refunds = {rid for a in alerts if a.detector in BACKER_DETECTORS for rid in _refunds(a)}
+    backed_refunds = {
+        rid for a in alerts if a.detector in BACKER_DETECTORS for rid in refunds_of(a)
+    }
     return [a for a in alerts if _counts(a, flagged, backed_refunds)]
 
 
@@ -74,7 +70,7 @@ def _counts(alert: Alert, flagged: set[str], backed_refunds: set[str]) -> bool:
         return True
     if alert.agent_id is not None and alert.agent_id in flagged:
         return True
-    return any(rid in backed_refunds for rid in _refunds(alert))
+    return any(rid in backed_refunds for rid in refunds_of(alert))
 
 
 def backer_present(detectors: Iterable[str]) -> bool:

@@ -17,7 +17,7 @@ import msgspec
 from vigil.decisions.backing import BACKED_ONLY_DETECTORS, backer_present, flagged_agent
 from vigil.decisions.combine import combine_scores
 from vigil.decisions.policy import DecisionLevel, DecisionPolicy
-from vigil.detectors.base import Alert
+from vigil.detectors.base import Alert, refunds_of
 
 
 class Contribution(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,13 +56,6 @@ decision_decoder = msgspec.json.Decoder(RefundDecision)
 
 # per refund: [contributions by detector, revision, newest time, amount, customer, agent, order]
 _Entry = list[Any]
-
-
-def refunds_of(alert: Alert) -> tuple[str, ...]:
-    """The refunds an alert speaks about: its ``refund_ids``, plus its subject if a refund."""
-    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
-        return (*alert.refund_ids, alert.subject_id)
-    return alert.refund_ids
 
 
 class DecisionBook:

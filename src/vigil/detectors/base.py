@@ -66,6 +66,13 @@ class Alert(Signal, frozen=True, kw_only=True):
 alert_decoder = msgspec.json.Decoder(Alert)
 
 
+def refunds_of(alert: Alert) -> tuple[str, ...]:
+    """The refunds an alert speaks about: its ``refund_ids``, plus its subject if a refund."""
+    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
+        return (*alert.refund_ids, alert.subject_id)
+    return alert.refund_ids
+
+
 class Context(Protocol):
     """What the runtime offers a detector while it handles one event or timer."""
 

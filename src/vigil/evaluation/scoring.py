@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vigil.decisions.combine import combine_scores
-from vigil.detectors.base import Alert
+from vigil.detectors.base import Alert, refunds_of
 from vigil.evaluation.report import (
     DetectorFigures,
     EntityFigures,
@@ -39,11 +39,8 @@ def budget_cap(budget: float, n_refunds: int) -> int:
     return math.floor(budget * n_refunds + 1e-9)
 
 
-def covered_refunds(alert: Alert) -> tuple[str, ...]:
-    """The refunds an alert covers: its ``refund_ids`` plus its subject if that is a refund."""
-    if alert.subject_type == "refund" and alert.subject_id not in alert.refund_ids:
-        return (*alert.refund_ids, alert.subject_id)
-    return alert.refund_ids
+#: the refunds an alert covers (its ``refund_ids``, plus its subject if that is a refund)
+covered_refunds = refunds_of
 
 
 def refund_scores(
