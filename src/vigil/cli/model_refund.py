@@ -3,14 +3,15 @@
     vigil model retrain  --events FILE [--truth FILE | --alerts FILE] --registry DIR
                          (--events/--truth repeatable: pool several streams)
                          [--cutoff ISO|MS] [--label-delay 14d] [--holdout 0.25]
-                         [--budget 0.01] [--no-promote] [--report-out FILE.json]
+                         [--budget 0.01] [--no-promote] [--no-refit] [--report-out FILE.json]
     vigil model evaluate --events FILE [--truth FILE | --alerts FILE] --registry DIR
                          [--model refund] [--budget 0.01]
     vigil model alerts   --events FILE --registry DIR --out DIR [--model refund]
 
 ``retrain`` trains a challenger on the labelled refunds known by the cut-off, compares it with
-the champion on the same later refunds and promotes it only if it does better; it reports
-drift in words. ``evaluate`` scores a period with a registered model. ``alerts`` runs the
+the champion on the same later refunds (those newer than the champion's training data) and
+promotes it, refitted on all labelled refunds, only if it does better; it reports drift in
+words. ``evaluate`` scores a period with a registered model. ``alerts`` runs the
 ``refund_model`` detector over events and writes its ``alerts.jsonl`` (to combine with a
 detector run's alerts in `vigil evaluate`). docs/models.md, section "Refund model".
 """
@@ -109,6 +110,13 @@ def _labels_options(fn: Any) -> Any:
 )
 @click.option("--promote/--no-promote", default=True, show_default=True)
 @click.option(
+    "--refit/--no-refit",
+    default=True,
+    show_default=True,
+    help="Promote the winning challenger refitted on all labelled refunds, the later ones "
+    "included (--no-refit: promote the compared model itself).",
+)
+@click.option(
     "--report-out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -124,6 +132,7 @@ def retrain(
     budget: float,
     holdout: float,
     promote: bool,
+    refit: bool,
     report_out: Path | None,
 ) -> None:
     """Train a challenger refund model on newer labels; promote it only if it beats the champion."""
@@ -151,7 +160,9 @@ def retrain(
         horizon_ms=7 * 86_400_000,
         label_source=source,
         label_cutoff_ms=cut,
-        settings=RetrainSettings(holdout_share=holdout, train=TrainSettings(budget=budget)),
+        settings=RetrainSettings(
+            holdout_share=holdout, refit=refit, train=TrainSettings(budget=budget)
+        ),
         promote=promote,
         data_fingerprint=registry.fingerprint_files(list(events_paths)),
     )
@@ -163,6 +174,9 @@ def retrain(
             "challenger_version": report.challenger_version,
             "champion_version": report.champion_version,
             "promoted_version": report.promoted_version,
+            "refit_rows": report.refit_rows,
+            "later_rows": report.later_rows,
+            "compared_rows": report.compared_rows,
             "champion": report.champion_metrics,
             "challenger": report.challenger_metrics,
             "drift_since_champion": [d.__dict__ for d in report.drift_since_champion],

@@ -10,8 +10,8 @@ import pytest
 
 from vigil.models import registry
 from vigil.models.refund.drift import compare, drift_lines, psi, reference_profile
-from vigil.models.refund.model import TrainSettings
-from vigil.models.refund.retrain import RetrainSettings, decide, retrain
+from vigil.models.refund.model import TrainSettings, load
+from vigil.models.refund.retrain import RetrainReport, RetrainSettings, decide, retrain
 
 from ._factories import DAY, synthetic_rows
 
@@ -48,23 +48,67 @@ def test_min_gain_is_required() -> None:
     assert decide(_m(0.80, 0.5), _m(0.86, 0.6), strict).promote
 
 
-def test_retrain_promotes_first_then_compares_on_the_same_later_rows(tmp_path: Path) -> None:
-    fast = RetrainSettings(train=TrainSettings(max_rounds=40, min_rounds=10))
+FAST = RetrainSettings(train=TrainSettings(max_rounds=40, min_rounds=10))
+
+
+def _retrain(rows: pl.DataFrame, where: Path, settings: RetrainSettings = FAST) -> RetrainReport:
+    return retrain(
+        rows, where, horizon_ms=7 * DAY, label_source="t", label_cutoff_ms=0, settings=settings
+    )
+
+
+def test_the_promoted_model_is_refitted_on_every_labelled_row(tmp_path: Path) -> None:
     rows = synthetic_rows(2_400, seed=7)
-    first = retrain(
-        rows, tmp_path, horizon_ms=7 * DAY, label_source="t", label_cutoff_ms=0, settings=fast
-    )
+    first = _retrain(rows, tmp_path)
     assert first.verdict.promote and first.promoted_version
-    second = retrain(
-        rows, tmp_path, horizon_ms=7 * DAY, label_source="t", label_cutoff_ms=0, settings=fast
-    )
-    # same data, same seed: the challenger is the champion again, so it is not promoted
-    assert not second.verdict.promote and "no better" in second.verdict.reason
-    assert second.champion_metrics == second.challenger_metrics
+    assert first.refit_rows == rows.filter(pl.col("label").is_not_null()).height
+    champion = load(tmp_path, "refund")
+    challenger = load(tmp_path, first.challenger_version)
+    newest = int(rows["decision_time_ms"].max())  # type: ignore[arg-type]
+    # the challenger stopped before the later rows; the champion has seen them
+    assert challenger.extra["window_ms"][1] < newest
+    assert champion.extra["window_ms"][1] == newest
+    assert champion.extra["promoted_from"] == first.challenger_version
+    assert "refitted on all 2,400 labelled refunds" in "\n".join(first.text_lines())
+
+    # the same labels again: every later row is in the champion's training data, so there is
+    # nothing fair to compare on and the champion stays
+    second = _retrain(rows, tmp_path)
+    assert second.compared_rows == 0 and second.later_rows > 0
+    assert not second.verdict.promote and "nothing fair to compare on" in second.verdict.reason
     names = [e.name for e in registry.list_versions(tmp_path)]
     assert names == ["refund-challenger", "refund", "refund-challenger"]
+
+
+def test_without_refit_the_compared_challenger_is_promoted(tmp_path: Path) -> None:
+    rows = synthetic_rows(2_400, seed=7)
+    as_is = RetrainSettings(refit=False, train=FAST.train)
+    first = _retrain(rows, tmp_path, as_is)
+    assert first.verdict.promote and first.refit_rows is None
+    assert load(tmp_path, "refund").booster.model_to_string() == (
+        load(tmp_path, first.challenger_version).booster.model_to_string()
+    )
+    # the champion never saw the later rows: both are compared on all of them; same data and
+    # seed make the challenger the champion again, so it is not promoted
+    second = _retrain(rows, tmp_path, as_is)
+    assert second.compared_rows == second.later_rows > 0
+    assert not second.verdict.promote and "no better" in second.verdict.reason
+    assert second.champion_metrics == second.challenger_metrics
     text = "\n".join(second.text_lines())
     assert "drift since the champion's training data" in text
+
+
+def test_only_rows_newer_than_the_champions_data_are_compared(tmp_path: Path) -> None:
+    rows = synthetic_rows(3_000, seed=11).sort("decision_time_ms")
+    first = _retrain(rows[:2_000], tmp_path)
+    seen_until = int(rows[:2_000]["decision_time_ms"].max())  # type: ignore[arg-type]
+    second = _retrain(rows, tmp_path)
+    newer = rows.filter(pl.col("decision_time_ms") > seen_until).height
+    assert first.promoted_version and second.champion_version == first.promoted_version
+    assert 0 < second.compared_rows == min(newer, second.later_rows)
+    assert second.challenger_metrics["rows"] == second.compared_rows
+    assert second.champion_metrics is not None
+    assert second.champion_metrics["rows"] == second.compared_rows
 
 
 def test_psi_and_drift_words() -> None:

@@ -437,7 +437,7 @@ def train(labelled: pl.DataFrame, settings: TrainSettings | None = None) -> Refu
 # --- registry --------------------------------------------------------------------------------
 
 
-def _iso(ms: int) -> str:
+def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -460,7 +460,7 @@ def save(
         horizon_ms=horizon_ms,
         label_source=label_source,
         label_cutoff_ms=label_cutoff_ms,
-        label_cutoff=_iso(label_cutoff_ms),
+        label_cutoff=iso_ms(label_cutoff_ms),
         target="headline fraud (scenarios 1-4)",
     )
     window = extra.get("window_ms", [0, 0])
@@ -477,8 +477,8 @@ def save(
             for f in FEATURES
         ],
         training_window=registry.TrainingWindow(
-            start=_iso(window[0]),
-            end=_iso(window[1]),
+            start=iso_ms(window[0]),
+            end=iso_ms(window[1]),
             rows=sum(int(v) for k, v in split.items() if k.endswith("_rows")),
             ordering="time-ordered by decision time: train, validation (early stopping), "
             "calibration (latest)",

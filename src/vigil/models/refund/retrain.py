@@ -9,7 +9,16 @@ champion (the latest ``refund`` model of the registry) and the challenger are sc
 money at the alert budget (by ``min_money_gain`` or more), does not lose more than
 ``max_auc_pr_loss`` of average precision, and is better on at least one of the two.
 A first model (no champion) is promoted. Every challenger is kept in the registry as
-``refund-challenger``; a promoted one is saved again as ``refund``.
+``refund-challenger``.
+
+Both are compared only on later rows *newer than anything the champion was trained on*: a
+champion scored on its own training rows would look better than it is. When no such row is
+left (the same labels again), there is nothing fair to compare on and the champion stays.
+
+A winning challenger never saw the later rows, the newest labels, which under drift matter
+most. So by default (``refit``) the promoted ``refund`` model is the challenger's recipe
+trained again on *all* the labelled rows, its metadata naming the challenger it was compared
+as; ``refit=False`` promotes the compared challenger itself.
 
 Drift is measured both ways: champion's training data vs the later data (what changed since
 the model in production was trained) and the challenger's training vs the later data.
@@ -33,6 +42,7 @@ from vigil.models.refund.model import (
     RefundModel,
     TrainSettings,
     evaluate_frame,
+    iso_ms,
     load,
     save,
     train,
@@ -46,6 +56,8 @@ class RetrainSettings:
     min_money_gain: float = 0.0
     #: ... and may lose at most this much average precision
     max_auc_pr_loss: float = 0.02
+    #: promote the challenger's recipe refitted on all labelled rows, not the compared model
+    refit: bool = True
     train: TrainSettings = field(default_factory=TrainSettings)
 
 
@@ -88,9 +100,13 @@ def decide(
 class RetrainReport:
     verdict: Verdict
     later_rows: int
+    #: the later rows both models were scored on: those newer than the champion's training data
+    compared_rows: int
     challenger_version: str
     champion_version: str | None
     promoted_version: str | None
+    #: labelled rows the promoted model was refitted on (None: the challenger itself promoted)
+    refit_rows: int | None
     champion_metrics: dict[str, Any] | None
     challenger_metrics: dict[str, Any]
     drift_since_champion: list[Drift]
@@ -100,6 +116,11 @@ class RetrainReport:
         lines = [
             f"later data: {self.later_rows:,} labelled refunds (the latest, held out of training)",
         ]
+        if self.compared_rows != self.later_rows:
+            lines.append(
+                f"  compared on {self.compared_rows:,} of them: those newer than the "
+                "champion's training data"
+            )
         for who, m in (
             ("champion", self.champion_metrics),
             ("challenger", self.challenger_metrics),
@@ -114,7 +135,13 @@ class RetrainReport:
                 f"{_num(m['money_recall_at_budget']):.1%} of fraud money"
             )
         lines.append(f"verdict: {self.verdict.reason}")
-        if self.promoted_version:
+        if self.promoted_version and self.refit_rows is not None:
+            lines.append(
+                f"champion is now {self.promoted_version}: the challenger "
+                f"{self.challenger_version} refitted on all {self.refit_rows:,} labelled "
+                "refunds, the later ones included"
+            )
+        elif self.promoted_version:
             lines.append(f"champion is now {self.promoted_version}")
         if self.champion_metrics is not None:
             lines.append("drift since the champion's training data:")
@@ -136,6 +163,14 @@ def champion_of(registry_dir: Path | str) -> RefundModel | None:
         return load(registry_dir, MODEL_NAME)
     except InputError:
         return None
+
+
+def unseen_by(champion: RefundModel | None, later: pl.DataFrame) -> pl.DataFrame:
+    """The later rows decided after the last row the champion was trained on."""
+    window = champion.extra.get("window_ms") if champion is not None else None
+    if not window:
+        return later
+    return later.filter(pl.col("decision_time_ms") > int(window[1]))
 
 
 def retrain(
@@ -163,17 +198,38 @@ def retrain(
     challenger_version = save(challenger, registry_dir, name=CHALLENGER_NAME, **kwargs)
     challenger = load(registry_dir, challenger_version)
     champion = champion_of(registry_dir)
+    compared = unseen_by(champion, later)
     budget = settings.train.budget
-    h_metrics = evaluate_frame(challenger, later, budget)
-    c_metrics = evaluate_frame(champion, later, budget) if champion is not None else None
-    verdict = decide(c_metrics, h_metrics, settings)
-    promoted = None
-    if verdict.promote and promote:
-        promoted = registry.save(
-            registry_dir,
-            challenger.booster,
-            _renamed(challenger, MODEL_NAME),
+    h_metrics = evaluate_frame(challenger, compared, budget)
+    c_metrics = evaluate_frame(champion, compared, budget) if champion is not None else None
+    if champion is not None and int(compared["label"].sum() or 0) == 0:
+        which = (
+            f"none of the {len(later):,} later refunds is"
+            if compared.is_empty()
+            else f"no fraud label among the {len(compared):,} later refunds"
         )
+        verdict = Verdict(
+            False,
+            f"{which} newer than the champion's training data (up to "
+            f"{iso_ms(int(champion.extra['window_ms'][1]))}): nothing fair to compare on, "
+            "kept champion",
+        )
+    else:
+        verdict = decide(c_metrics, h_metrics, settings)
+    promoted = None
+    refit_rows = None
+    if verdict.promote and promote:
+        if settings.refit:
+            labelled_all = earlier.vstack(later)
+            refit = train(labelled_all, settings.train)
+            refit.extra["promoted_from"] = challenger_version
+            refit.extra["compared_on_rows"] = len(compared)
+            promoted = save(refit, registry_dir, name=MODEL_NAME, **kwargs)
+            refit_rows = len(labelled_all)
+        else:
+            promoted = registry.save(
+                registry_dir, challenger.booster, _renamed(challenger, MODEL_NAME)
+            )
     elif verdict.promote:
         verdict = Verdict(False, verdict.reason.replace("promoted", "not promoted (--no-promote)"))
     drift_champion = (
@@ -185,9 +241,11 @@ def retrain(
     return RetrainReport(
         verdict=verdict,
         later_rows=len(later),
+        compared_rows=len(compared),
         challenger_version=challenger_version,
         champion_version=champion.version if champion is not None else None,
         promoted_version=promoted,
+        refit_rows=refit_rows,
         champion_metrics=c_metrics,
         challenger_metrics=h_metrics,
         drift_since_champion=drift_champion,

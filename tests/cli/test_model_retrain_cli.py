@@ -1,0 +1,56 @@
+"""`vigil model retrain` as an operator runs it on a labelled stream, twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vigil.cli.main import cli
+from vigil.sim import SimConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim300k")
+    simulate(SimConfig(seed=5, events=300_000), out)  # about 3,200 refunds, 16 of them fraud
+    return out
+
+
+def retrain(stream: Path, registry: Path, *extra: str) -> tuple[str, dict[str, object]]:
+    report = registry.parent / f"report-{len(list(registry.parent.glob('report-*')))}.json"
+    args = [
+        "model", "retrain", "--events", str(stream / "events.jsonl"),
+        "--truth", str(stream / "truth.jsonl"), "--registry", str(registry),
+        "--report-out", str(report), *extra,
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output, json.loads(report.read_text())
+
+
+def test_first_model_is_refitted_then_the_same_labels_cannot_replace_it(
+    stream: Path, tmp_path: Path
+) -> None:
+    registry = tmp_path / "models"
+    out, report = retrain(stream, registry)
+    assert report["verdict"] == {
+        "promote": True,
+        "reason": "no champion yet: the first model is promoted",
+    }
+    assert isinstance(report["refit_rows"], int) and report["refit_rows"] > report["later_rows"]
+    assert f"refitted on all {report['refit_rows']:,} labelled refunds" in out
+
+    out, report = retrain(stream, registry)
+    assert report["compared_rows"] == 0
+    assert report["promoted_version"] is None
+    assert "nothing fair to compare on, kept champion" in out
+
+
+def test_no_refit_promotes_the_compared_model(stream: Path, tmp_path: Path) -> None:
+    out, report = retrain(stream, tmp_path / "models", "--no-refit")
+    assert report["verdict"]["promote"] is True  # type: ignore[index]
+    assert report["refit_rows"] is None
+    assert f"champion is now {report['promoted_version']}\n" in out
