@@ -100,7 +100,7 @@ def plain_matrix(prepared: Prepared, recipe: Plain) -> tuple[npt.NDArray[np.floa
         signup_ms = prepared.times - prepared.numeric["signup_time_to_purchase_time_s"] * 1000
         cols.append((signup_ms // 3_600_000) % 24)
     first_cat = len(cols)
-    for c in CATEGORICAL:
+    for c in (c for c in CATEGORICAL if c in prepared.categorical):  # constant ones are dropped
         codes = prepared.categorical[c].cast(pl.Categorical).to_physical()
         cols.append(codes.cast(pl.Float64).fill_null(np.nan).to_numpy())
     x = np.column_stack(cols).astype(np.float64)
