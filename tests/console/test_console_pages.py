@@ -9,11 +9,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
-from tests.api.conftest import make_alert, state_of
+from tests.api.conftest import headers, make_alert, state_of
 
 from vigil.api.state import ApiState
 from vigil.cases.service import ingest_alerts
+from vigil.console.form_errors import page_of
 from vigil.console.timeline import TimelineStore
 from vigil.detectors.base import Alert, Evidence
 from vigil.errors import UnauthorizedError
@@ -367,3 +369,68 @@ def test_timeline_memory_is_bounded(tmp_path: Any) -> None:
     assert len(store._by_key) == 4
     assert store.events_for(["customer:c0"]) == []
     assert [e.event_id for e in store.events_for(["customer:c1", "customer:c4"])] == ["e5", "e8"]
+
+
+def test_a_refused_form_field_comes_back_to_its_page_named(
+    console_client: TestClient, console_db: Database
+) -> None:
+    _ingest(console_db, make_alert(subject_id="agent-3", agent_id="agent-3"))
+    csrf = log_in(console_client, "ana")
+    cid = _case_id(console_client, "agent-3")
+    case_page = f"http://testserver/console/cases/{cid}"
+    r = console_client.post(
+        f"/console/cases/{cid}/note",
+        data={"csrf_token": csrf, "text": "x" * 10_001},
+        headers={"Referer": case_page + "?msg=assigned"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    where = r.headers["location"]
+    assert where.startswith(f"/console/cases/{cid}?error=not%20accepted%3A%20text%3A")
+    page = console_client.get(where).text
+    assert re.search(r'class="flash error" role="alert">not accepted: text: String should have at '
+                     r"most 10000 characters<", page)  # fmt: skip
+    # no Referer (a privacy setting): back to the case all the same; a missing field is named
+    r = console_client.post(
+        f"/console/cases/{cid}/transition", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    assert (
+        r.headers["location"]
+        == f"/console/cases/{cid}?error=not%20accepted%3A%20status%3A%20Field%20required"
+    )
+    # a Referer from another site meets the CSRF check first
+    r = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"csrf_token": csrf, "status": "nonsense"},
+        headers={"Referer": "https://evil.example/console/x"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403
+    with console_db.transaction() as s:
+        assert not [
+            e for e in list_entries(s, SYSTEM) if e.action in ("case.note", "case.transition")
+        ]
+    # the API keeps FastAPI's JSON answer
+    api = console_client.post("/v1/refunds/decide", json={}, headers=headers())
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"][0] == "body"
+
+
+@pytest.mark.parametrize(
+    ("path", "referer", "page"),
+    [
+        ("/console/cases/7/note", "http://testserver/console/cases/7?msg=x", "/console/cases/7"),
+        ("/console/cases/7/note", "https://evil.example/console/cases/7", "/console/cases/7"),
+        ("/console/cases/7/note", "http://testserver/v1/alerts", "/console/cases/7"),
+        ("/console/rules/changes/3/approve", "", "/console/rules"),
+        ("/console/login", "", "/console/login"),
+        ("/console/other", "", "/console"),
+    ],
+)
+def test_a_refused_form_goes_back_only_to_a_console_page_of_this_site(
+    path: str, referer: str, page: str
+) -> None:
+    heads = [(b"host", b"testserver")] + ([(b"referer", referer.encode())] if referer else [])
+    scope = {"type": "http", "method": "POST", "path": path, "headers": heads,
+             "query_string": b"", "scheme": "http", "server": ("testserver", 80)}  # fmt: skip
+    assert page_of(Request(scope)) == page

@@ -384,3 +384,17 @@ def test_a_whole_rule_set_change_replaces_the_file_and_records_removals(
     last = RuleStore(rules_file.parent).records()[-1]
     assert (last.rule, last.action, last.author) == ("huge_refund", "remove", "user:lee")
     assert 'data-rule="huge_refund"' not in r.text.split('id="thresholds"')[0]
+
+
+def test_a_threshold_out_of_range_comes_back_to_the_rules_page(client: TestClient) -> None:
+    csrf = log_in(client, "lee")
+    r = client.post(
+        "/console/rules/thresholds",
+        data={"name": "review_threshold", "value": "1.5", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/rules?error=")
+    page = client.get(r.headers["location"]).text
+    assert "not accepted: value: Input should be less than or equal to 1" in page
+    assert 'id="change-' not in page  # nothing was proposed
+    assert _state(client).settings.decision_policy.review_threshold == 0.5

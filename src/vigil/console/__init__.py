@@ -12,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from vigil.api.state import ApiState
 from vigil.console.auth import ConsoleAuth
 from vigil.console.dashboard import Dashboard
+from vigil.console.form_errors import form_validation_error
 from vigil.console.pages import router
 from vigil.console.render import TEMPLATES
 from vigil.console.rules_page import router as rules_router
@@ -43,6 +45,7 @@ def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> Tim
     TEMPLATES.globals["missing_assets"] = missing_assets()
     app.include_router(router)
     app.include_router(rules_router)
+    app.add_exception_handler(RequestValidationError, form_validation_error)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,50 @@
+"""A console form the routes refuse goes back to its page with the reason, not a JSON 422.
+
+FastAPI answers a form field that fails validation (a threshold above 1, a note too long, a
+missing field) with its JSON error body: right for the API, a dead end in a browser. Under
+``/console`` the answer is a redirect to the page the form was on, with a message naming each
+field and what is wrong with it; anywhere else FastAPI's own handler answers as before.
+Nothing was changed by the refused request, so nothing needs undoing.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from vigil.console.pages import back_to
+
+__all__ = ["form_problem", "form_validation_error", "page_of"]
+
+
+def form_problem(exc: RequestValidationError) -> str:
+    """``field: what is wrong`` for each refused field, in one line."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(x) for x in error.get("loc", ()) if x not in ("body", "query", "path")]
+        parts.append(f"{'.'.join(loc) or 'form'}: {error.get('msg', 'invalid')}")
+    return "not accepted: " + "; ".join(parts)
+
+
+def page_of(request: Request) -> str:
+    """The console page a form was posted from: its same-origin Referer, else its section."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/console"):
+        return referer.path
+    parts = request.url.path.split("/")  # ["", "console", section, ...]
+    if len(parts) > 3 and parts[2] == "cases":
+        return "/".join(parts[:4])  # /console/cases/{id}
+    if len(parts) > 2 and parts[2] in ("rules", "login"):
+        return f"/console/{parts[2]}"
+    return "/console"
+
+
+async def form_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if request.method == "POST" and request.url.path.startswith("/console/"):
+        return back_to(page_of(request), error=form_problem(exc))
+    return await request_validation_exception_handler(request, exc)
