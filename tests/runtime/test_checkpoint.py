@@ -3,6 +3,7 @@ in the middle of a batch, then resumed, writes exactly what an uninterrupted run
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.base import Context, Signal
 from vigil.errors import CheckpointError, ConfigError
 from vigil.events.codec import encode_one
@@ -328,6 +330,45 @@ def test_the_checkpoint_interval_may_change_on_resume(tmp_path: Path) -> None:
     job = _checkpointed(tmp_path)
     job.settings = RuntimeSettings(checkpoint_every_events=3, analytics=False)
     assert job.run()
+
+
+def test_the_decision_thresholds_may_change_on_resume_and_apply_from_there(
+    tmp_path: Path,
+) -> None:
+    """What ``vigil serve`` does when a lead approves a threshold: stop, resume with it."""
+    inp = _write(tmp_path / "events.jsonl", _stream())
+    calls = 0
+
+    def stop_after_three() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls == 3
+
+    settings_ = RuntimeSettings(**{**SETTINGS.__dict__, "analytics": False})
+    detectors = [NoReturnDetector(30), RefundWindowsDetector(40, 80, 20)]
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    stopped = EmbeddedRuntime(detectors, out, settings_, ckpt, should_stop=stop_after_three)
+    assert stopped.run(FileSource(inp, chunk_bytes=500)).stopped_early
+    kept = (out / "decisions.jsonl").stat().st_size
+    lines_then = stopped.stats.lines
+    before, after = DecisionPolicy(), DecisionPolicy(0.01, 0.02)
+    assert Job(inp, out, ckpt, dataclasses.replace(settings_, decision_policy=after)).run()
+
+    text = (out / "decisions.jsonl").read_bytes()
+    old = [json.loads(x) for x in text[:kept].splitlines()]
+    new = [json.loads(x) for x in text[kept:].splitlines()]
+    assert old and new
+    assert all(d["decision"] == before.level(d["score"]) for d in old)
+    assert all(d["decision"] == after.level(d["score"]) for d in new)
+    assert any(after.level(d["score"]) != before.level(d["score"]) for d in new)
+    stats = json.loads((out / "stats.json").read_bytes())
+    assert stats["decision_policy_changes"] == [
+        {
+            "from_line": lines_then + 1,
+            "before": {"review_threshold": 0.5, "deny_threshold": 0.95},
+            "after": {"review_threshold": 0.01, "deny_threshold": 0.02},
+        }
+    ]
 
 
 def test_analytics_cannot_be_switched_on_in_the_middle_of_a_run(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ arrival order. See docs/adr/0001-runtime-semantics.md for the late-event policy.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,12 @@ SHADOW_PREFIX = "shadow:"
 PROGRESS_FILE = "progress.json"
 
 
+_log = logging.getLogger("vigil.runtime")
+
+#: the decision policy's settings that may change between two runs of one stream
+POLICY_THRESHOLDS = ("review_threshold", "deny_threshold")
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
     """How the embedded runtime treats time and durability."""
@@ -73,7 +80,13 @@ class RuntimeSettings:
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
 
     def fingerprint(self) -> str:
-        """Settings that change results; a checkpoint is only resumed with the same ones."""
+        """Settings that change results; a checkpoint is only resumed with the same ones.
+
+        The two decision thresholds are not among them: a lead may change them (the console's
+        four eyes) while a stream runs. New thresholds apply from the resume point on, the
+        decisions already written stand, and the run's stats list the change
+        (``decision_policy_changes``).
+        """
         d = asdict(self)
         for volatile in (
             "checkpoint_every_events",
@@ -82,7 +95,13 @@ class RuntimeSettings:
             "analytics",
         ):
             d.pop(volatile)
+        for threshold in POLICY_THRESHOLDS:
+            d["decision_policy"].pop(threshold)
         return msgspec.json.encode(d).decode()
+
+    def thresholds(self) -> dict[str, float]:
+        policy = self.decision_policy
+        return {name: float(getattr(policy, name)) for name in POLICY_THRESHOLDS}
 
 
 class _DetectorContext:
@@ -562,6 +581,7 @@ class EmbeddedRuntime:
                 ),
                 "emitted": self._emitted,
                 "decisions": self.decisions.state(),
+                "decision_policy": self.settings.thresholds(),
                 "stats": self.stats,
             },
         )
@@ -584,6 +604,13 @@ class EmbeddedRuntime:
         self._emitted = payload["emitted"]
         self.decisions.restore(payload["decisions"])
         self.stats = payload["stats"]
+        if not hasattr(self.stats, "policy_changes"):  # a checkpoint from before the field
+            self.stats.policy_changes = []
+        was, now = payload.get("decision_policy"), self.settings.thresholds()
+        if was is not None and was != now:
+            change = {"from_line": self.stats.lines + 1, "before": was, "after": now}
+            self.stats.policy_changes.append(change)
+            _log.warning("decision thresholds changed at the resume: %s", change)
         self._flush_seq = payload["flush_seq"]
         for _det, ctx in self._by_prefix.values():
             ctx.forget_cache()

@@ -31,6 +31,8 @@ class RunStats:
     pending_timers: int = 0
     wall_s: float = 0.0
     stopped_early: bool = False
+    #: the decision thresholds changed at a resume: from which input line, before and after
+    policy_changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def events_read(self) -> int:
@@ -66,6 +68,7 @@ class RunStats:
             "checkpoints_written": self.checkpoints,
             "resumed_from_line": self.resumed_from_line,
             "stopped_early_on_signal": self.stopped_early,
+            "decision_policy_changes": self.policy_changes,
             "wall_seconds_this_process_and_before": round(self.wall_s, 3),
             "events_per_second": round(self.lines / self.wall_s) if self.wall_s else None,
         }
