@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -15,7 +16,9 @@ from tests.api.conftest import headers, make_alert, static_keys
 
 from vigil.api import ApiSettings, create_app
 from vigil.api.state import ApiState
+from vigil.cli.serve import _approved_thresholds, serve
 from vigil.console.rules_state import RulesConsole
+from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.rules import RuleStore
 from vigil.events.codec import encode_many
 from vigil.events.schemas import AnalystDecision, RefundIssued
@@ -398,3 +401,37 @@ def test_a_threshold_out_of_range_comes_back_to_the_rules_page(client: TestClien
     assert "not accepted: value: Input should be less than or equal to 1" in page
     assert 'id="change-' not in page  # nothing was proposed
     assert _state(client).settings.decision_policy.review_threshold == 0.5
+
+
+def test_an_approved_threshold_restarts_the_runtime_and_outlives_the_server(
+    client: TestClient, console_db: Database
+) -> None:
+    st = _state(client)
+    restarted: list[DecisionPolicy] = []
+
+    class Runtime:  # records what the approval asks of `vigil serve`'s runtime child
+        command = SimpleNamespace(policy=st.settings.decision_policy)
+
+        def use_policy(self, policy: DecisionPolicy) -> bool:
+            restarted.append(policy)
+            self.command = SimpleNamespace(policy=policy)
+            return True
+
+    st.runtime = Runtime()  # type: ignore[assignment]
+    csrf = log_in(client, "lee")
+    r = client.post(
+        "/console/rules/thresholds",
+        data={"name": "review_threshold", "value": "0.6", "reason": "fewer", "csrf_token": csrf},
+    )
+    cid = _pending_id(r.text)
+    csrf = log_in(client, "lou")
+    r = client.post(f"/console/rules/changes/{cid}/approve", data={"csrf_token": csrf})
+    assert "stream decisions from its next input line" in r.text
+    assert restarted == [DecisionPolicy(0.6, 0.95)]
+    assert re.search(r'id="threshold-review_threshold">.*?<td>0.6</td></tr>', r.text, re.S)
+    # the next `vigil serve` starts with it, unless its flag names another value
+    assert _approved_thresholds(console_db, serve.make_context("serve", [])) == {
+        "review_threshold": 0.6
+    }
+    flagged = serve.make_context("serve", ["--review-threshold", "0.5"])
+    assert _approved_thresholds(console_db, flagged) == {}

@@ -12,10 +12,12 @@ cuts its outputs back to the checkpoint and writes the same lines again.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,8 @@ class RuntimeProcess:
         self.exit_code: int | None = None
         self._next_start = 0.0
         self._stopping = False
+        #: ``check`` (the API's watcher) and ``use_policy`` (an approval) never overlap
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         cmd = self.command
@@ -105,6 +109,30 @@ class RuntimeProcess:
 
     def check(self) -> bool:
         """Restart a dead child (after a growing pause); return whether it is alive now."""
+        # never waits: it runs on the API's event loop, and a policy change may be stopping
+        # the child meanwhile (it is alive again, or ``check`` restarts it, next time)
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            return self._check()
+        finally:
+            self._lock.release()
+
+    def use_policy(self, policy: DecisionPolicy, timeout_s: float = 15.0) -> bool:
+        """Run the stream at new decision thresholds: the child checkpoints and stops (SIGTERM),
+        and starts again with them; it resumes where it stopped, and its decisions from there
+        on use them. Returns whether a running child was restarted (False: none runs yet, and
+        the next start uses them)."""
+        with self._lock:
+            self.command = dataclasses.replace(self.command, policy=policy)
+            if self.proc is None or self._stopping or self.proc.poll() is not None:
+                return False
+            self.stop(timeout_s)
+            self._stopping = False
+            self.start()
+            return True
+
+    def _check(self) -> bool:
         if self._stopping or self.proc is None:
             return self.alive()
         code = self.proc.poll()

@@ -100,11 +100,20 @@ def serve(
     from vigil.api.auth import AnyOf, Authenticator, CachedKeys
     from vigil.api.runtime import RuntimeCommand, RuntimeProcess
 
+    state_dir.mkdir(parents=True, exist_ok=True)
+    db = None
+    if not no_cases:
+        from vigil.security.db import Database
+
+        db = Database.open(database_url or f"sqlite:///{(state_dir / 'vigil.db').resolve()}")
+    approved = _approved_thresholds(db, click.get_current_context()) if db is not None else {}
     try:
-        policy = DecisionPolicy(review_threshold, deny_threshold)
+        policy = DecisionPolicy(
+            approved.get("review_threshold", review_threshold),
+            approved.get("deny_threshold", deny_threshold),
+        )
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--deny-threshold") from exc
-    state_dir.mkdir(parents=True, exist_ok=True)
     settings = ApiSettings(
         state_dir=state_dir,
         decision_policy=policy,
@@ -121,12 +130,9 @@ def serve(
         key_file.write_text(generated + "\n")
         key_file.chmod(0o600)
     auth: Authenticator = static
-    db = None
-    if not no_cases:
+    if db is not None:
         from vigil.api.auth import DatabaseKeys
-        from vigil.security.db import Database
 
-        db = Database.open(database_url or f"sqlite:///{(state_dir / 'vigil.db').resolve()}")
         auth = AnyOf(static, CachedKeys(DatabaseKeys(db), settings.auth_cache_s))
     demo_users: list[tuple[str, str, str]] = []
     if demo and db is not None:
@@ -153,6 +159,9 @@ def serve(
         stderr.print(f"API key with every scope (also in {state_dir}/dev-api-key): {generated}")
     if db is not None:
         stderr.print(f"console: {url}/console (users: vigil users add NAME --role analyst)")
+    if approved:
+        words = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in approved.items())
+        stderr.print(f"decision thresholds approved in the console: {words}")
     for name, role, password in demo_users:
         stderr.print(f"  demo {role}: {name} / {password}  (also in {state_dir}/demo-users)")
     if demo:
@@ -225,4 +234,21 @@ def _demo_users(db: Database, state_dir: Path) -> list[tuple[str, str, str]]:
             out.append((name, role, password))
     path.write_text("".join(f"{n} {r} {p}\n" for n, r, p in out))
     path.chmod(0o600)
+    return out
+
+
+def _approved_thresholds(db: Database, ctx: click.Context) -> dict[str, float]:
+    """The last thresholds approved in the console, for the flags not given on the command line
+    (a flag given names the operator's choice, and the rules page shows the approved one as
+    not in force)."""
+    from vigil.security import approvals
+
+    out: dict[str, float] = {}
+    with db.transaction() as session:
+        for name in ("review_threshold", "deny_threshold"):
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                continue
+            value = approvals.effective_value(session, "threshold", name)
+            if isinstance(value, int | float):
+                out[name] = float(value)
     return out

@@ -16,9 +16,12 @@ stored), or a new review or deny threshold. ``vigil.security.approvals`` files i
 it and refuses self-approval; the approver sees the difference against what is in force
 *now*. Approving a rule change checks the resulting file again, records it in the store
 (author: the proposer) and replaces the file atomically; approving a threshold changes the
-live ``DecisionPolicy`` of ``POST /v1/refunds/decide`` at once. The runtime child's stream
-decisions keep the thresholds it was started with: they are part of its checkpoint's
-settings, which it refuses to resume with others (docs/rules.md, "In the console").
+live ``DecisionPolicy`` of ``POST /v1/refunds/decide`` at once, and restarts the runtime
+child at the new thresholds (``RuntimeProcess.use_policy``: it checkpoints, stops and resumes
+where it stopped), so its stream decisions use them from the next input line on; the
+decisions already written stand. ``vigil serve`` starts with the last approved thresholds
+unless its flags name others. An external runtime keeps its own flags (docs/rules.md, "In the
+console").
 
 **Backtests** run one at a time in a background thread (the page polls a status fragment):
 the rule set in force or a pending rule change, replayed over the server's input log by
@@ -221,10 +224,15 @@ def approve(
     after: list[Callable[[], None]] = []
     written: list[HistoryRecord] = []
 
+    restarted: list[bool] = []
+
     def on_apply(change: ChangeView) -> None:
         if change.kind == "threshold":
             policy = _policy_with(st.settings.decision_policy, change.target, change.value)
             after.append(lambda: _set_policy(st, policy))
+            if st.runtime is not None:
+                runtime = st.runtime
+                after.append(lambda: restarted.append(runtime.use_policy(policy)))
         else:
             written.extend(rc.apply_rules(change, live.principal.actor))
 
@@ -240,9 +248,15 @@ def approve(
     for effect in after:
         effect()
     if view.kind == "threshold":
+        if st.runtime is None:
+            stream = "an external runtime keeps its own until it is restarted with them"
+        elif restarted and restarted[0]:
+            stream = "and for the runtime's stream decisions from its next input line"
+        else:
+            stream = "and for the runtime's stream decisions when it next starts"
         msg = (
             f"change {change_id} approved: {view.target} is {view.value:g} for POST "
-            "/v1/refunds/decide now (the runtime's stream decisions keep theirs)"
+            f"/v1/refunds/decide now, {stream}"
         )
     else:
         versions = ", ".join(f"{r.rule} v{r.version} ({r.action})" for r in written) or "none"

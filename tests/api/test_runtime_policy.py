@@ -1,0 +1,84 @@
+"""A threshold approved while the stream runs: the runtime child restarts at it and resumes.
+
+``RuntimeProcess.use_policy`` is what the console's approval calls under ``vigil serve``; here
+it drives a real ``vigil run --follow`` child over a simulated stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from vigil.api.runtime import RuntimeCommand, RuntimeProcess
+from vigil.decisions.policy import DecisionPolicy
+from vigil.runtime.embedded import PROGRESS_FILE
+from vigil.sim import SimConfig, simulate
+
+
+def _caught_up(out: Path, size: int, runtime: RuntimeProcess, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert runtime.alive(), (out / "runtime.log").read_text()
+        try:
+            if json.loads((out / PROGRESS_FILE).read_bytes())["input_offset"] >= size:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the runtime did not reach offset {size}")
+
+
+@pytest.mark.slow
+def test_the_runtime_child_takes_new_thresholds_from_where_it_stopped(tmp_path: Path) -> None:
+    sim = simulate(SimConfig(seed=1, events=40_000), tmp_path / "sim")
+    lines = sim.events_path.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    state = tmp_path / "state"
+    state.mkdir()
+    log, out = state / "input.jsonl", state / "run"
+    log.write_bytes(b"".join(lines[:half]))
+    before, after = DecisionPolicy(), DecisionPolicy(0.99, 0.9999)
+    runtime = RuntimeProcess(
+        RuntimeCommand(
+            input_log=log, out_dir=out, checkpoint_dir=state / "checkpoint", policy=before, nice=0
+        )
+    )
+    runtime.start()
+    try:
+        _caught_up(out, log.stat().st_size, runtime)
+        pid = runtime.pid
+        assert runtime.use_policy(after) is True
+        assert runtime.alive() and runtime.pid != pid
+        assert runtime.command.policy == after
+        kept = (out / "decisions.jsonl").stat().st_size  # nothing new to read yet
+        with log.open("ab") as fh:
+            fh.write(b"".join(lines[half:]))
+        _caught_up(out, log.stat().st_size, runtime)
+    finally:
+        runtime.stop()
+    text = (out / "decisions.jsonl").read_bytes()
+    old = [json.loads(x) for x in text[:kept].splitlines()]
+    new = [json.loads(x) for x in text[kept:].splitlines()]
+    assert old and new
+    assert all(d["decision"] == before.level(d["score"]) for d in old)
+    assert all(d["decision"] == after.level(d["score"]) for d in new)
+    assert any(after.level(d["score"]) != before.level(d["score"]) for d in new)
+    assert "decision thresholds changed at the resume" in (out / "runtime.log").read_text()
+
+
+def test_a_policy_for_a_runtime_not_started_is_kept_for_its_start(tmp_path: Path) -> None:
+    runtime = RuntimeProcess(
+        RuntimeCommand(
+            input_log=tmp_path / "input.jsonl",
+            out_dir=tmp_path / "run",
+            checkpoint_dir=tmp_path / "checkpoint",
+            policy=DecisionPolicy(),
+        )
+    )
+    assert runtime.use_policy(DecisionPolicy(0.6, 0.97)) is False
+    argv = runtime.command.argv()
+    assert argv[argv.index("--review-threshold") + 1] == "0.6"
+    assert argv[argv.index("--deny-threshold") + 1] == "0.97"
