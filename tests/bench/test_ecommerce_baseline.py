@@ -71,7 +71,8 @@ def test_the_bench_reports_the_documented_command_and_the_plain_baseline(tmp_pat
         cli,
         ["model", "train", "--data", str(data), "--label", "class", "--time", "purchase_time",
          "--entity", "device_id", "--entity", "ip_address", "--duration-from", "signup_time",
-         "--ip-ranges", str(ranges), "--ip-column", "ip_address", "--metrics-out", str(metrics)],
+         "--ip-ranges", str(ranges), "--ip-column", "ip_address", "--metrics-out", str(metrics),
+         "--registry", str(tmp_path / "models")],
     )  # fmt: skip
     assert cli_run.exit_code == 0, cli_run.output
     documented = json.loads(metrics.read_text())
