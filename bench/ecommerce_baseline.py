@@ -26,14 +26,13 @@ import json
 import sys
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from vigil.models.tabular.features import FeatureConfig
+from ecommerce_folds import CONFIG, data_arguments  # bench/ is the script's directory
 from vigil.models.tabular.metrics import auc_roc
 from vigil.models.tabular.pipeline import Encoding, Prepared, load_ip_ranges, prepare
 from vigil.models.tabular.train import TrainSettings, random_split, time_split
@@ -42,20 +41,11 @@ from vigil.models.tabular.trainer import TrainRequest, train_and_report
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-HERE = Path(__file__).resolve().parent
-DATA_DIR = HERE.parent.parent / "shared" / "data" / "ecommerce-fraud"
 TEST_FRACTION = 0.2
 #: the training part's January holds the "purchase within seconds of sign-up" burst (78%
 #: fraud); from February the fraud rate is a flat 4-5% a month, the regime of the later 20%
 AFTER_BURST_MS = 1_422_748_800_000  # 2015-02-01T00:00:00Z
 SPLIT_SEED = 1  # the random view's split, as `vigil model train` draws it by default
-CONFIG = FeatureConfig(
-    label="class",
-    time="purchase_time",
-    entities=["device_id", "ip_address"],
-    duration_from=["signup_time"],
-    ip_column="ip_address",
-)
 NUMERIC = [
     "purchase_value",
     "age",
@@ -165,10 +155,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA_DIR / "fraud_data.csv")
-    parser.add_argument("--ip-ranges", type=Path, default=DATA_DIR / "ip_to_country.csv")
+    data_arguments(parser, "ecommerce_baseline.json")
     parser.add_argument("--seeds", default="1-10", help="Vigil's LightGBM seeds: 1-10 or 1,2,3")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "ecommerce_baseline.json")
     args = parser.parse_args()
     for path in (args.data, args.ip_ranges):
         if not path.exists():

@@ -358,12 +358,17 @@ def training_part(data: Path, ip_ranges: Path) -> tuple[Prepared, F64, int]:
     return part, part.labels, n_hold_out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_arguments(parser: argparse.ArgumentParser, out_name: str) -> None:
+    """``--data``, ``--ip-ranges`` (the shared e-commerce set by default) and ``--out``."""
     parser.add_argument("--data", type=Path, default=DATA_DIR / "fraud_data.csv")
     parser.add_argument("--ip-ranges", type=Path, default=DATA_DIR / "ip_to_country.csv")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / out_name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    data_arguments(parser, "ecommerce_folds.json")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated LightGBM seeds")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "ecommerce_folds.json")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
 

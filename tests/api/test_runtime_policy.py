@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.policy_change import assert_policy_applies_from
 
 from vigil.api.runtime import RuntimeCommand, RuntimeProcess
 from vigil.decisions.policy import DecisionPolicy
@@ -59,13 +60,7 @@ def test_the_runtime_child_takes_new_thresholds_from_where_it_stopped(tmp_path: 
         _caught_up(out, log.stat().st_size, runtime)
     finally:
         runtime.stop()
-    text = (out / "decisions.jsonl").read_bytes()
-    old = [json.loads(x) for x in text[:kept].splitlines()]
-    new = [json.loads(x) for x in text[kept:].splitlines()]
-    assert old and new
-    assert all(d["decision"] == before.level(d["score"]) for d in old)
-    assert all(d["decision"] == after.level(d["score"]) for d in new)
-    assert any(after.level(d["score"]) != before.level(d["score"]) for d in new)
+    assert_policy_applies_from(out / "decisions.jsonl", kept, before, after)
     assert "decision thresholds changed at the resume" in (out / "runtime.log").read_text()
 
 

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.policy_change import assert_policy_applies_from
 
 from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.base import Context, Signal
@@ -250,7 +251,8 @@ def test_a_small_input_that_grew_can_be_resumed(tmp_path: Path) -> None:
     _grow_and_resume(tmp_path, _stream(), 70)
 
 
-def _stop_then_resume(tmp_path: Path) -> tuple[Path, Path]:
+def _stopped_after_three_batches(tmp_path: Path) -> tuple[Job, int]:
+    """A run stopped as on SIGTERM (checkpoint after the batch); the job resumes it."""
     inp = _write(tmp_path / "events.jsonl", _stream())
     calls = 0
 
@@ -267,7 +269,13 @@ def _stop_then_resume(tmp_path: Path) -> tuple[Path, Path]:
     )
     assert stats.stopped_early
     assert 0 < stats.lines < len(_stream())
-    assert Job(inp, out, ckpt, settings_).run()
+    return Job(inp, out, ckpt, settings_), stats.lines
+
+
+def _stop_then_resume(tmp_path: Path) -> tuple[Path, Path]:
+    job, _ = _stopped_after_three_batches(tmp_path)
+    inp, out, settings_ = job.inp, job.out, job.settings
+    assert job.run()
     reference = Job(inp, tmp_path / "ref", None, settings_)
     assert reference.run()
     return out, reference.out
@@ -336,31 +344,14 @@ def test_the_decision_thresholds_may_change_on_resume_and_apply_from_there(
     tmp_path: Path,
 ) -> None:
     """What ``vigil serve`` does when a lead approves a threshold: stop, resume with it."""
-    inp = _write(tmp_path / "events.jsonl", _stream())
-    calls = 0
-
-    def stop_after_three() -> bool:
-        nonlocal calls
-        calls += 1
-        return calls == 3
-
-    settings_ = RuntimeSettings(**{**SETTINGS.__dict__, "analytics": False})
-    detectors = [NoReturnDetector(30), RefundWindowsDetector(40, 80, 20)]
-    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    stopped = EmbeddedRuntime(detectors, out, settings_, ckpt, should_stop=stop_after_three)
-    assert stopped.run(FileSource(inp, chunk_bytes=500)).stopped_early
+    job, lines_then = _stopped_after_three_batches(tmp_path)
+    out = job.out
     kept = (out / "decisions.jsonl").stat().st_size
-    lines_then = stopped.stats.lines
     before, after = DecisionPolicy(), DecisionPolicy(0.01, 0.02)
-    assert Job(inp, out, ckpt, dataclasses.replace(settings_, decision_policy=after)).run()
+    job.settings = dataclasses.replace(job.settings, decision_policy=after)
+    assert job.run()
 
-    text = (out / "decisions.jsonl").read_bytes()
-    old = [json.loads(x) for x in text[:kept].splitlines()]
-    new = [json.loads(x) for x in text[kept:].splitlines()]
-    assert old and new
-    assert all(d["decision"] == before.level(d["score"]) for d in old)
-    assert all(d["decision"] == after.level(d["score"]) for d in new)
-    assert any(after.level(d["score"]) != before.level(d["score"]) for d in new)
+    assert_policy_applies_from(out / "decisions.jsonl", kept, before, after)
     stats = json.loads((out / "stats.json").read_bytes())
     assert stats["decision_policy_changes"] == [
         {
