@@ -21,6 +21,12 @@ from pathlib import Path
 from vigil.api.errors import UnavailableError
 
 
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) == b"\n"
+
+
 class DurableAppender:
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +34,13 @@ class DurableAppender:
         self.fsync = fsync
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.size = os.fstat(self._fd).st_size
+        if self.size and not _ends_with_newline(path, self.size):
+            # a crash cut the last line short: end it, so the next line is not glued to it
+            # (readers skip or dead-letter the torn line; the next one stays whole)
+            os.write(self._fd, b"\n")
+            if fsync:
+                os.fdatasync(self._fd)
+            self.size += 1
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._written = 0
