@@ -198,3 +198,30 @@ def test_a_refund_event_lost_from_the_input_log_comes_back_from_the_journal(
         assert replay.headers.get("Idempotent-Replay") == "true"
     with TestClient(app_factory()):
         assert log.read_bytes().splitlines(keepends=True) == lines  # nothing appended twice
+
+
+def test_a_journal_line_torn_by_a_crash_does_not_swallow_the_next_decision(
+    app_factory: Any,
+) -> None:
+    with TestClient(app_factory()) as c:
+        first = c.post("/v1/refunds/decide", json=_request(), headers=headers()).content
+        journal = state_of(c).journal.path
+    with journal.open("ab") as fh:  # the machine died in the middle of the next line
+        fh.write(b'{"refund_id":"rf-torn","request_sha256":"ab')
+    with TestClient(app_factory()) as c:
+        second = c.post("/v1/refunds/decide", json=_request(refund_id="rf-2"), headers=headers())
+        assert second.status_code == 200
+    with TestClient(app_factory()) as c:
+        for rid, answer in (("rf-1", first), ("rf-2", second.content)):
+            again = c.post("/v1/refunds/decide", json=_request(refund_id=rid), headers=headers())
+            assert again.content == answer and again.headers["Idempotent-Replay"] == "true"
+        view = c.get("/v1/decisions/rf-2", headers=headers()).json()
+        assert view["requested"] == json.loads(second.content)
+        assert c.get("/v1/decisions/rf-torn", headers=headers()).status_code == 404
+
+
+def test_the_journal_keeps_answers_on_disk_not_in_memory(client: TestClient) -> None:
+    answer = client.post("/v1/refunds/decide", json=_request(), headers=headers()).content
+    entry = state_of(client).journal.entries["rf-1"]
+    assert not any(isinstance(v, bytes) for v in (entry.request_sha256, entry.offset))
+    assert state_of(client).journal.response(entry) == answer

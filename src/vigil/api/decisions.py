@@ -139,7 +139,8 @@ async def decide(
             )
         await st.journal.log.durable(known.seq)
         st.metrics.decision_replays.inc()
-        return Response(known.response, media_type="application/json", headers=_REPLAY_HEADERS)
+        answer = st.journal.response(known)
+        return Response(answer, media_type="application/json", headers=_REPLAY_HEADERS)
     evidence = st.index.evidence(
         rid,
         agent_id=body.agent_id,
@@ -225,12 +226,13 @@ async def get_decision(
             f"no decision about refund {refund_id!r}: it was never decided here and no "
             "detector has spoken about it (a refund nobody flags is approved)"
         )
-    requested = None if journal is None else msgspec.Raw(journal.response)
+    answer = None if journal is None else st.journal.response(journal)
+    requested = None if answer is None else msgspec.Raw(answer)
     if stream is not None:
         current = stream.decision
     else:
-        assert journal is not None
-        current = msgspec.json.decode(journal.response)["decision"]
+        assert answer is not None
+        current = msgspec.json.decode(answer)["decision"]
     return Response(
         _encode(
             {"refund_id": refund_id, "current": current, "stream": stream, "requested": requested}

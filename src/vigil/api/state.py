@@ -139,10 +139,17 @@ class _JournalLine(msgspec.Struct, frozen=True, omit_defaults=True):
     event_end: int | None = None
 
 
-@dataclass(frozen=True)
+_journal_line = msgspec.json.Decoder(_JournalLine)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalEntry:
     request_sha256: str
-    response: bytes
+    #: where the decision's line is in the journal: its response is read back from there
+    #: when the same request comes again, so memory holds no response (a few hundred bytes
+    #: per refund, not the answer's kilobytes)
+    offset: int
+    length: int
     #: the journal write that must be durable before the answer is given again
     seq: int
 
@@ -159,22 +166,24 @@ class DecisionJournal:
     """
 
     def __init__(self, path: Path, *, fsync: bool, input_log: Path | None = None) -> None:
+        self.path = path
         self.entries: dict[str, JournalEntry] = {}
         #: events the journal holds that the input log lost (a crash before its fsync)
         self.lost_events: list[bytes] = []
         input_size = input_log.stat().st_size if input_log and input_log.exists() else 0
         if path.exists():
-            decoder = msgspec.json.Decoder(_JournalLine)
             with path.open("rb") as fh:
+                offset = 0
                 for line in fh:
+                    start, offset = offset, offset + len(line)
                     if not line.strip():
                         continue
                     try:
-                        rec = decoder.decode(line)
+                        rec = _journal_line.decode(line)
                     except msgspec.DecodeError:
                         continue  # a last line cut short by a crash: never answered
                     self.entries[rec.refund_id] = JournalEntry(
-                        rec.request_sha256, bytes(rec.response), 0
+                        rec.request_sha256, start, len(line), 0
                     )
                     if rec.event != _NO_EVENT and (rec.event_end or 0) > input_size:
                         self.lost_events.append(bytes(rec.event))
@@ -192,10 +201,19 @@ class DecisionJournal:
         line = msgspec.json.encode(
             _JournalLine(refund_id, request_sha256, msgspec.Raw(response), raw_event, event_end)
         )
-        seq = self.log.write(line + b"\n")
-        entry = JournalEntry(request_sha256, response, seq)
+        seq, end = self.log.write_end(line + b"\n")
+        entry = JournalEntry(request_sha256, end - len(line) - 1, len(line) + 1, seq)
         self.entries[refund_id] = entry
         return entry
+
+    def response(self, entry: JournalEntry) -> bytes:
+        """The answer given for ``entry``'s request, read back from its journal line."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            line = os.pread(fd, entry.length, entry.offset)
+        finally:
+            os.close(fd)
+        return bytes(_journal_line.decode(line).response)
 
 
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
