@@ -26,6 +26,7 @@ from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
 from vigil.api.state import ApiState
 from vigil.api.telemetry import ApiMetrics, MetricsMiddleware
+from vigil.detectors.base import Alert
 from vigil.errors import VigilError
 from vigil.security.db import Database
 from vigil.security.permissions import Principal
@@ -148,18 +149,20 @@ async def _feed_cases(state: ApiState, stop: asyncio.Event) -> None:
     assert db is not None
     actor = Principal.system("runtime")
 
-    def feed(batch: list[object]) -> None:
+    def feed(batch: list[Alert]) -> None:
         with db.transaction() as session:
-            ingest_alerts(session, actor, batch)  # type: ignore[arg-type]
+            ingest_alerts(session, actor, batch)
 
     while not stop.is_set():
         alerts_now = state.index.alerts
         start = state.alerts_fed_to_cases
         if len(alerts_now) > start:
-            batch = list(alerts_now[start : start + 500])
+            window = alerts_now[start : start + 500]
+            batch = [a for a in window if a is not None]  # retention may have dropped some
             try:
-                await asyncio.to_thread(feed, batch)  # type: ignore[arg-type]
-                state.alerts_fed_to_cases = start + len(batch)
+                if batch:
+                    await asyncio.to_thread(feed, batch)
+                state.alerts_fed_to_cases = start + len(window)
                 continue
             except Exception:  # the database is down: try again later, lose nothing
                 pass

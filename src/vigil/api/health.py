@@ -28,8 +28,10 @@ def health_of(st: ApiState) -> Health:
                 "exit_code": None if rt is None else rt.exit_code,
             },
             "index": {
-                "alerts": len(st.index.alerts),
+                "alerts": st.index.alert_count,
                 "decisions": len(st.index.decisions),
+                "dropped_alerts": st.index.dropped_alerts,
+                "dropped_decisions": st.index.dropped_decisions,
                 "tail_age_s": round(tail_age, 3),
                 "pending_s": round(pending, 3),
             },

@@ -32,7 +32,7 @@ def gauges(st: ApiState) -> Iterator[Gauge]:
         st.staleness.tail_age_s(),
         {},
     )
-    yield "vigil_index_alerts", "Alerts in the index", float(len(st.index.alerts)), {}
+    yield "vigil_index_alerts", "Alerts in the index", float(st.index.alert_count), {}
     for level in ("approve", "review", "deny"):
         yield (
             "vigil_stream_refunds",

@@ -244,6 +244,12 @@ class RuntimeHealth(BaseModel):
 class IndexHealth(BaseModel):
     alerts: int
     decisions: int
+    dropped_alerts: int = Field(
+        0, description="alerts dropped as older than the index retention (since the start)"
+    )
+    dropped_decisions: int = Field(
+        0, description="stream decisions dropped as older than the index retention"
+    )
     tail_age_s: float = Field(description="seconds since the outputs were last read to the end")
     pending_s: float = Field(
         description="age of the oldest event appended since the runtime last published its "

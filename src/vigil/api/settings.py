@@ -45,10 +45,15 @@ class ApiSettings:
     auth_cache_s: float = 5.0
     #: the runtime is healthy when the index is at most this stale (``/healthz``)
     max_healthy_staleness_s: float = 30.0
+    #: the index drops alerts and decisions older than this, in event time, before the newest
+    #: (None: keeps everything; ``index.RiskIndex``)
+    index_retention_ms: int | None = 90 * 86_400_000
 
     def __post_init__(self) -> None:
         if self.tail_interval_s <= 0:
             raise ConfigError(f"tail_interval_s {self.tail_interval_s} must be > 0")
+        if self.index_retention_ms is not None and self.index_retention_ms <= 0:
+            raise ConfigError(f"index_retention_ms {self.index_retention_ms} must be > 0 or None")
         if self.max_body_bytes <= 0 or self.max_records_per_request <= 0:
             raise ConfigError("max_body_bytes and max_records_per_request must be > 0")
 

@@ -316,7 +316,7 @@ class ApiState:
         self.db = db
         #: alerts of the index handed to the case service so far
         self.alerts_fed_to_cases = 0
-        self.index = RiskIndex()
+        self.index = RiskIndex(settings.index_retention_ms)
         self.staleness = Staleness()
         self.tailer = OutputTailer(settings, self.index, self.staleness, metrics.staleness.observe)
         self.input_log = DurableAppender(settings.input_log, fsync=settings.fsync_events)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vigil.cli.options import Duration
 from vigil.cli.progress import stderr
 from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError
@@ -56,6 +57,14 @@ if TYPE_CHECKING:
     help="Rules file for the runtime child (vigil run --rules).",
 )
 @click.option("--runtime-analytics", is_flag=True, help="Let the runtime write analytics.duckdb.")
+@click.option(
+    "--index-retention",
+    type=Duration(),
+    default="90d",
+    show_default=True,
+    help="The in-memory index forgets alerts and stream decisions this much older (event time) "
+    "than the newest; 0d keeps everything. Cases stay in the database.",
+)
 @click.option("--review-threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
 @click.option("--deny-threshold", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True)
 @click.option(
@@ -84,6 +93,7 @@ def serve(
     external_runtime: bool,
     rules_path: Path | None,
     runtime_analytics: bool,
+    index_retention: int,
     review_threshold: float,
     deny_threshold: float,
     no_fsync: bool,
@@ -119,6 +129,7 @@ def serve(
         decision_policy=policy,
         fsync_events=not no_fsync,
         fsync_decisions=not no_fsync,
+        index_retention_ms=index_retention or None,
     )
     static = StaticKeys()
     for spec in api_keys:

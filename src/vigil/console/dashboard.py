@@ -113,9 +113,9 @@ class Dashboard:
     def _compute(self) -> DashboardData:
         index = self.index
         at_risk = sum(d.amount_cents for d in index.decisions.values() if d.decision != "approve")
-        per_detector = Counter(a.detector for a in index.alerts)
+        per_detector = Counter(a.detector for a in index.live_alerts())
         agents: dict[str, list[Any]] = {}
-        for a in index.alerts:
+        for a in index.live_alerts():
             agent = a.subject_id if a.subject_type == "agent" else a.agent_id
             if not agent:
                 continue
@@ -168,5 +168,5 @@ class Dashboard:
             open_rings=ring_rows,
             open_cases=int(open_cases or 0),
             events_seen=self.timeline.events_seen,
-            alerts_total=len(index.alerts),
+            alerts_total=index.alert_count,
         )

@@ -373,7 +373,7 @@ def agent_page(
     _, timeline, _ = _console(request)
     alerts = [
         a
-        for a in st.index.alerts
+        for a in st.index.live_alerts()
         if (a.subject_type == "agent" and a.subject_id == agent_id) or a.agent_id == agent_id
     ][-50:]
     events = timeline.events_for([f"agent:{agent_id}"])
