@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import pickle
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -360,6 +361,31 @@ def test_the_decision_thresholds_may_change_on_resume_and_apply_from_there(
             "after": {"review_threshold": 0.01, "deny_threshold": 0.02},
         }
     ]
+
+
+def test_a_checkpoint_from_when_thresholds_were_fingerprinted_still_resumes(
+    tmp_path: Path,
+) -> None:
+    """Checkpoints written before the thresholds could change held them in the fingerprint."""
+    job, _ = _stopped_after_three_batches(tmp_path)
+    path = job.ckpt / checkpoint.CHECKPOINT_FILE  # type: ignore[operator]
+    meta, payload = pickle.loads(path.read_bytes())
+    head, sep, tail = meta["settings_fingerprint"].partition("|")
+    old = json.loads(head)
+    old["decision_policy"] = {
+        "review_threshold": 0.5,
+        "deny_threshold": 0.95,
+        **old["decision_policy"],
+    }
+    meta["settings_fingerprint"] = json.dumps(old, separators=(",", ":")) + sep + tail
+    path.write_bytes(pickle.dumps((meta, payload)))
+    assert job.run()
+    # any other setting that differs is still refused
+    other = dict(old, allowed_lateness_ms=1)
+    meta["settings_fingerprint"] = json.dumps(other, separators=(",", ":")) + sep + tail
+    path.write_bytes(pickle.dumps((meta, payload)))
+    with pytest.raises(CheckpointError, match="settings fingerprint"):
+        job.run()
 
 
 def test_analytics_cannot_be_switched_on_in_the_middle_of_a_run(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import click
 
 from vigil.cli.options import Duration
 from vigil.cli.progress import stderr
-from vigil.decisions.policy import DecisionPolicy
+from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def _approved_thresholds(db: Database, ctx: click.Context) -> dict[str, float]:
 
     out: dict[str, float] = {}
     with db.transaction() as session:
-        for name in ("review_threshold", "deny_threshold"):
+        for name in THRESHOLDS:
             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
                 continue
             value = approvals.effective_value(session, "threshold", name)

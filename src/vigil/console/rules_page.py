@@ -46,11 +46,10 @@ from vigil.console.render import page
 from vigil.console.rules_state import (
     PAGE,
     SET_TARGET,
-    THRESHOLDS,
     ProposalProblems,
     RulesConsole,
 )
-from vigil.decisions.policy import DecisionPolicy
+from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.detectors.rules.store import HistoryRecord, to_yaml
 from vigil.errors import ConfigError, ConflictError, RequestError, ServiceError, VigilError
 from vigil.security import approvals, audit

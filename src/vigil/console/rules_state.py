@@ -45,7 +45,6 @@ __all__ = ["RulesConsole", "ShadowResults"]
 
 #: the target of a change to the whole rule set (rule names are snake_case, never ``*``)
 SET_TARGET = "*"
-THRESHOLDS = ("review_threshold", "deny_threshold")
 LATENESS_MS = 2 * 86_400_000
 SHADOW_FILE = "shadow_alerts.jsonl"
 SHADOW_PREFIX = "shadow:rule:"

@@ -13,6 +13,9 @@ DecisionLevel = Literal["approve", "review", "deny"]
 #: is reported with the refund's decision as a reason but does not raise its score
 SCORE_ONLY_DETECTORS = frozenset({"serial_returner"})
 
+#: the policy's two thresholds: what a lead may change (four eyes) while a stream runs
+THRESHOLDS = ("review_threshold", "deny_threshold")
+
 
 @dataclass(frozen=True)
 class DecisionPolicy:
@@ -31,7 +34,7 @@ class DecisionPolicy:
     score_only_detectors: frozenset[str] = field(default=SCORE_ONLY_DETECTORS)
 
     def __post_init__(self) -> None:
-        for name in ("review_threshold", "deny_threshold"):
+        for name in THRESHOLDS:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} {value!r} must be a score in [0, 1]")

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from vigil.decisions.policy import THRESHOLDS
 from vigil.errors import CheckpointError
 
 CHECKPOINT_FILE = "checkpoint.pkl"
@@ -91,6 +92,10 @@ def load(
         # the input may have grown since: compare the prefix the checkpoint hashed
         prefix = input_fingerprint(input_path, int(saved_len))
         expected = msgspec.structs.replace(expected, input_fingerprint=prefix)
+    if meta.settings_fingerprint != expected.settings_fingerprint:
+        meta = msgspec.structs.replace(
+            meta, settings_fingerprint=_without_thresholds(meta.settings_fingerprint)
+        )
     for field in ("format_version", "input_fingerprint", "settings_fingerprint"):
         was, now = getattr(meta, field), getattr(expected, field)
         if was != now:
@@ -101,6 +106,20 @@ def load(
             )
     assert isinstance(payload, dict)
     return payload
+
+
+def _without_thresholds(fingerprint: str) -> str:
+    """A settings fingerprint written before the decision thresholds could change at a resume
+    (they were part of it then), as it is written now; any other fingerprint unchanged."""
+    head, sep, tail = fingerprint.partition("|")
+    try:
+        settings = msgspec.json.decode(head)
+        policy = settings["decision_policy"]
+        for name in THRESHOLDS:
+            policy.pop(name)
+    except (msgspec.DecodeError, KeyError, TypeError, AttributeError):
+        return fingerprint
+    return msgspec.json.encode(settings).decode() + sep + tail
 
 
 def _difference(was: str, now: str) -> str:

@@ -24,7 +24,7 @@ import msgspec
 
 from vigil.analytics.store import AnalyticsStore
 from vigil.decisions.book import DecisionBook
-from vigil.decisions.policy import DecisionPolicy
+from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.detectors.base import Alert, Detector, Signal
 from vigil.errors import ConfigError
 from vigil.events.codec import DecodeFailure, decode_one, decode_strict
@@ -54,9 +54,6 @@ PROGRESS_FILE = "progress.json"
 
 
 _log = logging.getLogger("vigil.runtime")
-
-#: the decision policy's settings that may change between two runs of one stream
-POLICY_THRESHOLDS = ("review_threshold", "deny_threshold")
 
 
 @dataclass(frozen=True)
@@ -95,13 +92,13 @@ class RuntimeSettings:
             "analytics",
         ):
             d.pop(volatile)
-        for threshold in POLICY_THRESHOLDS:
+        for threshold in THRESHOLDS:
             d["decision_policy"].pop(threshold)
         return msgspec.json.encode(d).decode()
 
     def thresholds(self) -> dict[str, float]:
         policy = self.decision_policy
-        return {name: float(getattr(policy, name)) for name in POLICY_THRESHOLDS}
+        return {name: float(getattr(policy, name)) for name in THRESHOLDS}
 
 
 class _DetectorContext:
