@@ -434,3 +434,23 @@ def test_a_refused_form_goes_back_only_to_a_console_page_of_this_site(
     scope = {"type": "http", "method": "POST", "path": path, "headers": heads,
              "query_string": b"", "scheme": "http", "server": ("testserver", 80)}  # fmt: skip
     assert page_of(Request(scope)) == page
+
+
+def test_refunds_per_minute_count_arrivals_not_the_history_read_at_start(tmp_path: Any) -> None:
+    def refund(i: int) -> bytes:
+        raw = {"type": "refund_issued", "event_id": f"r{i}", "event_time_ms": T0 + i,
+               "refund_id": f"rf-{i}", "order_id": f"o-{i}", "customer_id": "c1",
+               "amount_cents": 1_000, "method": "original_payment", "issued_by": "agent",
+               "agent_id": "agent-1", "policy": "on_receipt"}  # fmt: skip
+        return msgspec.json.encode(raw) + b"\n"
+
+    log = tmp_path / "input.jsonl"
+    log.write_bytes(b"".join(refund(i) for i in range(3)))  # what a restarted server finds
+    store = TimelineStore(log, clock=lambda: 6_000.0)
+    assert store.catch_up() and store.live
+    assert store.per_minute == {} and store.agents["agent-1"].refunds == 3
+    with log.open("ab") as fh:
+        fh.write(refund(3) + refund(4))
+    assert store.catch_up()
+    assert store.per_minute == {100: [2, 2_000]}
+    assert store.agents["agent-1"].refunds == 5

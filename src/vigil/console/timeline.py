@@ -8,7 +8,9 @@ decision API pays nothing for it. From each event it keeps:
   ``session:s1``, ``refund:r1``), newest ``per_key`` per key and ``max_keys`` keys in all,
   least recently touched dropped first: a case page shows the order, return, refund and
   session events of its subjects without a database of events;
-* refunds and refund money per wall-clock minute (the live dashboard's first chart);
+* refunds and refund money per wall-clock minute of their arrival (the live dashboard's
+  first chart): only events that arrive after the store has read the log as it was at start
+  are counted there, so a restarted server's history does not land in its first minute;
 * per agent: refunds, money, refunds with no return behind them, refunds to accounts under
   30 days old, manual-override refunds; and the agent's team, so the case page
   can put an agent against the median of its team.
@@ -110,6 +112,8 @@ class TimelineStore:
         self.per_minute: dict[int, list[int]] = {}
         self.events_seen = 0
         self.undecodable = 0
+        #: False while reading the history the log held at start; then events arrive live
+        self.live = False
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -133,13 +137,14 @@ class TimelineStore:
             self._refund(event)
 
     def _refund(self, event: RefundIssued) -> None:
-        minute = int(self._clock() // 60)
-        slot = self.per_minute.setdefault(minute, [0, 0])
-        slot[0] += 1
-        slot[1] += event.amount_cents
-        if len(self.per_minute) > 120:
-            for old in sorted(self.per_minute)[:-120]:
-                del self.per_minute[old]
+        if self.live:  # arrivals per minute: history read at start arrived earlier
+            minute = int(self._clock() // 60)
+            slot = self.per_minute.setdefault(minute, [0, 0])
+            slot[0] += 1
+            slot[1] += event.amount_cents
+            if len(self.per_minute) > 120:
+                for old in sorted(self.per_minute)[:-120]:
+                    del self.per_minute[old]
         if event.agent_id is None:
             return
         stats = self._agent(event.agent_id)
@@ -181,6 +186,8 @@ class TimelineStore:
         """Read one slice of new lines; True when the end of the log was reached."""
         lines, at_end = self._file.read_lines(limit_bytes)
         self.feed_lines(lines)
+        if at_end:
+            self.live = True
         return at_end
 
     async def run(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
