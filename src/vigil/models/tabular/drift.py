@@ -180,14 +180,19 @@ def _sentences(report: DriftReport, train_label: str, test_label: str) -> list[s
             for f in faded
         )
         out.append(f"Signal that faded: {listed}.")
-    held = [
+    strong = [
         f
         for f in ranked
         if f not in faded and f.importance >= 0.03 and abs(f.auc_test - 0.5) >= 0.05
     ]
-    if held:
-        listed = ", ".join(
-            f"{f.name} (AUC {f.auc_train:.2f} -> {f.auc_test:.2f})" for f in held[:4]
-        )
-        out.append(f"Signal that held: {listed}.")
+    # a signal that separates fraud on the other side later (AUC 0.57 -> 0.37) did not hold:
+    # it reversed, and the model reads it the wrong way round there
+    held = [f for f in strong if (f.auc_train - 0.5) * (f.auc_test - 0.5) > 0]
+    reversed_ = [f for f in strong if (f.auc_train - 0.5) * (f.auc_test - 0.5) < 0]
+    for title, group in (("Signal that held", held), ("Signal that reversed", reversed_)):
+        if group:
+            listed = ", ".join(
+                f"{f.name} (AUC {f.auc_train:.2f} -> {f.auc_test:.2f})" for f in group[:4]
+            )
+            out.append(f"{title}: {listed}.")
     return out

@@ -102,6 +102,8 @@ class Prepared:
     has_time: bool
     notes: list[str] = field(default_factory=list)
     load: LoadReport | None = None
+    #: rows read but not used: no label (training) or no readable time
+    rows_dropped: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -111,7 +113,9 @@ class Prepared:
         return np.argsort(self.times, kind="stable").astype(np.int64)
 
 
-def _check_columns(frame: pl.DataFrame, config: FeatureConfig, need_label: bool) -> None:
+def _check_columns(
+    frame: pl.DataFrame, config: FeatureConfig, need_label: bool, scoring: bool = False
+) -> None:
     wanted = {"--time": [config.time] if config.time else []}
     wanted["--entity"] = list(config.entities)
     wanted["--duration-from"] = list(config.duration_from)
@@ -124,6 +128,11 @@ def _check_columns(frame: pl.DataFrame, config: FeatureConfig, need_label: bool)
         for col in cols:
             if col not in present:
                 shown = ", ".join(c for c in frame.columns if c != LINE_COLUMN)
+                if scoring:
+                    raise ConfigError(
+                        f"the model was trained with {option} {col!r}, and this file has no "
+                        f"such column; it has: {shown}"
+                    )
                 raise ConfigError(f"{option} {col!r}: no such column; the file has: {shown}")
 
 
@@ -137,7 +146,8 @@ def _labels(col: pl.Series) -> tuple[F64, str]:
                 f"label {col.name!r} has {len(distinct)} distinct values; it must be binary "
                 "(0/1, true/false, yes/no)"
             )
-        positive = distinct[-1] if distinct else 1.0
+        # 1 (or the larger of two values) is the positive; a label of only 0s has none
+        positive = 1.0 if not distinct or distinct == [0.0] else distinct[-1]
         arr = values.to_numpy().astype(np.float64)
         out = np.where(np.isnan(arr), np.nan, (arr == positive).astype(np.float64))
         return out, f"label {col.name}: {positive:g} = positive"
@@ -170,7 +180,7 @@ def prepare(
     loaded = load_table(path, separator)
     raw = loaded.frame
     notes = list(loaded.report.notes)
-    _check_columns(raw, config, need_label)
+    _check_columns(raw, config, need_label, scoring=types is not None)
     lines_col = raw.get_column(LINE_COLUMN)
     body = raw.drop(LINE_COLUMN)
     keep = {config.label, *config.entities}
@@ -188,28 +198,43 @@ def prepare(
         frame, notes_t = apply_types(body, types)
     notes.extend(notes_t)
     frame = frame.with_columns(lines_col)
-    # rows that cannot be used: missing label (training) or missing time
-    unusable = pl.lit(False)
+    # rows that cannot be used: no label (to train on) or no readable time; scoring keeps
+    # the unlabelled rows (they are what it is for) and uses a label only for its figures
     labels: F64 | None = None
     label_note = ""
     if need_label or config.label in frame.columns:
-        labels_all, label_note = _labels(frame.get_column(config.label))
-        frame = frame.with_columns(pl.Series("__label", labels_all))
-        unusable = unusable | pl.col("__label").is_nan()
+        try:
+            labels_all, label_note = _labels(frame.get_column(config.label))
+        except ConfigError as exc:
+            if need_label:
+                raise
+            notes.append(f"{exc}: no figures against it")
+        else:
+            frame = frame.with_columns(pl.Series("__label", labels_all))
+    reasons: list[tuple[str, pl.Expr]] = []
+    if need_label and "__label" in frame.columns:
+        reasons.append(("no label", pl.col("__label").is_nan()))
     if config.time:
-        unusable = unusable | pl.col(config.time).is_null()
-    bad = frame.filter(unusable)
-    if bad.height:
-        shown = ", ".join(str(n) for n in bad.get_column(LINE_COLUMN).head(5).to_list())
-        what = "label or time" if config.time else "label"
-        notes.append(
-            f"{path.name}: skipped {bad.height:,} row(s) with a missing {what} "
-            f"(line {shown}{', ...' if bad.height > 5 else ''}); "
-            "a truncated record ends like this"
-        )
-        frame = frame.filter(~unusable)
+        reasons.append(("no readable time", pl.col(config.time).is_null()))
+    dropped = 0
+    if reasons:
+        unusable = pl.any_horizontal([expr for _, expr in reasons])
+        bad = frame.filter(unusable)
+        dropped = bad.height
+        if dropped:
+            shown = ", ".join(str(n) for n in bad.get_column(LINE_COLUMN).head(5).to_list())
+            counts = ", ".join(
+                f"{int(bad.select(expr.sum()).item()):,} with {what}" for what, expr in reasons
+            )
+            notes.append(
+                f"{path.name}: skipped {dropped:,} row(s) ({counts}; line {shown}"
+                f"{', ...' if dropped > 5 else ''})"
+            )
+            frame = frame.filter(~unusable)
     if frame.height == 0:
-        raise InputError(f"{path}: no usable rows after skipping malformed ones")
+        raise InputError(
+            f"{path}: no usable rows: every row was skipped (see the notes above for why)"
+        )
     if "__label" in frame.columns:
         labels = frame.get_column("__label").to_numpy().astype(np.float64)
         frame = frame.drop("__label")
@@ -258,6 +283,8 @@ def prepare(
     for t in types:
         if t.name in excluded or t.kind in ("identifier", "constant", "datetime"):
             continue
+        if t.name not in frame.columns:  # scoring a file without it: scored as missing
+            continue
         if t.kind in ("numeric", "boolean"):
             numeric[t.name] = frame.get_column(t.name).cast(pl.Float64).to_numpy()
             words.append(FeatureWords(t.name, "numeric", f"{t.name} = {{v}}"))
@@ -286,6 +313,7 @@ def prepare(
         has_time=has_time,
         notes=notes,
         load=loaded.report,
+        rows_dropped=dropped,
     )
 
 

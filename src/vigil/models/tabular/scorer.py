@@ -66,6 +66,7 @@ def score_file(
     separator: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreOutcome:
+    _out_format(out)  # a wrong --out fails before the work, not after it
     booster, meta, folder = resolve_model(model, registry_dir)
     if "encoding" not in meta.extra:
         raise ConfigError(
@@ -128,30 +129,52 @@ def score_file(
     result = pl.DataFrame(columns)
     _write(result, out)
     metrics = None
-    if prepared.labels is not None and 0 < prepared.labels.sum() < prepared.labels.size:
-        y = prepared.labels
-        metrics = {
-            "auc_roc": auc_roc(scores, y),
-            "auc_pr": auc_pr(scores, y),
-            "recall_at_1pct_fpr": recall_at_fpr(scores, y, 0.01),
-            "rows": int(y.size),
-        }
-        if meta.extra.get("data_file_fingerprint") == registry.fingerprint_files([data]):
+    labelled = (
+        np.flatnonzero(~np.isnan(prepared.labels))
+        if prepared.labels is not None
+        else np.empty(0, dtype=np.int64)
+    )
+    if labelled.size:
+        assert prepared.labels is not None
+        y, s = prepared.labels[labelled], scores[labelled]
+        if 0 < y.sum() < y.size:  # figures need both classes among the labelled rows
+            metrics = {
+                "auc_roc": auc_roc(s, y),
+                "auc_pr": auc_pr(s, y),
+                "recall_at_1pct_fpr": recall_at_fpr(s, y, 0.01),
+                "rows": int(y.size),
+            }
+        if labelled.size < n:
             prepared.notes.append(
-                f"{data.name} is the file the model was trained on: its figures here are "
-                "in-sample and optimistic (the hold-out figures are in the model's metrics)"
+                f"{n - labelled.size:,} of {n:,} rows have no label: scored, and left out of "
+                "the figures"
             )
+    trained_on = meta.extra.get("data_file_fingerprint") == registry.fingerprint_files([data])
+    if metrics is not None and trained_on:
+        prepared.notes.append(
+            f"{data.name} is the file the model was trained on: its figures here are "
+            "in-sample and optimistic (the hold-out figures are in the model's metrics)"
+        )
     return ScoreOutcome(n, out, prepared.notes, metrics)
 
 
-def _write(frame: pl.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _out_format(out: Path) -> str:
     name = out.name.lower()
     if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".csv") or "." not in name:
+        return "csv"
+    raise InputError(f"--out {out}: use a .csv, .jsonl or .parquet file name")
+
+
+def _write(frame: pl.DataFrame, out: Path) -> None:
+    kind = _out_format(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
         frame.write_parquet(out)
-    elif name.endswith((".jsonl", ".ndjson", ".json")):
+    elif kind == "jsonl":
         frame.write_ndjson(out)
-    elif name.endswith(".csv") or "." not in name:
-        frame.write_csv(out)
     else:
-        raise InputError(f"--out {out}: use a .csv, .jsonl or .parquet file name")
+        frame.write_csv(out)

@@ -248,7 +248,8 @@ def train_and_report(request: TrainRequest, progress: Progress | None = None) ->
     if "money" in main.metrics:
         metrics["money"] = main.metrics["money"]
     metrics["drift"] = msgspec.to_builtins(drift)
-    metrics["rows_skipped"] = len(prepared.load.skipped) if prepared.load is not None else 0
+    unreadable = len(prepared.load.skipped) if prepared.load is not None else 0
+    metrics["rows_skipped"] = unreadable + prepared.rows_dropped
     summary = _summary(views, drift, ordering)
     metrics["why_views_differ"] = summary[-1] if len(views) == 2 else ""
     outcome = TrainOutcome(metrics, prepared.notes, summary, drift=drift, views=views)

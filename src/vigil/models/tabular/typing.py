@@ -231,6 +231,23 @@ def apply_types(frame: pl.DataFrame, types: list[ColumnType]) -> tuple[pl.DataFr
                     conv = conv.dt.convert_time_zone("UTC")
             elif ct.format is not None:
                 conv = parse_datetime(col, ct.format)
+                misses = int(conv.is_null().sum()) - int(col.is_null().sum())
+                if misses * 2 > col.len() - int(col.is_null().sum()):
+                    # most values are written another way than in the training file: read
+                    # them as ISO-like text rather than lose the rows
+                    auto = col.cast(pl.String).str.strip_chars()
+                    auto_dt = auto.str.to_datetime(strict=False, time_unit="us")
+                    if int(auto_dt.is_null().sum()) < int(conv.is_null().sum()):
+                        if getattr(auto_dt.dtype, "time_zone", None) is None:
+                            auto_dt = auto_dt.dt.replace_time_zone("UTC")
+                        else:
+                            auto_dt = auto_dt.dt.convert_time_zone("UTC")
+                        notes.append(
+                            f"{ct.name}: values are not in the training file's format "
+                            f"{ct.format!r} (e.g. {_first_value(col)!r}); read them as dates "
+                            "in their own format"
+                        )
+                        conv = auto_dt.alias(ct.name)
             else:
                 conv = col.cast(pl.String).str.to_datetime(strict=False, time_unit="us")
                 conv = conv.dt.replace_time_zone("UTC")
@@ -247,9 +264,24 @@ def apply_types(frame: pl.DataFrame, types: list[ColumnType]) -> tuple[pl.DataFr
             conv = col.cast(pl.String)
         lost = int(conv.is_null().sum()) - int(col.is_null().sum())
         if lost:
-            notes.append(f"{ct.name}: {lost:,} value(s) could not be read as {ct.kind}; missing")
+            expected = f" in the format {ct.format!r}" if ct.format else ""
+            notes.append(
+                f"{ct.name}: {lost:,} value(s) could not be read as {ct.kind}{expected} "
+                f"(e.g. {_first_unread(col, conv)!r}); missing"
+            )
         out[ct.name] = conv.alias(ct.name)
     for name in frame.columns:
         if name not in out:
             out[name] = frame.get_column(name)
     return pl.DataFrame(out), notes
+
+
+def _first_value(col: pl.Series) -> str:
+    values = col.drop_nulls()
+    return str(values[0]) if values.len() else ""
+
+
+def _first_unread(col: pl.Series, conv: pl.Series) -> str:
+    """The first value that was there but could not be converted."""
+    lost = col.filter(conv.is_null() & col.is_not_null())
+    return str(lost[0]) if lost.len() else ""
