@@ -276,7 +276,9 @@ def score(
     """Score a new file with a trained model; write scores and top reasons per row."""
     from vigil.models.tabular.scorer import score_file
 
-    with Reporter("vigil model score", 1, "rows") as rep:
+    # progress counts the rows being explained (TreeSHAP is where the time goes): all of them,
+    # or the top --explain-share
+    with Reporter("vigil model score: explaining", 1, "rows") as rep:
 
         def progress(done: int, total: int) -> None:
             rep.total = max(total, 1)
