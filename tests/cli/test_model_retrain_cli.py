@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from vigil.cli.main import cli
 from vigil.sim import SimConfig, simulate
@@ -47,6 +47,11 @@ def test_first_model_is_refitted_then_the_same_labels_cannot_replace_it(
     assert report["compared_rows"] == 0
     assert report["promoted_version"] is None
     assert "nothing fair to compare on, kept champion" in out
+    # no row to score on: no figures (null, not zeros) and words saying why
+    assert report["champion"] is None and report["challenger"] is None
+    assert "AUC-ROC" not in out
+    for who in ("champion  ", "challenger"):
+        assert f"  {who} not scored: no later refund is newer than the champion's" in out
 
 
 def test_no_refit_promotes_the_compared_model(stream: Path, tmp_path: Path) -> None:
@@ -54,3 +59,44 @@ def test_no_refit_promotes_the_compared_model(stream: Path, tmp_path: Path) -> N
     assert report["verdict"]["promote"] is True  # type: ignore[index]
     assert report["refit_rows"] is None
     assert f"champion is now {report['promoted_version']}\n" in out
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["model", *args])
+
+
+def assert_asks_for_labels(result: Result) -> None:
+    assert result.exit_code != 0
+    assert "no refund in the period has a label" in result.output
+    assert "--truth FILE" in result.output and "--alerts FILE" in result.output
+
+
+def test_retrain_without_labels_says_how_to_give_them(stream: Path, tmp_path: Path) -> None:
+    # the simulator's events carry no label events: without --truth nothing is labelled
+    registry = tmp_path / "models"
+    result = invoke(
+        "retrain", "--events", str(stream / "events.jsonl"), "--registry", str(registry)
+    )
+    assert_asks_for_labels(result)
+    assert "longer period" not in result.output
+    assert not registry.exists()
+
+
+def test_evaluate_without_labels_stops_instead_of_printing_nan(
+    stream: Path, tmp_path: Path
+) -> None:
+    registry = tmp_path / "models"
+    retrain(stream, registry)
+    events = ["--events", str(stream / "events.jsonl"), "--registry", str(registry)]
+    result = invoke("evaluate", *events)
+    assert_asks_for_labels(result)
+    assert "AUC-ROC" not in result.output and "drift" not in result.output
+
+    # labels exist, but none is known by the cut-off: say so and point at --cutoff
+    truth = ["--truth", str(stream / "truth.jsonl")]
+    result = invoke("evaluate", *events, *truth, "--cutoff", "2020-01-01T00:00:00Z")
+    assert_asks_for_labels(result)
+    assert "known by --cutoff 2020-01-01T00:00:00Z" in result.output
+    assert "use a later --cutoff" in result.output
+
+    assert invoke("evaluate", *events, *truth).exit_code == 0  # labelled: scored as before

@@ -47,6 +47,20 @@ def _cutoff_ms(text: str | None) -> int | None:
         ) from exc
 
 
+def _require_labels(known_rows: int, source: str, cutoff: str | None) -> None:
+    """Stop before scores and drift computed on no label at all: they would mean nothing."""
+    if known_rows:
+        return
+    by_cutoff = f" known by --cutoff {cutoff}" if cutoff is not None else ""
+    raise click.UsageError(
+        f"no refund in the period has a label{by_cutoff} (labels looked for in: {source}). "
+        "Give labels with --truth FILE (the simulator's truth.jsonl, one per --events), or "
+        "with --events holding label events (chargeback, investigation_outcome, and "
+        "analyst_decision with --alerts FILE, the alerts.jsonl those decisions are about)"
+        + ("; or use a later --cutoff" if cutoff is not None else "")
+    )
+
+
 def _labels_options(fn: Any) -> Any:
     fn = click.option(
         "--events",
@@ -154,6 +168,7 @@ def retrain(
         f"{len(rows):,} refunds decided by the cut-off, {len(known):,} labelled "
         f"({int(known['label'].sum() or 0)} fraud) from {source}"
     )
+    _require_labels(len(known), source, cutoff)
     report = run_retrain(
         rows,
         registry_dir,
@@ -219,6 +234,7 @@ def evaluate(
         horizon_ms=model.horizon_ms,
     )
     known = rows.filter(rows["label"].is_not_null())
+    _require_labels(len(known), source, cutoff)
     m = evaluate_frame(model, known, budget)
     click.echo(
         f"model {model.version}: {len(known):,} labelled refunds ({m['positives']} fraud) "
@@ -253,12 +269,23 @@ def evaluate(
     show_default=True,
 )
 @click.option("--model", "ref", default="refund", show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for alerts.jsonl and the run's other files (created if missing).",
+)
 @click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=0.05, show_default=True)
 def alerts(
     events_path: Path, registry_dir: Path, ref: str, out_dir: Path, min_score: float
 ) -> None:
-    """Run the refund model over events; write its alerts.jsonl (replaces OUT)."""
+    """Run the refund model over events; write its alerts.jsonl into OUT.
+
+    OUT is created if missing. Only alerts.jsonl, decisions.jsonl, dead_letter.jsonl,
+    shadow_alerts.jsonl and stats.json in OUT are replaced; other files and folders stay.
+    Keep it apart from a `vigil run` output, whose files of the same names it would replace.
+    """
     from vigil.models.refund.pipeline import model_alerts
 
     stats = model_alerts(events_path, registry_dir, out_dir, ref=ref, min_score=min_score)

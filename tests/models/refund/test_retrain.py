@@ -76,6 +76,13 @@ def test_the_promoted_model_is_refitted_on_every_labelled_row(tmp_path: Path) ->
     second = _retrain(rows, tmp_path)
     assert second.compared_rows == 0 and second.later_rows > 0
     assert not second.verdict.promote and "nothing fair to compare on" in second.verdict.reason
+    # ... and neither model is scored: no figure rather than zeros that read as a bad model
+    assert second.champion_metrics is None and second.challenger_metrics is None
+    text = "\n".join(second.text_lines())
+    assert "AUC-ROC" not in text
+    for who in ("champion  ", "challenger"):
+        assert f"  {who} not scored: no later refund is newer than the champion's" in text
+    assert "drift since the champion's training data" in text
     names = [e.name for e in registry.list_versions(tmp_path)]
     assert names == ["refund-challenger", "refund", "refund-challenger"]
 
@@ -106,6 +113,7 @@ def test_only_rows_newer_than_the_champions_data_are_compared(tmp_path: Path) ->
     newer = rows.filter(pl.col("decision_time_ms") > seen_until).height
     assert first.promoted_version and second.champion_version == first.promoted_version
     assert 0 < second.compared_rows == min(newer, second.later_rows)
+    assert second.challenger_metrics is not None
     assert second.challenger_metrics["rows"] == second.compared_rows
     assert second.champion_metrics is not None
     assert second.champion_metrics["rows"] == second.compared_rows

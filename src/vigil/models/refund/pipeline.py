@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -129,6 +130,16 @@ def labelled_rows_of_streams(
     return pooled, f"{len(parts)} streams pooled, labels from {said}", max(cuts)
 
 
+#: what ``model_alerts`` writes (the runtime's outputs without analytics)
+MODEL_ALERTS_FILES = (
+    "alerts.jsonl",
+    "decisions.jsonl",
+    "dead_letter.jsonl",
+    "shadow_alerts.jsonl",
+    "stats.json",
+)
+
+
 def model_alerts(
     events_path: Path | str,
     registry_dir: Path | str,
@@ -141,12 +152,23 @@ def model_alerts(
 
     Concatenate them with a detector run's ``alerts.jsonl`` and `vigil evaluate` the result to
     see the decision with the model as one more contribution.
+
+    ``out_dir`` may be ``.`` or a folder of other results: it is created if missing, and only
+    the run's own files (``MODEL_ALERTS_FILES``) replace their namesakes there. The run writes
+    into a hidden folder inside ``out_dir`` first, so a failed run leaves it as it was.
     """
-    out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     det = build_refund_model_detector(registry_dir, ref, min_score)
-    return EmbeddedRuntime([det], out, RuntimeSettings(analytics=False)).run(
-        FileSource(Path(events_path))
-    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".model-alerts-", dir=out) as staging:
+        stats = EmbeddedRuntime([det], Path(staging), RuntimeSettings(analytics=False)).run(
+            FileSource(Path(events_path))
+        )
+        _move_files(Path(staging), out)
+    return stats
+
+
+def _move_files(src: Path, dest: Path) -> None:
+    """Each file of ``src`` replaces its namesake in ``dest`` at once (same file system)."""
+    for path in sorted(src.iterdir()):
+        os.replace(path, dest / path.name)

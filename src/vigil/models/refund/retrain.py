@@ -13,7 +13,8 @@ A first model (no champion) is promoted. Every challenger is kept in the registr
 
 Both are compared only on later rows *newer than anything the champion was trained on*: a
 champion scored on its own training rows would look better than it is. When no such row is
-left (the same labels again), there is nothing fair to compare on and the champion stays.
+left (the same labels again), there is nothing fair to compare on: neither model is scored
+(the report says so rather than print zeros) and the champion stays.
 
 A winning challenger never saw the later rows, the newest labels, which under drift matter
 most. So by default (``refit``) the promoted ``refund`` model is the challenger's recipe
@@ -96,6 +97,10 @@ def decide(
     return Verdict(True, f"challenger is better ({figures}): promoted")
 
 
+#: why neither model has figures when no later row is newer than the champion's data
+NOT_SCORED = "no later refund is newer than the champion's training data"
+
+
 @dataclass
 class RetrainReport:
     verdict: Verdict
@@ -107,8 +112,9 @@ class RetrainReport:
     promoted_version: str | None
     #: labelled rows the promoted model was refitted on (None: the challenger itself promoted)
     refit_rows: int | None
+    #: figures on the compared rows; None when not scored (no champion, or no compared row)
     champion_metrics: dict[str, Any] | None
-    challenger_metrics: dict[str, Any]
+    challenger_metrics: dict[str, Any] | None
     drift_since_champion: list[Drift]
     drift_since_challenger: list[Drift]
 
@@ -116,24 +122,13 @@ class RetrainReport:
         lines = [
             f"later data: {self.later_rows:,} labelled refunds (the latest, held out of training)",
         ]
-        if self.compared_rows != self.later_rows:
+        if 0 < self.compared_rows != self.later_rows:
             lines.append(
                 f"  compared on {self.compared_rows:,} of them: those newer than the "
                 "champion's training data"
             )
-        for who, m in (
-            ("champion", self.champion_metrics),
-            ("challenger", self.challenger_metrics),
-        ):
-            if m is None:
-                lines.append(f"  {who}: none")
-                continue
-            lines.append(
-                f"  {who:<10} AUC-ROC {_num(m['auc_roc']):.3f}, average precision "
-                f"{_num(m['auc_pr']):.3f}, at budget {m['budget']:.1%}: "
-                f"{m['raised_at_budget']} raised, {m['fraud_raised_at_budget']} fraud, "
-                f"{_num(m['money_recall_at_budget']):.1%} of fraud money"
-            )
+        lines.append(self._metrics_line("champion", self.champion_metrics))
+        lines.append(self._metrics_line("challenger", self.challenger_metrics))
         lines.append(f"verdict: {self.verdict.reason}")
         if self.promoted_version and self.refit_rows is not None:
             lines.append(
@@ -143,12 +138,29 @@ class RetrainReport:
             )
         elif self.promoted_version:
             lines.append(f"champion is now {self.promoted_version}")
-        if self.champion_metrics is not None:
+        if self.champion_version is not None:
             lines.append("drift since the champion's training data:")
             lines += ["  " + s for s in drift_lines(self.drift_since_champion)]
         lines.append("drift since the challenger's training data:")
         lines += ["  " + s for s in drift_lines(self.drift_since_challenger)]
         return lines
+
+    def _metrics_line(self, who: str, m: dict[str, Any] | None) -> str:
+        """One model's figures, or why it has none (zeros would read as a bad model)."""
+        if m is not None:
+            return (
+                f"  {who:<10} AUC-ROC {_num(m['auc_roc']):.3f}, average precision "
+                f"{_num(m['auc_pr']):.3f}, at budget {m['budget']:.1%}: "
+                f"{m['raised_at_budget']} raised, {m['fraud_raised_at_budget']} fraud, "
+                f"{_num(m['money_recall_at_budget']):.1%} of fraud money"
+            )
+        if self.champion_version is None:
+            return (
+                "  champion: none"
+                if who == "champion"
+                else f"  {who:<10} not scored: no later refund"
+            )
+        return f"  {who:<10} not scored: {NOT_SCORED}"
 
 
 def split_later(labelled: pl.DataFrame, holdout_share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -200,6 +212,7 @@ def retrain(
     champion = champion_of(registry_dir)
     compared = unseen_by(champion, later)
     budget = settings.train.budget
+    scored = not compared.is_empty()  # else the report says "not scored", not zeros
     h_metrics = evaluate_frame(challenger, compared, budget)
     c_metrics = evaluate_frame(champion, compared, budget) if champion is not None else None
     if champion is not None and int(compared["label"].sum() or 0) == 0:
@@ -246,8 +259,8 @@ def retrain(
         champion_version=champion.version if champion is not None else None,
         promoted_version=promoted,
         refit_rows=refit_rows,
-        champion_metrics=c_metrics,
-        challenger_metrics=h_metrics,
+        champion_metrics=c_metrics if scored else None,
+        challenger_metrics=h_metrics if scored else None,
         drift_since_champion=drift_champion,
         drift_since_challenger=drift_challenger,
     )
