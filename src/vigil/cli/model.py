@@ -332,7 +332,22 @@ def registry_list(registry_dir: Path) -> None:
             for k, v in e.metrics.items()
             if k in ("auc_roc", "auc_pr", "recall_at_1pct_fpr") and isinstance(v, float)
         )
-        click.echo(f"{e.version}  {e.name:<10} {e.created_at}  {e.rows:>9,} rows  {shown}")
+        click.echo(
+            f"{e.version}  {e.name:<10} {e.created_at}  {e.rows:>9,} rows  {shown}"
+            f"{_measured_on(e.metrics) if shown else ''}"
+        )
+
+
+def _measured_on(metrics: dict[str, Any]) -> str:
+    """Which rows the headline figures come from, so a perfect score on a handful of frauds
+    reads as what it is."""
+    positives, rows = metrics.get("positives"), metrics.get("rows")
+    if isinstance(positives, int) and isinstance(rows, int):  # a refund model
+        caution = "; too few frauds to trust" if positives < 10 else ""
+        return f"  (on its calibration slice: {rows:,} refunds, {positives} fraud{caution})"
+    if isinstance(metrics.get("rows_test"), int):  # `vigil model train`
+        return f"  (on a {metrics['rows_test']:,}-row hold-out)"
+    return ""
 
 
 @registry_group.command("show")

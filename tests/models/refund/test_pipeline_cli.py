@@ -68,3 +68,11 @@ def test_out_may_be_the_current_folder_or_a_new_one(
 
     model_alerts(stream, "new/deeper")
     assert {p.name for p in Path("new/deeper").iterdir()} == set(MODEL_ALERTS_FILES)
+
+
+def test_the_registry_list_says_which_rows_a_refund_models_figures_are_on(stream: Path) -> None:
+    args = ["model", "registry", "list", "--registry", str(stream / "models")]
+    listed = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert listed.exit_code == 0
+    line = next(x for x in listed.output.splitlines() if " refund " in x)
+    assert "(on its calibration slice:" in line and "refunds," in line
