@@ -126,3 +126,22 @@ def test_a_signal_on_the_other_side_later_is_called_reversed_not_held() -> None:
     text = _sentences(report, "the earlier part", "the later part")
     assert "Signal that held: kept (AUC 0.60 -> 0.58)." in text
     assert "Signal that reversed: flipped (AUC 0.57 -> 0.37)." in text
+
+
+def test_csv_and_jsonl_scores_spell_the_time_the_same_way(
+    trained: tuple[Path, pl.DataFrame], tmp_path: Path
+) -> None:
+    registry, frame = trained
+    data = tmp_path / "new.csv"
+    frame.write_csv(data)
+    for out in (tmp_path / "s.csv", tmp_path / "s.jsonl"):
+        result = CliRunner().invoke(
+            cli,
+            ["model", "score", "--model", "v0001", "--registry", str(registry),
+             "--data", str(data), "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    from_csv = pl.read_csv(tmp_path / "s.csv", infer_schema_length=0).get_column("created")
+    first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["created"]
+    assert from_csv[0] == first
+    assert first.endswith("Z") and "T" in first  # e.g. 2024-01-01T00:07:00Z

@@ -172,9 +172,17 @@ def _out_format(out: Path) -> str:
 def _write(frame: pl.DataFrame, out: Path) -> None:
     kind = _out_format(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "parquet":
+    if kind == "parquet":  # keeps the datetime type
         frame.write_parquet(out)
-    elif kind == "jsonl":
+        return
+    # text outputs: one spelling of a time in both, ISO 8601 in UTC (polars would write
+    # "+0000" in CSV and "+00:00" in JSON)
+    frame = frame.with_columns(
+        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    )
+    if kind == "jsonl":
         frame.write_ndjson(out)
     else:
         frame.write_csv(out)
