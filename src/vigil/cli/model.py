@@ -4,6 +4,7 @@
                       [--metrics-out FILE.json] [--registry DIR] [--costs TP,FP,FN]
                       [--split time|random|both] [--duration-from COL ...]
                       [--ip-ranges FILE --ip-column COL] [--drop COL ...]
+                      [--register-all-rows]
     vigil model score --model DIR_OR_ID --data FILE --out FILE
     vigil model registry list | show ID
     vigil model retrain | evaluate | alerts     (the simulator refund model: cli/model_refund.py)
@@ -138,6 +139,12 @@ for _command in (model_refund.retrain, model_refund.evaluate, model_refund.alert
     help="Model registry directory the trained model is saved to.",
 )
 @click.option("--no-register", is_flag=True, help="Measure only; do not save the model.")
+@click.option(
+    "--register-all-rows",
+    is_flag=True,
+    help="Register the same recipe fitted again on every row, the hold-out (the latest "
+    "weeks) included, for deployment; the reported figures stay the measured model's.",
+)
 @click.option("--separator", default=None, help="CSV separator (default: sniffed).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
@@ -169,6 +176,7 @@ def train(
     metrics_out: Path | None,
     registry_dir: Path,
     no_register: bool,
+    register_all_rows: bool,
     separator: str | None,
     seed: int,
     learning_rate: float | None,
@@ -212,6 +220,7 @@ def train(
             learning_rate=learning_rate, seed=seed, threads=threads, refit=refit
         ),
         registry_dir=None if no_register else registry_dir,
+        register_all_rows=register_all_rows,
     )
     stderr.print(f"vigil model train: reading {data}")
     progress = _Progress()
@@ -224,7 +233,8 @@ def train(
     for line in outcome.summary:
         click.echo(line)
     if outcome.version is not None:
-        click.echo(f"registered as {outcome.version} in {registry_dir}")
+        fitted = " (fitted again on all rows)" if register_all_rows else ""
+        click.echo(f"registered as {outcome.version} in {registry_dir}{fitted}")
     if metrics_out is not None:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(_json_safe(outcome.metrics), indent=2) + "\n")

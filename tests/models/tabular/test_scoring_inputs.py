@@ -145,3 +145,32 @@ def test_csv_and_jsonl_scores_spell_the_time_the_same_way(
     first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["created"]
     assert from_csv[0] == first
     assert first.endswith("Z") and "T" in first  # e.g. 2024-01-01T00:07:00Z
+
+
+def test_register_all_rows_fits_the_same_recipe_on_every_row(tmp_path: Path) -> None:
+    data = _table(tmp_path, N)
+    base = ["model", "train", "--data", str(data), "--label", "is_fraud", "--time", "created",
+            "--entity", "device"]  # fmt: skip
+    runs = {}
+    for flag in ("", "--register-all-rows"):
+        registry, metrics = tmp_path / f"reg{flag}", tmp_path / f"m{flag}.json"
+        args = [*base, "--registry", str(registry), "--metrics-out", str(metrics)]
+        result = CliRunner().invoke(cli, [*args, flag] if flag else args)
+        assert result.exit_code == 0, result.output
+        meta = json.loads((registry / "v0001" / "meta.json").read_text())
+        runs[flag] = (json.loads(metrics.read_text()), meta, result.output)
+    (m_split, meta_split, _), (m_all, meta_all, out_all) = runs[""], runs["--register-all-rows"]
+    assert m_all["auc_roc"] == m_split["auc_roc"]  # the figures are the measured model's
+    assert meta_split["training_window"]["rows"] == m_split["rows_train"]
+    assert meta_all["training_window"]["rows"] == m_split["rows_train"] + m_split["rows_test"]
+    assert meta_all["training_window"]["end"] > meta_split["training_window"]["end"]
+    assert "fitted again on every row" in meta_all["extra"]["fitted_on"]
+    assert "fitted_on" not in meta_split["extra"]
+    assert "(fitted again on all rows)" in out_all
+    everything = tmp_path / "reg--register-all-rows"
+    scored = CliRunner().invoke(
+        cli,
+        ["model", "score", "--model", "v0001", "--registry", str(everything),
+         "--data", str(data), "--out", str(tmp_path / "s.csv")],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output

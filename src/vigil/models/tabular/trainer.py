@@ -69,6 +69,9 @@ class TrainRequest:
     ip_ranges_path: Path | None = None
     settings: TrainSettings = field(default_factory=TrainSettings)
     registry_dir: Path | None = None
+    #: register the same recipe fitted on every row (the hold-out included) instead of the
+    #: measured view's model; the figures stay that model's, an estimate for this one
+    register_all_rows: bool = False
 
 
 @dataclass
@@ -324,8 +327,16 @@ def _register(
     ordering: str,
 ) -> str:
     assert request.registry_dir is not None
-    enc = main.encoding
     kinds = {t.name: t.kind for t in prepared.types}
+    rows, enc, fit = main.train_rows, main.encoding, main.fit
+    extra_all: dict[str, Any] = {}
+    if request.register_all_rows:
+        rows, enc, fit = _fit_all_rows(request, prepared, main)
+        extra_all = {
+            "fitted_on": "all rows: the measured view's recipe fitted again on every row, "
+            f"the hold-out included; its figures are the {main.name} view's model's, fitted "
+            f"on {main.train_rows.size:,} rows, an estimate for this one"
+        }
     features = [
         registry.FeatureSpec(
             name,
@@ -335,12 +346,13 @@ def _register(
         )
         for name in enc.names
     ]
-    rows = main.train_rows
     window = registry.TrainingWindow(
         start=_iso(int(prepared.times[rows].min())) if prepared.has_time else None,
         end=_iso(int(prepared.times[rows].max())) if prepared.has_time else None,
         rows=int(rows.size),
-        ordering=f"{main.name} split; {ordering}",
+        ordering=f"all rows; {ordering}"
+        if request.register_all_rows
+        else f"{main.name} split; {ordering}",
     )
     fingerprints = [request.data]
     if request.ip_ranges_path is not None:
@@ -350,7 +362,7 @@ def _register(
         name=MODEL_NAME,
         features=features,
         training_window=window,
-        params={**main.fit.params, "settings": request.settings.as_dict()},
+        params={**fit.params, "settings": request.settings.as_dict()},
         metrics=compact,
         data_fingerprint=registry.fingerprint_files(fingerprints),
         extra={
@@ -360,10 +372,33 @@ def _register(
             "data_file": str(request.data),
             "data_file_fingerprint": registry.fingerprint_files([request.data]),
             "column_kinds": kinds,
+            **extra_all,
         },
     )
     files = {}
     if request.ip_ranges is not None:
         files[IP_RANGES_FILE] = request.ip_ranges.to_csv_bytes()
-    model_text = main.fit.booster.model_to_string(num_iteration=main.fit.best_iteration)
+    model_text = fit.booster.model_to_string(num_iteration=fit.best_iteration)
     return registry.save(request.registry_dir, model_text, meta, files=files)
+
+
+def _fit_all_rows(
+    request: TrainRequest, prepared: Prepared, main: ViewResult
+) -> tuple[I64, Encoding, FitResult]:
+    """The measured view's recipe on every row: levels, early stopping on the latest (or a
+    random) slice, then the refit, exactly as the view was fitted on its training part."""
+    assert prepared.labels is not None
+    rows = prepared.time_order() if main.name == "time" else np.arange(prepared.n_rows)
+    rows = rows.astype(np.int64)
+    encoding = Encoding.fit(prepared, rows)
+    x = encoding.matrix(prepared)[rows]
+    valid = _valid_slice(prepared, rows, main.name, request.settings.valid_fraction, request.seed)
+    fit = fit_booster(
+        x,
+        prepared.labels[rows],
+        encoding.names,
+        encoding.categorical_index,
+        request.settings,
+        valid_index=valid,
+    )
+    return rows, encoding, fit
