@@ -91,3 +91,18 @@ def test_metrics_expose_latency_by_route(client: TestClient) -> None:
     assert 'vigil_api_request_duration_seconds_count{method="GET",route="/v1/alerts"' in text
     assert "vigil_index_pending_seconds" in text
     assert "vigil_index_staleness_seconds_bucket" in text
+
+
+def test_a_key_spec_takes_scope_names_that_hold_a_colon() -> None:
+    import pytest
+
+    from vigil.api.auth import StaticKeys
+    from vigil.errors import ConfigError
+
+    keys = StaticKeys()
+    svc = keys.add_spec("svc:a-long-enough-secret-1:decisions:read,alerts:read")
+    assert svc.name == "svc" and svc.scopes == frozenset({"decisions:read", "alerts:read"})
+    assert keys.authenticate("a-long-enough-secret-1") == svc
+    with pytest.raises(ConfigError) as err:
+        keys.add_spec("svc:only-a-secret-here")
+    assert "'svc'" in str(err.value) and "only-a-secret-here" not in str(err.value)

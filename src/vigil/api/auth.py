@@ -70,12 +70,17 @@ class StaticKeys:
         return principal
 
     def add_spec(self, spec: str) -> Principal:
-        """``name:secret:scope,scope`` (``*`` for every scope)."""
-        parts = spec.split(":")
-        if len(parts) < 3:
-            raise ConfigError(f"API key {spec[:12]!r}...: expected NAME:SECRET:SCOPE[,SCOPE]")
-        name, scopes = parts[0], parts[-1]
-        raw = ":".join(parts[1:-1])
+        """``name:secret:scope,scope`` (``*`` for every scope). Scope names hold a colon
+        themselves (``decisions:read``), so the secret is what lies between the first two
+        colons and cannot contain one."""
+        parts = spec.split(":", 2)
+        if len(parts) < 3 or not all(parts):
+            name = parts[0] if len(parts) > 1 else "?"
+            raise ConfigError(  # never echo the secret
+                f"API key {name!r}: expected a name, a secret and scopes separated by colons, "
+                "e.g. svc:a-long-secret:decisions:read,alerts:read (or * for every scope)"
+            )
+        name, raw, scopes = parts
         return self.add(name, raw, SCOPES if scopes == "*" else scopes.split(","))
 
     def generate(self, name: str, scopes: Iterable[Scope] = SCOPES) -> str:
