@@ -93,6 +93,9 @@ def test_unreadable_bodies_are_refused_whole(client: TestClient) -> None:
     assert r.status_code == 400 and "not a JSON array" in r.json()["detail"]
     r = client.post("/v1/events", content=b"x", headers={**h, "Content-Type": "image/png"})
     assert r.status_code == 415
+    deep = b"[" * 2_000 + b"]" * 2_000  # deeper than any decoder's recursion limit
+    r = client.post("/v1/events", content=deep, headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "not a JSON array" in r.json()["detail"]
     assert not state_of(client).settings.input_log.read_bytes()
 
 

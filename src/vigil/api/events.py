@@ -193,7 +193,8 @@ def _split(body: bytes, content_type: str) -> list[tuple[int, bytes]]:
             )
         try:
             items = _raw_list.decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: arrays nested ~1,000 deep, which no event is
             raise BadRequestError(
                 f"the body is not a JSON array ({exc}); nothing was stored. Send valid JSON, "
                 "or JSON Lines (application/x-ndjson) to have each line judged on its own"
