@@ -454,3 +454,22 @@ def test_refunds_per_minute_count_arrivals_not_the_history_read_at_start(tmp_pat
     assert store.catch_up()
     assert store.per_minute == {100: [2, 2_000]}
     assert store.agents["agent-1"].refunds == 5
+
+
+@pytest.mark.parametrize(
+    ("target", "goes_to"),
+    [
+        ("/console/cases/3?view=all", "/console/cases/3?view=all"),
+        ("/console", "/console"),
+        ("https://evil.example/steal", "/console"),
+        ("//evil.example/console", "/console"),
+        ("/consolex", "/console"),
+        ("/console/../../x", "/console"),
+        ("/console\\\\..\\\\x", "/console"),
+        ("", "/console"),
+    ],
+)
+def test_after_login_next_only_goes_inside_the_console(target: str, goes_to: str) -> None:
+    from vigil.console.pages import _safe_next
+
+    assert _safe_next(target) == goes_to

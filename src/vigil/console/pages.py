@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -56,10 +56,16 @@ def _console(request: Request) -> tuple[ConsoleAuth, TimelineStore, Dashboard]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the console: never an open redirect to another site."""
-    if target and target.startswith("/console") and not target.startswith("//"):
-        return target
-    return "/console"
+    """Only a path inside the console: never an open redirect to another site, nor to a
+    path that merely starts like one (``/consolex``) or climbs out of it (``..``)."""
+    if not target:
+        return "/console"
+    parts = urlsplit(target)
+    path = parts.path
+    inside = path == "/console" or path.startswith("/console/")
+    if parts.scheme or parts.netloc or not inside or ".." in path.split("/") or "\\" in target:
+        return "/console"
+    return target
 
 
 def back_to(path: str, *, msg: str | None = None, error: str | None = None) -> RedirectResponse:
