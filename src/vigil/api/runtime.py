@@ -83,6 +83,7 @@ class RuntimeProcess:
 
     def start(self) -> None:
         cmd = self.command
+        self.exit_code = None  # the code of an earlier child says nothing about this one
         cmd.input_log.parent.mkdir(parents=True, exist_ok=True)
         cmd.input_log.touch(exist_ok=True)
         cmd.out_dir.mkdir(parents=True, exist_ok=True)
