@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -102,3 +105,12 @@ def test_bad_urls_are_config_errors() -> None:
             assert "sqlite" in str(exc)
         else:
             raise AssertionError(url)
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    db = Database.open(f"sqlite:///{tmp_path / 'new' / 'vigil.db'}")
+    try:
+        mode = stat.S_IMODE((tmp_path / "new" / "vigil.db").stat().st_mode)
+        assert mode == 0o600  # password hashes, session tokens and the audit log
+    finally:
+        db.dispose()

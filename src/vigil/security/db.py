@@ -11,6 +11,7 @@ same append-only triggers on the audit log.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,11 +100,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise ConfigError(f"database URL {url!r}: only sqlite and postgresql are supported")
     if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _private_file(Path(parsed.database))
     engine = sa.create_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only: it holds password hashes, session
+    CSRF tokens and the audit log (SQLite gives its -wal and -shm files the same mode)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class Database:
