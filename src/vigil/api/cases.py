@@ -141,6 +141,8 @@ def label(request: Request, case_id: CaseId, body: LabelRequest, principal: Writ
     after commit the events are appended to the runtime's input (the models read them)."""
     st = get_state(request)
     with _transaction(st) as session:
-        result = service.label(session, principal, case_id, body.label, note=body.note)
+        result = service.label(
+            session, principal, case_id, body.label, note=body.note, event_time_ms=st.clock.now_ms()
+        )
     st.deliver_label_events()
     return result.case

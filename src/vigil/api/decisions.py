@@ -159,7 +159,9 @@ async def decide(
         event = RefundIssued(
             event_id=event_id,
             # both are ints here: decode_decide_body turned whole floats into ints
-            event_time_ms=int(body.event_time_ms) if body.event_time_ms is not None else now_ms,
+            event_time_ms=int(body.event_time_ms)
+            if body.event_time_ms is not None
+            else st.clock.now_ms(),
             refund_id=rid,
             order_id=body.order_id,
             customer_id=body.customer_id,
@@ -172,6 +174,7 @@ async def decide(
             session_id=body.session_id,
             policy=body.policy,
         )
+        st.clock.observe(event.event_time_ms)
         event_line = encode_one(event) + b"\n"
         _seq, event_end = st.decision_log.write_end(event_line)  # fsynced with the journal
         st.staleness.appended()

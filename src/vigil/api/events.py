@@ -134,6 +134,7 @@ async def post_events(
             )
             continue
         n_ok += 1
+        st.clock.observe(decoded.event_time_ms)
         accepted += _one_line(raw)
         accepted += b"\n"
         results.append(

@@ -88,7 +88,9 @@ class DecideRequest(BaseModel):
     method: Literal["original_payment", "store_credit", "gift_card"] = "original_payment"
     issued_by: Literal["system", "agent"] = "system"
     event_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE] | None = Field(
-        default=None, description="when the refund happens; default: now"
+        default=None,
+        description="when the refund happens; default: now, or the newest event time the "
+        "API has seen when the stream runs more than a day behind the clock (a replay)",
     )
     record_event: bool = True
 

@@ -154,6 +154,59 @@ class JournalEntry:
     seq: int
 
 
+class EventClock:
+    """The time to stamp an event the API makes itself (a refund ``decide`` records without
+    ``event_time_ms``, an analyst's label): the wall clock on a live stream; the newest event
+    time seen when the stream runs more than ``REPLAY_GAP_MS`` behind the wall clock (a
+    replay, a backfill, the demo's simulated January). Stamped "now" there, one event would
+    push the runtime's watermark past everything still to come, and the rest of the stream
+    would be dead-lettered as too late.
+    """
+
+    #: how far behind the wall clock the stream may run and still be called live
+    REPLAY_GAP_MS = 86_400_000
+
+    def __init__(self, input_log: Path, clock_ms: Callable[[], int] | None = None) -> None:
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.newest_ms: int | None = _newest_event_ms(input_log)
+
+    def observe(self, event_time_ms: int) -> None:
+        if self.newest_ms is None or event_time_ms > self.newest_ms:
+            self.newest_ms = event_time_ms
+
+    def now_ms(self) -> int:
+        wall = self._clock_ms()
+        if self.newest_ms is not None and wall - self.newest_ms > self.REPLAY_GAP_MS:
+            return self.newest_ms
+        return wall
+
+
+def _newest_event_ms(path: Path, tail_bytes: int = 1 << 20) -> int | None:
+    """The newest event time in the last MiB of the input log (a restart's starting point)."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - tail_bytes))
+            tail = fh.read()
+    except FileNotFoundError:
+        return None
+    newest: int | None = None
+    for line in tail.splitlines()[1:] if len(tail) == tail_bytes else tail.splitlines():
+        try:
+            t = _event_time.decode(line).event_time_ms
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+        newest = t if newest is None or t > newest else newest
+    return newest
+
+
+class _EventTime(msgspec.Struct):
+    event_time_ms: int
+
+
+_event_time = msgspec.json.Decoder(_EventTime)
+
+
 class DecisionJournal:
     """Synchronous decisions by refund id: the same request gets the same bytes back.
 
@@ -318,6 +371,7 @@ class ApiState:
         self.alerts_fed_to_cases = 0
         self.index = RiskIndex(settings.index_retention_ms)
         self.staleness = Staleness()
+        self.clock = EventClock(settings.input_log)
         self.tailer = OutputTailer(settings, self.index, self.staleness, metrics.staleness.observe)
         self.input_log = DurableAppender(settings.input_log, fsync=settings.fsync_events)
         self.decision_log = DurableAppender(settings.input_log, fsync=settings.fsync_decisions)

@@ -436,11 +436,14 @@ def label(
     *,
     note: str | None = None,
     now: datetime | None = None,
+    event_time_ms: int | None = None,
 ) -> LabelResult:
     """Resolve the case as fraud or legitimate and queue one label event per alert.
 
     The ``AnalystDecision`` events go to the outbox table in this transaction;
-    ``flush_outbox`` appends them to the JSONL file the models read, after commit.
+    ``flush_outbox`` appends them to the JSONL file the models read, after commit. They are
+    stamped ``event_time_ms`` (the API passes its ``EventClock``: the stream's time during a
+    replay), else the time of the label.
     """
     require(actor, "cases:write")
     if outcome not in ("fraud", "legitimate"):
@@ -456,7 +459,7 @@ def label(
     case.resolved_at = at
     case.updated_at = at
     session.flush()
-    at_ms = int(at.timestamp() * 1000)
+    at_ms = event_time_ms if event_time_ms is not None else int(at.timestamp() * 1000)
     alert_ids = session.scalars(
         sa.select(CaseAlert.alert_id)
         .where(CaseAlert.case_id == case_id)

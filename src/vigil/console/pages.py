@@ -359,7 +359,14 @@ def label(
         request,
         case_id,
         f"labelled {outcome}",
-        lambda s: service.label(s, live.principal, case_id, outcome, note=note or None),
+        lambda s: service.label(
+            s,
+            live.principal,
+            case_id,
+            outcome,
+            note=note or None,
+            event_time_ms=st.clock.now_ms(),
+        ),
     )
     st.deliver_label_events()  # the label events go to the runtime (and the models)
     return response
