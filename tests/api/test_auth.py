@@ -106,3 +106,18 @@ def test_a_key_spec_takes_scope_names_that_hold_a_colon() -> None:
     with pytest.raises(ConfigError) as err:
         keys.add_spec("svc:only-a-secret-here")
     assert "'svc'" in str(err.value) and "only-a-secret-here" not in str(err.value)
+
+
+def test_the_dev_key_of_a_state_is_kept_across_restarts(tmp_path: object) -> None:
+    import stat
+    from pathlib import Path
+
+    from vigil.api.auth import StaticKeys
+    from vigil.cli.serve import _dev_key
+
+    key_file = Path(str(tmp_path)) / "dev-api-key"
+    first = _dev_key(StaticKeys(), key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    keys = StaticKeys()
+    assert _dev_key(keys, key_file) == first
+    assert keys.authenticate(first).name == "dev"

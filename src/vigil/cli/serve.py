@@ -16,6 +16,7 @@ from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.errors import ConfigError
 
 if TYPE_CHECKING:
+    from vigil.api.auth import StaticKeys
     from vigil.security.db import Database
 
 
@@ -136,10 +137,7 @@ def serve(
         static.add_spec(spec)
     generated: str | None = None
     if not api_keys or demo:
-        generated = static.generate("dev")
-        key_file = state_dir / "dev-api-key"
-        key_file.write_text(generated + "\n")
-        key_file.chmod(0o600)
+        generated = _dev_key(static, state_dir / "dev-api-key")
     auth: Authenticator = static
     if db is not None:
         from vigil.api.auth import DatabaseKeys
@@ -263,3 +261,21 @@ def _approved_thresholds(db: Database, ctx: click.Context) -> dict[str, float]:
             if isinstance(value, int | float):
                 out[name] = float(value)
     return out
+
+
+def _dev_key(static: StaticKeys, key_file: Path) -> str:
+    """The state's development key with every scope: the one kept in ``key_file`` since the
+    first start (clients keep working across restarts), or a new one written there (0600)."""
+    from vigil.security.permissions import SCOPES
+
+    if key_file.is_file():
+        kept = key_file.read_text().strip()
+        if kept:
+            static.add("dev", kept, SCOPES)
+            return kept
+    generated = static.generate("dev")
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(generated + "\n")
+    key_file.chmod(0o600)
+    return generated
