@@ -35,7 +35,7 @@ from vigil.console.auth import (
 )
 from vigil.console.dashboard import Dashboard
 from vigil.console.graph import ring_elements
-from vigil.console.render import money, page
+from vigil.console.render import flash_query, money, page
 from vigil.console.timeline import TimelineStore
 from vigil.errors import ServiceError, UnauthorizedError
 from vigil.events.schemas import EventBase
@@ -69,10 +69,10 @@ def _safe_next(target: str | None) -> str:
 
 
 def back_to(path: str, *, msg: str | None = None, error: str | None = None) -> RedirectResponse:
-    query = "&".join(
-        f"{k}={quote(v[:300], safe='')}" for k, v in (("msg", msg), ("error", error)) if v
-    )
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    """303 to ``path`` with a flash message the page will show (signed: see render.py)."""
+    query = flash_query(msg, error)
+    sep = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{sep}{query}" if query else path, status_code=303)
 
 
 @contextmanager
@@ -120,8 +120,7 @@ async def login(
     except UnauthorizedError as exc:
         with auth.db.transaction() as session:
             sessions.record_failed_login(session, username)
-        target = f"/console/login?next={quote(_safe_next(next), safe='')}"
-        return RedirectResponse(f"{target}&error={quote(str(exc), safe='')}", status_code=303)
+        return back_to(f"/console/login?next={quote(_safe_next(next), safe='')}", error=str(exc))
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -141,7 +140,9 @@ def logout(request: Request, live: Csrf) -> Response:
     auth, _, _ = _console(request)
     with auth.db.transaction() as session:
         sessions.logout(session, request.cookies.get(SESSION_COOKIE, ""))
-    response = RedirectResponse("/console/login?msg=logged%20out", status_code=303)
+    response = RedirectResponse(
+        f"/console/login?{flash_query('logged out', None)}", status_code=303
+    )
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

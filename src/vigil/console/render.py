@@ -8,9 +8,13 @@ forbids inline and foreign scripts); data for charts and graphs travels as JSON 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from fastapi import Request
@@ -21,6 +25,35 @@ from vigil.security.sessions import LiveSession
 __all__ = ["SECURITY_HEADERS", "TEMPLATES", "money", "page"]
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
+#: signs the one-redirect flash messages (``?msg=``/``?error=``), so a link made elsewhere
+#: cannot put its own text on a console page; per process: a message lost to a restart
+#: between a redirect and its page is the only cost
+_FLASH_KEY = secrets.token_bytes(32)
+
+
+def flash_signature(msg: str | None, error: str | None) -> str:
+    text = f"{msg or ''}\x00{error or ''}".encode()
+    return hmac.new(_FLASH_KEY, text, hashlib.sha256).hexdigest()[:32]
+
+
+def flash_query(msg: str | None, error: str | None) -> str:
+    """``msg=...&error=...&flash=<signature>`` (empty when there is nothing to say)."""
+    pairs = [(k, v[:300]) for k, v in (("msg", msg), ("error", error)) if v]
+    if not pairs:
+        return ""
+    shown = dict(pairs)
+    sig = flash_signature(shown.get("msg"), shown.get("error"))
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in [*pairs, ("flash", sig)])
+
+
+def flash_of(request: Request) -> dict[str, str | None]:
+    """The page's ``msg`` and ``error`` if this console signed them, else nothing."""
+    msg, error = request.query_params.get("msg"), request.query_params.get("error")
+    sig = request.query_params.get("flash", "")
+    if (msg or error) and hmac.compare_digest(sig, flash_signature(msg, error)):
+        return {"msg": msg, "error": error}
+    return {"msg": None, "error": None}
+
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -79,8 +112,7 @@ def page(
     html = TEMPLATES.get_template(name).render(
         user=None if live is None else live.principal,
         csrf=None if live is None else live.csrf_token,
-        msg=request.query_params.get("msg"),
-        error=request.query_params.get("error"),
+        **flash_of(request),
         path=request.url.path,
         **context,
     )

@@ -42,7 +42,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vigil.api.state import ApiState, get_state
 from vigil.console.auth import Csrf, User
 from vigil.console.pages import back_to, db_session
-from vigil.console.render import page
+from vigil.console.render import flash_query, page
 from vigil.console.rules_state import (
     PAGE,
     SET_TARGET,
@@ -322,7 +322,8 @@ def start_backtest(
             )
     except (ServiceError, VigilError) as exc:
         return back_to(PAGE, error=str(exc))
-    return RedirectResponse(f"{PAGE}?msg=backtest%20{job.id}%20started#backtest", status_code=303)
+    query = flash_query(f"backtest {job.id} started", None)
+    return RedirectResponse(f"{PAGE}?{query}#backtest", status_code=303)
 
 
 @router.get("/rules/backtest/{job_id}")
