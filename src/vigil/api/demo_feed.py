@@ -7,6 +7,10 @@ in small batches to ``POST /v1/events`` at ``rate`` events per second, and asks
 since the stream carries the refund itself), so alerts, decisions and metrics move on their
 own. At the end of the stream it starts again with fresh event ids and event times moved
 past the previous lap, so the runtime sees new, in-order events forever.
+
+Where it got to (lap and line) is kept in ``WORK_DIR/feed-position.json`` after every batch:
+``vigil serve --demo`` started again on the same state goes on from there instead of
+posting the same stream a second time (which the dashboard would count twice).
 """
 
 from __future__ import annotations
@@ -85,13 +89,15 @@ def feed(
     times = [t for t in (_time_of(r) for r in first) if t is not None]
     shift_ms = (max(times) - min(times)) + 86_400_000 if times else 86_400_000
     per_batch = max(1, int(rate * batch_s))
+    position = work_dir / POSITION_FILE
+    stream = {"seed": seed, "events": n_events}
+    lap, line = _resume_at(position, stream)
     posted = 0
-    lap = 0
     with _Poster(url, api_key) as client:
         while laps is None or lap < laps:
             lines = first if lap == 0 else lap_lines(sim.events_path, lap, shift_ms)
             next_at = time.monotonic()
-            for start in range(0, len(lines), per_batch):
+            for start in range(line, len(lines), per_batch):
                 chunk = lines[start : start + per_batch]
                 client.post("/v1/events", b"\n".join(chunk) + b"\n", "application/x-ndjson")
                 posted += len(chunk)
@@ -99,12 +105,33 @@ def feed(
                     body = _decide_body(raw)
                     if body is not None:
                         client.post("/v1/refunds/decide", _encode(body), "application/json")
+                _keep_position(position, {**stream, "lap": lap, "line": start + len(chunk)})
                 next_at += len(chunk) / rate
                 pause = next_at - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-            lap += 1
+            lap, line = lap + 1, 0
     return posted
+
+
+POSITION_FILE = "feed-position.json"
+
+
+def _resume_at(position: Path, stream: dict[str, int]) -> tuple[int, int]:
+    """(lap, line) to go on from: where the last feed of this same stream got to."""
+    try:
+        kept: dict[str, Any] = _decode(position.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return 0, 0
+    if any(kept.get(k) != v for k, v in stream.items()):
+        return 0, 0  # another seed or size: another stream
+    return int(kept.get("lap", 0)), int(kept.get("line", 0))
+
+
+def _keep_position(position: Path, where: dict[str, int]) -> None:
+    tmp = position.with_suffix(".tmp")
+    tmp.write_bytes(_encode(where))
+    tmp.replace(position)
 
 
 class _Poster:
@@ -176,3 +203,6 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:  # Ctrl-C on `vigil serve --demo` reaches the feeder too
         sys.exit(130)
+    except (OSError, http.client.HTTPException) as exc:  # the server stopped first
+        print(f"demo feed: the server went away ({exc}); stopping", file=sys.stderr)
+        sys.exit(0)
