@@ -225,3 +225,15 @@ def test_the_journal_keeps_answers_on_disk_not_in_memory(client: TestClient) -> 
     entry = state_of(client).journal.entries["rf-1"]
     assert not any(isinstance(v, bytes) for v in (entry.request_sha256, entry.offset))
     assert state_of(client).journal.response(entry) == answer
+
+
+def test_a_missing_or_unknown_field_is_named_in_the_422(client: TestClient) -> None:
+    r = client.post("/v1/refunds/decide", json={"refund_id": "rf-9"}, headers=headers())
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["loc"][:2] == ["body", detail["loc"][1]] and detail["type"] == "missing"
+    assert detail["loc"][1] in ("order_id", "customer_id", "amount_cents", "policy")
+    r = client.post("/v1/refunds/decide", json=_request(colour="red"), headers=headers())
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "colour"]
+    assert r.json()["detail"][0]["type"] == "extra_forbidden"

@@ -17,6 +17,7 @@ request's CPU (docs/api.md, "Latency").
 from __future__ import annotations
 
 import email.message
+import re
 import time
 from typing import Annotated, Any
 
@@ -58,6 +59,10 @@ _VALIDATION_ERROR: dict[str, Any] = {
 }
 
 
+#: msgspec's "Object missing required field `x`" / "Object contains unknown field `x`"
+_NAMED_FIELD = re.compile(r"(missing required|contains unknown) field `([^`]+)`")
+
+
 def _invalid(loc: list[str | int], msg: str, kind: str, value: Any = None) -> Exception:
     return RequestValidationError(
         [{"type": kind, "loc": ["body", *loc], "msg": msg, "input": value}]
@@ -93,7 +98,12 @@ def decode_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
                 loc.append(int(part[1:-1]))
             elif part:
                 loc.append(part)
-        raise _invalid(loc, msg, "value_error") from None
+        kind = "value_error"
+        named = _NAMED_FIELD.search(msg)  # a missing or unknown field: name it, as pydantic does
+        if named is not None:
+            loc.append(named.group(2))
+            kind = "missing" if named.group(1) == "missing required" else "extra_forbidden"
+        raise _invalid(loc, msg, kind) from None
     except msgspec.DecodeError as exc:
         raise _invalid([], f"JSON decode error: {exc}", "json_invalid") from None
     for name in _WHOLE_FIELDS:  # JSON has one number type: 2.0 is the integer 2, 2.5 is not
