@@ -52,3 +52,34 @@ def test_operator_commands(store: Backend) -> None:
     assert revoked.exit_code == 0, revoked.output
     assert "revoked" in run(cli, ["keys", "list", "--url", url], env=env).stdout
     db.dispose()
+
+
+def test_an_operator_locks_a_person_out_and_lets_them_back(tmp_path: object) -> None:
+    import pytest
+
+    from vigil.errors import UnauthorizedError
+    from vigil.security import sessions
+    from vigil.security.sessions import SessionPolicy
+
+    url = f"sqlite:///{tmp_path}/vigil.db"
+    run = CliRunner().invoke
+    assert run(cli, ["db", "upgrade", "--url", url]).exit_code == 0
+    add = ["users", "add", "bob", "--role", "analyst", "--password-stdin", "--url", url]
+    assert run(cli, add, input="a long passphrase\n").exit_code == 0
+    db = Database.open(url)
+    with db.transaction() as s:
+        token, _ = sessions.login(s, "bob", "a long passphrase", SessionPolicy())
+    off = run(cli, ["users", "deactivate", "bob", "--url", url])
+    assert off.exit_code == 0, off.output
+    assert "1 open session(s) ended" in off.output
+    assert "bob\tanalyst\tdeactivated" in run(cli, ["users", "list", "--url", url]).stdout
+    with db.transaction() as s, pytest.raises(UnauthorizedError):
+        authenticate_password(s, "bob", "a long passphrase")
+    with db.transaction() as s, pytest.raises(UnauthorizedError):
+        sessions.resolve(s, token, SessionPolicy())
+    assert run(cli, ["users", "activate", "bob", "--url", url]).exit_code == 0
+    with db.transaction() as s:
+        assert authenticate_password(s, "bob", "a long passphrase").role == "analyst"
+    unknown = run(cli, ["users", "deactivate", "nobody", "--url", url])
+    assert unknown.exit_code != 0 and "no user named 'nobody'" in unknown.output
+    db.dispose()

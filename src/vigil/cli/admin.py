@@ -131,6 +131,42 @@ def users_list(url: str) -> None:
         database.dispose()
 
 
+@users.command("deactivate")
+@click.argument("username")
+@URL_OPTION
+def users_deactivate(username: str, url: str) -> None:
+    """Lock a person out: no more logins, and their console sessions end now."""
+    _set_active(username, False, url)
+
+
+@users.command("activate")
+@click.argument("username")
+@URL_OPTION
+def users_activate(username: str, url: str) -> None:
+    """Let a deactivated person log in again."""
+    _set_active(username, True, url)
+
+
+def _set_active(username: str, active: bool, url: str) -> None:
+    from vigil.security import Database
+    from vigil.security.sessions import revoke_all
+    from vigil.security.users import list_users, set_active
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            found = [u for u in list_users(session, actor) if u.username == username]
+            if not found:
+                raise click.BadParameter(f"no user named {username!r}", param_hint="USERNAME")
+            set_active(session, actor, found[0].id, active)
+            ended = 0 if active else revoke_all(session, actor, found[0].id)
+    finally:
+        database.dispose()
+    what = "activated" if active else f"deactivated ({ended} open session(s) ended)"
+    stderr.print(f"{username}: {what}", markup=False)
+
+
 @click.group()
 def keys() -> None:
     """API keys for machines (refund systems, event producers, CI)."""
