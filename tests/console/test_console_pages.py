@@ -485,3 +485,23 @@ def test_a_flash_message_made_elsewhere_is_not_shown(console_client: TestClient)
     assert "&flash=" in real.headers["location"]
     shown = console_client.get(real.headers["location"]).text
     assert 'class="flash error"' in shown
+
+
+def test_a_browser_gets_a_page_for_an_error_an_api_client_json(
+    console_client: TestClient, console_db: Database
+) -> None:
+    _ingest(console_db, make_alert(subject_id="agent-5", agent_id="agent-5"))
+    log_in(console_client, "ana")
+    cid = _case_id(console_client, "agent-5")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    stale = console_client.post(
+        f"/console/cases/{cid}/transition",
+        data={"status": "triage", "csrf_token": "stale"},
+        headers={**html, "Referer": f"http://testserver/console/cases/{cid}"},
+    )
+    assert stale.status_code == 403 and stale.headers["content-type"].startswith("text/html")
+    assert "CSRF token" in stale.text and f'href="/console/cases/{cid}"' in stale.text
+    missing = console_client.get("/console/cases/999999", headers=html)
+    assert missing.status_code == 404 and 'id="error-page"' in missing.text
+    # an API client (or htmx) keeps the JSON
+    assert console_client.get("/console/cases/999999").json()["error"] == "not_found"

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
@@ -102,15 +102,18 @@ def create_app(
     app.state.vigil = state
     for module in (events, decisions, alerts, cases, metrics, health):
         app.include_router(module.router)
-    if db is not None and console:
+    console = db is not None and console
+    if console:
         from vigil.console import mount
 
         mount(app, state, secure_cookies=secure_cookies)
 
     @app.exception_handler(VigilError)
-    async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def vigil_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, VigilError)
         status, code = status_of(exc)
+        if console and status != 401 and _console_page(request):
+            return _console_error(request, status, str(exc))
         headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
         if status == 422:  # one shape for every 422: FastAPI's validation errors
             item = {"type": code, "loc": ["body"], "msg": str(exc), "input": None}
@@ -120,9 +123,11 @@ def create_app(
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         """Framework errors (unknown path, unreadable body) in the same shape as ours."""
         assert isinstance(exc, StarletteHTTPException)
+        if console and exc.status_code in (403, 404, 409) and _console_page(request):
+            return _console_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(
             {"error": code, "detail": str(exc.detail)},
@@ -168,3 +173,16 @@ async def _feed_cases(state: ApiState, stop: asyncio.Event) -> None:
                 pass
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=CASE_FEED_INTERVAL_S)
+
+
+def _console_page(request: Request) -> bool:
+    from vigil.console.form_errors import wants_page
+
+    return wants_page(request)
+
+
+def _console_error(request: Request, status: int, detail: str) -> Response:
+    """A browser on a console page gets a page for an error, not the API's JSON."""
+    from vigil.console.form_errors import error_page
+
+    return error_page(request, status, detail)

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from vigil.console.pages import back_to
 
-__all__ = ["form_problem", "form_validation_error", "page_of"]
+__all__ = ["error_page", "form_problem", "form_validation_error", "page_of", "wants_page"]
 
 
 def form_problem(exc: RequestValidationError) -> str:
@@ -41,6 +41,37 @@ def page_of(request: Request) -> str:
     if len(parts) > 2 and parts[2] in ("rules", "login"):
         return f"/console/{parts[2]}"
     return "/console"
+
+
+_HEADINGS = {403: "Not allowed", 404: "Not found", 409: "Not possible now"}
+
+
+def wants_page(request: Request) -> bool:
+    """A browser's own navigation under /console (not htmx, not an API client)."""
+    return (
+        request.url.path.startswith("/console")
+        and "text/html" in request.headers.get("accept", "")
+        and request.headers.get("hx-request") is None
+    )
+
+
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """The console's answer to a browser for an error the API would answer in JSON: a page
+    with the same status, the reason and a way back (e.g. a form whose CSRF token is stale)."""
+    from vigil.console.render import page
+
+    heading = _HEADINGS.get(status, "Something went wrong")
+    return page(
+        request,
+        "error.html",
+        None,
+        status,
+        title=heading,
+        heading=heading,
+        detail=detail,
+        status=status,
+        back=page_of(request) if request.method == "POST" else "/console",
+    )
 
 
 async def form_validation_error(request: Request, exc: Exception) -> Response:
