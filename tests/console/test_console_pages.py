@@ -505,3 +505,11 @@ def test_a_browser_gets_a_page_for_an_error_an_api_client_json(
     assert missing.status_code == 404 and 'id="error-page"' in missing.text
     # an API client (or htmx) keeps the JSON
     assert console_client.get("/console/cases/999999").json()["error"] == "not_found"
+
+
+def test_a_form_posted_after_the_session_ended_logs_in_back_to_its_page(
+    console_client: TestClient,
+) -> None:
+    r = console_client.post("/console/cases/7/note", data={"text": "x"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/console/login?next=%2Fconsole%2Fcases%2F7"

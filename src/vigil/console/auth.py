@@ -67,10 +67,16 @@ def _auth(request: Request) -> ConsoleAuth:
 
 
 def login_redirect(request: Request) -> HTTPException:
-    """Send the browser to the login page, coming back here afterwards."""
-    target = request.url.path
-    if request.url.query and request.method == "GET":
-        target += "?" + request.url.query
+    """Send the browser to the login page, coming back here afterwards (after a POST, to the
+    page the form was on: the POST's own path only answers POSTs)."""
+    if request.method == "GET":
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+    else:
+        from vigil.console.form_errors import page_of
+
+        target = page_of(request)
     location = f"/console/login?next={quote(target, safe='')}"
     if request.headers.get("HX-Request"):
         return HTTPException(401, "log in first", headers={"HX-Redirect": location})
