@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from vigil.cli.main import cli
 from vigil.models.tabular.drift import DriftReport, FeatureDrift, _sentences
@@ -32,14 +32,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFram
     return tmp / "reg", frame
 
 
+def _invoke_score(registry: Path, data: Path, out: Path) -> Result:
+    args = ["model", "score", "--model", "v0001", "--registry", str(registry),
+            "--data", str(data), "--out", str(out)]  # fmt: skip
+    return CliRunner().invoke(cli, args)
+
+
 def _score(registry: Path, frame: pl.DataFrame, tmp_path: Path) -> tuple[str, list[dict]]:  # type: ignore[type-arg]
     data, out = tmp_path / "new.csv", tmp_path / "scores.jsonl"
     frame.write_csv(data)
-    result = CliRunner().invoke(
-        cli,
-        ["model", "score", "--model", "v0001", "--registry", str(registry),
-         "--data", str(data), "--out", str(out)],
-    )  # fmt: skip
+    result = _invoke_score(registry, data, out)
     assert result.exit_code == 0, result.output
     return result.output, [json.loads(x) for x in out.read_text().splitlines()]
 
@@ -73,11 +75,7 @@ def test_a_missing_entity_column_names_the_training_option(
     registry, frame = trained
     data = tmp_path / "new.csv"
     frame.drop("device").write_csv(data)
-    result = CliRunner().invoke(
-        cli,
-        ["model", "score", "--model", "v0001", "--registry", str(registry),
-         "--data", str(data), "--out", str(tmp_path / "s.csv")],
-    )  # fmt: skip
+    result = _invoke_score(registry, data, tmp_path / "s.csv")
     assert result.exit_code != 0
     text = " ".join((str(result.exception) + result.output).split())
     assert "the model was trained with --entity 'device', and this file has no such column" in text
@@ -135,11 +133,7 @@ def test_csv_and_jsonl_scores_spell_the_time_the_same_way(
     data = tmp_path / "new.csv"
     frame.write_csv(data)
     for out in (tmp_path / "s.csv", tmp_path / "s.jsonl"):
-        result = CliRunner().invoke(
-            cli,
-            ["model", "score", "--model", "v0001", "--registry", str(registry),
-             "--data", str(data), "--out", str(out)],
-        )  # fmt: skip
+        result = _invoke_score(registry, data, out)
         assert result.exit_code == 0, result.output
     from_csv = pl.read_csv(tmp_path / "s.csv", infer_schema_length=0).get_column("created")
     first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["created"]
@@ -167,10 +161,5 @@ def test_register_all_rows_fits_the_same_recipe_on_every_row(tmp_path: Path) -> 
     assert "fitted again on every row" in meta_all["extra"]["fitted_on"]
     assert "fitted_on" not in meta_split["extra"]
     assert "(fitted again on all rows)" in out_all
-    everything = tmp_path / "reg--register-all-rows"
-    scored = CliRunner().invoke(
-        cli,
-        ["model", "score", "--model", "v0001", "--registry", str(everything),
-         "--data", str(data), "--out", str(tmp_path / "s.csv")],
-    )  # fmt: skip
+    scored = _invoke_score(tmp_path / "reg--register-all-rows", data, tmp_path / "s.csv")
     assert scored.exit_code == 0, scored.output
