@@ -1,10 +1,11 @@
-"""A console form the routes refuse goes back to its page with the reason, not a JSON 422.
+"""Errors a browser meets in the console: pages and messages, not the API's JSON.
 
 FastAPI answers a form field that fails validation (a threshold above 1, a note too long, a
 missing field) with its JSON error body: right for the API, a dead end in a browser. Under
 ``/console`` the answer is a redirect to the page the form was on, with a message naming each
 field and what is wrong with it; anywhere else FastAPI's own handler answers as before.
-Nothing was changed by the refused request, so nothing needs undoing.
+Nothing was changed by the refused request, so nothing needs undoing. Likewise a 403, 404 or
+409 on a page a browser opened is a page (``error_page``); htmx and API clients keep JSON.
 """
 
 from __future__ import annotations

@@ -140,9 +140,7 @@ def logout(request: Request, live: Csrf) -> Response:
     auth, _, _ = _console(request)
     with auth.db.transaction() as session:
         sessions.logout(session, request.cookies.get(SESSION_COOKIE, ""))
-    response = RedirectResponse(
-        f"/console/login?{flash_query('logged out', None)}", status_code=303
-    )
+    response = back_to("/console/login", msg="logged out")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

@@ -235,22 +235,16 @@ def apply_types(frame: pl.DataFrame, types: list[ColumnType]) -> tuple[pl.DataFr
                 if misses * 2 > col.len() - int(col.is_null().sum()):
                     # most values are written another way than in the training file: read
                     # them as ISO-like text rather than lose the rows
-                    auto = col.cast(pl.String).str.strip_chars()
-                    auto_dt = auto.str.to_datetime(strict=False, time_unit="us")
-                    if int(auto_dt.is_null().sum()) < int(conv.is_null().sum()):
-                        if getattr(auto_dt.dtype, "time_zone", None) is None:
-                            auto_dt = auto_dt.dt.replace_time_zone("UTC")
-                        else:
-                            auto_dt = auto_dt.dt.convert_time_zone("UTC")
+                    auto = _any_datetime(col.cast(pl.String).str.strip_chars())
+                    if int(auto.is_null().sum()) < int(conv.is_null().sum()):
                         notes.append(
                             f"{ct.name}: values are not in the training file's format "
-                            f"{ct.format!r} (e.g. {_first_value(col)!r}); read them as dates "
-                            "in their own format"
+                            f"{ct.format!r} (e.g. {_first_unread(col, conv)!r}); read them as "
+                            "dates in their own format"
                         )
-                        conv = auto_dt.alias(ct.name)
+                        conv = auto.alias(ct.name)
             else:
-                conv = col.cast(pl.String).str.to_datetime(strict=False, time_unit="us")
-                conv = conv.dt.replace_time_zone("UTC")
+                conv = _any_datetime(col.cast(pl.String))
         elif ct.kind in ("numeric", "boolean"):
             if col.dtype == pl.Boolean or col.dtype.is_numeric():
                 conv = col.cast(pl.Float64)
@@ -276,9 +270,12 @@ def apply_types(frame: pl.DataFrame, types: list[ColumnType]) -> tuple[pl.DataFr
     return pl.DataFrame(out), notes
 
 
-def _first_value(col: pl.Series) -> str:
-    values = col.drop_nulls()
-    return str(values[0]) if values.len() else ""
+def _any_datetime(text: pl.Series) -> pl.Series:
+    """Text in whatever format polars recognises, as UTC (naive times are taken as UTC)."""
+    parsed = text.str.to_datetime(strict=False, time_unit="us")
+    if getattr(parsed.dtype, "time_zone", None) is None:
+        return parsed.dt.replace_time_zone("UTC")
+    return parsed.dt.convert_time_zone("UTC")
 
 
 def _first_unread(col: pl.Series, conv: pl.Series) -> str:
