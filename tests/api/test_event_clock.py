@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.api.conftest import headers, make_alert, state_of
 
-from vigil.api.state import EventClock
+from vigil.api.state import EventClock, _newest_event_ms
 from vigil.cases.service import ingest_alerts
 from vigil.security.db import Database
 from vigil.security.keys import create_api_key
@@ -41,6 +41,10 @@ def test_the_clock_is_the_wall_clock_live_and_the_streams_during_a_replay(tmp_pa
     # a restart picks the newest time up from the input log's tail
     log.write_bytes(b"\n".join(_login(JANUARY + i, i) for i in range(3)) + b"\n{broken\n")
     assert EventClock(log, lambda: WALL).now_ms() == JANUARY + 2
+    # a log exactly as long as the tail read keeps its first line
+    log.write_bytes(_login(JANUARY + 9, 9) + b"\n")
+    assert _newest_event_ms(log, tail_bytes=log.stat().st_size) == JANUARY + 9
+    assert _newest_event_ms(log, tail_bytes=log.stat().st_size - 5) is None  # only a part
 
 
 def test_decide_and_labels_during_a_replay_keep_to_the_streams_time(

@@ -186,12 +186,14 @@ def _newest_event_ms(path: Path, tail_bytes: int = 1 << 20) -> int | None:
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - tail_bytes))
+            start = max(0, size - tail_bytes)
+            fh.seek(start)
             tail = fh.read()
     except FileNotFoundError:
         return None
+    lines = tail.splitlines()
     newest: int | None = None
-    for line in tail.splitlines()[1:] if len(tail) == tail_bytes else tail.splitlines():
+    for line in lines[1:] if start > 0 else lines:  # from the middle: the first is a part
         try:
             t = _event_time.decode(line).event_time_ms
         except (msgspec.DecodeError, msgspec.ValidationError):
