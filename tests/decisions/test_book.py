@@ -144,3 +144,12 @@ def test_policy_rejects_thresholds_out_of_order_or_range() -> None:
     assert DecisionPolicy().level(0.49) == "approve"
     assert DecisionPolicy().level(0.5) == "review"
     assert DecisionPolicy().level(0.95) == "deny"
+
+
+def test_the_combined_score_does_not_depend_on_the_order_of_the_findings() -> None:
+    import itertools
+
+    from vigil.decisions import combine_scores
+
+    scores = [0.2745, 0.85, 0.78]  # multiplied in another order, 0.976058 or 0.976059
+    assert len({combine_scores(p) for p in itertools.permutations(scores)}) == 1

@@ -18,9 +18,11 @@ def combine_scores(scores: Iterable[float]) -> float:
     """Noisy-OR of per-detector scores in [0, 1], rounded to 6 decimals.
 
     Rounding keeps a lone score as it was (``1 - (1 - 0.3)`` is 0.30000000000000004 in
-    floating point) and makes the same evidence give the same bytes everywhere.
+    floating point) and, with the scores multiplied in one order (sorted: floating-point
+    products depend on the order, and the book and the evaluation meet the findings in
+    different orders), makes the same evidence give the same bytes everywhere.
     """
     miss = 1.0
-    for s in scores:
+    for s in sorted(scores):
         miss *= 1.0 - min(1.0, max(0.0, s))
     return round(1.0 - miss, 6)
