@@ -41,17 +41,26 @@ def headers(name: str = "all") -> dict[str, str]:
 
 
 def make_alert(**kw: Any) -> Alert:
+    """An alert shaped as the detectors write them: subject ids in each detector's own format
+    (``ag-20@2026-01-05T00:00Z`` for an agent's week, ``ss-…#2`` for a session's second
+    refund, ``c-…#1`` for an account finding) and the plain entity ids in their fields."""
     base: dict[str, Any] = {
         "detector": "agent_refunds",
         "version": 1,
         "subject_type": "agent",
-        "subject_id": "agent-1",
+        "subject_id": "ag-20@2026-01-05T00:00Z",
         "score": 0.6,
-        "reasons": ["refunds_above_peers"],
-        "explanation": "agent-1 refunds far above the team",
+        "reasons": ["unreturned_manual_refunds_above_team_peers"],
+        "explanation": "agent ag-20 refunds far above the team",
         "event_time_ms": 1_767_600_000_000,
     }
     base.update(kw)
+    plain = str(base["subject_id"]).split("@", 1)[0].split("#", 1)[0]
+    field = {"agent": "agent_id", "session": "session_id", "account": "customer_id"}.get(
+        base["subject_type"]
+    )
+    if field is not None:
+        base.setdefault(field, plain)
     base.setdefault("alert_id", f"{base['detector']}:{base['subject_type']}:{base['subject_id']}")
     return msgspec.convert(base, Alert)
 

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi.testclient import TestClient
 from tests.api.conftest import Runtime, headers, make_alert
 
 
 def _seed(runtime: Runtime) -> None:
-    alerts = [make_alert(subject_id=f"agent-{i}", score=i / 10) for i in range(1, 8)]
+    alerts = [make_alert(subject_id=f"ag-{i}@2026-01-05T00:00Z", score=i / 10) for i in range(1, 8)]
     alerts.append(
         make_alert(
             detector="fraud_ring",
             subject_type="ring",
-            subject_id="ring-1",
+            subject_id="ring-c-0cd0b6c0e9f2aa41#1",
             score=0.9,
-            members=("account:c-9",),
-            refund_ids=("rf-5",),
+            members=("account:c-9e1f0b7a3c5d2e48", "device:d-4f1a2b3c4d5e"),
+            refund_ids=("rf-5a8e1c0d9b7f21",),
         )
     )
     runtime.emit(*alerts)
@@ -32,11 +34,12 @@ def test_paging_newest_first_never_repeats(client: TestClient, runtime: Runtime)
         cursor = page["next_cursor"]
         if cursor is None:
             break
-        runtime.emit(make_alert(subject_id=f"late-{len(seen)}"))  # arrivals do not disturb
-    assert seen[0] == "fraud_ring:ring:ring-1"
+        # arrivals do not disturb
+        runtime.emit(make_alert(subject_id=f"ag-{len(seen)}@2026-01-12T00:00Z"))
+    assert seen[0] == "fraud_ring:ring:ring-c-0cd0b6c0e9f2aa41#1"
     assert len(seen) == len(set(seen)) == 8
     oldest = client.get("/v1/alerts", params={"order": "oldest", "limit": 1}, headers=headers())
-    assert oldest.json()["items"][0]["subject_id"] == "agent-1"
+    assert oldest.json()["items"][0]["subject_id"] == "ag-1@2026-01-05T00:00Z"
     assert oldest.json()["items"][0]["seq"] == 0
 
 
@@ -49,16 +52,20 @@ def test_filters(client: TestClient, runtime: Runtime) -> None:
         assert r.status_code == 200, r.text
         return [a["subject_id"] for a in r.json()["items"]]
 
-    assert ids(detector="fraud_ring") == ["ring-1"]
-    assert ids(customer_id="c-9") == ["ring-1"]
-    assert ids(refund_id="rf-5") == ["ring-1"]
-    assert ids(min_score=0.65, subject_type="agent") == ["agent-7"]
-    assert ids(subject_type="agent", subject_id="agent-3") == ["agent-3"]
-    assert ids(agent_id="agent-2") == ["agent-2"]
+    ring = "ring-c-0cd0b6c0e9f2aa41#1"
+    assert ids(detector="fraud_ring") == [ring]
+    assert ids(customer_id="c-9e1f0b7a3c5d2e48") == [ring]
+    assert ids(refund_id="rf-5a8e1c0d9b7f21") == [ring]
+    assert ids(min_score=0.65, subject_type="agent") == ["ag-7@2026-01-05T00:00Z"]
+    week = "ag-3@2026-01-05T00:00Z"
+    assert ids(subject_type="agent", subject_id=week) == [week]
+    # by the plain agent id, whatever the subject id's format
+    assert ids(agent_id="ag-2") == ["ag-2@2026-01-05T00:00Z"]
     assert ids(since_ms=1_767_600_000_001) == []
     assert client.get("/v1/alerts", params={"limit": 0}, headers=h).status_code == 422
-    one = client.get("/v1/alerts/fraud_ring:ring:ring-1", headers=h)
-    assert one.status_code == 200 and one.json()["members"] == ["account:c-9"]
+    one = client.get(f"/v1/alerts/{quote(f'fraud_ring:ring:{ring}')}", headers=h)
+    assert one.status_code == 200
+    assert one.json()["members"] == ["account:c-9e1f0b7a3c5d2e48", "device:d-4f1a2b3c4d5e"]
     assert client.get("/v1/alerts/nope", headers=h).status_code == 404
 
 

@@ -50,7 +50,7 @@ def _msgspec(raw: bytes) -> str | None:
         body = decode_decide_body(raw, "application/json")
     except RequestValidationError:
         return None
-    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+    return request_fingerprint(body)
 
 
 def test_the_two_models_have_the_same_fields_and_defaults() -> None:
@@ -60,7 +60,10 @@ def test_the_two_models_have_the_same_fields_and_defaults() -> None:
     for f in info:
         p = fields[f.name]
         assert p.is_required() == (f.required), f.name
-        if not f.required:
+        if f.default_factory is not msgspec.NODEFAULT:
+            assert p.default_factory is not None, f.name
+            assert p.default_factory() == f.default_factory(), f.name  # type: ignore[call-arg]
+        elif not f.required:
             assert p.default == f.default, f.name
 
 
@@ -132,3 +135,14 @@ def test_the_document_describes_the_body_and_the_422() -> None:
                                        "policy"}  # fmt: skip
     assert schema["additionalProperties"] is False
     assert "422" in op["responses"]
+
+
+def test_a_request_journalled_before_later_fields_keeps_its_fingerprint() -> None:
+    """Journals written before skus, reason, channel and wait_ms existed key requests by the
+    older fields: left at their defaults, the new fields do not change the fingerprint."""
+    body = DecideRequest.model_validate(VALID).model_dump(mode="json")
+    older = {k: v for k, v in body.items() if k not in ("skus", "reason", "channel", "wait_ms")}
+    assert request_fingerprint({**body, "wait_ms": 2_000}) == request_fingerprint(body)
+    before = hashlib.sha256(msgspec.json.encode(older, order="sorted")).hexdigest()
+    assert request_fingerprint(body) == before
+    assert request_fingerprint({**body, "reason": "item_not_received"}) != before

@@ -17,7 +17,7 @@ def _alert(day: int, n: int, **kw: object) -> object:
         subject_type="refund",
         subject_id=f"rf-{day}-{n}",
         refund_ids=(f"rf-{day}-{n}",),
-        agent_id="agent-1",
+        agent_id="ag-1",
         event_time_ms=T0 + day * DAY,
         **kw,
     )
@@ -34,7 +34,7 @@ def test_alerts_and_decisions_older_than_the_retention_are_dropped() -> None:
             for decision in book.update(alert):  # type: ignore[arg-type]
                 index.add_decision(decision)
         index.add_alert(  # one finding a day about the agent
-            make_alert(alert_id=f"agent_refunds:agent:agent-1:{day}", event_time_ms=T0 + day * DAY)
+            make_alert(subject_id=f"ag-1@day{day}", event_time_ms=T0 + day * DAY)
         )
     index.sweep()
     kept_days = range(29, 40)  # newest day 39, cutoff day 29 (kept: event time >= cutoff)
@@ -47,7 +47,7 @@ def test_alerts_and_decisions_older_than_the_retention_are_dropped() -> None:
     assert "rf-3-0" not in index.decisions
     # evidence about the agent counts only what is kept
     evidence = index.evidence(
-        "rf-new", agent_id="agent-1", session_id=None, customer_id=None, order_id=None
+        "rf-new", agent_id="ag-1", session_id=None, customer_id=None, order_id=None
     )
     assert len(evidence.alerts) == len(kept_days) and evidence.agent
     assert min(a.event_time_ms for a in evidence.alerts) == T0 + 29 * DAY

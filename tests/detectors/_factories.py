@@ -22,6 +22,7 @@ from vigil.events.schemas import (
     OrderPlaced,
     RefundIssued,
     RefundPolicy,
+    RefundRequested,
     ReturnLabelCreated,
     ReturnReceived,
     ReturnRequested,
@@ -190,6 +191,37 @@ class Events:
             customer_id=customer_id,
             return_id=return_id,
             amount_cents=amount_cents,
+            method="original_payment",
+            issued_by=issued_by,
+            agent_id=agent_id if issued_by == "agent" else None,
+            session_id=session_id,
+            policy=policy,
+        )
+
+    def request(
+        self,
+        refund_id: str,
+        order_id: str,
+        t: int,
+        *,
+        amount_cents: int = 50_000,
+        policy: RefundPolicy = "manual_override",
+        issued_by: IssuedBy = "agent",
+        agent_id: str | None = "a1",
+        session_id: str | None = None,
+        return_id: str | None = None,
+        customer_id: str = "c1",
+    ) -> RefundRequested:
+        """The request that comes just before ``refund`` with the same arguments."""
+        return RefundRequested(
+            event_id=self._id(),
+            event_time_ms=t,
+            refund_id=refund_id,
+            order_id=order_id,
+            customer_id=customer_id,
+            return_id=return_id,
+            amount_cents=amount_cents,
+            channel="agent" if issued_by == "agent" else "self_service",
             method="original_payment",
             issued_by=issued_by,
             agent_id=agent_id if issued_by == "agent" else None,
@@ -370,6 +402,17 @@ def mixed_stream() -> list[EventBase]:
     )
     for i in range(3):
         evs.append(f.order(f"o-to{i}", T0 + i, customer_id=f"m{i}"))
+        evs.append(
+            f.request(
+                f"r-to{i}",
+                f"o-to{i}",
+                t + (i + 1) * 5 * MINUTE - 5_000,
+                amount_cents=45_000,
+                agent_id="a1",
+                session_id=None if i == 2 else "s-evil",
+                customer_id=f"m{i}",
+            )
+        )
         evs.append(
             f.refund(
                 f"r-to{i}",

@@ -1,12 +1,15 @@
 """``POST /v1/refunds/decide`` (synchronous, idempotent) and ``GET /v1/decisions/{refund_id}``.
 
-A decision is made from what the index knows now (``index.live_decision``): the refund's
-own findings if the runtime has spoken about it, and the current findings about its agent,
-session, order, customer and the customer's ring, combined by the runtime's own
-``DecisionBook`` under the server's ``DecisionPolicy``. The answer is journalled by refund
-id: the same request gets the same bytes back (header ``Idempotent-Replay: true``); a
-different body for a refund already decided is a 409. Unless ``record_event`` is false,
-the refund is appended to the stream as a ``refund_issued`` event, so detectors see it.
+A decision is the request-time decision (``vigil.decisions.request.decide_request``), the
+function the runtime applies to every ``refund_requested`` event, over what the index holds
+now: the alerts about the refund, its order, agent, session, customer and rings, and the
+request-time facts the runtime published. When the index has caught up with the input, the
+answer is the one the runtime writes for the same request. The answer is journalled by
+refund id: the same request gets the same bytes back (header ``Idempotent-Replay: true``);
+a different body for a refund already decided is a 409. Unless ``record_event`` is false,
+the request is appended to the stream as a ``refund_requested`` event, so the runtime
+decides it too and the detectors see it (a refund is *issued* only when the refund system
+pays it out: it posts ``refund_issued`` then).
 
 The body is decoded by msgspec into ``schemas.DecideBody`` (the same rules as the
 documented ``DecideRequest``; errors are 422s in FastAPI's validation shape), not by
@@ -17,6 +20,7 @@ request's CPU (docs/api.md, "Latency").
 from __future__ import annotations
 
 import email.message
+import os
 import re
 import time
 from typing import Annotated, Any
@@ -27,7 +31,6 @@ from fastapi.exceptions import RequestValidationError
 
 from vigil.api.auth import needs
 from vigil.api.errors import ConflictError, NotFoundError
-from vigil.api.index import live_decision
 from vigil.api.schemas import (
     DecideBody,
     DecideRequest,
@@ -35,16 +38,17 @@ from vigil.api.schemas import (
     DecisionView,
     error_responses,
 )
-from vigil.api.state import get_state, request_fingerprint
+from vigil.api.state import ApiState, get_state, request_fingerprint
+from vigil.decisions.request import decide_request, request_evidence
 from vigil.events.codec import encode_one
-from vigil.events.schemas import RefundIssued
+from vigil.events.schemas import RefundRequested, RequestChannel
 from vigil.security.permissions import Principal
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 _encode = msgspec.json.Encoder().encode
 _REPLAY_HEADERS = {"Idempotent-Replay": "true"}
 _decode_body = msgspec.json.Decoder(DecideBody).decode
-_WHOLE_FIELDS = ("amount_cents", "event_time_ms")
+_WHOLE_FIELDS = ("amount_cents", "event_time_ms", "wait_ms")
 _OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -151,41 +155,47 @@ async def decide(
         st.metrics.decision_replays.inc()
         answer = st.journal.response(known)
         return Response(answer, media_type="application/json", headers=_REPLAY_HEADERS)
-    evidence = st.index.evidence(
-        rid,
+    caught_up = await _caught_up(st, int(body.wait_ms))
+    # both are ints here: decode_decide_body turned whole floats into ints
+    event_time_ms = int(body.event_time_ms) if body.event_time_ms is not None else st.clock.now_ms()
+    req = RefundRequested(
+        event_id=f"decide:{rid}",
+        event_time_ms=event_time_ms,
+        refund_id=rid,
+        order_id=body.order_id,
+        customer_id=body.customer_id,
+        return_id=body.return_id,
+        amount_cents=int(body.amount_cents),
+        currency=body.currency,
+        skus=body.skus,
+        reason=body.reason,
+        channel=body.channel or _channel(body.issued_by, body.policy),
+        method=body.method,
+        policy=body.policy,
+        issued_by=body.issued_by,
         agent_id=body.agent_id,
         session_id=body.session_id,
-        customer_id=body.customer_id,
-        order_id=body.order_id,
     )
+    index = st.index
+    evidence = request_evidence(req, index.facts, index)
     policy = st.settings.decision_policy
-    decision = live_decision(rid, evidence, policy)
+    decision = decide_request(
+        req,
+        index.facts,
+        index,
+        policy=policy,
+        settings=st.settings.detector_settings,
+        centres=st.settings.return_centres,
+        evidence=evidence,
+    )
     now_ms = int(time.time() * 1000)
     event_line: bytes | None = None
     event_end: int | None = None
     event_id: str | None = None
     if body.record_event:
-        event_id = f"decide:{rid}"
-        event = RefundIssued(
-            event_id=event_id,
-            # both are ints here: decode_decide_body turned whole floats into ints
-            event_time_ms=int(body.event_time_ms)
-            if body.event_time_ms is not None
-            else st.clock.now_ms(),
-            refund_id=rid,
-            order_id=body.order_id,
-            customer_id=body.customer_id,
-            return_id=body.return_id,
-            amount_cents=int(body.amount_cents),
-            currency=body.currency,
-            method=body.method,
-            issued_by=body.issued_by,
-            agent_id=body.agent_id,
-            session_id=body.session_id,
-            policy=body.policy,
-        )
-        st.clock.observe(event.event_time_ms)
-        event_line = encode_one(event) + b"\n"
+        event_id = req.event_id
+        st.clock.observe(event_time_ms)
+        event_line = encode_one(req) + b"\n"
         _seq, event_end = st.decision_log.write_end(event_line)  # fsynced with the journal
         st.staleness.appended()
     out: dict[str, Any] = {
@@ -209,6 +219,7 @@ async def decide(
         "event_id": event_id,
         "decided_at_ms": now_ms,
         "index_age_s": round(max(st.staleness.pending_s(), st.staleness.tail_age_s()), 3),
+        "caught_up": caught_up,
     }
     response = _encode(out)
     # the journal line carries the event: one fsync makes both durable (DecisionJournal)
@@ -252,3 +263,27 @@ async def get_decision(
         ),
         media_type="application/json",
     )
+
+
+async def _caught_up(st: ApiState, wait_ms: int) -> bool:
+    """Whether the index reflects every event appended to the input log before now; with
+    ``wait_ms``, wait up to that long for it (the runtime reads, publishes, the index reads)."""
+    try:
+        appended = os.stat(st.settings.input_log).st_size
+    except FileNotFoundError:
+        return True
+    if st.tailer.reflected_offset >= appended:
+        return True
+    if wait_ms <= 0 or not st.tailer.runtime_publishing():
+        return False  # no runtime has published lately: waiting would only add latency
+    return await st.tailer.wait_reflected(appended, wait_ms / 1000)
+
+
+def _channel(issued_by: str, policy: str) -> RequestChannel:
+    """How a request came, when the body does not say: an agent's, a policy trigger's
+    (refund on first scan or on receipt), or the customer's own."""
+    if issued_by == "agent":
+        return "agent"
+    if policy in ("on_first_scan", "on_receipt"):
+        return "automatic"
+    return "self_service"

@@ -2,11 +2,12 @@
 
 A separate process (``python -m vigil.api.demo_feed``) so that its work never competes with
 the API's event loop for the GIL. It simulates a stream with ``vigil.sim``, then posts it
-in small batches to ``POST /v1/events`` at ``rate`` events per second, and asks
-``POST /v1/refunds/decide`` about every refund in the stream (``record_event: false``,
-since the stream carries the refund itself), so alerts, decisions and metrics move on their
-own. At the end of the stream it starts again with fresh event ids and event times moved
-past the previous lap, so the runtime sees new, in-order events forever.
+in small batches to ``POST /v1/events`` at ``rate`` events per second. Each refund request
+of the stream goes to ``POST /v1/refunds/decide`` instead, in its place in the stream, as a
+refund system would ask (the API records it as a ``refund_requested`` event), so alerts,
+decisions and metrics move on their own. At the end of the stream it starts again with fresh
+event ids and event times moved past the previous lap, so the runtime sees new, in-order
+events forever.
 
 Where it got to (lap and line) is kept in ``WORK_DIR/feed-position.json`` after every batch:
 ``vigil serve --demo`` started again on the same state goes on from there instead of
@@ -51,26 +52,35 @@ def lap_lines(events_path: Path, lap: int, shift_ms: int) -> list[bytes]:
     return out
 
 
+_REQUEST_KEYS = (
+    "refund_id",
+    "order_id",
+    "customer_id",
+    "amount_cents",
+    "policy",
+    "agent_id",
+    "session_id",
+    "return_id",
+    "method",
+    "issued_by",
+    "event_time_ms",
+    "skus",
+    "reason",
+    "channel",
+)
+
+
 def _decide_body(raw: bytes) -> dict[str, Any] | None:
-    if b'"refund_issued"' not in raw:
+    """The decide request for a ``refund_requested`` line (None for any other line)."""
+    if b'"refund_requested"' not in raw:
         return None
     try:
         rec: dict[str, Any] = _decode(raw)
     except msgspec.DecodeError:
         return None
-    if rec.get("type") != "refund_issued":
+    if rec.get("type") != "refund_requested":
         return None
-    keys = ("refund_id", "order_id", "customer_id", "amount_cents", "policy", "agent_id")
-    body = {k: rec[k] for k in keys if rec.get(k) is not None}
-    body.update(
-        session_id=rec.get("session_id"),
-        return_id=rec.get("return_id"),
-        method=rec.get("method", "original_payment"),
-        issued_by=rec.get("issued_by", "system"),
-        event_time_ms=rec.get("event_time_ms"),
-        record_event=False,
-    )
-    return body
+    return {k: rec[k] for k in _REQUEST_KEYS if rec.get(k) is not None}
 
 
 def feed(
@@ -99,12 +109,8 @@ def feed(
             next_at = time.monotonic()
             for start in range(line, len(lines), per_batch):
                 chunk = lines[start : start + per_batch]
-                client.post("/v1/events", b"\n".join(chunk) + b"\n", "application/x-ndjson")
+                _post_in_order(client, chunk)
                 posted += len(chunk)
-                for raw in chunk:
-                    body = _decide_body(raw)
-                    if body is not None:
-                        client.post("/v1/refunds/decide", _encode(body), "application/json")
                 _keep_position(position, {**stream, "lap": lap, "line": start + len(chunk)})
                 next_at += len(chunk) / rate
                 pause = next_at - time.monotonic()
@@ -115,6 +121,22 @@ def feed(
 
 
 POSITION_FILE = "feed-position.json"
+
+
+def _post_in_order(client: _Poster, chunk: list[bytes]) -> None:
+    """Post a chunk's events, and ask ``decide`` about each request where it stands."""
+    pending: list[bytes] = []
+    for raw in chunk:
+        body = _decide_body(raw)
+        if body is None:
+            pending.append(raw)
+            continue
+        if pending:
+            client.post("/v1/events", b"\n".join(pending) + b"\n", "application/x-ndjson")
+            pending = []
+        client.post("/v1/refunds/decide", _encode(body), "application/json")
+    if pending:
+        client.post("/v1/events", b"\n".join(pending) + b"\n", "application/x-ndjson")
 
 
 def _resume_at(position: Path, stream: dict[str, int]) -> tuple[int, int]:

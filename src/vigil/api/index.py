@@ -1,11 +1,16 @@
-"""The API's in-memory view of the runtime's outputs, and the live decision built on it.
+"""The API's in-memory view of the runtime's outputs: what ``decide`` and ``/v1/alerts`` read.
 
-The runtime writes ``alerts.jsonl`` and ``decisions.jsonl``; ``state.OutputTailer`` reads
-each new line into this index, which answers in microseconds:
+The runtime writes ``alerts.jsonl``, ``decisions.jsonl`` and (under ``vigil serve``)
+``facts.jsonl``; ``state.OutputTailer`` reads each new line into this index, which answers
+in microseconds:
 
-- refund -> the runtime's current decision, and the alerts that cover the refund;
-- (subject type, subject id) -> alerts about an agent, a session, an order, an account;
-- customer -> ring alerts that list the customer's account among their members.
+- (kind, plain id) -> alerts about a refund, order, agent, session, customer or the rings
+  listing a customer (``vigil.decisions.evidence.AlertIndex``: never by a subject id's
+  format);
+- (subject type, subject id) -> alerts, for ``/v1/alerts`` filters;
+- refund -> the runtime's current decision;
+- the request-time facts per entity, as the runtime published them, which
+  ``vigil.decisions.request.decide_request`` reads with the alerts.
 
 Alert ids are deterministic (``detector:subject_type:subject_id``) and the runtime never
 emits one twice, so a line read again (after the runtime resumed from a checkpoint and
@@ -26,17 +31,15 @@ import heapq
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
-
-from vigil.decisions.book import DecisionBook, RefundDecision
-from vigil.decisions.policy import DecisionPolicy
+from vigil.decisions.book import RefundDecision
+from vigil.decisions.evidence import SWEEP_EVERY, AlertIndex, unlist
 from vigil.detectors.base import Alert, refunds_of
+from vigil.features.facts import RequestFacts
+
+__all__ = ["SWEEP_EVERY", "AlertFilter", "RiskIndex"]
 
 _ACCOUNT = "account:"
-#: additions between two retention sweeps
-SWEEP_EVERY = 1_000
 
 
 @dataclass(frozen=True)
@@ -64,71 +67,44 @@ class AlertFilter:
             return False
         if self.until_ms is not None and a.event_time_ms >= self.until_ms:
             return False
-        if self.agent_id is not None and self.agent_id not in (
-            a.agent_id,
-            a.subject_id if a.subject_type == "agent" else None,
-        ):
+        if self.agent_id is not None and a.agent_id != self.agent_id:
             return False
         if self.customer_id is not None and not (
-            a.customer_id == self.customer_id
-            or (a.subject_type == "account" and a.subject_id == self.customer_id)
-            or _ACCOUNT + self.customer_id in a.members
+            a.customer_id == self.customer_id or _ACCOUNT + self.customer_id in a.members
         ):
             return False
         return self.refund_id is None or self.refund_id in refunds_of(a)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """The alerts the index holds about one refund and its entities."""
+class RiskIndex(AlertIndex):
+    """``AlertIndex`` (alerts by plain entity ids, with retention) plus what the API serves:
+    alerts by subject for ``/v1/alerts``, the stream's current decision per refund, and the
+    request-time facts the runtime published (``facts.jsonl``)."""
 
-    alerts: tuple[Alert, ...]
-    refund: bool
-    agent: bool
-    session: bool
-    customer: bool
-    ring: bool
-
-
-class RiskIndex:
-    def __init__(self, retention_ms: int | None = None) -> None:
-        #: by seq; ``None`` where retention dropped the alert (seqs never move)
-        self.alerts: list[Alert | None] = []
-        self._pos: dict[str, int] = {}
-        self._by_refund: dict[str, list[int]] = {}
+    def __init__(self, retention_ms: int | None = None, facts: RequestFacts | None = None) -> None:
+        super().__init__(retention_ms)
         self._by_subject: dict[tuple[str, str], list[int]] = {}
-        self._rings_of_customer: dict[str, list[int]] = {}
         self.decisions: dict[str, RefundDecision] = {}
         self.decisions_by_level: Counter[str] = Counter()
-        self.retention_ms = retention_ms
-        #: the newest event time seen; retention counts back from it
-        self.newest_ms = 0
-        self.alert_count = 0
-        self.dropped_alerts = 0
         self.dropped_decisions = 0
-        self._alert_heap: list[tuple[int, int]] = []  # (event time, seq)
         self._decision_heap: list[tuple[int, str]] = []  # (event time, refund id)
-        self._until_sweep = SWEEP_EVERY
+        #: the runtime's request-time facts, as published (``vigil.features.facts``)
+        self.facts = facts or RequestFacts()
+        self.facts_newest_ms = 0
+        self._facts_until_prune = SWEEP_EVERY * 100
 
     # --- writes (the tailer) -----------------------------------------------------------
 
     def add_alert(self, alert: Alert) -> None:
-        pos = self._pos.get(alert.alert_id)
-        if pos is not None:  # a line read again after the runtime resumed: same alert
-            self.alerts[pos] = alert
-            return
-        pos = len(self.alerts)
-        self.alerts.append(alert)
-        self.alert_count += 1
-        self._pos[alert.alert_id] = pos
-        for rid in refunds_of(alert):
-            self._by_refund.setdefault(rid, []).append(pos)
-        self._by_subject.setdefault((alert.subject_type, alert.subject_id), []).append(pos)
-        for customer in _ring_customers(alert):
-            self._rings_of_customer.setdefault(customer, []).append(pos)
-        if self.retention_ms is not None:
-            heapq.heappush(self._alert_heap, (alert.event_time_ms, pos))
-            self._added(alert.event_time_ms)
+        new = alert.alert_id not in self._pos
+        super().add_alert(alert)
+        if new:
+            pos = self._pos[alert.alert_id]
+            self._by_subject.setdefault((alert.subject_type, alert.subject_id), []).append(pos)
+
+    def _drop_alert(self, pos: int, alert: Alert) -> None:
+        super()._drop_alert(pos, alert)
+        unlist(self._by_subject, (alert.subject_type, alert.subject_id), pos)
 
     def add_decision(self, decision: RefundDecision) -> None:
         old = self.decisions.get(decision.refund_id)
@@ -142,24 +118,23 @@ class RiskIndex:
             heapq.heappush(self._decision_heap, (decision.event_time_ms, decision.refund_id))
             self._added(decision.event_time_ms)
 
-    def _added(self, event_time_ms: int) -> None:
-        self.newest_ms = max(self.newest_ms, event_time_ms)
-        self._until_sweep -= 1
-        if self._until_sweep <= 0:
-            self.sweep()
+    def add_fact_line(self, line: bytes) -> None:
+        """One line of the runtime's ``facts.jsonl``; facts idle past their retention are
+        dropped now and then (reads ignore them anyway: ``RequestFacts.get``)."""
+        _kind, _key, last_ms = self.facts.apply_line(line)
+        if last_ms > self.facts_newest_ms:
+            self.facts_newest_ms = last_ms
+        self._facts_until_prune -= 1
+        if self._facts_until_prune <= 0:
+            self._facts_until_prune = SWEEP_EVERY * 100
+            self.facts.prune(self.facts_newest_ms)
 
     def sweep(self) -> None:
         """Drop what is older than the retention (see the module doc)."""
-        self._until_sweep = SWEEP_EVERY
+        super().sweep()
         if self.retention_ms is None:
             return
         cutoff = self.newest_ms - self.retention_ms
-        heap = self._alert_heap
-        while heap and heap[0][0] < cutoff:
-            _, pos = heapq.heappop(heap)
-            alert = self.alerts[pos]
-            if alert is not None and alert.event_time_ms < cutoff:
-                self._drop_alert(pos, alert)
         dheap = self._decision_heap
         while dheap and dheap[0][0] < cutoff:
             _, rid = heapq.heappop(dheap)
@@ -169,29 +144,7 @@ class RiskIndex:
                 self.decisions_by_level[decision.decision] -= 1
                 self.dropped_decisions += 1
 
-    def _drop_alert(self, pos: int, alert: Alert) -> None:
-        self.alerts[pos] = None
-        self.alert_count -= 1
-        self.dropped_alerts += 1
-        del self._pos[alert.alert_id]
-        for rid in refunds_of(alert):
-            _unlist(self._by_refund, rid, pos)
-        _unlist(self._by_subject, (alert.subject_type, alert.subject_id), pos)
-        for customer in _ring_customers(alert):
-            _unlist(self._rings_of_customer, customer, pos)
-
     # --- reads -------------------------------------------------------------------------
-
-    def live_alerts(self) -> Iterator[Alert]:
-        """The alerts held, oldest seq first (without the holes retention left)."""
-        return (a for a in self.alerts if a is not None)
-
-    def seq_of(self, alert_id: str) -> int:
-        return self._pos[alert_id]
-
-    def get(self, alert_id: str) -> Alert | None:
-        pos = self._pos.get(alert_id)
-        return None if pos is None else self.alerts[pos]
 
     def page(
         self, flt: AlertFilter, *, cursor: int | None, limit: int, newest_first: bool
@@ -210,7 +163,7 @@ class RiskIndex:
         self, flt: AlertFilter, cursor: int | None, newest_first: bool
     ) -> Iterator[int]:
         if flt.refund_id is not None:
-            seqs: list[int] | range = self._by_refund.get(flt.refund_id, [])
+            seqs: list[int] | range = self.seqs_about("refund", flt.refund_id)
         elif flt.subject_type is not None and flt.subject_id is not None:
             seqs = self._by_subject.get((flt.subject_type, flt.subject_id), [])
         else:
@@ -223,71 +176,3 @@ class RiskIndex:
             for seq in seqs:
                 if cursor is None or seq > cursor:
                     yield seq
-
-    def evidence(
-        self,
-        refund_id: str,
-        *,
-        agent_id: str | None,
-        session_id: str | None,
-        customer_id: str | None,
-        order_id: str | None,
-    ) -> Evidence:
-        alerts = self.alerts
-        own = self._by_refund.get(refund_id, ())
-        if order_id is not None:
-            own = [*own, *self._by_subject.get(("order", order_id), ())]
-        agent = self._by_subject.get(("agent", agent_id), ()) if agent_id else ()
-        session = self._by_subject.get(("session", session_id), ()) if session_id else ()
-        customer = self._by_subject.get(("account", customer_id), ()) if customer_id else ()
-        ring = self._rings_of_customer.get(customer_id, ()) if customer_id else ()
-        seqs = sorted({*own, *agent, *session, *customer, *ring})
-        return Evidence(
-            alerts=tuple(a for s in seqs if (a := alerts[s]) is not None),
-            refund=bool(own),
-            agent=bool(agent),
-            session=bool(session),
-            customer=bool(customer),
-            ring=bool(ring),
-        )
-
-
-def _ring_customers(alert: Alert) -> list[str]:
-    if alert.subject_type != "ring":
-        return []
-    return [m[len(_ACCOUNT) :] for m in alert.members if m.startswith(_ACCOUNT)]
-
-
-def _unlist(by_key: dict[Any, list[int]], key: object, pos: int) -> None:
-    seqs = by_key.get(key)
-    if seqs is None:
-        return
-    seqs.remove(pos)  # the oldest go first, and they are near the front
-    if not seqs:
-        del by_key[key]
-
-
-def live_decision(refund_id: str, evidence: Evidence, policy: DecisionPolicy) -> RefundDecision:
-    """The decision for ``refund_id`` from every finding known now.
-
-    The same ``DecisionBook`` the runtime uses: each detector's strongest finding counts
-    once, noisy-OR, the policy's thresholds. A finding about the refund's agent, session,
-    customer or ring counts as if it named this refund (the runtime's book will say the
-    same once the refund is in the stream and those detectors speak about it).
-    """
-    book = DecisionBook(policy)
-    for alert in evidence.alerts:
-        book.update(msgspec.structs.replace(alert, refund_ids=(refund_id,)))
-    decision = book.current(refund_id)
-    if decision is None:
-        return RefundDecision(
-            refund_id=refund_id,
-            decision=policy.level(0.0),
-            score=0.0,
-            reasons=(),
-            explanation="no finding yet about this refund, its agent, session, customer or ring",
-            contributions=(),
-            event_time_ms=0,
-            revision=0,
-        )
-    return decision

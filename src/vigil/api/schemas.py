@@ -67,11 +67,13 @@ class IngestResponse(BaseModel):
 
 
 class DecideRequest(BaseModel):
-    """ "May this refund go through?" The refund as it is about to be issued.
+    """ "May this refund go through?" The refund as it is requested, before it is issued.
 
     Unless ``record_event`` is false, the request is also appended to the stream as a
-    ``refund_issued`` event (id ``decide:<refund_id>``), so the detectors see it; send it as
-    false when the refund system also posts its own ``refund_issued`` events.
+    ``refund_requested`` event (id ``decide:<refund_id>``), so the runtime decides it too and
+    the detectors see it; send it as false when the refund system posts its own
+    ``refund_requested`` events. Post ``refund_issued`` to ``/v1/events`` when the refund is
+    paid out.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -89,10 +91,31 @@ class DecideRequest(BaseModel):
     issued_by: Literal["system", "agent"] = "system"
     event_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE] | None = Field(
         default=None,
-        description="when the refund happens; default: now, or the newest event time the "
-        "API has seen when the stream runs more than a day behind the clock (a replay)",
+        description="when the refund is requested; default: now, or the newest event time "
+        "the API has seen when the stream runs more than a day behind the clock (a replay)",
     )
     record_event: bool = True
+    skus: list[Id] = Field(
+        default_factory=list,
+        max_length=200,
+        description="the items refunded (empty: the whole order, or a goodwill amount)",
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="the customer's claim, e.g. item_not_received"
+    )
+    channel: Literal["self_service", "agent", "automatic"] | None = Field(
+        default=None,
+        description="how the request came: the customer in self-service, an agent in the "
+        "support tools, or a policy trigger (a first scan, a receipt); default: agent when "
+        "an agent issues it, automatic for on_first_scan / on_receipt, else self_service",
+    )
+    wait_ms: Annotated[int, Field(ge=0, le=5_000), _WHOLE] = Field(
+        default=0,
+        description="wait up to this long for the runtime to have processed every event "
+        "appended before this request (those just posted to /v1/events), so the answer "
+        "rests on them (only while a runtime is publishing); the answer's caught_up says "
+        "whether it did",
+    )
 
 
 _MId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -122,6 +145,13 @@ class DecideBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     issued_by: Literal["system", "agent"] = "system"
     event_time_ms: _MWhole | None = None
     record_event: bool = True
+    skus: Annotated[list[_MId], msgspec.Meta(max_length=200)] = []
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    channel: Literal["self_service", "agent", "automatic"] | None = None
+    wait_ms: (
+        Annotated[int, msgspec.Meta(ge=0, le=5_000)]
+        | Annotated[float, msgspec.Meta(ge=0, le=5_000)]
+    ) = 0
 
 
 class ContributionOut(BaseModel):
@@ -158,10 +188,14 @@ class DecideResponse(BaseModel):
     contributions: list[ContributionOut]
     evidence: EvidenceOut
     policy: PolicyOut
-    event_id: str | None = Field(description="id of the refund_issued event appended, if any")
+    event_id: str | None = Field(description="id of the refund_requested event appended, if any")
     decided_at_ms: int = Field(description="wall time of the decision, epoch ms")
     index_age_s: float = Field(
         ge=0.0, description="how stale the evidence could be when it was decided"
+    )
+    caught_up: bool = Field(
+        description="the evidence reflected every event appended before the request (with "
+        "wait_ms, after waiting for it)"
     )
 
 

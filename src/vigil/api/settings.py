@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vigil.decisions.policy import DecisionPolicy
+from vigil.detectors.return_centres import ReturnCentres
+from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
 
 
@@ -31,6 +33,10 @@ class ApiSettings:
     #: replaced at every publish), to measure how stale the index may be
     checkpoint_dir: Path | None = None
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: what the request-time scorers weigh: the same as the runtime's (``vigil run``
+    #: defaults), so ``decide`` answers as the runtime's request-time decision does
+    detector_settings: DetectorSettings = field(default_factory=DetectorSettings)
+    return_centres: ReturnCentres = field(default_factory=ReturnCentres)
     #: how often the API reads new lines of the runtime's outputs
     tail_interval_s: float = 0.05
     #: fsync the input log and dead letters before ``POST /v1/events`` answers

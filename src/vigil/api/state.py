@@ -6,7 +6,8 @@ Two processes, two append-only files each way, no shared memory:
   append to it (``appender.DurableAppender``: written at once, fsynced by group commit);
   the runtime follows it (``vigil run --input input.jsonl --follow``), and resumes from its
   checkpoint after a crash, so nothing appended is lost or processed twice.
-- runtime -> API: ``alerts.jsonl`` and ``decisions.jsonl``. In follow mode the runtime
+- runtime -> API: ``alerts.jsonl``, ``decisions.jsonl`` and ``facts.jsonl`` (the request-time
+  facts each batch changed, ``vigil.features.facts``). In follow mode the runtime
   publishes them after every input batch (written, not fsynced, then ``progress.json``
   replaced) and checkpoints durably every few seconds; ``OutputTailer`` reads new complete
   lines every ``tail_interval_s`` into the ``RiskIndex``, in slices small enough not to
@@ -48,6 +49,7 @@ from vigil.api.telemetry import ApiMetrics
 from vigil.cases.outbox import flush_outbox
 from vigil.decisions.book import RefundDecision, decision_decoder
 from vigil.detectors.base import Alert, alert_decoder
+from vigil.features.facts import FACTS_FILE
 from vigil.security.db import Database
 
 #: bytes read from one output per slice; ~300 alerts, a few ms of decoding
@@ -274,10 +276,31 @@ class DecisionJournal:
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
+class _Progress(msgspec.Struct):
+    input_offset: int = 0
+
+
+_progress_decoder = msgspec.json.Decoder(_Progress)
+
+
+#: request fields added after journals existed: left out of the fingerprint at their default,
+#: so a request journalled before them is still "the same request"
+_LATER_FIELDS: dict[str, object] = {"skus": [], "reason": None, "channel": None}
+#: how long to wait for the index is not part of the request
+_NOT_THE_REQUEST = frozenset({"wait_ms"})
+
+
 def request_fingerprint(body: object) -> str:
-    """sha256 of a request's fields (defaults included) with sorted keys: the journal's key
-    for "the same request" (a dict or a msgspec struct of the same fields give the same)."""
-    return hashlib.sha256(_encode_sorted(body)).hexdigest()
+    """sha256 of a request's fields (defaults included, but for ``_LATER_FIELDS``) with
+    sorted keys: the journal's key for "the same request" (a dict or a msgspec struct of the
+    same fields give the same)."""
+    fields = body if isinstance(body, dict) else msgspec.structs.asdict(body)  # type: ignore[arg-type]
+    trimmed = {
+        k: v
+        for k, v in fields.items()
+        if k not in _NOT_THE_REQUEST and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+    }
+    return hashlib.sha256(_encode_sorted(trimmed)).hexdigest()
 
 
 class OutputTailer:
@@ -296,7 +319,11 @@ class OutputTailer:
         self.on_staleness = on_staleness
         self._alerts = _TailedFile(settings.out_dir / "alerts.jsonl")
         self._decisions = _TailedFile(settings.out_dir / "decisions.jsonl")
+        self._facts = _TailedFile(settings.out_dir / FACTS_FILE)
         self.bad_lines = 0
+        #: the input log offset up to which the runtime's outputs are all in the index (from
+        #: ``progress.json``, read before the outputs were read to their end)
+        self.reflected_offset = 0
 
     def _published_mtime_ns(self) -> int:
         """When the runtime last published: ``progress.json`` (replaced after each batch in
@@ -307,11 +334,38 @@ class OutputTailer:
                 best = max(best, os.stat(path).st_mtime_ns)
         return best
 
+    def _published_offset(self) -> int:
+        """The input offset of the runtime's last publish (0: none yet)."""
+        try:
+            progress = _progress_decoder.decode(self.settings.progress_path.read_bytes())
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return 0
+        return progress.input_offset
+
+    def runtime_publishing(self) -> bool:
+        """Whether a runtime published within the healthy staleness (``/healthz``'s bound)."""
+        mtime = self._published_mtime_ns()
+        return bool(mtime) and time.time_ns() - mtime <= self.settings.max_healthy_staleness_s * 1e9
+
+    async def wait_reflected(self, offset: int, timeout_s: float) -> bool:
+        """Wait (polling the outputs) until everything before ``offset`` in the input log is
+        in the index, or ``timeout_s`` passed; whether it is."""
+        deadline = time.monotonic() + timeout_s
+        while self.reflected_offset < offset:
+            if time.monotonic() >= deadline:
+                return False
+            if not self.poll_once():
+                continue
+            if self.reflected_offset < offset:
+                await asyncio.sleep(0.005)
+        return True
+
     def poll_once(self, limit: int = TAIL_SLICE_BYTES) -> bool:
         """Read one slice of each output; True when both are read to the end."""
         # the publish time is taken before reading: the outputs it published are then
         # certainly in the files when they are read
         mtime = self._published_mtime_ns()
+        published = self._published_offset()
         lines, done_a = self._alerts.read_lines(limit)
         add_alert = self.index.add_alert
         for line in lines:
@@ -330,8 +384,16 @@ class OutputTailer:
                 self.bad_lines += 1
                 continue
             add_decision(decision)
-        done = done_a and done_d
+        lines, done_f = self._facts.read_lines(limit)
+        add_fact = self.index.add_fact_line
+        for line in lines:
+            try:
+                add_fact(line)
+            except (msgspec.DecodeError, ValueError):
+                self.bad_lines += 1
+        done = done_a and done_d and done_f
         if done:
+            self.reflected_offset = max(self.reflected_offset, published)
             self.staleness.last_tail_ns = time.time_ns()
             for s in self.staleness.checkpoint_seen(mtime):
                 self.on_staleness(s)

@@ -249,6 +249,14 @@ def decision_policy(review_threshold: float, deny_threshold: float) -> DecisionP
     help="What one analyst review costs, in the refunds' currency (for the threshold chosen "
     "by money: review cost against the money a missed fraud loses).",
 )
+@click.option(
+    "--decisions",
+    "decisions_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The run's decisions.jsonl, for the 'stopped at request time' view (default: the "
+    "decisions.jsonl beside the alerts file, when there is one).",
+)
 def evaluate(
     alerts_path: Path,
     truth_path: Path,
@@ -257,8 +265,10 @@ def evaluate(
     as_json: bool,
     report_path: Path | None,
     review_cost: float,
+    decisions_path: Path | None,
 ) -> None:
-    """Measure alerts against ground truth: precision, recall and money caught."""
+    """Measure alerts against ground truth: money stopped at request time, and precision,
+    recall and money caught by the stream's alerts."""
     from vigil.evaluation import evaluate as run_evaluation
 
     report = run_evaluation(
@@ -267,6 +277,7 @@ def evaluate(
         budget=budget,
         threshold=threshold,
         review_cost_cents=round(review_cost * 100),
+        decisions_path=decisions_path,
     )
     click.echo(report.to_json() if as_json else report.to_text())
     if report_path is not None:

@@ -10,7 +10,7 @@ the order alerts arrive in, and its state (plain dicts of tuples) is checkpointe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -18,6 +18,8 @@ from vigil.decisions.backing import BACKED_ONLY_DETECTORS, backer_present, flagg
 from vigil.decisions.combine import combine_scores
 from vigil.decisions.policy import DecisionLevel, DecisionPolicy
 from vigil.detectors.base import Alert, refunds_of
+
+DecisionStage = Literal["request", "stream"]
 
 
 class Contribution(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +51,10 @@ class RefundDecision(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: str | None = None
     agent_id: str | None = None
     order_id: str | None = None
+    #: ``request``: the answer at the moment the refund was asked for, from what was known
+    #: then (``vigil.decisions.request``; revision 0); ``stream``: the stream's decision,
+    #: revised as findings arrive
+    stage: DecisionStage = "stream"
 
 
 #: decode ``decisions.jsonl``

@@ -336,6 +336,86 @@ class FraudRingSettings:
 
 
 @dataclass(frozen=True)
+class RequestRiskSettings:
+    """``request_risk``: a refund request judged on its own, from the facts known when it is
+    asked (``vigil.features.facts``): what is refunded, by whom, on which order, for which
+    customer. No detector of the stream can speak this early; this one is only ever a
+    request-time finding (``vigil.decisions.request``)."""
+
+    #: logit bias of a request
+    bias: float = -10.0
+    #: logit added per standard deviation of ln(amount) above the issuer's typical request
+    #: (agent or system, learned from the requests so far), counted from -1 to ``max_money_z``
+    money_weight: float = 1.5
+    max_money_z: float = 4.0
+    #: until this many requests of an issuer were seen, its typical amount is the prior
+    baseline_min_requests: int = 50
+    prior_agent_typical_cents: int = 3_000
+    prior_system_typical_cents: int = 4_000
+    prior_log_sd: float = 1.0
+    #: logit added for a manual override, and for a returnless refund of at least
+    #: ``returnless_min_cents`` (cheap returnless refunds are routine)
+    manual_override_weight: float = 1.5
+    returnless_weight: float = 1.0
+    returnless_min_cents: int = 5_000
+    #: logit added when an agent (not the system) would issue it
+    agent_issued_weight: float = 1.0
+    #: logit added when nothing of a return is in view (no return request with a reason for
+    #: a physical return, no label, no scan, no receipt)
+    no_parcel_weight: float = 1.5
+    #: logit added for "item not received" on an order the carrier reported delivered
+    not_received_but_delivered_weight: float = 1.0
+    #: logit added when the order was never reported delivered (a lost parcel is an honest,
+    #: common reason for a dear refund without return)
+    undelivered_weight: float = -4.0
+    #: an account that signed up at most this long before the request is young; logit added
+    young_account_ms: int = 45 * DAY_MS
+    young_account_weight: float = 3.5
+    #: logit added when the same agent asked for a refund for this customer before within
+    #: ``repeat_window_ms``
+    repeat_window_ms: int = 60 * DAY_MS
+    repeat_customer_weight: float = 2.5
+    #: logit added when the request plus earlier requests on the order exceed what it cost
+    over_refund_weight: float = 3.0
+    #: logit added per fraud label that came back about the customer, or about the agent
+    customer_fraud_label_weight: float = 4.0
+    agent_fraud_label_weight: float = 4.0
+    #: logit added times the score of the strongest alert about the agent so far
+    #: (``agent_refunds``: their unreturned manual refunds against their team's)
+    agent_flagged_weight: float = 4.0
+    #: requests below this amount are never flagged
+    min_amount_cents: int = 2_000
+    #: findings scoring below this are left out of the decision's reasons
+    min_emit_score: float = 0.05
+
+
+@dataclass(frozen=True)
+class ParcelCheckSettings:
+    """What a return parcel looks like when its refund is requested (``empty_box`` at
+    request time): light scans, scans in the wrong place, a label that does not go to a
+    return centre."""
+
+    #: first-scan weight / weight of the returned goods below this is a light parcel
+    light_scan_ratio: float = 0.5
+    #: returned goods lighter than this are not judged by weight (the box dominates)
+    min_goods_weight_g: int = 300
+    #: logit of a light first scan
+    light_scan_logit: float = 2.0
+    #: logit of a scan in a country that is neither the order's nor the return centre's
+    foreign_scan_logit: float = 1.5
+    #: logit of a label addressed to somewhere that is not a known return centre
+    label_elsewhere_logit: float = 3.0
+    #: logit of a parcel the carrier reported delivered at a postal code other than its
+    #: return centre's, or scanned again away from it after reaching it
+    away_from_centre_logit: float = 3.0
+    #: logit added per doubling of the amount over ``money_ref_cents``
+    money_weight: float = 0.5
+    money_ref_cents: int = 10_000
+    #: requests below this amount are never flagged
+    min_amount_cents: int = 2_000
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """All built-in detector settings; build once at the entry point and pass down."""
 
@@ -347,6 +427,8 @@ class DetectorSettings:
     session_risk: SessionRiskSettings = field(default_factory=SessionRiskSettings)
     fraud_ring: FraudRingSettings = field(default_factory=FraudRingSettings)
     serial_returner: SerialReturnerSettings = field(default_factory=SerialReturnerSettings)
+    request_risk: RequestRiskSettings = field(default_factory=RequestRiskSettings)
+    parcel_check: ParcelCheckSettings = field(default_factory=ParcelCheckSettings)
 
     def fingerprint(self) -> str:
         """A stable string of every setting (for checkpoint and backtest metadata)."""

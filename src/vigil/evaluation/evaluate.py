@@ -17,6 +17,7 @@ from vigil.errors import ConfigError
 from vigil.evaluation.decision_view import DEFAULT_REVIEW_COST_CENTS, decision_view
 from vigil.evaluation.report import COMBINED, EvaluationReport
 from vigil.evaluation.report_data import build_report_data
+from vigil.evaluation.request_view import request_view
 from vigil.evaluation.scoring import budget_cap, covered_refunds, figures_for
 from vigil.evaluation.truth_index import load_alerts, load_truth
 from vigil.events.truth import HEADLINE_SCENARIOS
@@ -28,8 +29,12 @@ def evaluate(
     budget: float = 0.01,
     threshold: float = 0.5,
     review_cost_cents: int = DEFAULT_REVIEW_COST_CENTS,
+    decisions_path: Path | str | None = None,
 ) -> EvaluationReport:
-    """Evaluate an alerts file against a truth file at an alert budget and a threshold."""
+    """Evaluate an alerts file against a truth file at an alert budget and a threshold.
+
+    ``decisions_path``: the run's ``decisions.jsonl``, whose request-time decisions make the
+    "stopped at request time" view (default: the one beside the alerts file, if any)."""
     if not 0.0 <= budget <= 1.0:
         raise ConfigError(f"budget {budget!r} must be a share of refunds in [0, 1], e.g. 0.01")
     if review_cost_cents < 0:
@@ -76,6 +81,20 @@ def evaluate(
         for name in sorted({a.detector for a in read.alerts})
     )
     headline = [r for r in truth.refunds.values() if r.fraud and r.scenario in HEADLINE_SCENARIOS]
+    request_time = None
+    decisions_file = (
+        Path(decisions_path)
+        if decisions_path is not None
+        else alerts_path.with_name("decisions.jsonl")
+    )
+    if decisions_path is not None or decisions_file.is_file():
+        request_time = request_view(decisions_file, truth, budget, threshold)
+        if not request_time.requests:
+            warnings.append(
+                f"{str(decisions_file)!r} holds no request-time decisions for these refunds (a "
+                "run from before refund requests, or of another stream): no request-time view"
+            )
+            request_time = None
     return EvaluationReport(
         alerts_path=str(alerts_path),
         truth_path=str(truth_path),
@@ -101,4 +120,5 @@ def evaluate(
             review_cost_cents,
             DecisionPolicy(review_threshold=threshold, deny_threshold=max(threshold, 0.95)),
         ),
+        request_time=request_time,
     )

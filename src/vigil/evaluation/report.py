@@ -13,6 +13,7 @@ import msgspec
 
 from vigil.evaluation.curves import MoneyPoint, PRPoint
 from vigil.evaluation.decision_view import DecisionView
+from vigil.evaluation.request_view import RequestView
 from vigil.events.truth import HEADLINE_SCENARIOS, SCENARIOS, TRAPS
 
 COMBINED = "all detectors"
@@ -167,6 +168,8 @@ class EvaluationReport(msgspec.Struct, frozen=True, kw_only=True):
     plot_data: ReportData = msgspec.field(default_factory=ReportData)
     #: decision bands and thresholds chosen by budget and by money (None in older JSON)
     decisions: DecisionView | None = None
+    #: what the request-time decisions stopped before payout (None: the run wrote none)
+    request_time: RequestView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
@@ -231,10 +234,84 @@ def header_lines(r: EvaluationReport) -> list[str]:
     return lines
 
 
+def request_sections(r: EvaluationReport) -> list[Section]:
+    """The two views side by side, then the request-time view by scenario and detector."""
+    v, c = r.request_time, r.combined
+    if v is None:
+        return []
+    later_share = c.raised / r.refunds if r.refunds else None
+    return [
+        Section(
+            "Two views: stopped at request time (before payout) and caught later (any time)",
+            ("view", "held or raised", "share", "precision", "headline money", "money share"),
+            [
+                (
+                    "stopped at request time",
+                    f"{v.held:,} of {v.requests:,} requests",
+                    pct(v.held_share),
+                    pct(v.precision),
+                    usd(v.money_stopped_cents),
+                    pct(v.money_stopped),
+                ),
+                (
+                    "caught later (stream)",
+                    f"{c.raised:,} of {r.refunds:,} refunds",
+                    pct(later_share),
+                    pct(c.headline_precision),
+                    usd(c.headline_money_caught_cents),
+                    pct(c.headline_money_recall),
+                ),
+            ],
+            (
+                f"request time: the decision given when each refund was asked for "
+                f"({v.decisions_path}); held = review or deny, at most {v.budget_cap:,} "
+                f"({100 * v.budget:g}% of requests, highest scores first"
+                + (
+                    f"; {v.capped:,} more held as configured were counted as approved"
+                    if v.capped
+                    else ""
+                )
+                + f"); {v.trap_held:,} held requests on traps",
+                "caught later: alerts at any time (for recovery and cases), as in the tables below",
+            ),
+        ),
+        Section(
+            "Stopped at request time, by scenario",
+            ("scenario", "requests", "held", "money", "money stopped", "money share"),
+            [
+                (
+                    sc.scenario,
+                    f"{sc.requests:,}",
+                    f"{sc.held:,}",
+                    usd(sc.money_cents),
+                    usd(sc.money_held_cents),
+                    pct(sc.money_share),
+                )
+                for sc in v.by_scenario
+            ],
+        ),
+        Section(
+            "Request time, each detector's finding alone (score at or above the threshold)",
+            ("detector", "held", "headline", "headline money", "traps"),
+            [
+                (
+                    d.detector,
+                    f"{d.held:,}",
+                    f"{d.headline_held:,}",
+                    usd(d.headline_money_held_cents),
+                    f"{d.trap_held:,}",
+                )
+                for d in v.by_detector
+            ],
+        ),
+    ]
+
+
 def sections(r: EvaluationReport) -> list[Section]:
     groups = (r.combined, *r.per_detector)
     c = r.combined
     out = [
+        *request_sections(r),
         Section(
             "Detectors (each alone under the same budget; first row all combined)",
             (

@@ -29,6 +29,9 @@ ReturnChannel = Literal["self_service", "agent"]
 RefundPolicy = Literal["on_receipt", "on_first_scan", "returnless", "manual_override"]
 RefundMethod = Literal["original_payment", "store_credit", "gift_card"]
 IssuedBy = Literal["system", "agent"]
+#: how a refund request reached the refund system: a customer in self-service, an agent in
+#: a session of the support tools, or a policy trigger (a first scan, a warehouse receipt)
+RequestChannel = Literal["self_service", "agent", "automatic"]
 ScanType = Literal["first_scan", "in_transit", "delivered"]
 Condition = Literal["intact", "used", "damaged", "empty", "wrong_item"]
 AgentActionKind = Literal["view_account", "edit_address", "override_policy", "approve_refund"]
@@ -118,14 +121,23 @@ class ReturnRequested(EventBase, tag="return_requested", kw_only=True, frozen=Tr
 
 
 class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True, frozen=True):
+    """A return label was made. ``destination_*`` is where the label sends the parcel: one of
+    the retailer's return centres for an honest label (``vigil run --return-centres``)."""
+
     return_id: Id
     order_id: Id
     carrier: str
     tracking_id: str
+    destination_id: str | None = None
+    destination_postal_code: str | None = None
+    destination_country: Country | None = None
 
 
 class CarrierScan(EventBase, tag="carrier_scan", kw_only=True, frozen=True):
-    """A carrier scanned the return parcel; ``weight_g`` is what the parcel weighed."""
+    """A carrier scanned the return parcel; ``weight_g`` is what the parcel weighed.
+
+    ``facility_id`` and ``postal_code`` say where the scan happened;
+    ``destination_postal_code`` is the destination the carrier read off the label."""
 
     return_id: Id
     order_id: Id
@@ -133,6 +145,9 @@ class CarrierScan(EventBase, tag="carrier_scan", kw_only=True, frozen=True):
     scan_type: ScanType
     weight_g: NonNegInt
     location_country: Country
+    facility_id: str | None = None
+    postal_code: str | None = None
+    destination_postal_code: str | None = None
 
 
 class ReturnReceived(EventBase, tag="return_received", kw_only=True, frozen=True):
@@ -147,6 +162,29 @@ class ReturnReceived(EventBase, tag="return_received", kw_only=True, frozen=True
 
 
 # --- refunds ---------------------------------------------------------------------------
+
+
+class RefundRequested(EventBase, tag="refund_requested", kw_only=True, frozen=True):
+    """A refund was asked for: the moment to decide, before any money leaves.
+
+    ``refund_id`` is the id the refund will carry when it is issued; ``skus`` the items it
+    pays back (empty: the whole order or a goodwill amount); ``issued_by`` who would issue
+    it (the system, or the agent of ``session_id``)."""
+
+    refund_id: Id
+    order_id: Id
+    customer_id: Id
+    return_id: str | None = None
+    amount_cents: NonNegInt
+    currency: str = "USD"
+    skus: list[str] = []
+    reason: str | None = None
+    channel: RequestChannel
+    method: RefundMethod = "original_payment"
+    policy: RefundPolicy
+    issued_by: IssuedBy
+    agent_id: str | None = None
+    session_id: str | None = None
 
 
 class RefundIssued(EventBase, tag="refund_issued", kw_only=True, frozen=True):
@@ -250,6 +288,7 @@ Event = (
     | ReturnLabelCreated
     | CarrierScan
     | ReturnReceived
+    | RefundRequested
     | RefundIssued
     | AgentRostered
     | AgentSessionStarted
@@ -272,6 +311,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = (
     ReturnLabelCreated,
     CarrierScan,
     ReturnReceived,
+    RefundRequested,
     RefundIssued,
     AgentRostered,
     AgentSessionStarted,

@@ -24,14 +24,26 @@ import msgspec
 
 from vigil.analytics.store import AnalyticsStore
 from vigil.decisions.book import DecisionBook
+from vigil.decisions.evidence import AlertIndex
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
+from vigil.decisions.request import decide_request
 from vigil.detectors.base import Alert, Detector, Signal
+from vigil.detectors.return_centres import ReturnCentres
+from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
 from vigil.events.codec import DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
-from vigil.events.schemas import EVENT_TYPES, Event, EventBase, type_name
+from vigil.events.schemas import (
+    EVENT_TYPES,
+    AnalystDecision,
+    Event,
+    EventBase,
+    RefundRequested,
+    type_name,
+)
 from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
 from vigil.features.entity import EntityFeatures
+from vigil.features.facts import FACTS_FILE, FactsSettings, RequestFacts
 from vigil.ingest.dead_letter import DeadLetter
 from vigil.ingest.sources import FileSource, LineSource
 from vigil.runtime import checkpoint
@@ -75,6 +87,12 @@ class RuntimeSettings:
     analytics: bool = True
     #: where a refund's combined score becomes review or deny (``decisions.jsonl``)
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: decide every ``refund_requested`` as it arrives (``vigil.decisions.request``); off for
+    #: runs that only need the stream's findings (rule backtests, model datasets)
+    request_decisions: bool = True
+    #: alerts older than the newest one minus this no longer count as evidence at request
+    #: time (the same default as ``vigil serve --index-retention``)
+    evidence_retention_ms: int = 90 * DAY_MS
 
     def fingerprint(self) -> str:
         """Settings that change results; a checkpoint is only resumed with the same ones.
@@ -158,8 +176,14 @@ class EmbeddedRuntime:
         checkpoint_dir: Path | None = None,
         progress: Callable[[RunStats, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        *,
+        detector_settings: DetectorSettings | None = None,
+        return_centres: ReturnCentres | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
+        #: what the request-time scorers read (``vigil.decisions.request``)
+        self.detector_settings = detector_settings or DetectorSettings()
+        self.return_centres = return_centres or ReturnCentres()
         self.detectors = list(detectors)
         self.out_dir = out_dir
         self.checkpoint_dir = checkpoint_dir
@@ -176,6 +200,13 @@ class EmbeddedRuntime:
         self.stats = RunStats()
         #: one running decision per refund any detector spoke about (``decisions.jsonl``)
         self.decisions = DecisionBook(self.settings.decision_policy)
+        #: what has arrived, per entity, for request-time decisions (published under serve)
+        self.facts = RequestFacts(
+            FactsSettings(allowed_lateness_ms=self.settings.allowed_lateness_ms),
+            track_dirty=self.settings.publish_every_batch,
+        )
+        #: the alerts raised so far, by the plain ids they concern (request-time evidence)
+        self.alert_index = AlertIndex(self.settings.evidence_retention_ms)
         # Dedup: ids in two generations; a generation is dropped once every id in it is older
         # than anything still accepted, so whenever pruning runs, results are the same.
         self._seen_new: set[str] = set()
@@ -223,7 +254,10 @@ class EmbeddedRuntime:
             + "|"
             + ",".join(
                 f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}" for d in self.detectors
-            ),
+            )
+            + "|request:"
+            + self.detector_settings.fingerprint()
+            + self.return_centres.fingerprint(),
         )
         restored = None
         if self.checkpoint_dir is not None:
@@ -256,6 +290,11 @@ class EmbeddedRuntime:
         self._decisions_sink = decisions
         self._shadow_sink = JsonlSink(
             out / "shadow_alerts.jsonl", positions.get("shadow_alerts") if positions else None
+        )
+        self._facts_sink = (
+            JsonlSink(out / FACTS_FILE, positions.get("facts") if positions else None)
+            if self.settings.publish_every_batch
+            else None
         )
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
@@ -337,6 +376,7 @@ class EmbeddedRuntime:
         store_add = self._store.add_event if self._store is not None else None
         routes_of = self._routes.get
         emit = self._emit
+        update_facts = self.facts.update_one if self.settings.request_decisions else None
         processed = duplicates = late_accepted = 0
         for raw in lines:
             line_no += 1
@@ -365,6 +405,14 @@ class EmbeddedRuntime:
             if t > seen_max:
                 seen_max = t
             processed += 1
+            # What has arrived so far, before this event moves time: a request is decided
+            # from it (``vigil.decisions.request``), and then becomes a fact itself.
+            if update_facts is not None:
+                if type(ev) is RefundRequested:
+                    self._decide_request(ev)
+                elif type(ev) is AnalystDecision:
+                    self._label_from_alert(ev)
+                update_facts(ev)
             if t > max_t:
                 # Advance time first: whatever was due before this event's time fires
                 # before the event is seen, whichever order the stream brought them in.
@@ -391,6 +439,36 @@ class EmbeddedRuntime:
         stats.duplicates += duplicates
         stats.late_accepted += late_accepted
         return line_no
+
+    def _decide_request(self, ev: RefundRequested) -> None:
+        """The request-time decision, from what arrived before ``ev`` (``decisions.jsonl``)."""
+        decision = decide_request(
+            ev,
+            self.facts,
+            self.alert_index,
+            policy=self.settings.decision_policy,
+            settings=self.detector_settings,
+            centres=self.return_centres,
+        )
+        counts = self.stats.requests_by_decision
+        counts[decision.decision] = counts.get(decision.decision, 0) + 1
+        self.stats.decisions += 1
+        self._decisions_sink.write(decision)
+
+    def _label_from_alert(self, ev: AnalystDecision) -> None:
+        """An analyst's label on an alert labels the customers and the agent it is about."""
+        alert = self.alert_index.get(ev.alert_id)
+        if alert is None:
+            return
+        t = ev.event_time_ms
+        agent = alert.agent_id if alert.subject_type == "agent" else None
+        customers = {alert.customer_id} if alert.customer_id else set()
+        if alert.subject_type == "ring":
+            customers |= {m[8:] for m in alert.members if m.startswith("account:")}
+        if agent is not None:
+            self.facts.label(ev.outcome, t, agent_id=agent)
+        for customer in sorted(customers):
+            self.facts.label(ev.outcome, t, customer_id=customer)
 
     def _dead_malformed(self, raw: bytes, line_no: int, source_name: str) -> None:
         failure = decode_one(raw, line_no)  # the slow path names line, id and field
@@ -490,6 +568,7 @@ class EmbeddedRuntime:
                 self.stats.alerts_by_detector.get(sig.detector, 0) + 1
             )
             self._alerts_sink.write(alert)
+            self.alert_index.add_alert(alert)
             if self._store is not None:
                 self._store.add_alert(line_no, alert)
             for decision in self.decisions.update(alert):
@@ -497,7 +576,10 @@ class EmbeddedRuntime:
                 self._decisions_sink.write(decision)
 
     def _prune_dedup(self) -> None:
-        """Forget ids older than anything still accepted; their re-sends are too late anyway."""
+        """Forget ids older than anything still accepted; their re-sends are too late anyway.
+        Facts idle beyond their retention go too (reads ignore them already)."""
+        if self.watermark_ms > NO_WATERMARK:
+            self.facts.prune(self.watermark_ms)
         horizon = self.watermark_ms - self.settings.allowed_lateness_ms
         if self._seen_old_max_ms < horizon:
             self._seen_old, self._seen_old_max_ms = self._seen_new, self._seen_new_max_ms
@@ -514,6 +596,7 @@ class EmbeddedRuntime:
         the outputs are written: when a reader sees it, the outputs hold everything produced
         from the input before ``input_offset``.
         """
+        self._write_facts()
         for sink in (
             self._alerts_sink,
             self._dead_sink,
@@ -521,7 +604,15 @@ class EmbeddedRuntime:
             self._shadow_sink,
         ):
             sink.flush(durable=False)
+        if self._facts_sink is not None:
+            self._facts_sink.flush(durable=False)
         self._write_progress(input_offset)
+
+    def _write_facts(self) -> None:
+        sink = self._facts_sink
+        if sink is not None:
+            for line in self.facts.dirty_lines():
+                sink.write_line(line)
 
     def _write_progress(self, input_offset: int) -> None:
         path = self.out_dir / PROGRESS_FILE
@@ -542,12 +633,15 @@ class EmbeddedRuntime:
         self._flush_seq += 1
         if self._store is not None:
             self._store.flush(self._flush_seq, wait=True)
+        self._write_facts()
         positions = {
             "alerts": self._alerts_sink.flush(),
             "dead_letter": self._dead_sink.flush(),
             "decisions": self._decisions_sink.flush(),
             "shadow_alerts": self._shadow_sink.flush(),
         }
+        if self._facts_sink is not None:
+            positions["facts"] = self._facts_sink.flush()
         if self.checkpoint_dir is not None:
             self._save(meta, input_offset, positions)
         if self.settings.publish_every_batch:
@@ -578,6 +672,8 @@ class EmbeddedRuntime:
                 ),
                 "emitted": self._emitted,
                 "decisions": self.decisions.state(),
+                "facts": self.facts.state(),
+                "alert_index": self.alert_index,
                 "decision_policy": self.settings.thresholds(),
                 "stats": self.stats,
             },
@@ -600,6 +696,8 @@ class EmbeddedRuntime:
         ) = payload["seen"]
         self._emitted = payload["emitted"]
         self.decisions.restore(payload["decisions"])
+        self.facts.restore(payload["facts"])
+        self.alert_index = payload["alert_index"]
         self.stats = payload["stats"]
         if not hasattr(self.stats, "policy_changes"):  # a checkpoint from before the field
             self.stats.policy_changes = []
@@ -624,6 +722,8 @@ class EmbeddedRuntime:
         self._dead_sink.close()
         self._decisions_sink.close()
         self._shadow_sink.close()
+        if self._facts_sink is not None:
+            self._facts_sink.close()
         if self._store is not None:
             self._store.write_features(self.features.rows())
         (self.out_dir / "stats.json").write_bytes(

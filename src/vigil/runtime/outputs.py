@@ -45,6 +45,15 @@ class JsonlSink:
             self._fh.write(self._buf)
             self._buf.clear()
 
+    def write_line(self, line: bytes) -> None:
+        """Append one line that is already JSON (without its newline)."""
+        self._buf.extend(line)
+        self._buf.extend(b"\n")
+        self.count += 1
+        if len(self._buf) > 1 << 20:
+            self._fh.write(self._buf)
+            self._buf.clear()
+
     def flush(self, durable: bool = True) -> int:
         if self._buf:
             self._fh.write(self._buf)

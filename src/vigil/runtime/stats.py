@@ -25,6 +25,8 @@ class RunStats:
     decisions: int = 0
     #: refunds by their final decision (refunds no detector spoke about are not counted)
     refunds_by_decision: dict[str, int] = field(default_factory=dict)
+    #: refund requests by the decision given at request time
+    requests_by_decision: dict[str, int] = field(default_factory=dict)
     checkpoints: int = 0
     resumed_from_line: int | None = None
     watermark_ms: int | None = None
@@ -64,6 +66,7 @@ class RunStats:
             "alerts_suppressed_as_repeats": self.alerts_suppressed,
             "decision_lines": self.decisions,
             "refunds_by_decision": dict(sorted(self.refunds_by_decision.items())),
+            "requests_by_decision": dict(sorted(self.requests_by_decision.items())),
             "final_watermark_ms": self.watermark_ms,
             "checkpoints_written": self.checkpoints,
             "resumed_from_line": self.resumed_from_line,

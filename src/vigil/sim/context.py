@@ -20,6 +20,8 @@ from vigil.events.schemas import (
     RefundIssued,
     RefundMethod,
     RefundPolicy,
+    RefundRequested,
+    RequestChannel,
     ReturnRequested,
     ShipmentDelivered,
 )
@@ -27,7 +29,7 @@ from vigil.events.truth import HEADLINE_SCENARIOS, SubjectKind, TruthRecord
 from vigil.sim.agents import Roster, Session
 from vigil.sim.catalog import Catalog, Product
 from vigil.sim.config import DAY_MS, SECOND_MS, SimConfig
-from vigil.sim.ids import K_ORDER, K_REFUND, K_RETURN, K_TRACKING, Hasher
+from vigil.sim.ids import K_ORDER, K_REFUND, K_REQUEST, K_RETURN, K_TRACKING, Hasher
 from vigil.sim.timeline import PENDING_ID, Timeline
 from vigil.sim.world import Profile, World
 from vigil.sim.writer import TruthWriter
@@ -258,8 +260,17 @@ class Ctx:
         return_id: str | None = None,
         session: Session | None = None,
         method: RefundMethod | None = None,
+        skus: list[str] | None = None,
+        reason: str | None = None,
     ) -> str:
-        """Issue a refund (by the system, or by the session's agent) and record its truth."""
+        """Request a refund at ``t`` and issue it moments later (by the system, or by the
+        session's agent); record its truth.
+
+        Every refund is requested first (``refund_requested``, the moment a refund system
+        asks Vigil), and issued whatever a decision would have said: the simulated world
+        does not obey Vigil, so the truth and the later stream stay measurable. The delay
+        between the two comes from its own hash, so adding requests moved nothing else in
+        the world."""
         if method is None:
             u = self.rng.random()
             method = (
@@ -267,10 +278,41 @@ class Ctx:
             )
         refund_id = self.refund_id()
         agent_id = session.agent.agent_id if session is not None else None
+        session_id = session.session_id if session is not None else None
+        channel: RequestChannel
+        if session is not None:
+            channel = "agent"
+        elif policy in ("on_first_scan", "on_receipt"):
+            channel = "automatic"
+        else:
+            channel = "self_service"
+        if skus is None:
+            skus = [p.sku for p, _ in o.items] if amount_cents >= o.total_cents else []
+        self.tl.put(
+            RefundRequested(
+                event_id=PENDING_ID,
+                event_time_ms=t,
+                refund_id=refund_id,
+                order_id=o.order_id,
+                customer_id=o.profile.customer_id,
+                return_id=return_id,
+                amount_cents=amount_cents,
+                skus=skus,
+                reason=reason,
+                channel=channel,
+                method=method,
+                issued_by="agent" if session is not None else "system",
+                agent_id=agent_id,
+                session_id=session_id,
+                policy=policy,
+            )
+        )
+        # 1-20 s from request to payout (an agent confirms; the payment system answers)
+        delay = SECOND_MS + self.h.h(K_REQUEST, self._refunds) % (19 * SECOND_MS)
         self.tl.put(
             RefundIssued(
                 event_id=PENDING_ID,
-                event_time_ms=t,
+                event_time_ms=t + delay,
                 refund_id=refund_id,
                 order_id=o.order_id,
                 customer_id=o.profile.customer_id,
@@ -279,7 +321,7 @@ class Ctx:
                 method=method,
                 issued_by="agent" if session is not None else "system",
                 agent_id=agent_id,
-                session_id=session.session_id if session is not None else None,
+                session_id=session_id,
                 policy=policy,
             )
         )
@@ -296,7 +338,7 @@ class Ctx:
         tally = self.tally
         tally.refunds += 1
         tally.refund_cents += amount_cents
-        tally.last_refund_ms = max(tally.last_refund_ms, t)
+        tally.last_refund_ms = max(tally.last_refund_ms, t + delay)
         key = scenario or "none"
         tally.by_scenario[key] = tally.by_scenario.get(key, 0) + 1
         tally.cents_by_scenario[key] = tally.cents_by_scenario.get(key, 0) + amount_cents
@@ -382,6 +424,8 @@ class Ctx:
             fraud=fraud,
             return_id=return_id,
             session=s,
+            skus=skus,
+            reason=request_reason,
         )
         self.action(t + rng.randint(SECOND_MS, 5 * SECOND_MS), s, "approve_refund", cid, o.order_id)
         return t, return_id

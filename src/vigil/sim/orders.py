@@ -229,6 +229,7 @@ class Everyday:
                 scenario=scenario,
                 fraud=fraud,
                 return_id=return_id,
+                skus=[p.sku for p, _ in items],
             )
             return
         first = t + int(rng.uniform(0.5, 5.0) * DAY_MS)
@@ -243,7 +244,14 @@ class Everyday:
             t_ref = receipt + rng.randint(10 * MINUTE_MS, 24 * HOUR_MS)
             policy = "on_receipt"
         ctx.refund(
-            t_ref, o, amount, policy=policy, scenario=scenario, fraud=fraud, return_id=return_id
+            t_ref,
+            o,
+            amount,
+            policy=policy,
+            scenario=scenario,
+            fraud=fraud,
+            return_id=return_id,
+            skus=[p.sku for p, _ in items],
         )
 
     def _condition(self, o: Order, hv: bool) -> Condition:

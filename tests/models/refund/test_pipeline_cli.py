@@ -16,7 +16,13 @@ from vigil.sim import SimConfig, simulate
 def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated stream and a refund model trained on its truth (about 5 s)."""
     out = tmp_path_factory.mktemp("sim300k")
-    simulate(SimConfig(seed=5, events=300_000), out)
+    # fraud rates raised so that every time slice of the training holds fraud labels
+    simulate(
+        SimConfig(
+            seed=5, events=300_000, insider_refunds_per_million=40.0, empty_box_per_million=30.0
+        ),
+        out,
+    )
     args = [
         "model", "retrain", "--events", str(out / "events.jsonl"),
         "--truth", str(out / "truth.jsonl"), "--registry", str(out / "models"),

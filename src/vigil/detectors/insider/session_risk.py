@@ -66,6 +66,7 @@ from vigil.events.schemas import (
     RefundIssued,
 )
 from vigil.features.geo import distance_km, is_impossible_travel
+from vigil.features.shifts import in_shift
 
 REASON_NEW_DEVICE = "new_device_for_agent"
 REASON_NEW_IP = "new_ip_for_agent"
@@ -95,16 +96,6 @@ _END = 4  # end time | None
 # refund timer payload: (refund_id, session_id|None, agent_id|None, amount_cents,
 #                        customer_id, order_id, time_ms)
 RefundFacts = tuple[str, str | None, str | None, int, str, str, int]
-
-
-def in_shift(time_ms: int, start_h: int, end_h: int, slack_min: int) -> bool:
-    """Whether ``time_ms`` (UTC) falls in the shift [start_h, end_h) +- slack; wraps midnight."""
-    if start_h == end_h:
-        return True
-    minute = (time_ms // 60_000) % 1440
-    begin = start_h * 60 - slack_min
-    length = ((end_h - start_h) % 24) * 60 + 2 * slack_min
-    return (minute - begin) % 1440 < length
 
 
 class SessionRiskDetector(BaseDetector):

@@ -95,6 +95,7 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         "scan": "carrier_scan",
         "receipt": "return_received",
         "refund": "refund_issued",
+        "refund_request": "refund_requested",
         "roster": "agent_rostered",
         "session": "agent_session_started",
         "session_end": "agent_session_ended",

@@ -208,8 +208,9 @@ def _walk(node: Node | None, features: Mapping[str, FeatureDef], seen: set[str])
 def infer_trigger(node: Node, features: Mapping[str, FeatureDef], subject: str) -> str | None:
     """The event a rule runs on: a sequence's anchor; else, of the events named in
     ``event.field`` references (reading order), the first that has the subject's id field
-    (``refund_id`` for refund rules); else the only event type with that field; else the
-    first event named."""
+    (``refund_id`` for refund rules); else the only event type with that field
+    (``refund_issued`` for ``refund_id``, which requests carry too); else the first event
+    named."""
     nodes = list(_walk(node, features, set()))
     for n in nodes:
         if isinstance(n, SeqNode):
@@ -225,8 +226,10 @@ def infer_trigger(node: Node, features: Mapping[str, FeatureDef], subject: str) 
         if id_field in EVENT_FIELDS[et]:
             return et
     having = [et for et, fields in EVENT_FIELDS.items() if id_field in fields]
-    if len(having) == 1:  # e.g. refund_id: only refunds carry it
+    if len(having) == 1:
         return having[0]
+    if id_field == "refund_id" and "refund_issued" in having:
+        return "refund_issued"  # a refund rule runs on the money paid, unless ``on:`` says
     return named[0] if named else None
 
 

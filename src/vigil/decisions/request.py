@@ -1,0 +1,110 @@
+"""The request-time decision: approve, review or deny a refund at the moment it is asked for.
+
+One function, used wherever a refund is asked about: the runtime calls it for every
+``refund_requested`` event before the event changes anything (``decisions.jsonl``, stage
+``request``), and ``POST /v1/refunds/decide`` calls it with the facts and alerts the runtime
+has published. It reads only what has arrived before the request:
+
+- the alerts raised so far about the refund, its order, its agent, its session, its
+  customer and any ring listing the customer (``evidence.AlertIndex``, by plain ids);
+- the request-time findings (``vigil.detectors.request``): the asking session as it
+  started and the refunds it has asked for since, the return parcel as it stands, the
+  request's own profile against the customer, the order and the agent;
+
+and combines them with the stream's own ``DecisionBook`` (each detector's strongest finding
+once, noisy-OR, the same ``DecisionPolicy``). Same facts and alerts, same answer.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from vigil.decisions.book import DecisionBook, RefundDecision
+from vigil.decisions.evidence import AlertIndex, Evidence
+from vigil.decisions.policy import DecisionPolicy
+from vigil.detectors.base import Alert
+from vigil.detectors.request import score_request
+from vigil.detectors.return_centres import ReturnCentres
+from vigil.detectors.settings import DetectorSettings
+from vigil.events.schemas import RefundRequested
+from vigil.features.facts import RequestFacts
+
+__all__ = ["REQUEST_ALERT_PREFIX", "decide_request", "request_evidence"]
+
+#: contributions of request-time findings carry ids ``request:<detector>:<refund id>``
+REQUEST_ALERT_PREFIX = "request:"
+
+
+def request_evidence(req: RefundRequested, facts: RequestFacts, alerts: AlertIndex) -> Evidence:
+    """The alerts about the request's refund, order, agent, session, customer and rings."""
+    session_id = req.session_id
+    if session_id is None and req.agent_id is not None:
+        agent = facts.agent(req.agent_id, req.event_time_ms)
+        if agent is not None and agent.open_session is not None:
+            session_id = agent.open_session[0]
+    return alerts.evidence(
+        req.refund_id,
+        agent_id=req.agent_id,
+        session_id=session_id,
+        customer_id=req.customer_id,
+        order_id=req.order_id,
+        at_ms=req.event_time_ms,
+    )
+
+
+def decide_request(
+    req: RefundRequested,
+    facts: RequestFacts,
+    alerts: AlertIndex,
+    *,
+    policy: DecisionPolicy,
+    settings: DetectorSettings,
+    centres: ReturnCentres,
+    evidence: Evidence | None = None,
+) -> RefundDecision:
+    """The decision about ``req`` from everything known before it (see the module doc)."""
+    rid = req.refund_id
+    if evidence is None:
+        evidence = request_evidence(req, facts, alerts)
+    book = DecisionBook(policy)
+    agent_flag = 0.0
+    for alert in evidence.alerts:
+        if alert.subject_type == "agent":
+            # an agent's pattern is context, not a finding about every refund they touch:
+            # a flagged agent's ordinary refunds are ordinary (``request_risk`` weighs it)
+            agent_flag = max(agent_flag, alert.score)
+            continue
+        # a finding about the refund, its order, session, customer or ring counts as if it
+        # named this refund
+        book.update(msgspec.structs.replace(alert, refund_ids=(rid,)))
+    for sig in score_request(req, facts, settings, centres, agent_flag=agent_flag):
+        alert_id = f"{REQUEST_ALERT_PREFIX}{sig.detector}:{rid}"
+        book.update(Alert(alert_id=alert_id, **msgspec.structs.asdict(sig)))
+    decision = book.current(rid)
+    if decision is None:
+        return RefundDecision(
+            refund_id=rid,
+            decision=policy.level(0.0),
+            score=0.0,
+            reasons=(),
+            explanation="nothing known about this refund, its order, agent, session, "
+            "customer or ring speaks against it",
+            contributions=(),
+            event_time_ms=req.event_time_ms,
+            revision=0,
+            amount_cents=req.amount_cents,
+            customer_id=req.customer_id,
+            agent_id=req.agent_id,
+            order_id=req.order_id,
+            stage="request",
+        )
+    return msgspec.structs.replace(
+        decision,
+        event_time_ms=req.event_time_ms,
+        revision=0,
+        amount_cents=req.amount_cents,
+        customer_id=req.customer_id,
+        agent_id=req.agent_id,
+        order_id=req.order_id,
+        stage="request",
+    )

@@ -1,0 +1,141 @@
+"""``request_risk``: the refund request judged on its own profile, as it is asked.
+
+The pattern of refund-as-a-service at the moment of asking: a dear refund that pays before
+anything comes back (a manual override, "returnless", "item not received" on a parcel the
+carrier delivered), asked for by an agent, for an account made for the job, by an agent
+who has refunded this customer before; a request that refunds more than the order cost;
+a customer or agent already labelled fraud. Honest look-alikes pull the other way: a
+parcel the carrier never delivered (lost: an honest reason for a dear refund without
+return), a return already on its way (a label, a scan, a receipt), an established account.
+
+Score: the logistic of a sum of logits (``RequestRiskSettings``). The money term counts
+standard deviations of ln(amount) above the issuer's typical request, learned from the
+requests seen so far (a prior until there are enough).
+"""
+
+from __future__ import annotations
+
+import math
+
+from vigil.detectors.base import Signal
+from vigil.detectors.request._signal import money, request_signal
+from vigil.detectors.sequences._common import logistic
+from vigil.detectors.settings import RequestRiskSettings
+from vigil.events.schemas import RefundRequested
+from vigil.features.facts import RequestFacts
+
+REQUEST_RISK = "request_risk"
+REASON_MANUAL_OVERRIDE = "manual_override"
+REASON_RETURNLESS = "returnless_policy"
+REASON_AGENT = "agent_issued"
+REASON_HIGH_AMOUNT = "amount_above_typical_request"
+REASON_NO_PARCEL = "nothing_returned_yet"
+REASON_INR_DELIVERED = "not_received_claim_on_delivered_order"
+REASON_UNDELIVERED = "order_not_delivered"
+REASON_YOUNG = "young_account"
+REASON_REPEAT = "same_agent_refunded_customer_before"
+REASON_OVER_REFUND = "refunds_exceed_order_total"
+REASON_CUSTOMER_LABEL = "customer_labelled_fraud_before"
+REASON_AGENT_LABEL = "agent_labelled_fraud_before"
+REASON_AGENT_FLAGGED = "agent_flagged_against_peers"
+#: return reasons that mean nothing is sent back
+NOT_RECEIVED_REASONS = frozenset({"item_not_received", "not_received", "inr", "dna"})
+
+
+def profile_finding(
+    req: RefundRequested, facts: RequestFacts, s: RequestRiskSettings, agent_flag: float = 0.0
+) -> Signal | None:
+    amount = req.amount_cents
+    if amount < s.min_amount_cents:
+        return None
+    t = req.event_time_ms
+    order = facts.order(req.order_id, t)
+    customer = facts.customer(req.customer_id, t)
+    reasons: list[str] = []
+    notes: list[str] = []
+    mean, sd = _typical(facts, req.issued_by, s)
+    z = (math.log(max(1, amount)) - mean) / sd
+    logit = s.bias + s.money_weight * max(-1.0, min(z, s.max_money_z))
+    if z >= 2.0:
+        reasons.append(REASON_HIGH_AMOUNT)
+    notes.append(f"{money(amount)} ({z:+.1f} sd against the typical {req.issued_by} request)")
+    if req.policy == "manual_override":
+        logit += s.manual_override_weight
+        reasons.append(REASON_MANUAL_OVERRIDE)
+    elif req.policy == "returnless" and amount >= s.returnless_min_cents:
+        logit += s.returnless_weight
+        reasons.append(REASON_RETURNLESS)
+    if req.issued_by == "agent":
+        logit += s.agent_issued_weight
+        reasons.append(REASON_AGENT)
+    parcel = order.parcel if order is not None else None
+    claim = (req.reason or (parcel.reason if parcel else None) or "").lower()
+    not_received = claim in NOT_RECEIVED_REASONS
+    in_view = parcel is not None and (
+        parcel.label_ms is not None
+        or parcel.received is not None
+        or any(sc[0] <= t for sc in parcel.scans)
+        or (parcel.requested_ms is not None and not not_received and req.policy != "returnless")
+    )
+    if not in_view and req.policy != "on_receipt":
+        logit += s.no_parcel_weight
+        reasons.append(REASON_NO_PARCEL)
+        notes.append("nothing sent back")
+    if order is not None and order.placed_ms is not None:
+        if order.delivered_ms is None or order.delivered_ms > t:
+            if not in_view:
+                logit += s.undelivered_weight
+                reasons.append(REASON_UNDELIVERED)
+                notes.append("order never reported delivered")
+        elif not_received:
+            logit += s.not_received_but_delivered_weight
+            reasons.append(REASON_INR_DELIVERED)
+            notes.append("'not received' on an order reported delivered")
+        if order.requested_cents + amount > order.total_cents > 0:
+            logit += s.over_refund_weight
+            reasons.append(REASON_OVER_REFUND)
+            notes.append(
+                f"{money(order.requested_cents + amount)} asked against an order of "
+                f"{money(order.total_cents)}"
+            )
+    if customer is not None:
+        signup = customer.signup_ms
+        if signup is not None and t - s.young_account_ms <= signup <= t:
+            logit += s.young_account_weight
+            reasons.append(REASON_YOUNG)
+            notes.append(f"account {(t - signup) / 86_400_000:.0f} days old")
+        if customer.fraud_labels:
+            logit += s.customer_fraud_label_weight * customer.fraud_labels
+            reasons.append(REASON_CUSTOMER_LABEL)
+            notes.append(f"customer labelled fraud {customer.fraud_labels}x before")
+    if req.agent_id is not None:
+        pair = facts.pair(req.agent_id, req.customer_id, t)
+        if pair is not None and any(t - s.repeat_window_ms <= x < t for x in pair.times):
+            logit += s.repeat_customer_weight
+            reasons.append(REASON_REPEAT)
+            notes.append(f"agent {req.agent_id} asked for a refund for this customer before")
+        if agent_flag > 0.0:
+            logit += s.agent_flagged_weight * agent_flag
+            reasons.append(REASON_AGENT_FLAGGED)
+            notes.append(f"agent {req.agent_id} flagged against team peers ({agent_flag:.2f})")
+        agent = facts.agent(req.agent_id, t)
+        if agent is not None and agent.fraud_labels:
+            logit += s.agent_fraud_label_weight * agent.fraud_labels
+            reasons.append(REASON_AGENT_LABEL)
+            notes.append(f"agent labelled fraud {agent.fraud_labels}x before")
+    score = logistic(logit)
+    if score < s.min_emit_score:
+        return None
+    explanation = (
+        f"refund {req.refund_id} on order {req.order_id} for customer {req.customer_id} "
+        f"({req.policy} by {req.agent_id or 'the system'}): " + "; ".join(notes)
+    )
+    return request_signal(REQUEST_RISK, req, score, reasons, explanation)
+
+
+def _typical(facts: RequestFacts, issuer: str, s: RequestRiskSettings) -> tuple[float, float]:
+    amounts = facts.amounts(issuer)
+    if amounts is None or amounts.n < s.baseline_min_requests:
+        prior = s.prior_agent_typical_cents if issuer == "agent" else s.prior_system_typical_cents
+        return math.log(prior), s.prior_log_sd
+    return amounts.typical()
