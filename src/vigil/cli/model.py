@@ -1,6 +1,8 @@
 """``vigil model``: train on any labelled table, score a new file, look into the registry.
 
-    vigil model train --data FILE --label COL [--time COL] [--entity COL ...]
+    vigil model train --data FILE --label COL [--time COL [--time-unit UNIT]]
+                      [--entity COL|COL+COL+... ...] [--entity-stats COL ...]
+                      [--entity-distinct COL ...]
                       [--metrics-out FILE.json] [--registry DIR] [--costs TP,FP,FN]
                       [--split time|random|both] [--duration-from COL ...]
                       [--ip-ranges FILE --ip-column COL] [--drop COL ...]
@@ -94,10 +96,38 @@ for _command in (model_refund.retrain, model_refund.evaluate, model_refund.alert
     help="Event-time column. Omitted: the file's row order is used as time (said in the output).",
 )
 @click.option(
+    "--time-unit",
+    type=click.Choice(["auto", "datetime", "epoch-s", "epoch-ms", "offset-s", "offset-ms"]),
+    default="auto",
+    show_default=True,
+    help="How --time is read: dates (datetime); numbers as seconds or milliseconds since "
+    "1970 (epoch-s, epoch-ms); or from an unknown reference (offset-s, offset-ms: e.g. "
+    "IEEE-CIS TransactionDT). auto: text dates as dates, numbers between 1990 and 2100 as "
+    "epoch seconds or milliseconds, other numbers as offset-s.",
+)
+@click.option(
     "--entity",
     "entities",
     multiple=True,
-    help="Column naming an entity (device, IP, user) for velocity features (repeatable).",
+    help="Column naming an entity (device, IP, user), or a combination of columns joined by "
+    "+ (card1+addr1+P_emaildomain), for point-in-time velocity features (repeatable). A "
+    "single column is not itself an input; a combination's columns stay inputs.",
+)
+@click.option(
+    "--entity-stats",
+    "entity_stats",
+    multiple=True,
+    metavar="COL",
+    help="Numeric column (an amount): per --entity, its mean and spread over the entity's "
+    "earlier rows and this row's value relative to that mean (repeatable).",
+)
+@click.option(
+    "--entity-distinct",
+    "entity_distinct",
+    multiple=True,
+    metavar="COL",
+    help="Column: per --entity, how many distinct values of it the entity's earlier rows "
+    "had, and whether this row's value is new for the entity (repeatable).",
 )
 @click.option(
     "--duration-from",
@@ -165,7 +195,10 @@ def train(
     data: Path,
     label: str,
     time_col: str | None,
+    time_unit: str,
     entities: tuple[str, ...],
+    entity_stats: tuple[str, ...],
+    entity_distinct: tuple[str, ...],
     duration_from: tuple[str, ...],
     ip_ranges: Path | None,
     ip_column: str | None,
@@ -201,7 +234,10 @@ def train(
     config = FeatureConfig(
         label=label,
         time=time_col,
+        time_unit=time_unit,
         entities=list(entities),
+        entity_stats=list(entity_stats),
+        entity_distinct=list(entity_distinct),
         windows_s=_windows(windows),
         duration_from=list(duration_from),
         ip_column=ip_column,

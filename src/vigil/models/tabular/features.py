@@ -1,4 +1,5 @@
-"""Model inputs from a typed table: time, durations, per-entity velocity, IP country.
+"""Model inputs from a typed table: time, durations, per-entity velocity and aggregates,
+IP country.
 
 **Point in time.** Every derived feature of a row uses only that row and rows *strictly
 earlier* in event time. Rows that share a timestamp do not see each other: in the source
@@ -16,6 +17,12 @@ Velocity of entity ``e`` (a device, an IP, a user) for a row at time ``t``:
 
 Rows with a missing entity value get missing velocity (they are not one big entity).
 Computed with sorts and binary searches (``O(n log n)``, no Python loop over rows).
+
+An entity may be a combination of columns (``card1+addr1+P_emaildomain``); per entity,
+``--entity-stats`` and ``--entity-distinct`` add the point-in-time aggregates of
+``entities.py`` (the mean and spread of a number over the entity's earlier rows, the row's
+value relative to that mean, the distinct values of another column it had, and whether the
+row's value is new for it).
 """
 
 from __future__ import annotations
@@ -28,11 +35,22 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from vigil.models.tabular.entities import (
+    entity_codes,
+    entity_columns,
+    entity_key,
+    new_for,
+    prior_distinct,
+    prior_stats,
+)
+from vigil.models.tabular.timecol import is_offset
+
 __all__ = [
     "DEFAULT_WINDOWS_S",
     "DerivedFeature",
     "FeatureConfig",
     "derive_features",
+    "entity_codes",
     "ip_country",
     "velocity",
     "velocity_oracle",
@@ -52,7 +70,14 @@ class FeatureConfig(msgspec.Struct, frozen=True, omit_defaults=True):
 
     label: str
     time: str | None = None
+    #: how --time is read (``timecol.TimeUnit``); a trained model stores the unit it found
+    time_unit: str = "auto"
+    #: one column (``device_id``) or a combination (``card1+addr1+P_emaildomain``) each
     entities: list[str] = []
+    #: numeric columns whose mean and spread over each entity's earlier rows are features
+    entity_stats: list[str] = []
+    #: columns whose distinct values among each entity's earlier rows are counted
+    entity_distinct: list[str] = []
     windows_s: list[int] = msgspec.field(default_factory=lambda: list(DEFAULT_WINDOWS_S))
     #: datetime columns turned into "seconds from COL to the time column"
     duration_from: list[str] = []
@@ -143,12 +168,6 @@ def velocity_oracle(
     return prior, counts, since
 
 
-def entity_codes(column: pl.Series) -> I64:
-    """A dense integer per distinct value; -1 for missing."""
-    ranked = column.rank("dense")
-    return ranked.fill_null(0).cast(pl.Int64).to_numpy().astype(np.int64) - 1
-
-
 def ip_country(ips: F64, lower: F64, upper: F64, country: Sequence[str | None]) -> pl.Series:
     """Country of each IPv4 integer from sorted, non-overlapping ranges (missing if none)."""
     order = np.argsort(lower, kind="stable")
@@ -171,84 +190,177 @@ def derive_features(
     times: I64 | None,
     time_unit_s: float,
 ) -> list[DerivedFeature]:
-    """Time, duration and velocity features of ``frame`` (already typed, any row order).
+    """Time, duration, velocity and entity features of ``frame`` (typed, any row order).
 
     ``times`` are the integer event times of the rows (milliseconds when a time column is
     given; the row position otherwise, then ``time_unit_s`` is 0 and windows are skipped).
+    ``config.time_unit`` is the unit the time column was read in (an offset from an unknown
+    reference gets its hour and day counted from that reference, ``timecol.py``).
     """
     out: list[DerivedFeature] = []
     if config.time is not None and times is not None and time_unit_s > 0:
-        ts = frame.get_column(config.time)
-        out.append(
-            DerivedFeature(
-                f"{config.time}_hour",
-                ts.dt.hour().cast(pl.Float64).to_numpy(),
-                words=f"{config.time} at hour {{v}} (UTC)",
-                kind="hour",
-            )
-        )
-        out.append(
-            DerivedFeature(
-                f"{config.time}_weekday",
-                (ts.dt.weekday() - 1).cast(pl.Float64).to_numpy(),
-                words=f"{config.time} on a {{v}}",
-                kind="weekday",
-            )
-        )
-        for col in config.duration_from:
-            start = frame.get_column(col)
-            seconds = (ts - start).dt.total_milliseconds().cast(pl.Float64) / 1000.0
-            out.append(
-                DerivedFeature(
-                    f"{col}_to_{config.time}_s",
-                    seconds.to_numpy(),
-                    words=f"{{v}} from {col} to {config.time}",
-                    kind="duration",
-                )
-            )
+        out.extend(_time_features(frame, config, times))
     if times is not None:
         for entity in config.entities:
-            codes = entity_codes(frame.get_column(entity))
-            windows = [round(w / time_unit_s) for w in config.windows_s] if time_unit_s > 0 else []
-            prior, counts, since = velocity(codes, times, windows)
-            unit = "rows" if time_unit_s == 0 else ""
-            out.append(
-                DerivedFeature(
-                    f"{entity}_prior_count",
-                    prior,
-                    words=f"{{v}} earlier rows with the same {entity}",
-                    kind="count",
-                )
+            parts = entity_columns(entity, frame.columns)
+            codes = entity_key(frame, parts)
+            out.extend(_velocity_features(entity, codes, times, config.windows_s, time_unit_s))
+            out.extend(_aggregate_features(frame, config, entity, parts, codes, times))
+    return out
+
+
+def _time_features(frame: pl.DataFrame, config: FeatureConfig, times: I64) -> list[DerivedFeature]:
+    assert config.time is not None
+    name = config.time
+    if is_offset(config.time_unit):
+        # the reference's time of day is unknown: the hour and the weekday rotated by a
+        # constant, which keeps the daily and weekly cycles (timecol.py says why)
+        hour = (times // 3_600_000) % 24
+        day = (times // 86_400_000) % 7
+        return [
+            DerivedFeature(
+                f"{name}_hour_offset",
+                hour.astype(np.float64),
+                words=f"{name} in hour {{v}} of the day counted from its reference",
+                kind="hour",
+            ),
+            DerivedFeature(
+                f"{name}_day_offset",
+                day.astype(np.float64),
+                words=f"{name} on day {{v}} of the week counted from its reference",
+                kind="hour",
+            ),
+        ]
+    ts = frame.get_column(name)
+    out = [
+        DerivedFeature(
+            f"{name}_hour",
+            ts.dt.hour().cast(pl.Float64).to_numpy(),
+            words=f"{name} at hour {{v}} (UTC)",
+            kind="hour",
+        ),
+        DerivedFeature(
+            f"{name}_weekday",
+            (ts.dt.weekday() - 1).cast(pl.Float64).to_numpy(),
+            words=f"{name} on a {{v}}",
+            kind="weekday",
+        ),
+    ]
+    for col in config.duration_from:
+        start = frame.get_column(col)
+        seconds = (ts - start).dt.total_milliseconds().cast(pl.Float64) / 1000.0
+        out.append(
+            DerivedFeature(
+                f"{col}_to_{name}_s",
+                seconds.to_numpy(),
+                words=f"{{v}} from {col} to {name}",
+                kind="duration",
             )
-            for w, count in zip(config.windows_s, counts, strict=False):
-                label = window_label(w)
-                out.append(
-                    DerivedFeature(
-                        f"{entity}_count_{label}",
-                        count,
-                        words=f"{{v}} earlier rows with the same {entity} in the last {label}",
-                        kind="count",
-                    )
-                )
-            if time_unit_s > 0:
-                since_s = since * time_unit_s
-                out.append(
-                    DerivedFeature(
-                        f"{entity}_seconds_since_prev",
-                        since_s,
-                        words=f"{{v}} since the previous row with the same {entity}",
-                        kind="duration",
-                    )
-                )
-            else:
-                out.append(
-                    DerivedFeature(
-                        f"{entity}_rows_since_prev",
-                        since,
-                        words=f"{{v}} {unit} since the previous row with the same {entity}",
-                        kind="count",
-                    )
-                )
+        )
+    return out
+
+
+def _velocity_features(
+    entity: str, codes: I64, times: I64, windows_s: Sequence[int], time_unit_s: float
+) -> list[DerivedFeature]:
+    windows = [round(w / time_unit_s) for w in windows_s] if time_unit_s > 0 else []
+    prior, counts, since = velocity(codes, times, windows)
+    out = [
+        DerivedFeature(
+            f"{entity}_prior_count",
+            prior,
+            words=f"{{v}} earlier rows with the same {entity}",
+            kind="count",
+        )
+    ]
+    for w, count in zip(windows_s, counts, strict=False):
+        label = window_label(w)
+        out.append(
+            DerivedFeature(
+                f"{entity}_count_{label}",
+                count,
+                words=f"{{v}} earlier rows with the same {entity} in the last {label}",
+                kind="count",
+            )
+        )
+    if time_unit_s > 0:
+        out.append(
+            DerivedFeature(
+                f"{entity}_seconds_since_prev",
+                since * time_unit_s,
+                words=f"{{v}} since the previous row with the same {entity}",
+                kind="duration",
+            )
+        )
+    else:
+        out.append(
+            DerivedFeature(
+                f"{entity}_rows_since_prev",
+                since,
+                words=f"{{v}} rows since the previous row with the same {entity}",
+                kind="count",
+            )
+        )
+    return out
+
+
+def _aggregate_features(
+    frame: pl.DataFrame,
+    config: FeatureConfig,
+    entity: str,
+    parts: Sequence[str],
+    codes: I64,
+    times: I64,
+) -> list[DerivedFeature]:
+    out: list[DerivedFeature] = []
+    for col in config.entity_stats:
+        values = frame.get_column(col).cast(pl.Float64).fill_nan(None).to_numpy()
+        values = values.astype(np.float64)
+        mean, std = prior_stats(codes, times, values)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(mean != 0, values / mean, np.nan)
+        ratio[~np.isfinite(ratio)] = np.nan
+        earlier = f"earlier rows with the same {entity}"
+        out.append(
+            DerivedFeature(
+                f"{entity}_{col}_prior_mean", mean, words=f"mean {col} {{v}} over the {earlier}"
+            )
+        )
+        out.append(
+            DerivedFeature(
+                f"{entity}_{col}_prior_std",
+                std,
+                words=f"{col} spread (std) {{v}} over the {earlier}",
+            )
+        )
+        out.append(
+            DerivedFeature(
+                f"{col}_to_{entity}_prior_mean",
+                ratio,
+                words=f"{col} at {{v}}x its mean over the {earlier}",
+                kind="ratio",
+            )
+        )
+    for col in config.entity_distinct:
+        if col in parts:  # a part of the entity has one value per entity
+            continue
+        other = entity_codes(frame.get_column(col))
+        out.append(
+            DerivedFeature(
+                f"{entity}_{col}_prior_distinct",
+                prior_distinct(codes, times, other),
+                words=f"{{v}} distinct {col} among the earlier rows with the same {entity}",
+                kind="count",
+            )
+        )
+        out.append(
+            DerivedFeature(
+                f"{entity}_{col}_new",
+                new_for(codes, times, other),
+                words=f"{col} never seen before with the same {entity}: {{v}}",
+                kind="flag",
+            )
+        )
     return out
 
 

@@ -12,8 +12,10 @@ so ``vigil model score`` repeats exactly what training did.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import numpy as np
@@ -21,6 +23,7 @@ import numpy.typing as npt
 import polars as pl
 
 from vigil.errors import ConfigError, InputError
+from vigil.models.tabular.entities import entity_columns
 from vigil.models.tabular.features import (
     FeatureConfig,
     derive_features,
@@ -29,7 +32,15 @@ from vigil.models.tabular.features import (
     weekday_name,
 )
 from vigil.models.tabular.loader import LINE_COLUMN, LoadReport, load_table
-from vigil.models.tabular.typing import ColumnType, apply_types, infer_types
+from vigil.models.tabular.timecol import TIME_UNITS, TimeUnit, is_offset, read_times
+from vigil.models.tabular.typing import (
+    DATETIME_FORMATS,
+    ColumnType,
+    apply_types,
+    best_datetime_format,
+    infer_types,
+    looks_numeric,
+)
 
 __all__ = [
     "Encoding",
@@ -55,7 +66,7 @@ class FeatureWords(msgspec.Struct, frozen=True):
     """How to say a feature's value in an explanation."""
 
     name: str
-    kind: str  # numeric | categorical | duration | count | hour | weekday
+    kind: str  # numeric | categorical | duration | count | hour | weekday | ratio | flag
     words: str  # template with {v}
 
 
@@ -92,6 +103,8 @@ class Prepared:
     """A table ready to encode: typed base columns, derived features, labels, times."""
 
     frame: pl.DataFrame  # typed columns (label/time/entities included), usable rows only
+    #: the configuration as applied: ``time_unit`` is the unit found (never "auto")
+    config: FeatureConfig
     types: list[ColumnType]
     numeric: dict[str, F64]  # model inputs that are numbers, in input order
     categorical: dict[str, pl.Series]  # model inputs that are text
@@ -116,24 +129,40 @@ class Prepared:
 def _check_columns(
     frame: pl.DataFrame, config: FeatureConfig, need_label: bool, scoring: bool = False
 ) -> None:
-    wanted = {"--time": [config.time] if config.time else []}
-    wanted["--entity"] = list(config.entities)
-    wanted["--duration-from"] = list(config.duration_from)
-    wanted["--ip-column"] = [config.ip_column] if config.ip_column else []
-    wanted["--drop"] = list(config.drop)
-    if need_label:
-        wanted["--label"] = [config.label]
     present = set(frame.columns)
-    for option, cols in wanted.items():
-        for col in cols:
-            if col not in present:
-                shown = ", ".join(c for c in frame.columns if c != LINE_COLUMN)
-                if scoring:
-                    raise ConfigError(
-                        f"the model was trained with {option} {col!r}, and this file has no "
-                        f"such column; it has: {shown}"
-                    )
-                raise ConfigError(f"{option} {col!r}: no such column; the file has: {shown}")
+    wanted: dict[str, list[tuple[str, str]]] = {
+        "--time": [(config.time, config.time)] if config.time else []
+    }
+    # an entity is a column, or a combination whose parts are each checked
+    wanted["--entity"] = [
+        (spec, part)
+        for spec in config.entities
+        for part in ([spec] if spec in present else spec.split("+"))
+    ]
+    for option, cols in (
+        ("--entity-stats", config.entity_stats),
+        ("--entity-distinct", config.entity_distinct),
+        ("--duration-from", config.duration_from),
+        ("--ip-column", [config.ip_column] if config.ip_column else []),
+        ("--drop", config.drop),
+        ("--label", [config.label] if need_label else []),
+    ):
+        wanted[option] = [(col, col) for col in cols]
+    for option, pairs in wanted.items():
+        for given, col in pairs:
+            if col in present:
+                continue
+            shown = ", ".join(c for c in frame.columns if c != LINE_COLUMN)
+            part = f" (column {col!r})" if given != col else ""
+            if scoring:
+                raise ConfigError(
+                    f"the model was trained with {option} {given!r}{part}, and this file has "
+                    f"no such column; it has: {shown}"
+                )
+            what = f"no column {col!r}" if given != col else "no such column"
+            raise ConfigError(f"{option} {given!r}: {what}; the file has: {shown}")
+    if config.time and config.time in {c for spec in config.entities for c in spec.split("+")}:
+        raise ConfigError(f"--time {config.time!r} cannot also be an --entity column")
 
 
 def _labels(col: pl.Series) -> tuple[F64, str]:
@@ -167,6 +196,59 @@ def _labels(col: pl.Series) -> tuple[F64, str]:
     return arr, f"label {col.name}: {positive_text!r} = positive"
 
 
+def _unit(text: str) -> TimeUnit:
+    if text not in TIME_UNITS:
+        raise ConfigError(f"--time-unit {text!r}: use one of {', '.join(TIME_UNITS)}")
+    return cast(TimeUnit, text)
+
+
+def _time_needs_datetime(column: pl.Series, unit: str) -> bool:
+    """Whether a text time column is to be typed as a datetime (else as numbers). With
+    ``auto``, text that is numbers stays numbers; other text must parse as dates, and a
+    column that does neither is refused here, naming what it holds."""
+    if column.dtype.is_numeric() or column.dtype.is_temporal():
+        return False
+    unit = _unit(unit)
+    if unit not in ("auto", "datetime"):
+        return False
+    numbers = looks_numeric(column)
+    if unit == "auto" and numbers:
+        return False
+    sample = column.drop_nulls().cast(pl.String).str.strip_chars()
+    sample = sample.sample(min(2_000, sample.len()), seed=0) if sample.len() else sample
+    fmt, share = best_datetime_format(sample)
+    if numbers and (fmt is None or share <= 0.5):
+        raise ConfigError(
+            f"--time-unit datetime: column {column.name!r} holds numbers (e.g. {sample[0]}), "
+            "not dates; use --time-unit auto or one of epoch-s, epoch-ms, offset-s, offset-ms"
+        )
+    if unit == "auto" and (fmt is None or share <= 0.5):
+        shown = ", ".join(repr(v) for v in sample.head(3).to_list())
+        raise ConfigError(
+            f"--time {column.name!r}: its values ({shown}, ...) are neither dates in a known "
+            f"format ({', '.join(DATETIME_FORMATS[:4])}, ...) nor numbers (epoch seconds or "
+            "milliseconds, or seconds from a reference: see --time-unit)"
+        )
+    return True
+
+
+def _check_kinds(config: FeatureConfig, kinds: Mapping[str, str]) -> None:
+    for col in config.duration_from:
+        if kinds.get(col) != "datetime":
+            raise ConfigError(f"--duration-from {col!r}: not a datetime column ({kinds.get(col)})")
+    for col in config.entity_stats:
+        if kinds.get(col) not in ("numeric", "boolean"):
+            raise ConfigError(
+                f"--entity-stats {col!r}: not a numeric column ({kinds.get(col)}); its mean "
+                "over an entity's earlier rows needs numbers"
+            )
+    if config.time and config.time in {*config.entity_stats, *config.entity_distinct}:
+        raise ConfigError(
+            f"--time {config.time!r} is never a model input, not even through --entity-stats "
+            "or --entity-distinct"
+        )
+
+
 def prepare(
     path: Path,
     config: FeatureConfig,
@@ -177,20 +259,23 @@ def prepare(
     need_label: bool = True,
 ) -> Prepared:
     """Load, type and derive features (``types`` given: scoring, re-apply them)."""
+    types_given = types is not None
     loaded = load_table(path, separator)
     raw = loaded.frame
     notes = list(loaded.report.notes)
     _check_columns(raw, config, need_label, scoring=types is not None)
     lines_col = raw.get_column(LINE_COLUMN)
     body = raw.drop(LINE_COLUMN)
-    keep = {config.label, *config.entities}
+    parts = {c for spec in config.entities for c in entity_columns(spec, body.columns)}
+    keep = {config.label, *parts, *config.entity_stats, *config.entity_distinct}
     if config.time:
         keep.add(config.time)
     if config.ip_column:
         keep.add(config.ip_column)
     if types is None:
-        force = set(config.duration_from) | ({config.time} if config.time else set())
-        # a numeric time column (epoch seconds) must stay numeric: only force text ones
+        force = set(config.duration_from)
+        if config.time and _time_needs_datetime(body.get_column(config.time), config.time_unit):
+            force.add(config.time)
         force = {c for c in force if not body.get_column(c).dtype.is_numeric()}
         typed = infer_types(body, keep=keep, force_datetime=force)
         frame, types, notes_t = typed.frame, typed.types, typed.notes
@@ -215,7 +300,10 @@ def prepare(
     if need_label and "__label" in frame.columns:
         reasons.append(("no label", pl.col("__label").is_nan()))
     if config.time:
-        reasons.append(("no readable time", pl.col(config.time).is_null()))
+        unreadable = pl.col(config.time).is_null()
+        if frame.schema[config.time].is_float():
+            unreadable = unreadable | ~pl.col(config.time).is_finite()
+        reasons.append(("no readable time", unreadable))
     dropped = 0
     if reasons:
         unusable = pl.any_horizontal([expr for _, expr in reasons])
@@ -242,41 +330,49 @@ def prepare(
         notes.append(label_note)
     has_time = False
     time_unit_s = 0.0
+    kinds = {t.name: t.kind for t in types}
     if config.time:
-        tcol = frame.get_column(config.time)
-        if tcol.dtype.is_temporal():
-            times = tcol.dt.epoch("ms").to_numpy().astype(np.int64)
-            has_time, time_unit_s = True, 0.001
-        else:
-            values = tcol.cast(pl.Float64).to_numpy()
-            big = float(np.nanmax(np.abs(values))) if values.size else 0.0
-            scale = 1.0 if big > 1e11 else 1000.0  # epoch ms, else epoch seconds
-            times = np.round(values * scale).astype(np.int64)
-            as_dt = (
-                pl.Series(config.time, times).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
-            )
-            frame = frame.with_columns(as_dt)
-            has_time, time_unit_s = True, 0.001
-            unit_name = "milliseconds" if scale == 1 else "seconds"
-            notes.append(f"time {config.time}: numbers read as epoch {unit_name}")
+        event = read_times(
+            frame.get_column(config.time),
+            kinds.get(config.time, ""),
+            _unit(config.time_unit),
+            legacy=types_given,
+        )
+        frame = frame.with_columns(event.column)
+        times = event.ms
+        has_time, time_unit_s = True, 0.001
+        config = msgspec.structs.replace(config, time_unit=event.unit)
+        if event.note:
+            notes.append(event.note)
     else:
         times = np.arange(frame.height, dtype=np.int64)
         notes.append(
             "no --time column: the file's row order is used as time (earlier rows first); "
             "velocity counts use earlier rows only, with no time windows"
         )
-    kinds = {t.name: t.kind for t in types}
-    for col in config.duration_from:
-        if kinds.get(col) != "datetime":
-            raise ConfigError(f"--duration-from {col!r}: not a datetime column ({kinds.get(col)})")
+    _check_kinds(config, kinds)
     duration_cols = list(config.duration_from)
     if config.time:
-        for t in types:  # every other datetime column counts as a duration too
-            if t.kind == "datetime" and t.name != config.time and t.name not in duration_cols:
-                duration_cols.append(t.name)
+        others = [t.name for t in types if t.kind == "datetime" and t.name != config.time]
+        if is_offset(config.time_unit):
+            if duration_cols:
+                raise ConfigError(
+                    f"--duration-from {duration_cols[0]!r}: the time column {config.time!r} "
+                    "counts from an unknown reference, so the time from a date to it is unknown"
+                )
+            if others:
+                notes.append(
+                    f"no durations from {', '.join(others)} to {config.time}: it counts from an "
+                    "unknown reference"
+                )
+        else:  # every other datetime column counts as a duration too
+            duration_cols += [c for c in others if c not in duration_cols]
     run_config = msgspec.structs.replace(config, duration_from=duration_cols)
     derived = derive_features(frame, run_config, times, time_unit_s)
-    excluded = {config.label, config.time, config.ip_column, *config.entities, *config.drop}
+    # a single-column entity (a device id) is not an input, only its velocity; the columns
+    # of a combination stay inputs (card1 alone carries over, card1+addr1 is the user)
+    single = {spec for spec in config.entities if spec in frame.columns}
+    excluded = {config.label, config.time, config.ip_column, *single, *config.drop}
     numeric: dict[str, F64] = {}
     categorical: dict[str, pl.Series] = {}
     words: list[FeatureWords] = []
@@ -303,6 +399,7 @@ def prepare(
             words.append(FeatureWords(d.name, d.kind, d.words))
     return Prepared(
         frame=frame,
+        config=config,
         types=types,
         numeric=numeric,
         categorical=categorical,
@@ -378,6 +475,10 @@ def describe(word: FeatureWords, value: float, levels: list[str] | None) -> str:
         text = human_duration(value)
     elif word.kind in ("count", "hour"):
         text = f"{value:.0f}"
+    elif word.kind == "ratio":
+        text = f"{value:.2f}"
+    elif word.kind == "flag":
+        text = "yes" if value else "no"
     elif word.kind == "weekday":
         text = weekday_name(value)
     else:

@@ -39,6 +39,7 @@ from vigil.models.tabular.metrics import (
     recall_at_fpr,
 )
 from vigil.models.tabular.pipeline import Encoding, IpRanges, Prepared, prepare
+from vigil.models.tabular.timecol import is_offset
 from vigil.models.tabular.train import (
     FitResult,
     TrainSettings,
@@ -47,7 +48,14 @@ from vigil.models.tabular.train import (
     time_split,
 )
 
-__all__ = ["IP_RANGES_FILE", "MODEL_NAME", "TrainOutcome", "TrainRequest", "train_and_report"]
+__all__ = [
+    "IP_RANGES_FILE",
+    "MODEL_NAME",
+    "TrainOutcome",
+    "TrainRequest",
+    "train_and_report",
+    "train_prepared",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -195,6 +203,19 @@ def train_and_report(request: TrainRequest, progress: Progress | None = None) ->
     prepared = prepare(
         request.data, request.config, separator=request.separator, ip_ranges=request.ip_ranges
     )
+    return train_prepared(request, prepared, progress, started=started)
+
+
+def train_prepared(
+    request: TrainRequest,
+    prepared: Prepared,
+    progress: Progress | None = None,
+    *,
+    started: float | None = None,
+) -> TrainOutcome:
+    """``train_and_report`` on a table already prepared from ``request`` (a benchmark
+    prepares once and compares other models on the same rows and splits)."""
+    started = time.perf_counter() if started is None else started
     assert prepared.labels is not None
     y = prepared.labels
     n_pos = int(y.sum())
@@ -228,7 +249,7 @@ def train_and_report(request: TrainRequest, progress: Progress | None = None) ->
     # PSI and per-bin rates need no million rows: an evenly spaced sample of each part
     d_train, d_test = _thin(d_train, _DRIFT_ROWS), _thin(d_test, _DRIFT_ROWS)
     importance = np.asarray(main.fit.booster.feature_importance("gain"), dtype=np.float64)
-    ordering = f"time-ordered by {request.config.time}" if prepared.has_time else "file row order"
+    ordering = _ordering(prepared)
     drift = drift_report(
         x[d_train],
         x[d_test],
@@ -262,6 +283,18 @@ def train_and_report(request: TrainRequest, progress: Progress | None = None) ->
     metrics["seconds_total"] = round(time.perf_counter() - started, 2)
     metrics["seconds_prepare"] = round(prep_s, 2)
     return outcome
+
+
+def _ordering(prepared: Prepared) -> str:
+    config = prepared.config
+    if not prepared.has_time:
+        return "file row order"
+    if is_offset(config.time_unit):
+        unit = "seconds" if config.time_unit == "offset-s" else "milliseconds"
+        scale = 1_000 if config.time_unit == "offset-s" else 1
+        lo, hi = int(prepared.times.min()) // scale, int(prepared.times.max()) // scale
+        return f"time-ordered by {config.time} ({unit} from an unknown reference, {lo:,} to {hi:,})"
+    return f"time-ordered by {config.time}"
 
 
 def _summary(views: dict[str, ViewResult], drift: DriftReport, ordering: str) -> list[str]:
@@ -346,9 +379,11 @@ def _register(
         )
         for name in enc.names
     ]
+    # an offset from an unknown reference has no calendar: the window is said in its numbers
+    dated = prepared.has_time and not is_offset(prepared.config.time_unit)
     window = registry.TrainingWindow(
-        start=_iso(int(prepared.times[rows].min())) if prepared.has_time else None,
-        end=_iso(int(prepared.times[rows].max())) if prepared.has_time else None,
+        start=_iso(int(prepared.times[rows].min())) if dated else None,
+        end=_iso(int(prepared.times[rows].max())) if dated else None,
         rows=int(rows.size),
         ordering=f"all rows; {ordering}"
         if request.register_all_rows
@@ -366,7 +401,7 @@ def _register(
         metrics=compact,
         data_fingerprint=registry.fingerprint_files(fingerprints),
         extra={
-            "config": msgspec.to_builtins(request.config),
+            "config": msgspec.to_builtins(prepared.config),
             "types": msgspec.to_builtins(prepared.types),
             "encoding": msgspec.to_builtins(enc),
             "data_file": str(request.data),

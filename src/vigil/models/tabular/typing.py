@@ -31,7 +31,9 @@ __all__ = [
     "DATETIME_FORMATS",
     "ColumnType",
     "apply_types",
+    "best_datetime_format",
     "infer_types",
+    "looks_numeric",
     "parse_datetime",
 ]
 
@@ -64,6 +66,7 @@ _TRUE = {"true", "yes", "t", "y"}
 _FALSE = {"false", "no", "f", "n"}
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|Id$|ID$|_key$|^uuid$|_uuid$)")
 _SAMPLE = 2_000
+_NUMERIC_SHARE = 0.98
 
 
 class ColumnType(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -92,7 +95,7 @@ def parse_datetime(column: pl.Series, fmt: str) -> pl.Series:
     return parsed.alias(column.name)
 
 
-def _best_datetime_format(sample: pl.Series) -> tuple[str | None, float]:
+def best_datetime_format(sample: pl.Series) -> tuple[str | None, float]:
     best: tuple[str | None, float] = (None, 0.0)
     n = sample.len()
     if n == 0:
@@ -107,6 +110,16 @@ def _best_datetime_format(sample: pl.Series) -> tuple[str | None, float]:
         if ok == 1.0:
             break
     return best
+
+
+def looks_numeric(column: pl.Series) -> bool:
+    """Whether a text column is read as numbers (98% of a sample of its values parse)."""
+    text = column.drop_nulls().cast(pl.String)
+    if text.len() == 0:
+        return False
+    sample = text.sample(min(_SAMPLE, text.len()), seed=0) if text.len() > _SAMPLE else text
+    numbers = sample.str.strip_chars().cast(pl.Float64, strict=False)
+    return int(numbers.is_not_null().sum()) / sample.len() >= _NUMERIC_SHARE
 
 
 def _is_id_name(name: str) -> bool:
@@ -165,7 +178,7 @@ def _infer_one(col: pl.Series, *, keep: bool, force_dt: bool) -> tuple[ColumnTyp
         return ColumnType(name, "boolean", why="true/false values"), conv, ""
     numbers = sample.str.strip_chars().cast(pl.Float64, strict=False)
     numeric_share = int(numbers.is_not_null().sum()) / sample.len()
-    if numeric_share >= 0.98 and not force_dt:
+    if numeric_share >= _NUMERIC_SHARE and not force_dt:
         conv = col.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
         lost = int(conv.is_null().sum()) - int(col.is_null().sum())
         ctype, conv, note = _numeric_or_id(name, conv, n, nn, keep, "numbers")
@@ -174,7 +187,7 @@ def _infer_one(col: pl.Series, *, keep: bool, force_dt: bool) -> tuple[ColumnTyp
                 f"{name}: {lost:,} value(s) that are not numbers were read as missing"
             )
         return ctype, conv, note
-    fmt, share = _best_datetime_format(sample.str.strip_chars())
+    fmt, share = best_datetime_format(sample.str.strip_chars())
     if fmt is not None and (share >= 0.95 or (force_dt and share > 0.5)):
         conv = parse_datetime(col, fmt)
         lost = int(conv.is_null().sum()) - int(col.is_null().sum())
