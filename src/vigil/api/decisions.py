@@ -274,8 +274,9 @@ async def _caught_up(st: ApiState, wait_ms: int) -> bool:
         return True
     if st.tailer.reflected_offset >= appended:
         return True
-    if wait_ms <= 0 or not st.tailer.runtime_publishing():
-        return False  # no runtime has published lately: waiting would only add latency
+    runtime_up = st.runtime.alive() if st.runtime is not None else st.tailer.runtime_publishing()
+    if wait_ms <= 0 or not runtime_up:
+        return False  # no runtime to wait for: waiting would only add latency
     return await st.tailer.wait_reflected(appended, wait_ms / 1000)
 
 

@@ -343,7 +343,8 @@ class OutputTailer:
         return progress.input_offset
 
     def runtime_publishing(self) -> bool:
-        """Whether a runtime published within the healthy staleness (``/healthz``'s bound)."""
+        """Whether a runtime (one the API did not start) published within the healthy
+        staleness (``/healthz``'s bound)."""
         mtime = self._published_mtime_ns()
         return bool(mtime) and time.time_ns() - mtime <= self.settings.max_healthy_staleness_s * 1e9
 
