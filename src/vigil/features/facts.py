@@ -37,7 +37,6 @@ from vigil.events.schemas import (
     AnalystDecision,
     CarrierScan,
     Chargeback,
-    CustomerLogin,
     CustomerSignup,
     EventBase,
     InvestigationOutcome,
@@ -260,7 +259,6 @@ class RequestFacts:
             RefundRequested: self._requested,
             RefundIssued: self._issued,
             CustomerSignup: self._signup,
-            CustomerLogin: self._login,
             AgentRostered: self._rostered,
             AgentSessionStarted: self._session_started,
             AgentSessionEnded: self._session_ended,
@@ -314,6 +312,11 @@ class RequestFacts:
         return sum(len(t) for t in self.tables.values())
 
     # --- updates (arrival order) --------------------------------------------------------
+
+    @property
+    def tracked_types(self) -> frozenset[type[EventBase]]:
+        """The event types that change a fact (the runtime skips the call for the rest)."""
+        return frozenset(self._handlers)
 
     def update_one(self, ev: EventBase) -> None:
         handler = self._handlers.get(type(ev))
@@ -489,9 +492,6 @@ class RequestFacts:
         c = self._customer(ev.customer_id, t)
         if c.signup_ms is None or t < c.signup_ms:
             c.signup_ms = t
-
-    def _login(self, ev: CustomerLogin) -> None:
-        self._customer(ev.customer_id, ev.event_time_ms)
 
     def _rostered(self, ev: AgentRostered) -> None:
         a = self._agent(ev.agent_id, ev.event_time_ms)

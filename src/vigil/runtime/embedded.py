@@ -377,6 +377,7 @@ class EmbeddedRuntime:
         routes_of = self._routes.get
         emit = self._emit
         update_facts = self.facts.update_one if self.settings.request_decisions else None
+        fact_types = self.facts.tracked_types
         processed = duplicates = late_accepted = 0
         for raw in lines:
             line_no += 1
@@ -407,7 +408,7 @@ class EmbeddedRuntime:
             processed += 1
             # What has arrived so far, before this event moves time: a request is decided
             # from it (``vigil.decisions.request``), and then becomes a fact itself.
-            if update_facts is not None:
+            if update_facts is not None and type(ev) in fact_types:
                 if type(ev) is RefundRequested:
                     self._decide_request(ev)
                 elif type(ev) is AnalystDecision:

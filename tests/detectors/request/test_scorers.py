@@ -1,0 +1,238 @@
+"""Request-time findings from facts: what each scorer sees, and that it never changes them."""
+
+from __future__ import annotations
+
+import msgspec
+
+from vigil.detectors.request import score_request
+from vigil.detectors.request.parcel import (
+    REASON_AWAY,
+    REASON_LABEL_ELSEWHERE,
+    REASON_LIGHT_SCAN,
+    parcel_finding,
+)
+from vigil.detectors.request.profile import (
+    REASON_AGENT_FLAGGED,
+    REASON_REPEAT,
+    REASON_UNDELIVERED,
+    REASON_YOUNG,
+    profile_finding,
+)
+from vigil.detectors.request.session import session_finding
+from vigil.detectors.return_centres import ReturnCentres
+from vigil.detectors.settings import DetectorSettings
+from vigil.events.schemas import CarrierScan, EventBase, RefundRequested, ReturnLabelCreated
+from vigil.features.facts import RequestFacts
+
+from .._factories import DAY, HOUR, MINUTE, T0, Events
+
+S = DetectorSettings()
+CENTRES = ReturnCentres()
+CID, OID, RID = "c-9e1f0b7a3c5d2e48", "o-3c1e7a9b0d2f58", "rf-5b2e9c1d0a7f43"
+LAPTOP = ("LAP-15-PRO", 189_900, 2_100)  # sku, price, weight (g)
+
+
+def _facts(*events: EventBase) -> RequestFacts:
+    facts = RequestFacts()
+    for ev in events:
+        facts.update_one(ev)
+    return facts
+
+
+def _request(t: int, **kw: object) -> RefundRequested:
+    base: dict[str, object] = {
+        "event_id": "ev-req",
+        "event_time_ms": t,
+        "refund_id": RID,
+        "order_id": OID,
+        "customer_id": CID,
+        "amount_cents": 189_900,
+        "channel": "automatic",
+        "policy": "on_first_scan",
+        "issued_by": "system",
+        "skus": ["LAP-15-PRO"],
+    }
+    base.update(kw)
+    return msgspec.convert(base, RefundRequested)
+
+
+def _label(t: int, destination: str, postal: str, country: str = "US") -> ReturnLabelCreated:
+    return ReturnLabelCreated(
+        event_id="ev-label",
+        event_time_ms=t,
+        return_id="rt-201",
+        order_id=OID,
+        carrier="UPS",
+        tracking_id="1Z999",
+        destination_id=destination,
+        destination_postal_code=postal,
+        destination_country=country,
+    )
+
+
+def _scan(t: int, weight_g: int, postal: str, kind: str = "first_scan") -> CarrierScan:
+    return CarrierScan(
+        event_id=f"ev-scan-{t}",
+        event_time_ms=t,
+        return_id="rt-201",
+        order_id=OID,
+        tracking_id="1Z999",
+        scan_type=kind,  # type: ignore[arg-type]
+        weight_g=weight_g,
+        location_country="US",
+        postal_code=postal,
+        destination_postal_code="89506",
+    )
+
+
+def _ordered(f: Events) -> list[EventBase]:
+    return [
+        f.order(OID, T0, customer_id=CID, items=(LAPTOP,)),
+        f.delivered(OID, T0 + 2 * DAY, customer_id=CID),
+    ]
+
+
+def test_an_honest_parcel_on_its_way_says_nothing() -> None:
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(*_ordered(f), _label(t, "wh-reno", "89506"), _scan(t + DAY, 2_700, "94107"))
+    assert parcel_finding(_request(t + DAY + HOUR), facts, S.parcel_check, CENTRES) is None
+
+
+def test_a_light_first_scan_is_seen_before_the_box_is_opened() -> None:
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(*_ordered(f), _label(t, "wh-reno", "89506"), _scan(t + DAY, 240, "94107"))
+    found = parcel_finding(_request(t + DAY + HOUR), facts, S.parcel_check, CENTRES)
+    assert found is not None and found.reasons == (REASON_LIGHT_SCAN,)
+    assert found.score >= 0.5
+
+
+def test_a_label_to_a_drop_address_at_the_right_weight_is_seen() -> None:
+    """FTID with the right weight, in the right country: the label does not go to a centre."""
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(*_ordered(f), _label(t, "h:7f3a9c", "10001"), _scan(t + DAY, 2_650, "10001"))
+    found = parcel_finding(_request(t + DAY + HOUR), facts, S.parcel_check, CENTRES)
+    assert found is not None and REASON_LABEL_ELSEWHERE in found.reasons
+    assert found.score >= 0.5
+
+
+def test_a_parcel_delivered_away_from_its_centre_is_seen() -> None:
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(
+        *_ordered(f),
+        _label(t, "wh-reno", "89506"),
+        _scan(t + DAY, 2_650, "94107"),
+        _scan(t + 3 * DAY, 2_640, "89431", kind="delivered"),
+    )
+    req = _request(t + 3 * DAY + HOUR, policy="manual_override", channel="agent",
+                   issued_by="agent", agent_id="ag-20")  # fmt: skip
+    found = parcel_finding(req, facts, S.parcel_check, CENTRES)
+    assert found is not None and REASON_AWAY in found.reasons
+
+
+def test_a_request_after_a_matched_receipt_is_never_an_empty_box() -> None:
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(
+        *_ordered(f),
+        _label(t, "wh-reno", "89506"),
+        _scan(t + DAY, 240, "94107"),
+        f.receipt("rt-201", OID, t + 4 * DAY, weight_g=2_650),
+    )
+    req = _request(t + 4 * DAY + HOUR, policy="on_receipt")
+    assert parcel_finding(req, facts, S.parcel_check, CENTRES) is None
+
+
+def _dear_override(t: int, **kw: object) -> RefundRequested:
+    return _request(
+        t,
+        **{
+            "policy": "manual_override",
+            "channel": "agent",
+            "issued_by": "agent",
+            "agent_id": "ag-20",
+            "session_id": "ss-192573b7a06b5b2f",
+            "reason": "item_not_received",
+            "skus": [],
+            **kw,
+        },
+    )
+
+
+def test_a_young_account_pushes_a_dear_unreturned_override_over_the_line() -> None:
+    f = Events()
+    young = _facts(f.signup(CID, T0 - 3 * DAY), *_ordered(f))
+    established = _facts(*_ordered(Events()))
+    t = T0 + 4 * DAY
+    a = profile_finding(_dear_override(t), young, S.request_risk)
+    b = profile_finding(_dear_override(t), established, S.request_risk)
+    assert a is not None and REASON_YOUNG in a.reasons and a.score >= 0.5
+    assert b is None or b.score < a.score
+
+
+def test_a_lost_parcel_pulls_down_and_a_repeat_client_or_flagged_agent_push_up() -> None:
+    f = Events()
+    undelivered = _facts(f.order(OID, T0, customer_id=CID, items=(LAPTOP,)))
+    t = T0 + 10 * DAY
+    lost = profile_finding(_dear_override(t), undelivered, S.request_risk)
+    assert lost is None or REASON_UNDELIVERED in lost.reasons
+    g = Events()
+    earlier = _dear_override(T0 - 20 * DAY, refund_id="rf-0c9094a9a3652e", order_id="o-77")
+    repeat = _facts(earlier, *_ordered(g))
+    plain = _facts(*_ordered(Events()))
+    with_repeat = profile_finding(_dear_override(t), repeat, S.request_risk)
+    without = profile_finding(_dear_override(t), plain, S.request_risk)
+    flagged = profile_finding(_dear_override(t), plain, S.request_risk, agent_flag=0.99)
+    assert with_repeat is not None and REASON_REPEAT in with_repeat.reasons
+    assert flagged is not None and REASON_AGENT_FLAGGED in flagged.reasons
+    base = 0.0 if without is None else without.score
+    assert with_repeat.score > base and flagged.score > base
+    small = profile_finding(_dear_override(t, amount_cents=500), plain, S.request_risk, 0.99)
+    assert small is None  # a flagged agent's $5 gesture is not a finding
+
+
+def _takeover(f: Events) -> list[EventBase]:
+    """An agent with a history of sessions from the office laptop, then one from a new
+    device, new IP, abroad, without MFA."""
+    evs: list[EventBase] = [f.roster("ag-20")]
+    for k in range(4):
+        evs.append(f.session(f"ss-00{k}", "ag-20", T0 + k * DAY + 9 * HOUR))
+    evs.append(
+        f.session(
+            "ss-192573b7a06b5b2f",
+            "ag-20",
+            T0 + 5 * DAY + 2 * HOUR,
+            device_id="ad-5c1e",
+            ip="154.3.2.1",
+            country="NG",
+            mfa=False,
+        )
+    )
+    return evs
+
+
+def test_a_taken_over_session_is_suspect_at_its_first_refund_and_stays_so() -> None:
+    f = Events()
+    facts = _facts(*_takeover(f))
+    t = T0 + 5 * DAY + 2 * HOUR + 3 * MINUTE
+    first = _dear_override(t, amount_cents=120_000)
+    found = session_finding(first, facts, S.session_risk)
+    assert found is not None and found.score >= 0.5
+    facts.update_one(first)
+    # a later, small refund in the same session: still held for the session
+    later = _dear_override(t + 5 * MINUTE, refund_id="rf-1aaf096060baa4", amount_cents=2_500)
+    again = session_finding(later, facts, S.session_risk)
+    assert again is not None and again.score >= found.score
+
+
+def test_scoring_reads_facts_and_never_changes_them() -> None:
+    f = Events()
+    facts = _facts(f.signup(CID, T0 - DAY), *_takeover(f), *_ordered(f),
+                   _label(T0 + DAY, "h:7f3a9c", "10001"))  # fmt: skip
+    before = msgspec.json.encode(facts.tables, order="sorted")
+    out = score_request(_dear_override(T0 + 5 * DAY + 3 * HOUR), facts, S, CENTRES)
+    assert {s.detector for s in out} == {"session_risk", "empty_box", "request_risk"}
+    assert msgspec.json.encode(facts.tables, order="sorted") == before
