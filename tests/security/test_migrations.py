@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -32,6 +33,7 @@ TABLES = {
     "case_identifiers",
     "label_outbox",
     "console_sessions",
+    "refund_holds",
 }
 
 
@@ -114,3 +116,38 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> 
         assert mode == 0o600  # password hashes, session tokens and the audit log
     finally:
         db.dispose()
+
+
+def test_0003_adds_holds_and_agent_ids_to_a_database_in_use(store: Backend) -> None:
+    """A database at 0002 with people in it upgrades to 0003 (they work as no agent yet) and
+    back; the hold table refuses a status outside the table and a half-resolved hold."""
+    engine = store.engine()
+    try:
+        assert upgrade(engine, "0002") == "0002"
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (username, role, password_hash, active, created_at) "
+                    "VALUES ('ann', 'analyst', 'x', true, CURRENT_TIMESTAMP)"
+                )
+            )
+        assert upgrade(engine) == head_revision()
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT username, agent_id FROM users")).all() == [
+                ("ann", None)
+            ]
+        insert = (
+            "INSERT INTO refund_holds (refund_id, decision, score, reasons, explanation, "
+            "source, created_at, status, resolved_by) VALUES ('rf-5b2e9c1d0a7f43', 'review', "
+            "0.7, '[]', 'x', 'api', CURRENT_TIMESTAMP, :status, :by)"
+        )
+        for status, by in (("paid", None), ("held", "user:ann"), ("released", None)):
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(sa.text(insert), {"status": status, "by": by})
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"status": "held", "by": None})
+        assert downgrade(engine, "0002") == "0002"
+        assert "refund_holds" not in sa.inspect(engine).get_table_names()
+        assert "agent_id" not in {c["name"] for c in sa.inspect(engine).get_columns("users")}
+    finally:
+        engine.dispose()

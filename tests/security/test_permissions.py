@@ -36,6 +36,8 @@ ROLE_MAY = {
         "cases:write",
         "rules:read",
         "changes:propose",
+        "holds:read",
+        "holds:write",
     },
     "lead": {
         "decisions:read",
@@ -48,6 +50,9 @@ ROLE_MAY = {
         "changes:propose",
         "changes:approve",
         "audit:read",
+        "holds:read",
+        "holds:write",
+        "holds:release_denied",
     },
 }
 ROLE_MAY["admin"] = ROLE_MAY["lead"] | {"users:manage", "keys:manage"}
@@ -59,6 +64,8 @@ SCOPE_MAY = {
     "cases:write": {"cases:write"},
     "rules:read": {"rules:read"},
     "rules:write": {"changes:propose"},
+    "holds:read": {"holds:read"},
+    "holds:write": {"holds:write"},
 }
 
 

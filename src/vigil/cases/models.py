@@ -18,6 +18,7 @@ __all__ = [
     "CaseMember",
     "CaseNote",
     "OutboxRow",
+    "RefundHold",
 ]
 
 
@@ -113,3 +114,40 @@ class OutboxRow(Base):
     event_json: Mapped[str] = mapped_column(sa.Text())
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class RefundHold(Base):
+    """A refund whose request-time answer was review (``held``) or deny (``denied``): the
+    payout waits for a person to release or block it (``vigil.cases.holds``)."""
+
+    __tablename__ = "refund_holds"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    refund_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    #: the refund's order, customer, issuing agent and session (null until known: an answer
+    #: given without its ``refund_requested`` event waits for the runtime's facts)
+    order_id: Mapped[str | None] = mapped_column(sa.String(128))
+    customer_id: Mapped[str | None] = mapped_column(sa.String(128))
+    agent_id: Mapped[str | None] = mapped_column(sa.String(128))
+    session_id: Mapped[str | None] = mapped_column(sa.String(128))
+    amount_cents: Mapped[int | None] = mapped_column(sa.BigInteger())
+    #: the request-time answer the hold stands on: review or deny, its score and reasons
+    decision: Mapped[str] = mapped_column(sa.String(8))
+    score: Mapped[float]
+    reasons: Mapped[list[str]] = mapped_column(sa.JSON())
+    explanation: Mapped[str] = mapped_column(sa.Text())
+    #: ``api``: the answer ``POST /v1/refunds/decide`` gave; ``runtime``: the runtime's
+    #: request-time decision for a refund nobody asked the API about
+    source: Mapped[str] = mapped_column(sa.String(8))
+    #: event time of the refund request (epoch ms)
+    requested_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger())
+    created_at: Mapped[datetime]
+    #: held, denied, released, blocked (``holds.TRANSITIONS``)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    resolved_by: Mapped[str | None] = mapped_column(sa.String(160))
+    resolved_at: Mapped[datetime | None]
+    resolution_reason: Mapped[str | None] = mapped_column(sa.Text())
+    #: the case whose alerts name the refund, once one does
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id", ondelete="SET NULL"))

@@ -31,6 +31,28 @@ URL_OPTION = click.option(
 )
 
 
+#: ``vigil.security.permissions.SCOPES``, written out so that ``vigil --help`` does not import
+#: the security package (argon2, SQLAlchemy); a test checks the two agree
+KEY_SCOPES = (
+    "events:write",
+    "decisions:read",
+    "alerts:read",
+    "cases:read",
+    "cases:write",
+    "rules:read",
+    "rules:write",
+    "holds:read",
+    "holds:write",
+)
+AGENT_OPTION = click.option(
+    "--agent-id",
+    default=None,
+    metavar="AGENT_ID",
+    help="The retailer's support-agent id this person or key acts as (e.g. ag-20): they can "
+    "never release or block a refund issued under it.",
+)
+
+
 def _operator() -> Principal:
     from vigil.security import Principal
 
@@ -92,8 +114,11 @@ def users() -> None:
     is_flag=True,
     help="Read the password from the first line of standard input (for scripts).",
 )
+@AGENT_OPTION
 @URL_OPTION
-def users_add(username: str, role: str, password_stdin: bool, url: str) -> None:
+def users_add(
+    username: str, role: str, password_stdin: bool, agent_id: str | None, url: str
+) -> None:
     """Add a person with a role; the password is asked for (or read from stdin)."""
     from vigil.security import Database, create_user
 
@@ -107,16 +132,19 @@ def users_add(username: str, role: str, password_stdin: bool, url: str) -> None:
     try:
         with database.transaction() as session:
             actor = _operator()
-            user = create_user(session, actor, username, password, role)
+            user = create_user(session, actor, username, password, role, agent_id=agent_id)
     finally:
         database.dispose()
-    stderr.print(f"added user {user.username} (id {user.id}, role {user.role})", markup=False)
+    works_as = f", agent {user.agent_id}" if user.agent_id else ""
+    stderr.print(
+        f"added user {user.username} (id {user.id}, role {user.role}{works_as})", markup=False
+    )
 
 
 @users.command("list")
 @URL_OPTION
 def users_list(url: str) -> None:
-    """List users with their roles."""
+    """List users: id, name, role, state, the agent id they work as (- for none)."""
     from vigil.security import Database
     from vigil.security.users import list_users
 
@@ -126,7 +154,8 @@ def users_list(url: str) -> None:
             actor = _operator()
             for user in list_users(session, actor):
                 state = "active" if user.active else "deactivated"
-                click.echo(f"{user.id}\t{user.username}\t{user.role}\t{state}")
+                agent = user.agent_id or "-"
+                click.echo(f"{user.id}\t{user.username}\t{user.role}\t{state}\t{agent}")
     finally:
         database.dispose()
 
@@ -145,6 +174,29 @@ def users_deactivate(username: str, url: str) -> None:
 def users_activate(username: str, url: str) -> None:
     """Let a deactivated person log in again."""
     _set_active(username, True, url)
+
+
+@users.command("set-agent")
+@click.argument("username")
+@click.argument("agent_id", required=False)
+@URL_OPTION
+def users_set_agent(username: str, agent_id: str | None, url: str) -> None:
+    """Record the support-agent id a person works as (none given: they work as no agent).
+    They can then never release or block a refund issued under it."""
+    from vigil.security import Database
+    from vigil.security.users import list_users, set_agent_id
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            actor = _operator()
+            found = [u for u in list_users(session, actor) if u.username == username]
+            if not found:
+                raise click.BadParameter(f"no user named {username!r}", param_hint="USERNAME")
+            set_agent_id(session, actor, found[0].id, agent_id)
+    finally:
+        database.dispose()
+    stderr.print(f"{username}: works as agent {agent_id or '(none)'}", markup=False)
 
 
 def _set_active(username: str, active: bool, url: str) -> None:
@@ -179,21 +231,12 @@ def keys() -> None:
     "scopes",
     multiple=True,
     required=True,
-    type=click.Choice(
-        [
-            "events:write",
-            "decisions:read",
-            "alerts:read",
-            "cases:read",
-            "cases:write",
-            "rules:read",
-            "rules:write",
-        ]
-    ),
+    type=click.Choice(KEY_SCOPES),
     help="A permission of the key (repeatable).",
 )
+@AGENT_OPTION
 @URL_OPTION
-def keys_create(name: str, scopes: tuple[str, ...], url: str) -> None:
+def keys_create(name: str, scopes: tuple[str, ...], agent_id: str | None, url: str) -> None:
     """Create a key and print it once (only its hash is kept: store it now)."""
     from vigil.security import Database, create_api_key
 
@@ -201,12 +244,13 @@ def keys_create(name: str, scopes: tuple[str, ...], url: str) -> None:
     try:
         with database.transaction() as session:
             actor = _operator()
-            created = create_api_key(session, actor, name, list(scopes))
+            created = create_api_key(session, actor, name, list(scopes), agent_id=agent_id)
     finally:
         database.dispose()
     click.echo(created.raw_key)
+    works_as = f"; agent {created.key.agent_id}" if created.key.agent_id else ""
     stderr.print(
-        f"created key {created.key.key_id} ({name}; {' '.join(created.key.scopes)}). "
+        f"created key {created.key.key_id} ({name}; {' '.join(created.key.scopes)}{works_as}). "
         "It is shown this once: Vigil keeps only its hash.",
         markup=False,
     )
@@ -215,7 +259,7 @@ def keys_create(name: str, scopes: tuple[str, ...], url: str) -> None:
 @keys.command("list")
 @URL_OPTION
 def keys_list(url: str) -> None:
-    """List keys (ids, names, scopes; never the keys themselves)."""
+    """List keys: id, name, scopes, state, agent id (- for none); never the keys themselves."""
     from vigil.security import Database
     from vigil.security.keys import list_api_keys
 
@@ -225,7 +269,8 @@ def keys_list(url: str) -> None:
             actor = _operator()
             for key in list_api_keys(session, actor):
                 state = "active" if key.revoked_at is None else f"revoked {key.revoked_at}"
-                click.echo(f"{key.key_id}\t{key.name}\t{' '.join(key.scopes)}\t{state}")
+                agent = key.agent_id or "-"
+                click.echo(f"{key.key_id}\t{key.name}\t{' '.join(key.scopes)}\t{state}\t{agent}")
     finally:
         database.dispose()
 

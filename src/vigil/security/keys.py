@@ -25,6 +25,7 @@ from vigil.security import audit
 from vigil.security.db import utcnow
 from vigil.security.models import ApiKey
 from vigil.security.permissions import SCOPES, Principal, Scope, require
+from vigil.security.users import check_agent_id
 
 __all__ = [
     "PREFIX",
@@ -50,6 +51,8 @@ class KeyView:
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    #: the support-agent id the key's tool acts as, if any
+    agent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ def _view(key: ApiKey) -> KeyView:
         key.created_by,
         key.created_at,
         key.revoked_at,
+        key.agent_id,
     )
 
 
@@ -92,11 +96,14 @@ def create_api_key(
     name: str,
     scopes: list[str] | tuple[str, ...],
     *,
+    agent_id: str | None = None,
     now: datetime | None = None,
 ) -> CreatedKey:
-    """A new key with ``scopes``; needs ``keys:manage``; the raw key is in the result only."""
+    """A new key with ``scopes`` (acting as a support agent, if ``agent_id``: a tool an agent
+    works in); needs ``keys:manage``; the raw key is in the result only."""
     require(actor, "keys:manage")
     checked = _scopes(scopes)
+    checked_agent = check_agent_id(agent_id)
     if not _NAME.match(name):
         raise RequestError(f"key name {name!r}: use 1-64 letters, digits, '.', '_', '-' or spaces")
     key_id = secrets.token_hex(6)
@@ -109,10 +116,11 @@ def create_api_key(
         created_by=actor.actor,
         created_at=now or utcnow(),
         revoked_at=None,
+        agent_id=checked_agent,
     )
     session.add(key)
     session.flush()
-    after = {"key_id": key_id, "name": name, "scopes": list(checked)}
+    after = {"key_id": key_id, "name": name, "scopes": list(checked), "agent_id": checked_agent}
     audit.record(session, actor, "key.create", "api_key", key_id, None, after, now=now)
     return CreatedKey(raw_key=f"{PREFIX}{key_id}_{secret}", key=_view(key))
 
@@ -129,7 +137,13 @@ def authenticate_api_key(session: Session, raw_key: str) -> Principal:
         raise refused
     if key.revoked_at is not None:
         raise refused
-    return Principal(kind="key", id=key.id, name=key.key_id, scopes=frozenset(_scopes(key.scopes)))
+    return Principal(
+        kind="key",
+        id=key.id,
+        name=key.key_id,
+        scopes=frozenset(_scopes(key.scopes)),
+        agent_id=key.agent_id,
+    )
 
 
 def revoke_api_key(

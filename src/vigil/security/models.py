@@ -23,6 +23,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    #: the retailer's support-agent id this person works as, if any (``ag-20``): they may
+    #: never release or block a refund issued under it (migration 0003)
+    agent_id: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ApiKey(Base):
@@ -38,6 +41,8 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(sa.String(160))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    #: the support-agent id the key's tool acts as, if any (migration 0003)
+    agent_id: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ConsoleSession(Base):

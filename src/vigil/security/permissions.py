@@ -35,6 +35,8 @@ Scope = Literal[
     "cases:write",
     "rules:read",
     "rules:write",
+    "holds:read",
+    "holds:write",
 ]
 Action = Literal[
     "events:write",  # POST events into the pipeline
@@ -50,6 +52,9 @@ Action = Literal[
     "audit:read",
     "users:manage",
     "keys:manage",
+    "holds:read",  # the held refunds: queue, one hold, a decision's hold
+    "holds:write",  # release or block a held refund (never one's own: ``cases.holds``)
+    "holds:release_denied",  # release a refund the decision denied (a person, lead or admin)
 ]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
@@ -69,33 +74,42 @@ def _g(roles: str, scope: Scope | None) -> Grant:
 
 # fmt: off
 MATRIX: Final[dict[Action, Grant]] = {
-    #  action                 roles that may                scope that may
-    "events:write":      _g("",                           "events:write"),
-    "decisions:read":    _g("analyst lead admin",         "decisions:read"),
-    "alerts:read":       _g("analyst lead admin",         "alerts:read"),
-    "cases:read":        _g("analyst lead admin",         "cases:read"),
-    "cases:write":       _g("analyst lead admin",         "cases:write"),
-    "cases:assign_any":  _g("lead admin",                 None),
-    "cases:reopen":      _g("lead admin",                 None),
-    "rules:read":        _g("analyst lead admin",         "rules:read"),
-    "changes:propose":   _g("analyst lead admin",         "rules:write"),
-    "changes:approve":   _g("lead admin",                 None),
-    "audit:read":        _g("lead admin",                 None),
-    "users:manage":      _g("admin",                      None),
-    "keys:manage":       _g("admin",                      None),
+    #  action                    roles that may          scope that may
+    "events:write":           _g("",                     "events:write"),
+    "decisions:read":         _g("analyst lead admin",   "decisions:read"),
+    "alerts:read":            _g("analyst lead admin",   "alerts:read"),
+    "cases:read":             _g("analyst lead admin",   "cases:read"),
+    "cases:write":            _g("analyst lead admin",   "cases:write"),
+    "cases:assign_any":       _g("lead admin",           None),
+    "cases:reopen":           _g("lead admin",           None),
+    "rules:read":             _g("analyst lead admin",   "rules:read"),
+    "changes:propose":        _g("analyst lead admin",   "rules:write"),
+    "changes:approve":        _g("lead admin",           None),
+    "audit:read":             _g("lead admin",           None),
+    "users:manage":           _g("admin",                None),
+    "keys:manage":            _g("admin",                None),
+    "holds:read":             _g("analyst lead admin",   "holds:read"),
+    "holds:write":            _g("analyst lead admin",   "holds:write"),
+    "holds:release_denied":   _g("lead admin",           None),
 }
 # fmt: on
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is acting: a person (``user``) with a role, or a machine (``key``) with scopes."""
+    """Who is acting: a person (``user``) with a role, or a machine (``key``) with scopes.
+
+    ``agent_id`` is the retailer's support-agent id this person or key acts as, if any
+    (``vigil users add --agent-id``): nobody reviews a refund issued under their own agent
+    id (``vigil.cases.holds``).
+    """
 
     kind: Literal["user", "key", "system"]
     id: int
     name: str
     role: Role | None = None
     scopes: frozenset[Scope] = frozenset()
+    agent_id: str | None = None
 
     @property
     def actor(self) -> str:

@@ -29,16 +29,20 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "UserView",
     "authenticate_password",
+    "check_agent_id",
     "create_user",
     "get_user",
     "list_users",
     "principal_for_user",
     "set_active",
+    "set_agent_id",
     "set_role",
 ]
 
 MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: a support-agent id as the retailer's events carry it (``ag-20``): no spaces, 1-128 chars
+_AGENT_ID = re.compile(r"^\S{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class UserView:
     role: Role
     active: bool
     created_at: datetime
+    #: the support-agent id this person works as, if any (``ag-20``)
+    agent_id: str | None = None
 
 
 @cache
@@ -61,7 +67,9 @@ def _dummy_hash() -> str:
 
 
 def _view(user: User) -> UserView:
-    return UserView(user.id, user.username, _role(user.role), user.active, user.created_at)
+    return UserView(
+        user.id, user.username, _role(user.role), user.active, user.created_at, user.agent_id
+    )
 
 
 def _role(value: str) -> Role:
@@ -71,7 +79,25 @@ def _role(value: str) -> Role:
 
 
 def _principal(user: User) -> Principal:
-    return Principal(kind="user", id=user.id, name=user.username, role=_role(user.role))
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.username,
+        role=_role(user.role),
+        agent_id=user.agent_id,
+    )
+
+
+def check_agent_id(agent_id: str | None) -> str | None:
+    """A support-agent id as given (``ag-20``), or None; ``RequestError`` if it cannot be one."""
+    if agent_id is None:
+        return None
+    if not _AGENT_ID.match(agent_id):
+        raise RequestError(
+            f"agent id {agent_id!r}: use the retailer's agent id as its events carry it "
+            "(1-128 characters, no spaces), e.g. ag-20"
+        )
+    return agent_id
 
 
 def create_user(
@@ -81,11 +107,14 @@ def create_user(
     password: str,
     role: str,
     *,
+    agent_id: str | None = None,
     now: datetime | None = None,
 ) -> UserView:
-    """A new person with a role; needs ``users:manage``; audited without the password."""
+    """A new person with a role (and the support-agent id they work as, if any); needs
+    ``users:manage``; audited without the password."""
     require(actor, "users:manage")
     checked_role = _role(role)
+    checked_agent = check_agent_id(agent_id)
     if not _USERNAME.match(username):
         raise RequestError(
             f"username {username!r}: use 2-64 lowercase letters, digits, '.', '_' or '-'"
@@ -103,10 +132,11 @@ def create_user(
         password_hash=_hasher().hash(password),
         active=True,
         created_at=now or utcnow(),
+        agent_id=checked_agent,
     )
     session.add(user)
     session.flush()
-    after = {"username": username, "role": checked_role, "active": True}
+    after = {"username": username, "role": checked_role, "active": True, "agent_id": checked_agent}
     audit.record(session, actor, "user.create", "user", user.id, None, after, now=now)
     return _view(user)
 
@@ -180,5 +210,31 @@ def set_active(
     session.flush()
     audit.record(
         session, actor, "user.set_active", "user", user_id, before, {"active": active}, now=now
+    )
+    return _view(user)
+
+
+def set_agent_id(
+    session: Session,
+    actor: Principal,
+    user_id: int,
+    agent_id: str | None,
+    *,
+    now: datetime | None = None,
+) -> UserView:
+    """Record the support-agent id a person works as (None: none); needs ``users:manage``.
+    Nobody sets their own: it is what keeps them from reviewing their own refunds."""
+    require(actor, "users:manage")
+    checked = check_agent_id(agent_id)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"user {user_id} does not exist")
+    if actor.kind == "user" and actor.id == user_id:
+        raise ConflictError("nobody changes their own agent id; ask another admin")
+    before = {"agent_id": user.agent_id}
+    user.agent_id = checked
+    session.flush()
+    audit.record(
+        session, actor, "user.set_agent_id", "user", user_id, before, {"agent_id": checked}, now=now
     )
     return _view(user)
