@@ -441,11 +441,18 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
     by_det = ", ".join(f"{k} {v:,}" for k, v in s["alerts_by_detector"].items()) or "none"
     rate = f"{s['events_per_second']:,} events/s" if s["events_per_second"] else "n/a"
     stderr.print(f"alerts: {s['alerts']:,} ({by_det}); {stats.wall_s:.1f}s, {rate}")
+    asked = s["requests_by_decision"]
+    if asked:
+        stderr.print(
+            f"at request time: {sum(asked.values()):,} refund requests, "
+            f"{asked.get('deny', 0):,} denied, {asked.get('review', 0):,} held for review, "
+            f"{asked.get('approve', 0):,} approved"
+        )
     levels = s["refunds_by_decision"]
     stderr.print(
-        f"decisions: {levels.get('deny', 0):,} refunds denied, {levels.get('review', 0):,} "
-        f"held for review, {levels.get('approve', 0):,} approved with a low score "
-        "(every other refund: approved)"
+        f"later, by the stream: {levels.get('deny', 0):,} refunds denied, "
+        f"{levels.get('review', 0):,} for review, {levels.get('approve', 0):,} approved with "
+        "a low score (every other refund: approved)"
     )
     stderr.print(
         f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
