@@ -209,30 +209,25 @@ def _loadavg() -> str:
 
 
 def _decide_bodies(events_path: Path, n: int) -> list[bytes]:
-    """Fresh refund ids on real customers, orders, agents and sessions of the stream."""
+    """The stream's refund requests, each under a fresh refund id: real customers, orders,
+    agents, sessions and parcels, so every request-time scorer finds facts to read."""
     import msgspec
 
-    refunds = []
+    requests = []
     for raw in events_path.read_bytes().splitlines():
-        if b'"refund_issued"' in raw:
+        if b'"refund_requested"' in raw:
             try:
-                refunds.append(msgspec.json.decode(raw))
+                requests.append(msgspec.json.decode(raw))
             except msgspec.DecodeError:
                 continue
+    keys = ("order_id", "customer_id", "amount_cents", "policy", "agent_id", "session_id",
+            "return_id", "issued_by", "event_time_ms", "skus", "reason", "channel",
+            "method")  # fmt: skip
     out = []
     for i in range(n):
-        r = refunds[i % len(refunds)]
-        body = {
-            "refund_id": f"bench-{i}",
-            "order_id": r["order_id"],
-            "customer_id": r["customer_id"],
-            "amount_cents": r["amount_cents"],
-            "policy": r["policy"],
-            "agent_id": r.get("agent_id"),
-            "session_id": r.get("session_id"),
-            "issued_by": r["issued_by"],
-            "event_time_ms": r["event_time_ms"],
-        }
+        r = requests[i % len(requests)]
+        body = {k: r[k] for k in keys if r.get(k) is not None}
+        body["refund_id"] = f"bench-{i}"
         out.append(msgspec.json.encode(body))
     return out
 
