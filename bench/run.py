@@ -4,8 +4,9 @@ One command (``make bench`` or ``python bench/run.py``) simulates a stream (or r
 given by ``--data``), then in separate child processes, one core each:
 
 * baseline: read the file and decode every line with msgspec, nothing else;
-* end to end: ``vigil run`` semantics (decode, dedup, watermarks, detectors, alerts,
-  dead letters), with and without the DuckDB analytics sink;
+* end to end: ``vigil run`` semantics (decode, dedup, watermarks, request-time facts and
+  decisions, detectors, alerts, dead letters), with and without the DuckDB analytics sink,
+  and without the request-time facts and decisions (what they cost);
 
 and prints events/s, peak RSS and the ratio end-to-end / baseline, plus a cProfile of the
 end-to-end run (where the time goes). Results are also written to bench/results/.
@@ -42,14 +43,18 @@ def child_decode(path: str) -> dict[str, float]:
     return {"events": n, "seconds": time.perf_counter() - t0}
 
 
-def child_pipeline(path: str, analytics: bool, profile: bool, detectors: bool) -> dict[str, float]:
+def child_pipeline(
+    path: str, analytics: bool, profile: bool, detectors: bool, requests: bool = True
+) -> dict[str, float]:
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource
     from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 
     dets = default_detectors() if detectors else []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as out:
-        rt = EmbeddedRuntime(dets, Path(out), RuntimeSettings(analytics=analytics))
+        rt = EmbeddedRuntime(
+            dets, Path(out), RuntimeSettings(analytics=analytics, request_decisions=requests)
+        )
         prof = cProfile.Profile() if profile else None
         t0 = time.perf_counter()
         if prof:
@@ -109,7 +114,11 @@ def main() -> None:
             res = child_decode(path)
         else:
             res = child_pipeline(
-                path, analytics=rest[0] == "1", profile=rest[1] == "1", detectors=rest[2] == "1"
+                path,
+                analytics=rest[0] == "1",
+                profile=rest[1] == "1",
+                detectors=rest[2] == "1",
+                requests=rest[3:4] != ["0"],
             )
         own = resource.getrusage(resource.RUSAGE_SELF)
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the analytics loader process
@@ -136,6 +145,10 @@ def main() -> None:
             ("runtime only, no detectors, no sink", in_child("pipeline", str(path), "0", "0", "0")),
             ("end to end, no analytics sink", in_child("pipeline", str(path), "0", "0", "1")),
             ("end to end, with DuckDB analytics", in_child("pipeline", str(path), "1", "0", "1")),
+            (
+                "end to end, no request-time decisions",
+                in_child("pipeline", str(path), "0", "0", "1", "0"),
+            ),
         ]
         base_rate = rows[0][1]["events"] / rows[0][1]["seconds"]
         print(
