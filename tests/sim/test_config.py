@@ -99,6 +99,7 @@ def test_zero_rates_switch_scenarios_off(tmp_path: Path) -> None:
         insider_corrupt_agents=0,
         takeover_sessions_per_million=0.0,
         empty_box_per_million=0.0,
+        ftid_per_million=0.0,
         rings_per_million=0.0,
         serial_returner_share=0.0,
     )

@@ -134,10 +134,16 @@ def test_empty_box_refunds_fire_on_first_scan_and_the_warehouse_finds_no_match(
     refunds = _refunds_of(stream, "empty_box")
     assert refunds
     for r in refunds:
-        assert r.policy == "on_first_scan" and r.issued_by == "system"
         scans = stream.scans_by_order[r.order_id]
         first = [s for s in scans if s.scan_type == "first_scan"]
         assert len(first) == 1 and first[0].event_time_ms < r.event_time_ms
+        if r.policy != "on_first_scan":
+            # a right-weight FTID refunded by an agent once the carrier said "delivered"
+            assert r.policy == "manual_override" and r.issued_by == "agent"
+            assert any(s.scan_type == "delivered" for s in scans)
+            assert not stream.receipts_by_order.get(r.order_id)
+            continue
+        assert r.issued_by == "system"
         order = stream.orders[r.order_id]
         goods_g = sum(i.weight_g * i.quantity for i in order.items)
         receipts = stream.receipts_by_order.get(r.order_id, [])
@@ -147,9 +153,10 @@ def test_empty_box_refunds_fire_on_first_scan_and_the_warehouse_finds_no_match(
             assert receipt.condition in ("empty", "wrong_item")
             if receipt.condition == "empty":
                 assert first[0].weight_g < 0.5 * goods_g or goods_g < 1_000
-        else:  # fake tracking id: scanned somewhere else, never received
-            home = stream.signups[r.customer_id].country
-            assert first[0].location_country != home
+        elif first[0].weight_g < 0.5 * goods_g:
+            # the older fake tracking id: a light parcel scanned in another country
+            assert first[0].location_country != order.country
+        # else a right-weight, right-country FTID (tests/sim/test_ftid.py)
 
 
 def test_legitimate_receipts_match_and_high_value_returns_arrive_intact(stream: Stream) -> None:
@@ -173,6 +180,8 @@ def test_legitimate_manual_refunds_over_100_dollars_see_the_parcel_follow(stream
             continue
         if truth[r.refund_id].scenario in ("trap_lost_parcel", "trap_porch_theft"):
             continue  # lost or stolen: nothing to send back (see the not-received tests)
+        if truth[r.refund_id].scenario == "trap_lost_return_parcel":
+            continue  # the carrier lost the parcel on its way back (tests/sim/test_parcels.py)
         checked += 1
         assert r.return_id is not None
         first = [s for s in stream.scans_by_order[r.order_id] if s.scan_type == "first_scan"]

@@ -32,6 +32,9 @@ TRAPS: dict[str, str] = {
     "trap_family_device": "family sharing one device",
     "trap_holiday_spike": "holiday spike of refunds",
     "trap_lost_parcel": "high-value item-not-received refund of a parcel the carrier lost",
+    "trap_lost_return_parcel": (
+        "refund of a return parcel the carrier lost (scanned, then never delivered or received)"
+    ),
     "trap_porch_theft": "item-not-received refund of a parcel reported delivered but stolen",
     "trap_new_device_agent": "agent on a new laptop, overtime, or during an MFA outage",
     "trap_shared_infrastructure": (

@@ -26,7 +26,8 @@ from vigil.sim.agents import GROUP_FRONTLINE, GROUP_VIP, NEW_DEVICE_AGENT, Sessi
 from vigil.sim.catalog import Product
 from vigil.sim.config import DAY_MS, MINUTE_MS
 from vigil.sim.context import Ctx
-from vigil.sim.orders import INR_REASON, RETURN_REASONS, send_parcel
+from vigil.sim.orders import INR_REASON, RETURN_REASONS
+from vigil.sim.parcels import send_parcel, transit_ms
 from vigil.sim.world import TAG_VIP
 
 LOST_PARCEL = "trap_lost_parcel"
@@ -168,7 +169,7 @@ class AgentTraps:
             )
             assert return_id is not None
             first = t_ref + int(rng.uniform(0.5, 4.0) * DAY_MS)
-            receipt = max(t_ref + 2 * DAY_MS, first + int(rng.uniform(1.2, 5.0) * DAY_MS))
+            receipt = max(t_ref + 2 * DAY_MS, first + transit_ms(ctx, o))
             receipt = min(receipt, t_ref + 10 * DAY_MS)
             send_parcel(
                 ctx, o, return_id, t_ref, first, receipt, ctx.parcel_weight(o.items), "intact"

@@ -130,6 +130,22 @@ class SimConfig:
     #: item (right weight, wrong item); the rest are empty or junk boxes
     empty_box_ftid_share: float = 0.3
     empty_box_lookalike_share: float = 0.35
+    #: fake tracking ids that keep the right weight and the right country (scenario 3,
+    #: ``empty_box``; ``vigil.sim.ftid``), drawn from their own random stream so that they
+    #: move nothing else: instances per million lines
+    ftid_per_million: float = 10.0
+    #: FTID variants: the label is addressed to a drop address in the customer's own country
+    #: ("delivered" there) ...
+    ftid_drop_label_share: float = 0.35
+    #: ... the label says the right centre but the parcel is diverted ("delivered" at another
+    #: postal code, or scanned at the centre's postal code and then moving away); the rest
+    #: are "delivered" at the centre's postal code and never received
+    ftid_diverted_share: float = 0.3
+    #: share of FTID refunds (of parcels reported delivered) issued by an ordinary agent once
+    #: the customer points at the tracking; the rest are refunds on first scan
+    ftid_agent_refund_share: float = 0.3
+    #: share of FTID instances on a long-standing account of the fraudster's
+    ftid_aged_account_share: float = 0.3
     rings_per_million: float = 1.0
     ring_size_min: int = 15
     ring_size_max: int = 60
@@ -181,6 +197,11 @@ class SimConfig:
     #: delivered, "item not received", an ordinary agent's override or returnless refund,
     #: no return -- from the events alone, an insider's refund (same price range)
     porch_theft_per_million: float = 20.0
+    #: honest return parcels the carrier loses (a fraction of a percent): first scan, maybe
+    #: an in-transit scan, then nothing; refunded on first scan, or by an ordinary agent about
+    #: a week later when the customer complains (``trap_lost_return_parcel``; decided from
+    #: its own random stream)
+    lost_return_parcel_rate: float = 0.005
     #: agents who get a new laptop: from a day on, a new device (and a new home IP); the
     #: first session from it is a new device + new IP with MFA, with ordinary refunds
     agent_new_laptop_per_million: float = 6.0
@@ -264,6 +285,10 @@ def _validate(c: SimConfig) -> None:
         "very_late_fraction",
         "empty_box_ftid_share",
         "empty_box_lookalike_share",
+        "ftid_drop_label_share",
+        "ftid_diverted_share",
+        "ftid_agent_refund_share",
+        "ftid_aged_account_share",
         "ring_refund_share",
         "ring_corrupt_agent_share",
         "ring_empty_box_share",
@@ -305,6 +330,13 @@ def _validate(c: SimConfig) -> None:
             c.empty_box_ftid_share + c.empty_box_lookalike_share,
             "at most 1",
         )
+    if c.ftid_drop_label_share + c.ftid_diverted_share > 1.0:
+        _fail(
+            "ftid_drop_label_share + ftid_diverted_share",
+            c.ftid_drop_label_share + c.ftid_diverted_share,
+            "at most 1",
+        )
+    _float(c, "lost_return_parcel_rate", 0.0, 0.2)
     _int(c, "advertisers", 1, 1_000_000)
     _int(c, "campaigns", 1, 10_000_000)
     if c.campaigns < c.advertisers:
@@ -324,6 +356,7 @@ def _validate(c: SimConfig) -> None:
         "insider_refunds_per_million",
         "takeover_sessions_per_million",
         "empty_box_per_million",
+        "ftid_per_million",
         "rings_per_million",
         "agent_travel_sessions_per_million",
         "lost_parcel_per_million",

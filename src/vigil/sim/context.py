@@ -9,6 +9,8 @@ tally in ``simulation.json`` matches the stream) true by construction.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from vigil.events.schemas import (
@@ -30,11 +32,17 @@ from vigil.sim.agents import Roster, Session
 from vigil.sim.catalog import Catalog, Product
 from vigil.sim.config import DAY_MS, SECOND_MS, SimConfig
 from vigil.sim.ids import K_ORDER, K_REFUND, K_REQUEST, K_RETURN, K_TRACKING, Hasher
+from vigil.sim.parcels import Places
 from vigil.sim.timeline import PENDING_ID, Timeline
 from vigil.sim.world import Profile, World
 from vigil.sim.writer import TruthWriter
 
 CARRIERS = ("UPS", "DHL", "FedEx", "USPS", "DPD", "Royal Mail")
+#: ids made inside ``Ctx.side`` carry their space in these bits (never a main-world number)
+_SIDE_SHIFT = 48
+#: side spaces of the side scenarios
+SIDE_FTID = 1
+SIDE_LOST_RETURNS = 2
 
 
 class Order:
@@ -80,6 +88,15 @@ class Tally:
     by_scenario: dict[str, int] = field(default_factory=dict)
     cents_by_scenario: dict[str, int] = field(default_factory=dict)
     subjects: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: refunds and cents per scenario variant (``empty_box/ftid_drop_label``, ...)
+    variants: dict[str, list[int]] = field(default_factory=dict)
+    #: honest return parcels the carrier lost (``trap_lost_return_parcel``)
+    lost_return_parcels: int = 0
+
+    def variant(self, name: str, cents: int) -> None:
+        slot = self.variants.setdefault(name, [0, 0])
+        slot[0] += 1
+        slot[1] += cents
 
     def headline_cents(self) -> int:
         return sum(v for k, v in self.cents_by_scenario.items() if k in HEADLINE_SCENARIOS)
@@ -108,31 +125,70 @@ class Ctx:
         self.roster = roster
         self.truth_out = truth
         self.tally = Tally()
+        self.places = Places(hasher)
         self._orders = 0
         self._returns = 0
         self._refunds = 0
         self._parcels = 0
+        #: inside ``side()``: its space (> 0); ids come from that space's own counters
+        self._side_space = 0
+        self._side_counts: dict[int, list[int]] = {}
         #: a sample of (placed_ms, customer_id, order_id) that agents look at in routine work
         #: (some are planned for later than the look: callers check the time)
         self.recent_orders: list[tuple[int, str, str]] = []
 
+    # --- side scenarios ---------------------------------------------------------------------
+
+    @contextmanager
+    def side(self, rng: random.Random, space: int) -> Iterator[None]:
+        """Plan something beside the main world: draws from ``rng`` (its own stream), ids
+        from counters of their own (``space``, one per side scenario: 1, 2, ...), lines
+        outside the traffic budget (``Timeline.side_lines``), and orders kept out of the
+        sample agents look at in routine work. So switching a side scenario on, or changing
+        its rate, leaves every other order, refund and session of the run as it was (only
+        arrival disorder and line ids move)."""
+        if self._side_space:
+            raise RuntimeError("Ctx.side() does not nest")
+        if not 1 <= space < 256:
+            raise ValueError(f"side space {space} is not in [1, 255]")
+        saved, before = self.rng, self.tl.lines
+        self.rng, self._side_space = rng, space
+        try:
+            yield
+        finally:
+            self.tl.side_lines += self.tl.lines - before
+            self.rng, self._side_space = saved, 0
+
     # --- ids ------------------------------------------------------------------------------
 
+    def _side_number(self, slot: int) -> int:
+        counts = self._side_counts.setdefault(self._side_space, [0, 0, 0, 0])
+        counts[slot] += 1
+        return (self._side_space << _SIDE_SHIFT) | counts[slot]
+
     def order_id(self) -> str:
+        if self._side_space:
+            return f"o-{self.h.hex(K_ORDER, self._side_number(0), 14)}"
         self._orders += 1
         return f"o-{self.h.hex(K_ORDER, self._orders, 14)}"
 
     def return_id(self) -> str:
+        if self._side_space:
+            return f"rt-{self.h.hex(K_RETURN, self._side_number(1), 14)}"
         self._returns += 1
         return f"rt-{self.h.hex(K_RETURN, self._returns, 14)}"
 
     def tracking_id(self) -> str:
+        if self._side_space:
+            return f"1Z{self.h.hex(K_TRACKING, self._side_number(2), 16).upper()}"
         self._parcels += 1
         return f"1Z{self.h.hex(K_TRACKING, self._parcels, 16).upper()}"
 
-    def refund_id(self) -> str:
+    def _refund_number(self) -> int:
+        if self._side_space:
+            return self._side_number(3)
         self._refunds += 1
-        return f"rf-{self.h.hex(K_REFUND, self._refunds, 14)}"
+        return self._refunds
 
     # --- truth ----------------------------------------------------------------------------
 
@@ -242,7 +298,9 @@ class Ctx:
                 )
             )
         recent = self.recent_orders
-        if len(recent) < 2_000:
+        if self._side_space:
+            pass  # the sample belongs to the main world's draws
+        elif len(recent) < 2_000:
             recent.append((t, p.customer_id, o.order_id))
         else:
             recent[int(rng.random() * 2_000)] = (t, p.customer_id, o.order_id)
@@ -276,7 +334,8 @@ class Ctx:
             method = (
                 "original_payment" if u < 0.85 else ("store_credit" if u < 0.97 else "gift_card")
             )
-        refund_id = self.refund_id()
+        number = self._refund_number()
+        refund_id = f"rf-{self.h.hex(K_REFUND, number, 14)}"
         agent_id = session.agent.agent_id if session is not None else None
         session_id = session.session_id if session is not None else None
         channel: RequestChannel
@@ -308,7 +367,7 @@ class Ctx:
             )
         )
         # 1-20 s from request to payout (an agent confirms; the payment system answers)
-        delay = SECOND_MS + self.h.h(K_REQUEST, self._refunds) % (19 * SECOND_MS)
+        delay = SECOND_MS + self.h.h(K_REQUEST, number) % (19 * SECOND_MS)
         self.tl.put(
             RefundIssued(
                 event_id=PENDING_ID,
@@ -343,6 +402,14 @@ class Ctx:
         tally.by_scenario[key] = tally.by_scenario.get(key, 0) + 1
         tally.cents_by_scenario[key] = tally.cents_by_scenario.get(key, 0) + amount_cents
         return refund_id
+
+    def skip_refund(self) -> None:
+        """Make the main-world draws ``refund`` would have made for a refund that a side
+        scenario replaces (a lost parcel's refund on receipt that never comes): the payment
+        method draw and a refund number; its two lines are taken off the budget's count."""
+        self.rng.random()
+        self._refunds += 1
+        self.tl.side_lines -= 2
 
     def action(
         self,
@@ -397,17 +464,18 @@ class Ctx:
         fraud: bool,
         request_reason: str | None = None,
         skus: list[str] | None = None,
+        return_id: str | None = None,
     ) -> tuple[int, str | None]:
         """An agent handles a refund ticket in session ``s`` from ``tau`` (within ~5 minutes):
-        looks the account up, optionally opens a return, overrides the policy, issues the refund
-        and approves it. Returns (time of the refund, return id or None)."""
+        looks the account up, optionally opens a return (or refunds the existing
+        ``return_id``), overrides the policy, issues the refund and approves it. Returns (time
+        of the refund, return id or None)."""
         rng = self.rng
         if scenario is None and not fraud and s.trap is not None:
             scenario = s.trap  # legitimate work in a trap session (new laptop, overtime ...)
         cid = o.profile.customer_id
         self.action(tau, s, "view_account", cid, o.order_id)
         t = tau + rng.randint(20 * SECOND_MS, 150 * SECOND_MS)
-        return_id = None
         if request_reason is not None:
             return_id = self.request_return(
                 t, o, skus or [p.sku for p, _ in o.items], request_reason, s

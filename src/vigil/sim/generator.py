@@ -27,6 +27,7 @@ from vigil.sim.catalog import Catalog
 from vigil.sim.config import SimConfig
 from vigil.sim.context import Ctx
 from vigil.sim.disorder import Disorder
+from vigil.sim.ftid import FtidVariants
 from vigil.sim.ids import Hasher
 from vigil.sim.orders import Everyday
 from vigil.sim.scenarios import Fraud
@@ -79,6 +80,7 @@ def simulate(
         everyday = Everyday(ctx, ads)
         traps.record_subjects(ctx, travel_sessions, roster.trap_sessions)
         Fraud(ctx).schedule()
+        FtidVariants(ctx).schedule()
         AgentTraps(ctx).schedule()
         retail_left = retail_target - len(roster.agents)
         Traffic(ctx, everyday, ads, retail_left, ads_target).schedule()

@@ -60,6 +60,7 @@ K_AGENT = 15
 K_PROFILE_VALUE = 16
 K_ORDER = 18
 K_REQUEST = 19
+K_PLACE = 20
 
 
 def ip_from(country_octet: int, value: int) -> str:

@@ -12,7 +12,12 @@ state has to live on. Facts the detectors are built on, kept true here:
   claims on cheap and mid-priced orders (no return), and overrides for items over $100, after
   which the parcel *does* follow (first scan 0.5-5 days, receipt 2-10 days after the refund).
   Most of the last kind go through the escalations team (a trap for insider detectors).
-* Scanned parcels weigh what was ordered plus a box; the warehouse finds the items it expects.
+* Scanned parcels weigh what was ordered plus a box; the warehouse finds the items it expects
+  (parcels, routes and transit times: :mod:`vigil.sim.parcels`).
+* Carriers lose a fraction of a percent of honest return parcels (``lost_return_parcel_rate``,
+  decided from its own random stream): first scan, maybe an in-transit scan, then nothing. The
+  refund comes on first scan as planned, or, where it waited for the receipt, from an ordinary
+  agent once the customer complains (``trap_lost_return_parcel``).
 """
 
 from __future__ import annotations
@@ -20,24 +25,21 @@ from __future__ import annotations
 import random
 
 from vigil.events.schemas import (
-    CarrierScan,
     Condition,
     ProfileChanged,
     ProfileField,
     RefundPolicy,
-    ReturnLabelCreated,
-    ReturnReceived,
-    ScanType,
 )
 from vigil.sim.ads import AdNetwork
 from vigil.sim.agents import GROUP_ESCALATIONS, GROUP_FRONTLINE, GROUP_VIP, Session
 from vigil.sim.catalog import Product
 from vigil.sim.config import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
-from vigil.sim.context import Ctx, Order
+from vigil.sim.context import SIDE_LOST_RETURNS, Ctx, Order
 from vigil.sim.ids import K_DEVICE, K_PROFILE_VALUE
+from vigil.sim.parcels import send_parcel, transit_ms
 from vigil.sim.timeline import PENDING_ID
-from vigil.sim.traps import legit_scenario
-from vigil.sim.world import TAG_SERIAL, TAG_TRAVELLER, TAG_VIP, WAREHOUSE_COUNTRY, Profile
+from vigil.sim.traps import LOST_RETURN, legit_scenario
+from vigil.sim.world import TAG_SERIAL, TAG_TRAVELLER, TAG_VIP, Profile
 
 RETURN_REASONS = ("changed_mind", "wrong_size", "defective", "not_as_described", "arrived_damaged")
 INR_REASON = "item_not_received"
@@ -59,6 +61,13 @@ class Everyday:
         # extra returns of the last two weeks' orders land on the holiday: ~factor x a normal day
         self._holiday_extra = (cfg.holiday_factor - 1.0) * cfg.return_rate / 6.0
         self._new_devices = 0
+        #: which honest return parcels the carrier loses, and what happens then
+        self._lost_rng = random.Random(f"vigil-sim:{cfg.seed}:lost-return-parcels")
+
+    def _lose(self, p: Profile) -> bool:
+        """Does the carrier lose this honest return parcel? (one draw per parcel, always)"""
+        lost = self._lost_rng.random() < self.ctx.cfg.lost_return_parcel_rate
+        return lost and p.tag != TAG_SERIAL  # a serial returner's refund is scenario 5
 
     # --- activity -----------------------------------------------------------------------
 
@@ -233,9 +242,11 @@ class Everyday:
             )
             return
         first = t + int(rng.uniform(0.5, 5.0) * DAY_MS)
-        receipt = first + int(rng.uniform(1.2, 6.0) * DAY_MS)
+        receipt = first + transit_ms(ctx, o)
         condition = self._condition(o, hv)
-        send_parcel(ctx, o, return_id, t, first, receipt, ctx.parcel_weight(items), condition)
+        lost = self._lose(o.profile)
+        weight = ctx.parcel_weight(items)
+        send_parcel(ctx, o, return_id, t, first, receipt, weight, condition, lost=lost)
         policy: RefundPolicy
         if rng.random() < cfg.first_scan_policy_share:
             t_ref = first + rng.randint(5 * MINUTE_MS, 6 * HOUR_MS)
@@ -243,6 +254,14 @@ class Everyday:
         else:
             t_ref = receipt + rng.randint(10 * MINUTE_MS, 24 * HOUR_MS)
             policy = "on_receipt"
+        if lost:
+            scenario, fraud = LOST_RETURN, False
+            if policy == "on_receipt":
+                # no receipt, so no refund on receipt: the customer chases it up
+                ctx.skip_refund()
+                with ctx.side(self._lost_rng, SIDE_LOST_RETURNS):
+                    self._lost_return_claim(o, items, amount, first, return_id)
+                return
         ctx.refund(
             t_ref,
             o,
@@ -278,6 +297,9 @@ class Everyday:
         s, tau = found
         hv = any(p.high_value for p, _ in items)
         scenario, fraud = legit_scenario(o.profile, hv=hv, holiday=holiday, escalation=escalation)
+        lost = self._lose(o.profile)
+        if lost:
+            scenario = LOST_RETURN  # refunded at once; the parcel never arrives
         t_ref, return_id = ctx.agent_refund(
             s,
             tau,
@@ -291,7 +313,7 @@ class Everyday:
         )
         assert return_id is not None
         first = t_ref + int(rng.uniform(0.5, 5.0) * DAY_MS)
-        receipt = first + int(rng.uniform(1.2, 5.0) * DAY_MS)
+        receipt = first + transit_ms(ctx, o)
         receipt = max(t_ref + 2 * DAY_MS, min(receipt, t_ref + 10 * DAY_MS))
         send_parcel(
             ctx,
@@ -302,6 +324,37 @@ class Everyday:
             receipt,
             ctx.parcel_weight(items),
             self._condition(o, hv),
+            lost=lost,
+        )
+
+    def _lost_return_claim(
+        self,
+        o: Order,
+        items: list[tuple[Product, int]],
+        amount: int,
+        first: int,
+        return_id: str,
+    ) -> None:
+        """The carrier lost the return parcel and the refund waited for the receipt: about a
+        week after handing it over the customer asks where their money is, and an ordinary
+        agent refunds the return by override (inside ``Ctx.side``: its own draws)."""
+        ctx = self.ctx
+        rng = ctx.rng
+        group = GROUP_VIP if o.profile.tag == TAG_VIP else GROUP_FRONTLINE
+        found = ctx.roster.find(rng, first + int(rng.uniform(5.0, 7.0) * DAY_MS), group)
+        if found is None:
+            return
+        s, tau = found
+        ctx.agent_refund(
+            s,
+            tau,
+            o,
+            amount,
+            policy="manual_override",
+            scenario=LOST_RETURN,
+            fraud=False,
+            skus=[p.sku for p, _ in items],
+            return_id=return_id,
         )
 
     def _inr(self, o: Order, holiday_order: bool) -> None:
@@ -340,80 +393,6 @@ class Everyday:
         scenario, fraud = legit_scenario(o.profile, hv=False, holiday=holiday_order)
         ctx.agent_refund(
             s, tau, o, amount, policy="manual_override", scenario=scenario, fraud=fraud
-        )
-
-
-def send_parcel(
-    ctx: Ctx,
-    o: Order,
-    return_id: str,
-    t_label: int,
-    first: int,
-    receipt: int | None,
-    weight_g: int,
-    condition: Condition,
-    *,
-    items_matched: bool = True,
-    scan_country: str | None = None,
-    end_country: str | None = None,
-    received_weight_g: int | None = None,
-) -> None:
-    """Label, carrier scans and (unless ``receipt`` is None) the warehouse receipt of a return.
-
-    By default the parcel is scanned where the customer lives and ends at the warehouse that
-    serves that country; ``scan_country``/``end_country`` move it (fake tracking ids)."""
-    rng = ctx.rng
-    tl = ctx.tl
-    warehouse = o.profile.country.warehouse
-    wh_country = WAREHOUSE_COUNTRY[warehouse]
-    origin = scan_country or o.profile.country.code
-    tracking = ctx.tracking_id()
-    carrier = "UPS" if wh_country == "US" else "DHL"
-    tl.put(
-        ReturnLabelCreated(
-            event_id=PENDING_ID,
-            event_time_ms=t_label + rng.randint(10 * SECOND_MS, 20 * MINUTE_MS),
-            return_id=return_id,
-            order_id=o.order_id,
-            carrier=carrier,
-            tracking_id=tracking,
-        )
-    )
-    last = receipt if receipt is not None else first + int(rng.uniform(1.5, 5.0) * DAY_MS)
-    scans: list[tuple[int, ScanType, str]] = [(first, "first_scan", origin)]
-    span = last - first
-    if rng.random() < 0.6:
-        scans.append((first + int(span * rng.uniform(0.2, 0.5)), "in_transit", origin))
-    scans.append(
-        (last - int(span * rng.uniform(0.05, 0.15)), "delivered", end_country or wh_country)
-    )
-    for t_scan, kind, where in scans:
-        noise = 1.0 + rng.uniform(-0.02, 0.02)
-        tl.put(
-            CarrierScan(
-                event_id=PENDING_ID,
-                event_time_ms=t_scan,
-                return_id=return_id,
-                order_id=o.order_id,
-                tracking_id=tracking,
-                scan_type=kind,
-                weight_g=max(1, int(weight_g * noise)),
-                location_country=where,
-            )
-        )
-    if receipt is not None:
-        final_weight = received_weight_g if received_weight_g is not None else weight_g
-        tl.put(
-            ReturnReceived(
-                event_id=PENDING_ID,
-                event_time_ms=receipt,
-                return_id=return_id,
-                order_id=o.order_id,
-                warehouse_id=warehouse,
-                items_matched=items_matched,
-                weight_g=max(1, int(final_weight * (1.0 + rng.uniform(-0.01, 0.01)))),
-                condition=condition,
-            )
         )
 
 

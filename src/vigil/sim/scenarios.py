@@ -37,7 +37,8 @@ from vigil.sim.catalog import Product
 from vigil.sim.config import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from vigil.sim.context import Ctx, Order
 from vigil.sim.ids import K_FRAUD, ip_from
-from vigil.sim.orders import INR_REASON, send_parcel
+from vigil.sim.orders import INR_REASON
+from vigil.sim.parcels import send_parcel, transit_ms
 from vigil.sim.timeline import PENDING_ID
 from vigil.sim.world import (
     BY_CODE,
@@ -138,17 +139,6 @@ class Fraud:
         )
         return p
 
-    def _basket(self) -> list[tuple[Product, int]]:
-        rng = self.ctx.rng
-        u = rng.random()
-        n = 1 if u < 0.25 else (2 if u < 0.7 else 3)
-        out: list[tuple[Product, int]] = []
-        for _ in range(n):
-            product, q = self.ctx.catalog.fraud_target(rng)
-            if all(product.sku != p.sku for p, _ in out):
-                out.append((product, q))
-        return out
-
     def _order(
         self,
         t: int,
@@ -159,24 +149,7 @@ class Fraud:
         ip: str | None = None,
         items: list[tuple[Product, int]] | None = None,
     ) -> Order:
-        """Login and order from the account's device; records the order as fraudulent."""
-        ctx = self.ctx
-        device = device or p.devices[0]
-        ip = ip or p.home_ip
-        ctx.login(t - ctx.rng.randint(MINUTE_MS, 15 * MINUTE_MS), p, device, ip, p.country.code)
-        o = ctx.place_order(
-            t, p, items or self._basket(), device=device, ip=ip, country=p.country.code
-        )
-        ctx.truth(
-            "order",
-            o.order_id,
-            fraud=True,
-            scenario=scenario,
-            amount_cents=o.total_cents,
-            customer_id=p.customer_id,
-            order_id=o.order_id,
-        )
-        return o
+        return fraud_order(self.ctx, t, p, scenario, device=device, ip=ip, items=items)
 
     def _mid_items(self, lo_cents: int, hi_cents: int) -> list[tuple[Product, int]]:
         """One resellable product priced in [lo, hi] (the cheapest fraud target if none)."""
@@ -325,7 +298,9 @@ class Fraud:
         first = t_req + int(rng.uniform(0.3, 3.0) * DAY_MS)
         expected = ctx.parcel_weight(o.items)
         u = rng.random()
+        variant = "empty_box/empty"
         if u < cfg.empty_box_ftid_share:
+            variant = "empty_box/ftid_wrong_country"
             home = o.profile.country.code
             wh_country = WAREHOUSE_COUNTRY[o.profile.country.warehouse]
             elsewhere = [c.code for c in COUNTRIES if c.code not in (home, wh_country)]
@@ -346,10 +321,11 @@ class Fraud:
             if u < cfg.empty_box_ftid_share + cfg.empty_box_lookalike_share:
                 weight = int(expected * rng.uniform(0.75, 1.25))
                 condition = "wrong_item"
+                variant = "empty_box/lookalike"
             else:
                 weight = max(120, int(expected * rng.uniform(0.03, 0.25)))
                 condition = "empty"
-            receipt = first + int(rng.uniform(2.0, 7.0) * DAY_MS)
+            receipt = first + transit_ms(ctx, o)
             send_parcel(
                 ctx, o, return_id, t_req, first, receipt, weight, condition, items_matched=False
             )
@@ -363,6 +339,8 @@ class Fraud:
             fraud=True,
             return_id=return_id,
         )
+        if scenario == EMPTY_BOX:
+            ctx.tally.variant(variant, o.total_cents)
 
     # --- 4. ring -----------------------------------------------------------------------------
 
@@ -448,3 +426,45 @@ class Fraud:
             fraud=True,
             return_id=return_id,
         )
+
+
+def fraud_basket(ctx: Ctx) -> list[tuple[Product, int]]:
+    """One to three high-value, resellable products (drawn from ``ctx.rng``)."""
+    rng = ctx.rng
+    u = rng.random()
+    n = 1 if u < 0.25 else (2 if u < 0.7 else 3)
+    out: list[tuple[Product, int]] = []
+    for _ in range(n):
+        product, q = ctx.catalog.fraud_target(rng)
+        if all(product.sku != p.sku for p, _ in out):
+            out.append((product, q))
+    return out
+
+
+def fraud_order(
+    ctx: Ctx,
+    t: int,
+    p: Profile,
+    scenario: str,
+    *,
+    device: str | None = None,
+    ip: str | None = None,
+    items: list[tuple[Product, int]] | None = None,
+) -> Order:
+    """Login and order from the account's device; records the order as fraudulent."""
+    device = device or p.devices[0]
+    ip = ip or p.home_ip
+    ctx.login(t - ctx.rng.randint(MINUTE_MS, 15 * MINUTE_MS), p, device, ip, p.country.code)
+    o = ctx.place_order(
+        t, p, items or fraud_basket(ctx), device=device, ip=ip, country=p.country.code
+    )
+    ctx.truth(
+        "order",
+        o.order_id,
+        fraud=True,
+        scenario=scenario,
+        amount_cents=o.total_cents,
+        customer_id=p.customer_id,
+        order_id=o.order_id,
+    )
+    return o

@@ -67,7 +67,7 @@ def build_counts(
         "events_by_type": dict(sorted(by_type.items())),
         "ad_lines": ctx.tl.ad_lines,
         "customers": ctx.world.n_regular,
-        "fraud_accounts": len(ctx.world.extra),
+        "fraud_accounts": len(ctx.world.extra) + len(ctx.world.side_extra),
         "agents": len(ctx.roster.agents),
         "first_event_ms": cfg.start_ms,
         "last_event_ms": ctx.tl.last_event_ms,
@@ -84,6 +84,11 @@ def build_counts(
         "fraud_subjects": {s: dict(sorted(tally.subjects.get(s, {}).items())) for s in SCENARIOS},
         "trap_subjects": {s: dict(sorted(tally.subjects.get(s, {}).items())) for s in TRAPS},
         "trap_refunds": {s: tally.by_scenario.get(s, 0) for s in TRAPS},
+        "variants": {
+            name: {"refunds": n, "refund_cents": cents}
+            for name, (n, cents) in sorted(tally.variants.items())
+        },
+        "lost_return_parcels": tally.lost_return_parcels,
     }
 
 

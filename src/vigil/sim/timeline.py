@@ -57,6 +57,7 @@ class Timeline:
         "last_event_ms",
         "lines",
         "now",
+        "side_lines",
     )
 
     def __init__(self, disorder: Disorder) -> None:
@@ -71,6 +72,10 @@ class Timeline:
         #: event lines planned so far (ads among them)
         self.lines = 0
         self.ad_lines = 0
+        #: lines planned by side scenarios, net of the lines their changes took away (see
+        #: ``Ctx.side``); the traffic budget does not count them, so the main world is
+        #: planned as if they did not exist
+        self.side_lines = 0
         #: time of the action running now; nothing may be planned before it
         self.now = 0
         self.last_event_ms = 0

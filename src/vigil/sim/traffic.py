@@ -96,7 +96,7 @@ class Traffic:
             ctx.signup(max(t, world.signup_ms(i)), world.profile(i))
             self._next_signup += 1
             self.reserved -= 1
-        retail_done = tl.lines - tl.ad_lines
+        retail_done = tl.lines - tl.ad_lines - tl.side_lines
         left = self._retail_target - retail_done - self.reserved
         budget = _whole(rng, left * self._retail_w[h] / self._retail_rest[h])
         ads_budget = _whole(
@@ -109,7 +109,7 @@ class Traffic:
         goal = retail_done + budget
         # customers who signed up during this hour start acting from the next one
         n_active = world.active_count(t)
-        while tl.lines - tl.ad_lines < goal:
+        while tl.lines - tl.ad_lines - tl.side_lines < goal:
             t_ev = t + int(rng.random() * HOUR_MS)
             u = rng.random()
             if not active:

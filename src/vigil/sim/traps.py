@@ -14,6 +14,9 @@ Each trap's subjects get truth records with ``fraud=False`` and the trap's name:
   share a mobile carrier's CGNAT address, or shop from one office network: unrelated people
   linked by an address or an IP (graph super-nodes).
 * ``trap_lost_parcel`` and ``trap_new_device_agent``: see :mod:`vigil.sim.agent_traps`.
+* ``trap_lost_return_parcel``: an honest return parcel the carrier lost (first scan, maybe an
+  in-transit scan, then nothing), refunded on first scan or by an agent once the customer
+  complains; see :mod:`vigil.sim.orders`. It wins over every other trap of the refund.
 
 A refund belongs to one scenario; for legitimate ones the most specific trap wins, in the order
 of :func:`legit_scenario`.
@@ -33,6 +36,7 @@ TRAVELLER = "trap_traveller"
 FAMILY = "trap_family_device"
 HOLIDAY = "trap_holiday_spike"
 SHARED = "trap_shared_infrastructure"
+LOST_RETURN = "trap_lost_return_parcel"
 SERIAL = "serial_returner"
 
 

@@ -85,12 +85,19 @@ def pick_country(rng: random.Random) -> Country:
     return COUNTRIES[min(k, len(COUNTRIES) - 1)]
 
 
-WAREHOUSE_COUNTRY: dict[str, str] = {
-    "wh-reno": "US",
-    "wh-coventry": "GB",
-    "wh-leipzig": "DE",
-    "wh-sydney": "AU",
+#: The retailer's return centres: id -> (country, postal code). Vigil's default
+#: ``vigil.detectors.return_centres.DEFAULT_RETURN_CENTRES`` must say the same (a test keeps
+#: them equal): an honest return label is addressed to one of these.
+WAREHOUSES: dict[str, tuple[str, str]] = {
+    "wh-reno": ("US", "89506"),
+    "wh-coventry": ("GB", "CV3 4PE"),
+    "wh-leipzig": ("DE", "04159"),
+    "wh-sydney": ("AU", "2170"),
 }
+WAREHOUSE_COUNTRY: dict[str, str] = {wh: country for wh, (country, _) in WAREHOUSES.items()}
+
+#: side scenarios' accounts are numbered from here (past any main account index)
+SIDE_ACCOUNT_BASE = 1 << 40
 
 TAG_PLAIN = 0
 TAG_SERIAL = 1
@@ -174,6 +181,9 @@ class World:
         self.tags = bytearray(n)
         self._profiles: list[Profile | None] = [None] * n
         self.extra: list[Profile] = []
+        #: accounts made by side scenarios (``Ctx.side``): their own index range, so that the
+        #: main scenarios' account ids do not move when a side scenario is switched on
+        self.side_extra: list[Profile] = []
         self.family_of: dict[int, int] = {}
         self.trips: dict[int, Trip] = {}
 
@@ -265,6 +275,8 @@ class World:
 
     def profile(self, i: int) -> Profile:
         if i >= self.n_regular:
+            if i >= self.n_regular + SIDE_ACCOUNT_BASE:
+                return self.side_extra[i - self.n_regular - SIDE_ACCOUNT_BASE]
             return self.extra[i - self.n_regular]
         p = self._profiles[i]
         if p is None:
@@ -339,9 +351,14 @@ class World:
         home_ip: str,
         address: str,
         payment: str,
+        side: bool = False,
     ) -> Profile:
-        """Register an account a scenario created (fresh signup, attributes chosen by it)."""
-        idx = self.n_regular + len(self.extra)
+        """Register an account a scenario created (fresh signup, attributes chosen by it);
+        ``side``: by a side scenario, in its own index range."""
+        if side:
+            idx = self.n_regular + SIDE_ACCOUNT_BASE + len(self.side_extra)
+        else:
+            idx = self.n_regular + len(self.extra)
         p = Profile(
             idx=idx,
             customer_id=self.customer_id(idx),
@@ -354,7 +371,7 @@ class World:
             payment=payment,
             tag=TAG_FRAUD,
         )
-        self.extra.append(p)
+        (self.side_extra if side else self.extra).append(p)
         return p
 
 
