@@ -23,6 +23,10 @@ NEEDS = {
     ("/v1/cases/{case_id}/assign", "post"): "cases:write",
     ("/v1/cases/{case_id}/notes", "post"): "cases:write",
     ("/v1/cases/{case_id}/label", "post"): "cases:write",
+    ("/v1/holds", "get"): "holds:read",
+    ("/v1/holds/{refund_id}", "get"): "holds:read",
+    ("/v1/holds/{refund_id}/release", "post"): "holds:write",
+    ("/v1/holds/{refund_id}/block", "post"): "holds:write",
     ("/metrics", "get"): "alerts:read",
 }
 

@@ -2,9 +2,10 @@
 
 ``create_app(settings, auth, runtime=..., db=...)`` builds everything from arguments (no
 globals, no environment), so a test builds an app on a temporary directory in one call.
-While the app runs, three background tasks keep it current: the output tailer (runtime ->
-index), the runtime watchdog (restarts a dead child) and the case feeder (new alerts into
-the case service, when a database is configured); with a database the analyst console
+While the app runs, background tasks keep it current: the output tailer (runtime -> index),
+the runtime watchdog (restarts a dead child) and, when a database is configured, the case
+feeder (new alerts into the case service) and the hold feeder (answers of review or deny
+into refund holds, ``holds.HoldFeeder``); with a database the analyst console
 (``vigil.console``) is mounted under ``/console`` and tails the input log for timelines.
 """
 
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
-from vigil.api import alerts, cases, decisions, events, health, metrics
+from vigil.api import alerts, cases, decisions, events, health, holds, metrics
 from vigil.api.auth import Authenticator
 from vigil.api.errors import status_of
 from vigil.api.runtime import RuntimeProcess
@@ -61,6 +62,9 @@ def create_app(
     api_metrics = ApiMetrics()
     state = ApiState(settings, auth, api_metrics, runtime=runtime, db=db)
     api_metrics.add_gauges(lambda: metrics.gauges(state))
+    feeder = None if db is None else holds.HoldFeeder(state)
+    if feeder is not None:
+        api_metrics.add_gauges(feeder.gauges)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +77,8 @@ def create_app(
             tasks.append(asyncio.create_task(_watch_runtime(runtime, stop), name="vigil-watch"))
         if db is not None:
             tasks.append(asyncio.create_task(_feed_cases(state, stop), name="vigil-cases"))
+        if feeder is not None:
+            tasks.append(asyncio.create_task(feeder.run(stop), name="vigil-holds"))
         timeline = getattr(_app.state, "console_timeline", None)
         if timeline is not None:
             tasks.append(asyncio.create_task(timeline.run(stop), name="vigil-console"))
@@ -95,12 +101,18 @@ def create_app(
             {"name": "decisions", "description": "Synchronous and streamed refund decisions"},
             {"name": "alerts", "description": "What the detectors raised"},
             {"name": "cases", "description": "Alerts grouped into cases, worked by analysts"},
+            {
+                "name": "holds",
+                "description": "Refunds answered review or deny wait for a person to release "
+                "or block them (never the agent who issued them)",
+            },
             {"name": "metrics", "description": "Prometheus"},
             {"name": "health", "description": "Liveness (no key needed)"},
         ],
     )
     app.state.vigil = state
-    for module in (events, decisions, alerts, cases, metrics, health):
+    app.state.hold_feeder = feeder
+    for module in (events, decisions, alerts, cases, holds, metrics, health):
         app.include_router(module.router)
     console = db is not None and console
     if console:

@@ -19,6 +19,7 @@ request's CPU (docs/api.md, "Latency").
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import os
 import re
@@ -39,9 +40,11 @@ from vigil.api.schemas import (
     error_responses,
 )
 from vigil.api.state import ApiState, get_state, request_fingerprint
+from vigil.cases.holds import find_hold
 from vigil.decisions.request import decide_request, request_evidence
 from vigil.events.codec import encode_one
 from vigil.events.schemas import RefundRequested, RequestChannel
+from vigil.security.db import Database
 from vigil.security.permissions import Principal
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
@@ -240,8 +243,9 @@ async def get_decision(
     refund_id: Annotated[str, Path(min_length=1, max_length=128)],
     principal: Annotated[Principal, Depends(needs("decisions:read"))],
 ) -> Response:
-    """The stream's decision about the refund (revised as evidence arrives) and the
-    synchronous answer given at refund time, if any."""
+    """The stream's decision about the refund (revised as evidence arrives), the
+    synchronous answer given at refund time, if any, and its hold: a refund answered review
+    or deny waits for a person to release or block it (poll ``hold.status`` before paying)."""
     st = get_state(request)
     stream = st.index.decisions.get(refund_id)
     journal = st.journal.entries.get(refund_id)
@@ -257,12 +261,33 @@ async def get_decision(
     else:
         assert answer is not None
         current = msgspec.json.decode(answer)["decision"]
+    hold = None if st.db is None else await asyncio.to_thread(_hold_state, st.db, refund_id)
     return Response(
         _encode(
-            {"refund_id": refund_id, "current": current, "stream": stream, "requested": requested}
+            {
+                "refund_id": refund_id,
+                "current": current,
+                "stream": stream,
+                "requested": requested,
+                "hold": hold,
+            }
         ),
         media_type="application/json",
     )
+
+
+def _hold_state(db: Database, refund_id: str) -> dict[str, Any] | None:
+    """The hold's status, reason, who and when (the caller may read the decision)."""
+    with db.transaction() as session:
+        hold = find_hold(session, refund_id)
+    if hold is None:
+        return None
+    return {
+        "status": hold.status,
+        "reason": hold.resolution_reason,
+        "by": hold.resolved_by,
+        "at": hold.resolved_at,
+    }
 
 
 async def _caught_up(st: ApiState, wait_ms: int) -> bool:

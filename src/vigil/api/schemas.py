@@ -12,6 +12,7 @@ names the record and field of every error; the OpenAPI document describes them l
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -216,6 +217,18 @@ class StreamDecision(BaseModel):
     order_id: str | None = None
 
 
+class HoldState(BaseModel):
+    """Where a refund's hold stands: what a refund system polls before it pays out."""
+
+    status: Literal["held", "denied", "released", "blocked"] = Field(
+        description="held (review) or denied (deny): waiting for a person; released: the "
+        "payout may go; blocked: it may not"
+    )
+    reason: str | None = Field(description="why it was released or blocked")
+    by: str | None = Field(description="who released or blocked it (user:..., key:...)")
+    at: datetime | None = Field(description="when it was released or blocked")
+
+
 class DecisionView(BaseModel):
     refund_id: str
     current: DecisionLevel = Field(
@@ -223,6 +236,11 @@ class DecisionView(BaseModel):
     )
     stream: StreamDecision | None
     requested: DecideResponse | None
+    hold: HoldState | None = Field(
+        default=None,
+        description="the refund's hold (review and deny hold the payout until a person "
+        "releases or blocks it); null when it is not held, or without a case database",
+    )
 
 
 # --- alerts ------------------------------------------------------------------------------
@@ -330,6 +348,63 @@ class LabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     label: Literal["fraud", "legitimate"]
     note: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+
+
+# --- holds -------------------------------------------------------------------------------
+
+
+class ResolveHoldRequest(BaseModel):
+    """Why the refund is released (legitimate) or blocked (fraud): kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class HoldEventOut(BaseModel):
+    """One audit row about a hold."""
+
+    at: datetime
+    actor: str
+    action: str = Field(description="hold.open, hold.details, hold.link_case, hold.release, ...")
+    before: Any = None
+    after: Any = None
+
+
+class HoldOut(BaseModel):
+    """A refund whose request-time answer was review (held) or deny (denied)."""
+
+    id: int = Field(ge=1, description="the hold's id (the queue's paging cursor)")
+    refund_id: str
+    status: Literal["held", "denied", "released", "blocked"]
+    decision: Literal["review", "deny"] = Field(description="the request-time answer")
+    score: Score
+    reasons: list[str]
+    explanation: str
+    source: Literal["api", "runtime"] = Field(
+        description="api: the answer decide gave; runtime: the runtime's request-time "
+        "decision for a refund nobody asked the API about"
+    )
+    order_id: str | None
+    customer_id: str | None
+    agent_id: str | None = Field(description="the agent who issued the refund, if one did")
+    session_id: str | None
+    amount_cents: int | None
+    requested_at_ms: int | None = Field(description="event time of the refund request")
+    created_at: datetime
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution_reason: str | None
+    case_id: int | None = Field(description="the case whose alerts name the refund, if any")
+    history: list[HoldEventOut] = Field(
+        default_factory=list, description="its audit rows, oldest first (one hold only)"
+    )
+
+
+class HoldPageOut(BaseModel):
+    items: list[HoldOut]
+    next_cursor: int | None = Field(
+        description="pass as ``cursor`` for the next (older) page; null at the end"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
