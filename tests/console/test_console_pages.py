@@ -83,6 +83,7 @@ def test_no_console_page_answers_without_a_session(console_client: TestClient) -
             .replace("{change_id}", "1")
             .replace("{version}", "1")
             .replace("{job_id}", "1")
+            .replace("{refund_id}", "rf-5b2e9c1d0a7f43")
         )
         r = console_client.request(method, url, follow_redirects=False)
         if path == "/console/login":

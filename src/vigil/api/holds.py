@@ -312,6 +312,7 @@ class HoldFeeder:
         self._linked_alerts = 0
         #: holds opened by the last pass, whose refunds' earlier alerts are to be linked
         self._fresh: list[str] = []
+        self._kept: _Position | None = None
         self.opened = 0
         self.errors = 0
         self.last_error: str | None = None
@@ -319,11 +320,14 @@ class HoldFeeder:
     # --- the task ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.start)
+        started = False
         while not stop.is_set():
             fed = self.state.alerts_fed_to_cases
             links = self._links(fed)
             try:
+                if not started:
+                    await asyncio.to_thread(self.start)
+                    started = True
                 step = await asyncio.to_thread(self.step, links)
             except Exception as exc:  # the database is down: try again later, lose nothing
                 self.errors += 1
@@ -350,6 +354,7 @@ class HoldFeeder:
                 with contextlib.suppress(FileNotFoundError):
                     if offset <= lines.path.stat().st_size:
                         lines.offset = offset
+            self._kept = kept
         with self.db.transaction() as session:
             waiting = service.without_details(session, self.actor, limit=AWAITING_AT_START)
         for rid in waiting:
@@ -524,6 +529,9 @@ class HoldFeeder:
 
     def _keep_position(self) -> None:
         where = _Position(self.db.url, self._journal.offset, self._decisions.offset)
+        if where == self._kept:
+            return
+        self._kept = where
         tmp = self._position_path.with_suffix(".tmp")
         tmp.write_bytes(msgspec.json.encode(where))
         os.replace(tmp, self._position_path)

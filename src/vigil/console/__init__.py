@@ -20,6 +20,7 @@ from vigil.api.state import ApiState
 from vigil.console.auth import ConsoleAuth
 from vigil.console.dashboard import Dashboard
 from vigil.console.form_errors import form_validation_error
+from vigil.console.holds_page import router as holds_router
 from vigil.console.pages import router
 from vigil.console.render import TEMPLATES
 from vigil.console.rules_page import router as rules_router
@@ -45,6 +46,7 @@ def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> Tim
     TEMPLATES.globals["missing_assets"] = missing_assets()
     app.include_router(router)
     app.include_router(rules_router)
+    app.include_router(holds_router)
     app.add_exception_handler(RequestValidationError, form_validation_error)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

@@ -2,8 +2,9 @@
 
 * refunds and refund money per minute (timeline: what arrived, by wall-clock minute);
 * alerts per detector and decisions per level (risk index: what the runtime published);
-* money at risk: refunds whose current decision is review or deny; money saved: refunds in
-  cases an analyst labelled fraud;
+* money at risk: refunds whose current decision is review or deny, but for those a person
+  already blocked (their money is stopped); held refunds waiting for a person; money saved:
+  refunds in cases an analyst labelled fraud;
 * precision of labelled alerts: of the alerts in labelled cases, the share labelled fraud;
 * top risky agents (their strongest alert) and open rings (ring cases not resolved).
 
@@ -22,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from vigil.api.index import RiskIndex
-from vigil.cases.models import Case
+from vigil.cases.holds import OPEN as HOLD_OPEN
+from vigil.cases.models import Case, RefundHold
 from vigil.cases.transitions import OPEN
 from vigil.console.timeline import TimelineStore
 from vigil.security.db import Database
@@ -54,6 +56,11 @@ class DashboardData:
     alerts_by_detector: list[tuple[str, int]]
     decisions: dict[str, int]
     money_at_risk_cents: int
+    #: refunds counted in ``money_at_risk_cents``
+    refunds_at_risk: int
+    #: held or denied refunds waiting for a person to release or block them, and their money
+    holds_waiting: int
+    holds_waiting_cents: int
     money_saved_cents: int
     labelled_fraud_alerts: int
     labelled_legit_alerts: int
@@ -112,7 +119,6 @@ class Dashboard:
 
     def _compute(self) -> DashboardData:
         index = self.index
-        at_risk = sum(d.amount_cents for d in index.decisions.values() if d.decision != "approve")
         per_detector = Counter(a.detector for a in index.live_alerts())
         agents: dict[str, list[Any]] = {}
         for a in index.live_alerts():
@@ -125,6 +131,14 @@ class Dashboard:
             row[2].add(a.detector)
         top = sorted(agents.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:10]
         with self.db.transaction() as s:
+            blocked = set(
+                s.scalars(sa.select(RefundHold.refund_id).where(RefundHold.status == "blocked"))
+            )
+            waiting = s.execute(
+                sa.select(
+                    sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
+                ).where(RefundHold.status.in_(tuple(HOLD_OPEN)))
+            ).one()
             saved = s.scalar(
                 sa.select(sa.func.coalesce(sa.func.sum(Case.amount_cents), 0)).where(
                     Case.status == "resolved_fraud"
@@ -150,6 +164,11 @@ class Dashboard:
                 RingRow(c.id, c.title, c.status, c.score_max, c.amount_cents, c.alert_count)
                 for c in rings
             ]
+        at_risk = [
+            d.amount_cents
+            for d in index.decisions.values()
+            if d.decision != "approve" and d.refund_id not in blocked
+        ]
         minutes = [
             (datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), n, cents / 100)
             for m, n, cents in self.timeline.minutes()
@@ -158,7 +177,10 @@ class Dashboard:
             minutes=minutes,
             alerts_by_detector=sorted(per_detector.items(), key=lambda kv: (-kv[1], kv[0])),
             decisions=dict(index.decisions_by_level),
-            money_at_risk_cents=at_risk,
+            money_at_risk_cents=sum(at_risk),
+            refunds_at_risk=len(at_risk),
+            holds_waiting=int(waiting[0]),
+            holds_waiting_cents=int(waiting[1] or 0),
             money_saved_cents=int(saved or 0),
             labelled_fraud_alerts=int(labelled.get("fraud") or 0),
             labelled_legit_alerts=int(labelled.get("legitimate") or 0),

@@ -39,7 +39,7 @@ def page_of(request: Request) -> str:
     parts = request.url.path.split("/")  # ["", "console", section, ...]
     if len(parts) > 3 and parts[2] == "cases":
         return "/".join(parts[:4])  # /console/cases/{id}
-    if len(parts) > 2 and parts[2] in ("rules", "login"):
+    if len(parts) > 2 and parts[2] in ("rules", "login", "holds"):
         return f"/console/{parts[2]}"
     return "/console"
 

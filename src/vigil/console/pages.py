@@ -35,6 +35,7 @@ from vigil.console.auth import (
 )
 from vigil.console.dashboard import Dashboard
 from vigil.console.graph import ring_elements
+from vigil.console.hold_rows import holds_of_case
 from vigil.console.render import flash_query, money, page
 from vigil.console.timeline import TimelineStore
 from vigil.errors import ServiceError, UnauthorizedError
@@ -273,6 +274,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
     _, timeline, _ = _console(request)
     with db_session(st) as session:
         detail = service.get_case(session, live.principal, case_id)
+        hold_rows = holds_of_case(session, live.principal, detail)
     payloads = [a.payload for a in detail.alerts]
     events = timeline.events_for(_timeline_keys(payloads, detail.members))
     rows = [_row(e) for e in events]
@@ -289,6 +291,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
         graph=json.dumps(graph),
         has_graph=bool(graph),
         peers={a: p for a, p in peers.items() if p is not None},
+        hold_rows=hold_rows,
         title=f"Case {case_id}",
     )
 

@@ -86,6 +86,17 @@ def when(value: datetime | int | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in the largest unit that fits: ``40 s``, ``12 min``, ``3 h``, ``2 d``."""
+    if value is None:
+        return "-"
+    seconds = max(0, int(((now or datetime.now(UTC)) - value).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def words(code: str) -> str:
     """``resolved_fraud`` -> ``resolved fraud``."""
     return code.replace("_", " ")
@@ -98,7 +109,7 @@ TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEMPLATES.filters.update(money=money, pct=pct, when=when, words=words)
+TEMPLATES.filters.update(money=money, pct=pct, when=when, words=words, age=age)
 
 
 def page(
