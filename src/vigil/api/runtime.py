@@ -36,6 +36,8 @@ class RuntimeCommand:
     checkpoint_interval_s: float = 2.0
     analytics: bool = False
     rules: Path | None = None
+    #: the return centres file (``vigil run --return-centres``)
+    return_centres: Path | None = None
     nice: int = 10
     log_path: Path | None = None
 
@@ -63,6 +65,8 @@ class RuntimeCommand:
             argv.append("--no-analytics")
         if self.rules is not None:
             argv += ["--rules", str(self.rules)]
+        if self.return_centres is not None:
+            argv += ["--return-centres", str(self.return_centres)]
         return argv
 
 

@@ -6,10 +6,12 @@ options or environment variables on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
@@ -27,6 +29,9 @@ from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError, VigilError
 from vigil.runtime.embedded import RuntimeSettings
 from vigil.runtime.stats import RunStats
+
+if TYPE_CHECKING:
+    from vigil.detectors.return_centres import ReturnCentres
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -169,6 +174,15 @@ def simulate(
     "to the decision: it counts where another detector backs it (the refund's agent flagged, "
     "or an agent, session, ring or empty-box finding on the refund); docs/models.md.",
 )
+@click.option(
+    "--return-centres",
+    "return_centres_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The retailer's return centres, a YAML or JSON list of {centre_id, country, "
+    "postal_code} (default: the simulated retailer's four). Labels addressed elsewhere and "
+    "parcels delivered away from them are fake-tracking evidence (docs/detectors.md).",
+)
 def run(
     input_path: str,
     out_dir: Path,
@@ -184,8 +198,14 @@ def run(
     review_threshold: float,
     deny_threshold: float,
     model_dir: Path | None,
+    return_centres_path: Path | None,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
+    centres = None
+    if return_centres_path is not None:
+        from vigil.detectors.return_centres import load_return_centres
+
+        centres = load_return_centres(return_centres_path)
     settings = RuntimeSettings(
         max_out_of_orderness_ms=max_out_of_orderness,
         allowed_lateness_ms=allowed_lateness,
@@ -196,7 +216,15 @@ def run(
         decision_policy=decision_policy(review_threshold, deny_threshold),
     )
     stats = run_pipeline(
-        input_path, out_dir, settings, checkpoint_dir, follow, idle_timeout, rules_path, model_dir
+        input_path,
+        out_dir,
+        settings,
+        checkpoint_dir,
+        follow,
+        idle_timeout,
+        rules_path,
+        model_dir,
+        return_centres=centres,
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
@@ -348,6 +376,8 @@ def run_pipeline(
     idle_timeout: float | None = None,
     rules_path: Path | None = None,
     model_dir: Path | None = None,
+    *,
+    return_centres: ReturnCentres | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -367,6 +397,7 @@ def run_pipeline(
             stop,
             rules_path,
             model_dir,
+            return_centres,
         )
     finally:
         for sig, handler in previous.items():
@@ -383,9 +414,11 @@ def _run_source(
     stop: dict[str, bool],
     rules_path: Path | None = None,
     model_dir: Path | None = None,
+    return_centres: ReturnCentres | None = None,
 ) -> RunStats:
     from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
+    from vigil.detectors.settings import DetectorSettings
     from vigil.ingest.sources import FileSource, LineSource, StdinSource
     from vigil.runtime.embedded import EmbeddedRuntime
 
@@ -403,7 +436,17 @@ def _run_source(
             idle_batches=follow,
         )
         total = path.stat().st_size
-    detectors = default_detectors()
+    # one settings object for the stream's detectors and the request-time scorers; the return
+    # centres reach the detectors that judge where parcels go (empty_box) and the runtime
+    detector_settings = DetectorSettings()
+    if return_centres is not None:
+        detector_settings = dataclasses.replace(
+            detector_settings,
+            empty_box=dataclasses.replace(
+                detector_settings.empty_box, return_centres=return_centres.centres
+            ),
+        )
+    detectors = default_detectors(detector_settings)
     if rules_path is not None:  # one more detector: the rule set, hot-reloaded (docs/rules.md)
         detectors.append(build_rules_detector(rules_path, settings.allowed_lateness_ms))
     if model_dir is not None:  # the refund model, counted where backed (decisions/backing.py)
@@ -411,7 +454,13 @@ def _run_source(
 
         detectors.append(decision_refund_model(model_dir))
     runtime = EmbeddedRuntime(
-        detectors, out_dir, settings, checkpoint_dir, should_stop=lambda: stop["flag"]
+        detectors,
+        out_dir,
+        settings,
+        checkpoint_dir,
+        should_stop=lambda: stop["flag"],
+        detector_settings=detector_settings,
+        return_centres=return_centres,
     )
     if total and not follow:
         with Reporter("vigil run", total, "bytes") as rep:

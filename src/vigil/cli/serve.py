@@ -57,6 +57,14 @@ if TYPE_CHECKING:
     default=None,
     help="Rules file for the runtime child (vigil run --rules).",
 )
+@click.option(
+    "--return-centres",
+    "return_centres_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The retailer's return centres for the runtime child and the decide endpoint "
+    "(vigil run --return-centres).",
+)
 @click.option("--runtime-analytics", is_flag=True, help="Let the runtime write analytics.duckdb.")
 @click.option(
     "--index-retention",
@@ -93,6 +101,7 @@ def serve(
     no_cases: bool,
     external_runtime: bool,
     rules_path: Path | None,
+    return_centres_path: Path | None,
     runtime_analytics: bool,
     index_retention: int,
     review_threshold: float,
@@ -125,12 +134,18 @@ def serve(
         )
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--deny-threshold") from exc
+    from vigil.detectors.return_centres import ReturnCentres, load_return_centres
+
+    centres = ReturnCentres()
+    if return_centres_path is not None:
+        centres = load_return_centres(return_centres_path)
     settings = ApiSettings(
         state_dir=state_dir,
         decision_policy=policy,
         fsync_events=not no_fsync,
         fsync_decisions=not no_fsync,
         index_retention_ms=index_retention or None,
+        return_centres=centres,
     )
     static = StaticKeys()
     for spec in api_keys:
@@ -156,6 +171,7 @@ def serve(
                 policy=policy,
                 analytics=runtime_analytics,
                 rules=rules_path,
+                return_centres=return_centres_path,
             )
         )
     app = create_app(settings, auth, runtime=runtime, db=db, secure_cookies=secure_cookies)

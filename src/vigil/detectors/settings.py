@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import msgspec
 
+from vigil.detectors.return_centres import DEFAULT_RETURN_CENTRES, ReturnCentre
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
@@ -74,6 +76,22 @@ class RefundWithoutReturnSettings:
     #: ``repeat_window_ms``: a corrupt agent serves a few clients again and again, while an
     #: ordinary agent rarely meets the same customer twice
     repeat_customer_weight: float = 2.5
+    #: logit added when the return parcel was scanned by the carrier, never reported
+    #: delivered and never received within its route's normal transit time: carriers lose
+    #: a fraction of a percent of return parcels, and that is what one looks like (an
+    #: honest refund, like an outbound parcel lost, ``undelivered_weight``). A parcel the
+    #: carrier reports delivered and the centre never received gets no such discount.
+    lost_in_transit_weight: float = -6.0
+    #: a scanned return parcel counts as on its way until its route's normal transit time
+    #: (first scan -> receipt) has passed: this quantile of the times of the route's
+    #: received parcels (learned online per origin country and destination postal code,
+    #: decayed by 1 % a day) ...
+    transit_quantile: float = 0.99
+    #: ... times 1 + this margin (a parcel a little slower than any seen is not yet lost) ...
+    transit_margin: float = 0.25
+    #: ... or this prior until the route has ``transit_min_parcels`` received parcels
+    transit_prior_ms: int = 10 * DAY_MS
+    transit_min_parcels: float = 20.0
     #: how long order facts (delivery, scans) are kept after the last activity on the order
     retention_ms: int = 60 * DAY_MS
 
@@ -103,14 +121,25 @@ class SerialReturnerSettings:
 
 @dataclass(frozen=True)
 class EmptyBoxSettings:
-    """``empty_box``: refund on first scan, then a receipt that does not match the order."""
+    """``empty_box``: refund before inspection, then a receipt that does not match the order,
+    or a parcel scanned and never received that shows a fake tracking id (FTID)."""
 
+    #: the retailer's return centres (``vigil run --return-centres FILE``): an honest label
+    #: goes to one of them and the carrier hands the parcel over at its postal code
+    return_centres: tuple[ReturnCentre, ...] = DEFAULT_RETURN_CENTRES
     #: receipt weight / expected parcel weight below this is a weight mismatch
     receipt_weight_ratio: float = 0.5
     #: first-scan weight / expected parcel weight below this is suspicious (FTID variant)
     ftid_weight_ratio: float = 0.4
-    #: after a suspicious first scan, how long a warehouse receipt may take (event time)
-    receipt_wait_ms: int = 10 * DAY_MS
+    #: after the first scan, a receipt may take the route's normal transit time: this
+    #: quantile of the first scan -> receipt times of the route's received parcels (learned
+    #: online per origin country and destination postal code, decayed by 1 % a day) ...
+    transit_quantile: float = 0.99
+    #: ... times 1 + this margin ...
+    transit_margin: float = 0.25
+    #: ... or this prior until the route has ``transit_min_parcels`` received parcels
+    transit_prior_ms: int = 10 * DAY_MS
+    transit_min_parcels: float = 20.0
     #: receipts with these conditions are mismatches even when items are reported matched
     mismatch_conditions: tuple[str, ...] = ("empty", "wrong_item")
     #: refunds below this amount are never alerted
@@ -123,8 +152,19 @@ class EmptyBoxSettings:
     weight_mismatch_weight: float = 1.0
     #: logit bias for the FTID variant (suspicious first scan, never received)
     ftid_bias: float = 0.5
-    #: logit added when the first scan happened in another country than the order's
+    #: logit added when a scan happened in a country that is neither the order's nor its
+    #: return centre's
     foreign_scan_weight: float = 1.0
+    #: logit added when the label is not addressed to a return centre, or the carrier read
+    #: another destination off the parcel than its centre's postal code
+    label_elsewhere_weight: float = 2.0
+    #: logit added when the carrier reported the parcel delivered at another postal code than
+    #: its centre's, or scanned it somewhere else after it had reached the centre's
+    away_from_centre_weight: float = 2.0
+    #: logit added when the carrier reported the parcel delivered at its centre's postal code
+    #: and the centre never received it (carriers lose parcels in transit, far more rarely
+    #: between the last scan and the dock)
+    delivered_not_received_weight: float = 1.5
     #: logit added per doubling of the refund amount over ``money_ref_cents``
     money_weight: float = 0.5
     #: reference amount for the money term

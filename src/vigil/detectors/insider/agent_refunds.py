@@ -8,9 +8,12 @@ be scanned. Keyed buckets rather than the runtime's windows: a refund that arriv
 period after the window ends.
 
 Only *manual* refunds (policies in ``manual_policies``) of orders the carrier reported
-delivered and that saw no carrier scan and no warehouse receipt by refund time + grace
-count: a refund for a parcel that was never delivered (the carrier lost it) is an honest
-item-not-received refund, not money that should have come back. Agents are grouped by the team of
+delivered and whose return was not received by refund time + grace count: a refund for a
+parcel that was never delivered (the carrier lost it) is an honest item-not-received refund,
+not money that should have come back. A return parcel the carrier scanned but the centre has
+not received counts as on its way only until its route's normal transit time has passed
+(``vigil.detectors.order_facts``, learned online, read at the judgement): a scan alone is not
+a return. Agents are grouped by the team of
 their roster record (read at judgement time, so a late roster still counts), and each
 agent's unreturned manual money is compared with the median of the other active agents
 of the same team through the ratio (money + floor) / (peer median + floor). Comparing
@@ -42,10 +45,14 @@ from vigil.detectors.insider._common import (
     utc_stamp,
 )
 from vigil.detectors.order_facts import (
-    DELIVERED,
-    RETURNED,
-    first_times,
-    record_order_fact,
+    TRANSIT_TIMER,
+    TransitModel,
+    learn_transit,
+    note_delivery,
+    note_receipt,
+    note_return_scan,
+    on_its_way,
+    return_status,
 )
 from vigil.detectors.settings import AgentRefundsSettings
 from vigil.events.schemas import (
@@ -63,13 +70,16 @@ REASON_OVERRIDES = "manual_overrides"
 REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
 
 _ROSTER = "roster"  # agent_id -> (event_time_ms, team)
-# order_id -> [last_activity_ms, earliest scan or receipt ms | None, delivered ms | None],
-# or just delivered ms (an int) for [delivered ms, None, delivered ms]
+# order_id -> delivered ms, or the parcel entry of ``vigil.detectors.order_facts``
 _ORDERS = "orders"
 _BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
 _SIGNUPS = "signups"  # customer_id -> sign-up time (kept while the account is young)
 _HISTORY = "history"  # agent_id -> unreturned manual RefundValues judged within history_ms
 _JUDGE = "judge|"
+
+#: how a return route's normal transit time is read (``order_facts`` defaults, the same as
+#: ``refund_without_return``'s and ``empty_box``'s)
+_TRANSIT = TransitModel()
 
 # window value: (agent_id, refund_id, amount_cents, policy, customer_id, order_id,
 #                session_id, time_ms)
@@ -82,7 +92,7 @@ class AgentRefundsDetector(BaseDetector):
     """Agents whose unreturned manual refund money stands out among team peers."""
 
     name: ClassVar[str] = "agent_refunds"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     subscribes: ClassVar[frozenset[str]] = frozenset(
         {
             "agent_rostered",
@@ -100,10 +110,13 @@ class AgentRefundsDetector(BaseDetector):
     # --- events -----------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        retention = self.settings.retention_ms
         if type(event) is ShipmentDelivered:
-            order_id, slot = event.order_id, DELIVERED
-        elif type(event) is CarrierScan or type(event) is ReturnReceived:
-            order_id, slot = event.order_id, RETURNED
+            note_delivery(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
+        elif type(event) is CarrierScan:
+            note_return_scan(ctx, _ORDERS, event, retention)
+        elif type(event) is ReturnReceived:
+            note_receipt(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
         elif type(event) is RefundIssued:
             if event.issued_by == "agent" and event.agent_id:
                 manual = event.policy in self.settings.manual_policies
@@ -118,7 +131,6 @@ class AgentRefundsDetector(BaseDetector):
                     event.event_time_ms,
                 )
                 self._add(ctx, value)
-            return ()
         elif type(event) is CustomerSignup:
             if self.settings.list_pattern_refunds_only:
                 note_signup(
@@ -128,18 +140,11 @@ class AgentRefundsDetector(BaseDetector):
                     event.event_time_ms,
                     self.settings.retention_ms,
                 )
-            return ()
         elif type(event) is AgentRostered:
             roster = ctx.keyed(_ROSTER)
             old = roster.get(event.agent_id)
             if old is None or old[0] <= event.event_time_ms:
                 roster[event.agent_id] = (event.event_time_ms, event.team)
-            return ()
-        else:
-            return ()
-        record_order_fact(
-            ctx, _ORDERS, order_id, event.event_time_ms, slot, self.settings.retention_ms
-        )
         return ()
 
     def _add(self, ctx: Context, value: RefundValue) -> None:
@@ -166,6 +171,9 @@ class AgentRefundsDetector(BaseDetector):
         if key.startswith(GC_PREFIX):
             sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
             return ()
+        if key.startswith(TRANSIT_TIMER):
+            learn_transit(ctx, _ORDERS, key, payload)
+            return ()
         if not key.startswith(_JUDGE):
             return ()
         bucket = ctx.keyed(_BUCKETS).pop(key[len(_JUDGE) :], None)
@@ -173,17 +181,22 @@ class AgentRefundsDetector(BaseDetector):
             return ()
         return self._judge(bucket[0], bucket[1], fired_at_ms, ctx)
 
-    def _unreturned(self, refunds: list[RefundValue], ctx: Context) -> list[RefundValue]:
+    def _unreturned(
+        self, refunds: list[RefundValue], ctx: Context, at_ms: int
+    ) -> list[RefundValue]:
         orders = ctx.keyed(_ORDERS)
         grace = self.settings.return_grace_ms
         out: list[RefundValue] = []
         for r in refunds:
-            first_return, first_delivery = first_times(orders.get(r[5]))
             deadline = r[7] + grace
-            # never delivered: a lost parcel, not money that should come back
-            delivered = first_delivery is not None and first_delivery <= deadline
-            returned = first_return is not None and first_return <= deadline
-            if delivered and not returned:
+            status = return_status(orders.get(r[5]), deadline)
+            # never delivered: a lost parcel, not money that should come back; a scanned
+            # parcel still within its route's normal time is given the benefit of the doubt
+            if (
+                status.delivered
+                and not status.received
+                and not on_its_way(ctx, status, deadline, at_ms, _TRANSIT)
+            ):
                 out.append(r)
         return out
 
@@ -198,7 +211,7 @@ class AgentRefundsDetector(BaseDetector):
         for agent_id in sorted(acc):
             manual: list[RefundValue] = acc[agent_id][2]
             past: list[RefundValue] = [r for r in history.get(agent_id, ()) if r[7] >= horizon]
-            unreturned = past + self._unreturned(manual, ctx)
+            unreturned = past + self._unreturned(manual, ctx, fired_at_ms)
             history[agent_id] = unreturned
             rost = roster.get(agent_id)
             team = rost[1] if rost is not None else s.unknown_team

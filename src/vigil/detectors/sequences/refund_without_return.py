@@ -1,13 +1,22 @@
-"""Refund and no return: a refund with no carrier scan and no warehouse receipt in time.
+"""Refund and no return: a refund whose goods were not received back in time.
 
 For every refund that does not wait for the goods (any policy but ``on_receipt``) an
 event-time timer is set at refund time + ``wait_ms``. When the watermark passes it, the
-detector looks at the earliest scan or receipt of the order: if its *event time* is at or
-before the deadline the return exists (it may precede the refund, as for refunds on first
-scan); otherwise the refund is scored. A scan that arrives before the timer fires but
-whose event time is after the deadline does not count, so the result depends on event
-times only, never on arrival order. Refunds on receipt are never alerted: the receipt
-came first by construction.
+detector looks at the order's return parcel as of that deadline (event times only):
+
+* received by the return centre by then: the return exists (it may precede the refund);
+* scanned by the carrier but not received: the parcel counts as *on its way* only until
+  its route's normal transit time has passed (first scan + ``normal_transit_ms``: a quantile
+  of the first scan -> receipt times of the route's received parcels, learned online per
+  origin country and destination, with a prior until enough were seen). If that is later
+  than the deadline the refund is judged again then; a parcel still not received is scored
+  as a return that never arrived. A scan alone is not a return: a fake tracking id scans
+  fine and never arrives;
+* never scanned: scored as a refund with no return at all.
+
+A scan or receipt that arrives before a timer fires but whose event time is after the
+deadline does not count, so the result depends on event times only, never on arrival
+order. Refunds on receipt are never alerted: the receipt came first by construction.
 
 Score (logistic of a sum of logits, weights in ``RefundWithoutReturnSettings``): money,
 in robust standard deviations of ln(amount) above the *typical refund without return of
@@ -15,7 +24,10 @@ the same issuer* (agent or system), so the cheap returnless refunds and small go
 gestures that make up normal traffic score low; a manual override and an agent as issuer
 add risk; an order never reported delivered subtracts strongly (a parcel the carrier lost
 is a common, honest reason for a high-value refund without return, while "item not
-received" claims by rings and corrupt agents are made on orders the carrier *did* deliver).
+received" claims by rings and corrupt agents are made on orders the carrier *did* deliver),
+and so does a return parcel that was scanned and then went quiet (carriers lose a fraction
+of a percent of return parcels; a scanned parcel that the carrier reports *delivered* and
+the centre never received is not discounted, and ``empty_box`` weighs where it went).
 The money term is capped (``max_money_z``), so that a very dear lost parcel cannot
 outweigh the missing delivery on amount alone. The typical amount is learned from the refunds
 that reached their deadline without a return (median and inter-quartile spread of a
@@ -31,10 +43,14 @@ from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.detectors.order_facts import (
-    DELIVERED,
-    RETURNED,
-    first_times,
-    record_order_fact,
+    TRANSIT_TIMER,
+    TransitModel,
+    learn_transit,
+    normal_transit_ms,
+    note_delivery,
+    note_receipt,
+    note_return_scan,
+    return_status,
 )
 from vigil.detectors.sequences._common import (
     GC_PREFIX,
@@ -61,6 +77,8 @@ from vigil.events.schemas import (
 )
 
 REASON_NO_RETURN = "no_return_scan_or_receipt"
+REASON_NOT_RECEIVED = "return_scanned_but_never_received"
+REASON_DELIVERED_NOT_RECEIVED = "return_delivered_per_carrier_but_never_received"
 REASON_MANUAL_OVERRIDE = "manual_override"
 REASON_AGENT_ISSUED = "agent_issued"
 REASON_HIGH_AMOUNT = "amount_above_typical_no_return_refund"
@@ -69,12 +87,13 @@ REASON_NOT_DELIVERED = "order_not_delivered"
 REASON_YOUNG_ACCOUNT = "young_account"
 REASON_REPEAT_CUSTOMER = "same_agent_refunded_customer_before"
 
-# order_id -> [last_activity_ms, earliest_scan_or_receipt_ms | None, delivered_ms | None],
-# or just delivered_ms (an int) for [delivered_ms, None, delivered_ms]
+# order_id -> delivered ms, or the parcel entry of ``vigil.detectors.order_facts``
 _ORDERS = "orders"
 # issuer ("agent" / "system") -> AmountBaseline state
 _BASELINE = "baseline"
 _REFUND_TIMER = "refund|"
+#: a refund judged again once its scanned parcel's route time has passed
+_TRANSIT_TIMER = "in_transit|"
 # customer_id -> sign-up time (kept while the account is young)
 _SIGNUPS = "signups"
 # "agent_id|customer_id" -> [last refund ms, refund times ...] (agent refunds only)
@@ -91,7 +110,7 @@ class RefundWithoutReturnDetector(BaseDetector):
     """A refund with no carrier scan and no warehouse receipt within ``wait_ms``."""
 
     name: ClassVar[str] = "refund_without_return"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     subscribes: ClassVar[frozenset[str]] = frozenset(
         {
             "refund_issued",
@@ -108,10 +127,13 @@ class RefundWithoutReturnDetector(BaseDetector):
     # --- events -----------------------------------------------------------------------------
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        retention = self.settings.retention_ms
         if type(event) is ShipmentDelivered:
-            order_id, slot = event.order_id, DELIVERED
-        elif type(event) is CarrierScan or type(event) is ReturnReceived:
-            order_id, slot = event.order_id, RETURNED
+            note_delivery(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
+        elif type(event) is CarrierScan:
+            note_return_scan(ctx, _ORDERS, event, retention)
+        elif type(event) is ReturnReceived:
+            note_receipt(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
         elif type(event) is RefundIssued:
             if event.policy != "on_receipt" and event.amount_cents > 0:
                 facts = refund_facts(event)
@@ -128,12 +150,6 @@ class RefundWithoutReturnDetector(BaseDetector):
                 event.event_time_ms,
                 self.settings.young_account_ms,
             )
-            return ()
-        else:
-            return ()
-        record_order_fact(
-            ctx, _ORDERS, order_id, event.event_time_ms, slot, self.settings.retention_ms
-        )
         return ()
 
     def _note_pair(self, ctx: Context, agent_id: str, customer_id: str, t: int) -> None:
@@ -175,15 +191,39 @@ class RefundWithoutReturnDetector(BaseDetector):
         if key.startswith(GC_PREFIX):
             sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
             return ()
-        if not key.startswith(_REFUND_TIMER) or not isinstance(payload, tuple):
+        if key.startswith(TRANSIT_TIMER):
+            learn_transit(ctx, _ORDERS, key, payload)
             return ()
-        facts: RefundFacts = payload
+        if key.startswith(_REFUND_TIMER) and isinstance(payload, tuple):
+            return self._judge(payload, payload[8] + self.settings.wait_ms, ctx, again=False)
+        if key.startswith(_TRANSIT_TIMER) and isinstance(payload, tuple):
+            return self._judge(payload, fired_at_ms, ctx, again=True)
+        return ()
+
+    def _judge(
+        self, facts: RefundFacts, deadline: int, ctx: Context, *, again: bool
+    ) -> Sequence[Signal]:
+        """Judge a refund at ``deadline`` (the refund's, or later its parcel's route time)."""
         s = self.settings
-        deadline = facts[8] + s.wait_ms
-        first_return, first_delivery = first_times(ctx.keyed(_ORDERS).get(facts[1]))
-        if first_return is not None and first_return <= deadline:
+        status = return_status(ctx.keyed(_ORDERS).get(facts[1]), deadline)
+        if status.received:
             return ()
-        delivered = first_delivery is not None and first_delivery <= deadline
+        if status.first_scan_ms is not None and not again:
+            # scanned: on its way until the route's normal transit time has passed
+            model = TransitModel(
+                s.transit_quantile, s.transit_margin, s.transit_prior_ms, s.transit_min_parcels
+            )
+            due = status.first_scan_ms + normal_transit_ms(ctx, status.route, deadline, model)
+            if due > deadline:
+                ctx.set_timer(due, _TRANSIT_TIMER + facts[0], facts)
+                return ()
+        delivered = status.delivered
+        if status.first_scan_ms is None:
+            parcel = ""
+        elif status.scan_delivered_ms is None:
+            parcel = "lost"  # scanned, then nothing: what a parcel the carrier lost looks like
+        else:
+            parcel = "delivered"  # the carrier says it arrived; the centre says it did not
         # score against the baseline of earlier deadlines, then teach it this refund
         baselines = ctx.keyed(_BASELINE)
         issuer = facts[5]
@@ -197,7 +237,9 @@ class RefundWithoutReturnDetector(BaseDetector):
         if facts[3] < s.min_amount_cents:
             return ()
         young, repeat = self._customer_facts(ctx, facts)
-        signal = self._score(facts, delivered, young, repeat, typical[0], typical[1], deadline)
+        signal = self._score(
+            facts, delivered, parcel, young, repeat, typical[0], typical[1], deadline
+        )
         return (signal,) if signal is not None else ()
 
     # --- scoring ----------------------------------------------------------------------------
@@ -206,6 +248,7 @@ class RefundWithoutReturnDetector(BaseDetector):
         self,
         facts: RefundFacts,
         delivered: bool,
+        parcel: str,
         young: bool,
         repeat: bool,
         mean: float,
@@ -216,7 +259,16 @@ class RefundWithoutReturnDetector(BaseDetector):
         refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, _, _ = facts
         z = (math.log(max(1, amount)) - mean) / sd
         logit = s.bias + s.money_weight * min(z, s.max_money_z)
-        reasons = [REASON_NO_RETURN]
+        if parcel == "lost":
+            reasons = [REASON_NOT_RECEIVED]
+            logit += s.lost_in_transit_weight
+            what = "was scanned by the carrier and then never delivered or received"
+        elif parcel == "delivered":
+            reasons = [REASON_NOT_RECEIVED, REASON_DELIVERED_NOT_RECEIVED]
+            what = "was reported delivered by the carrier but never received by the centre"
+        else:
+            reasons = [REASON_NO_RETURN]
+            what = f"had no carrier scan or warehouse receipt within {days(s.wait_ms)}"
         if z >= 2.0:
             reasons.append(REASON_HIGH_AMOUNT)
         if policy == "manual_override":
@@ -240,10 +292,11 @@ class RefundWithoutReturnDetector(BaseDetector):
         if score < s.min_emit_score:
             return None
         by = f"agent {agent_id}" if issued_by == "agent" else "the system"
+        subject = "its return parcel " if parcel else ""
         explanation = (
             f"refund {refund_id} of {money(amount)} on order {order_id} for customer "
-            f"{customer_id} ({policy} by {by}) had no carrier scan or warehouse receipt "
-            f"within {days(s.wait_ms)}; typical such refund by {issued_by} "
+            f"{customer_id} ({policy} by {by}): {subject}{what}; typical refund without a "
+            f"return by {issued_by} "
             f"{money(round(math.exp(mean)))} (z {z:.1f})"
             + ("; account signed up recently" if young else "")
             + (f"; agent {agent_id} refunded this customer before" if repeat else "")
