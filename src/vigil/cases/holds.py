@@ -270,8 +270,7 @@ def open_holds(
                 status=_OPENS[h.decision],
                 case_id=None,
             )
-            session.add(row)
-            session.flush()
+            session.add(row)  # flushed with its audit row
             audit.record(session, actor, "hold.open", "refund_hold", rid, None, _snap(row), now=at)
             opened.append(rid)
         elif row.source == "runtime" and h.source == "api" and row.status in OPEN:
@@ -280,7 +279,8 @@ def open_holds(
             row.score, row.reasons, row.explanation = h.score, list(h.reasons), h.explanation
             _fill(row, h)
             session.flush()
-            audit.record(session, actor, "hold.restate", "refund_hold", rid, before, _snap(row))
+            after = _snap(row)
+            audit.record(session, actor, "hold.restate", "refund_hold", rid, before, after, now=at)
             restated.append(rid)
         else:
             duplicates += 1
