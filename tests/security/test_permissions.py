@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from vigil.cases import service
+from vigil.cases import holds, service
 from vigil.errors import ForbiddenError
 from vigil.security import (
     ACTIONS,
@@ -102,10 +102,30 @@ def test_a_key_without_scopes_may_nothing_and_machines_never_approve() -> None:
         require(key(*SCOPES), "changes:approve")
 
 
+def _held(db: Database, people: People) -> tuple[str, str]:
+    """A refund held for review and one denied, ids as the simulator makes them."""
+    made = [
+        holds.NewHold(
+            refund_id=rid, decision=decision, score=score, reasons=("session_risk:no_mfa",),
+            explanation="session without MFA", source="api", agent_id="ag-20",
+        )
+        for rid, decision, score in (
+            ("rf-5b2e9c1d0a7f43", "review", 0.7), ("rf-0c4d1e9a7b2f55", "deny", 0.97),
+        )
+    ]  # fmt: skip
+    with db.transaction() as s:
+        holds.open_holds(s, people.system, made)
+    return made[0].refund_id, made[1].refund_id
+
+
 def _actions(
     db: Database, people: People, case_id: int
 ) -> dict[str, Callable[[Any, Principal], Any]]:
+    review, deny = _held(db, people)
     return {
+        "holds:read": lambda s, p: holds.list_holds(s, p),
+        "holds:write": lambda s, p: holds.block(s, p, review, "empty box at the centre"),
+        "holds:release_denied": lambda s, p: holds.release(s, p, deny, "carrier confirmed"),
         "users:manage": lambda s, p: create_user(s, p, "zed", "long enough password", "admin"),
         "keys:manage": lambda s, p: create_api_key(s, p, "x", ["events:write"]),
         "audit:read": lambda s, p: audit.list_entries(s, p),
@@ -135,8 +155,8 @@ def test_each_principal_is_refused_what_it_must_not_do(
         "analyst": people.analyst,
         "lead": people.lead,
         "admin": people.admin,
-        "reader_key": key("cases:read", "decisions:read"),
-        "writer_key": key("cases:write", "events:write"),
+        "reader_key": key("cases:read", "decisions:read", "holds:read"),
+        "writer_key": key("cases:write", "events:write", "holds:write"),
     }[who]
     for action, call in _actions(db, people, case_id).items():
         with db.transaction() as s:
