@@ -276,25 +276,22 @@ def test_runtime_request_decisions_are_held_unless_the_api_answered(held: TestCl
     assert sorted(h["refund_id"] for h in page["items"]) == ["rf-runtime000001", "rf-runtime000002"]
 
 
-def test_an_answer_without_its_event_learns_the_refund_from_the_runtimes_facts(
-    held: TestClient,
-) -> None:
-    """``record_event: false``: the refund system posts its own refund_requested event; the
-    hold learns order, customer, agent and session once the runtime has read it."""
+def test_an_answer_without_its_event_holds_the_request_as_asked(held: TestClient) -> None:
+    """``record_event: false``: the refund system posts its own refund_requested event. The
+    journal keeps the request as asked, so the hold knows its agent at once (the insider
+    rule applies before the runtime has read anything)."""
     st = state_of(held)
-    runtime = Runtime(st)
-    _flag_session(runtime)
+    _flag_session(Runtime(st))
     r = held.post("/v1/refunds/decide", json=_request(record_event=False), headers=headers())
-    assert r.json()["decision"] == "review"
-    bare = _hold(held, RID)
-    assert (bare["status"], bare["customer_id"], bare["agent_id"]) == ("held", None, None)
-    with (st.settings.out_dir / "facts.jsonl").open("ab") as fh:
-        fh.write(_facts_lines(_req(RID, amount_cents=48_900)))
-    st.tailer.catch_up()
-    _wait(lambda: _hold(held, RID)["agent_id"] == AGENT, "the details")
+    assert r.json()["decision"] == "review" and r.json()["event_id"] is None
+    assert st.settings.input_log.read_bytes() == b""  # nothing entered the stream
     hold = _hold(held, RID)
-    assert (hold["customer_id"], hold["session_id"], hold["amount_cents"]) == (CID, SESSION, 48_900)
-    assert [e["action"] for e in hold["history"]] == ["hold.open", "hold.details"]
+    assert (hold["status"], hold["customer_id"], hold["agent_id"], hold["session_id"]) == (
+        "held",
+        CID,
+        AGENT,
+        SESSION,
+    )
 
 
 def test_holds_join_the_case_of_their_refunds_alerts(held: TestClient) -> None:

@@ -226,7 +226,14 @@ async def decide(
     }
     response = _encode(out)
     # the journal line carries the event: one fsync makes both durable (DecisionJournal)
-    entry = st.journal.record(rid, fingerprint, response, event_line, event_end)
+    entry = st.journal.record(
+        rid,
+        fingerprint,
+        response,
+        event_line,
+        event_end,
+        request=None if event_line is not None else encode_one(req),
+    )
     await st.journal.log.durable(entry.seq)
     st.metrics.decisions.labels(decision.decision).inc()
     return Response(response, media_type="application/json")

@@ -13,10 +13,10 @@ It reads both files as they grow, in slices, in a worker thread, and writes the 
 one transaction per slice: ``decide`` itself never touches the database (its p99 budget is
 20 ms at 1,000/s). Opening is idempotent by refund id, and where it got to in each file is
 kept in ``STATE_DIR/holds-feed.json`` after each commit, so a restart goes on from there (a
-crash between the two reads a slice again, harmlessly). A hold that does not know its
-refund's order, customer, agent or session yet (an answer given with ``record_event:
-false``: the journal has no event) learns them from the runtime's request-time facts once
-the runtime has read the refund's ``refund_requested`` event. Holds join the case whose
+crash between the two reads a slice again, harmlessly). A hold reads its refund's order,
+customer, agent and session from the journal (the recorded event, or with ``record_event:
+false`` the request as asked); a runtime-only hold learns them from the runtime's
+request-time facts once the runtime has read the refund's ``refund_requested`` event. Holds join the case whose
 alerts name their refund, once the case feeder has filed those alerts.
 
 **The endpoints** call the hold service, which checks the permission matrix (``holds:read``,
@@ -269,6 +269,8 @@ class _JournalLine(msgspec.Struct):
     refund_id: str
     response: msgspec.Raw
     event: msgspec.Raw = _NONE
+    #: the request as asked, when decide recorded no event (``record_event: false``)
+    request: msgspec.Raw = _NONE
 
 
 _journal_line = msgspec.json.Decoder(_JournalLine)
@@ -417,7 +419,8 @@ class HoldFeeder:
             try:
                 rec = _journal_line.decode(line)
                 answer = _answer.decode(rec.response)
-                req = None if rec.event == _NONE else _request.decode(rec.event)
+                raw = rec.event if rec.event != _NONE else rec.request
+                req = None if raw == _NONE else _request.decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 continue  # a line a crash cut short: never answered
             if answer.decision not in ("review", "deny"):
@@ -430,7 +433,7 @@ class HoldFeeder:
                 explanation=answer.explanation,
                 source="api",
             )
-            if req is not None:  # decide recorded the refund_requested event: it has it all
+            if req is not None:  # the request as asked (recorded as an event, or journalled)
                 hold = replace(
                     hold,
                     order_id=req.order_id,

@@ -135,10 +135,13 @@ class _JournalLine(msgspec.Struct, frozen=True, omit_defaults=True):
     refund_id: str
     request_sha256: str
     response: msgspec.Raw
-    #: the ``refund_issued`` line ``decide`` appended to the input log, and the input log's
+    #: the ``refund_requested`` line ``decide`` appended to the input log, and the input log's
     #: length just after it: the journal is what makes that event durable (see below)
     event: msgspec.Raw = _NO_EVENT
     event_end: int | None = None
+    #: with ``record_event: false`` (no event): the request as it was asked (order, customer,
+    #: agent, session: what a hold needs, and the insider rule)
+    request: msgspec.Raw = _NO_EVENT
 
 
 _journal_line = msgspec.json.Decoder(_JournalLine)
@@ -253,10 +256,14 @@ class DecisionJournal:
         response: bytes,
         event: bytes | None = None,
         event_end: int | None = None,
+        request: bytes | None = None,
     ) -> JournalEntry:
         raw_event = _NO_EVENT if event is None else msgspec.Raw(event.rstrip(b"\n"))
+        raw_request = _NO_EVENT if request is None or event is not None else msgspec.Raw(request)
         line = msgspec.json.encode(
-            _JournalLine(refund_id, request_sha256, msgspec.Raw(response), raw_event, event_end)
+            _JournalLine(
+                refund_id, request_sha256, msgspec.Raw(response), raw_event, event_end, raw_request
+            )
         )
         seq, end = self.log.write_end(line + b"\n")
         entry = JournalEntry(request_sha256, end - len(line) - 1, len(line) + 1, seq)
