@@ -411,6 +411,11 @@ class RequestRiskSettings:
     #: an account that signed up at most this long before the request is young; logit added
     young_account_ms: int = 45 * DAY_MS
     young_account_weight: float = 3.5
+    #: logit added when the order was placed within ``fresh_order_ms`` of the account's
+    #: sign-up: an account made for the job buys at once (the strongest signal of the public
+    #: e-commerce fraud data set: purchases within minutes of sign-up)
+    fresh_order_ms: int = 3 * DAY_MS
+    fresh_order_weight: float = 1.5
     #: logit added when the same agent asked for a refund for this customer before within
     #: ``repeat_window_ms``
     repeat_window_ms: int = 60 * DAY_MS
@@ -448,6 +453,10 @@ class ParcelCheckSettings:
     #: logit of a parcel the carrier reported delivered at a postal code other than its
     #: return centre's, or scanned again away from it after reaching it
     away_from_centre_logit: float = 3.0
+    #: a parcel the carrier reported delivered at its centre, which the centre has not logged
+    #: as received this long after (a centre logs a delivery within hours), and its logit
+    centre_receipt_grace_ms: int = 2 * DAY_MS
+    delivered_not_received_logit: float = 3.0
     #: logit added per doubling of the amount over ``money_ref_cents``
     money_weight: float = 0.5
     money_ref_cents: int = 10_000

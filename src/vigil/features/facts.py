@@ -102,6 +102,9 @@ class ParcelFacts(msgspec.Struct, array_like=True, gc=False, kw_only=True):
     destination_country: str | None = None
     #: (time_ms, scan_type, weight_g, country, postal_code | None), by event time, the first few
     scans: list[tuple[int, str, int, str, str | None]] = []
+    #: (time_ms, postal code) of each destination the carrier read off the parcel's label at a
+    #: scan, the first time it read it (a fake label reads as a drop address)
+    scan_destinations: list[tuple[int, str]] = []
     #: (time_ms, items_matched, condition, weight_g) of the first receipt
     received: tuple[int, bool, str, int] | None = None
 
@@ -407,13 +410,17 @@ class RequestFacts:
         t = ev.event_time_ms
         p = self._parcel(ev.order_id, t)
         scan = (t, ev.scan_type, ev.weight_g, ev.location_country, ev.postal_code)
+        dest = ev.destination_postal_code
+        if dest is not None:
+            known = {d: k for k, d in p.scan_destinations}
+            if dest not in known or t < known[dest]:
+                known[dest] = t
+                p.scan_destinations = sorted((k, d) for d, k in known.items())[:MAX_SCANS]
         if scan in p.scans:
             return
         if len(p.scans) >= MAX_SCANS and t >= p.scans[-1][0]:
             return
         p.scans = sorted([*p.scans, scan])[:MAX_SCANS]
-        if p.destination_postal_code is None and ev.destination_postal_code is not None:
-            p.destination_postal_code = ev.destination_postal_code
 
     def _received(self, ev: ReturnReceived) -> None:
         t = ev.event_time_ms

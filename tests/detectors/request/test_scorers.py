@@ -7,12 +7,14 @@ import msgspec
 from vigil.detectors.request import score_request
 from vigil.detectors.request.parcel import (
     REASON_AWAY,
+    REASON_DELIVERED_NOT_RECEIVED,
     REASON_LABEL_ELSEWHERE,
     REASON_LIGHT_SCAN,
     parcel_finding,
 )
 from vigil.detectors.request.profile import (
     REASON_AGENT_FLAGGED,
+    REASON_FRESH_ORDER,
     REASON_REPEAT,
     REASON_UNDELIVERED,
     REASON_YOUNG,
@@ -236,3 +238,59 @@ def test_scoring_reads_facts_and_never_changes_them() -> None:
     out = score_request(_dear_override(T0 + 5 * DAY + 3 * HOUR), facts, S, CENTRES)
     assert {s.detector for s in out} == {"session_risk", "empty_box", "request_risk"}
     assert msgspec.json.encode(facts.tables, order="sorted") == before
+
+
+def _dest_scan(
+    t: int, read_as: str, kind: str = "first_scan", postal: str = "94107"
+) -> CarrierScan:
+    return CarrierScan(
+        event_id=f"ev-scan-{t}",
+        event_time_ms=t,
+        return_id="rt-201",
+        order_id=OID,
+        tracking_id="1Z999",
+        scan_type=kind,  # type: ignore[arg-type]
+        weight_g=2_650,
+        location_country="US",
+        postal_code=postal,
+        destination_postal_code=read_as,
+    )
+
+
+def test_a_second_label_the_carrier_reads_as_a_drop_address_is_seen() -> None:
+    """The retailer's label record says the centre; the parcel carries another label, which
+    the carrier reads as a drop address: right weight, right country."""
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(*_ordered(f), _label(t, "wh-reno", "89506"), _dest_scan(t + DAY, "10793"))
+    found = parcel_finding(_request(t + DAY + HOUR), facts, S.parcel_check, CENTRES)
+    assert found is not None and REASON_LABEL_ELSEWHERE in found.reasons
+    assert "10793" in found.explanation
+
+
+def test_delivered_to_the_centre_and_not_received_days_later_is_seen() -> None:
+    f = Events()
+    t = T0 + 5 * DAY
+    facts = _facts(
+        *_ordered(f),
+        _label(t, "wh-reno", "89506"),
+        _dest_scan(t + DAY, "89506"),
+        _dest_scan(t + 3 * DAY, "89506", kind="delivered", postal="89506"),
+    )
+    soon = _dear_override(t + 3 * DAY + HOUR)
+    later = _dear_override(t + 6 * DAY)
+    assert parcel_finding(soon, facts, S.parcel_check, CENTRES) is None  # centre not late yet
+    found = parcel_finding(later, facts, S.parcel_check, CENTRES)
+    assert found is not None and REASON_DELIVERED_NOT_RECEIVED in found.reasons
+
+
+def test_an_account_that_orders_at_once_after_signing_up_adds_to_a_young_one() -> None:
+    f = Events()
+    at_once = _facts(f.signup(CID, T0 - 3 * HOUR), *_ordered(f))
+    g = Events()
+    later = _facts(g.signup(CID, T0 - 20 * DAY), *_ordered(g))
+    req = _request(T0 + 4 * DAY, policy="on_first_scan")
+    a = profile_finding(req, at_once, S.request_risk)
+    b = profile_finding(req, later, S.request_risk)
+    assert a is not None and REASON_FRESH_ORDER in a.reasons
+    assert b is not None and REASON_FRESH_ORDER not in b.reasons and b.score < a.score

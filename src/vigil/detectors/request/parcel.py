@@ -1,12 +1,16 @@
 """``empty_box`` at request time: what the return parcel looks like when the refund is asked.
 
 A refund on first scan is asked for minutes after the carrier's first scan, long before the
-warehouse opens the box. What is already in view: the first scan's weight against the
-goods being refunded (an empty or junk box), scans in a country that is neither the
-order's nor a return centre's, a label addressed to somewhere that is not a return centre,
-a parcel "delivered" at another postal code than its centre's or scanned again away from
-it (FTID), and a receipt that already failed inspection. A cheaper look-alike of the right
-weight shows nothing yet: only the receipt tells (the stream's ``empty_box``).
+warehouse opens the box. What is already in view: the first scan's weight against the goods
+being refunded (an empty or junk box); scans in a country that is neither the order's nor a
+return centre's; a label addressed to somewhere that is not a return centre, or a label the
+carrier reads as another destination than the retailer's label record (a second, fake label
+on the parcel); a parcel "delivered" at another postal code than its centre's, or scanned
+again away from it (FTID); a parcel the carrier delivered to its centre that the centre has
+not received days later (``centre_receipt_grace_ms``); a receipt that already failed
+inspection. A cheaper look-alike of the right weight, or a parcel that will be "delivered"
+at the centre and never received, shows nothing yet: only the receipt, or its absence,
+tells (the stream's ``empty_box``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ REASON_FOREIGN_SCAN = "scan_in_unexpected_country"
 REASON_LABEL_ELSEWHERE = "label_not_addressed_to_return_centre"
 REASON_AWAY = "parcel_delivered_away_from_return_centre"
 REASON_RECEIPT_MISMATCH = "receipt_failed_inspection"
+REASON_DELIVERED_NOT_RECEIVED = "delivered_to_centre_not_received"
 #: the bias: one clear sign, on a refund of about ``money_ref_cents``, makes about 0.5
 _BIAS = -3.0
 
@@ -70,11 +75,21 @@ def parcel_finding(
         parcel.destination_id, parcel.destination_postal_code, parcel.destination_country
     )
     addressed = parcel.destination_id is not None or parcel.destination_postal_code is not None
+    read = [d for k, d in parcel.scan_destinations if k <= t]
+    if centre is not None:
+        misread = [d for d in read if not centres.same_place(centre, d)]
+    else:
+        misread = [d for d in read if not centres.is_centre_postal_code(d)]
     if addressed and centre is None:
         logit += s.label_elsewhere_logit
         reasons.append(REASON_LABEL_ELSEWHERE)
         where = parcel.destination_postal_code or parcel.destination_id
         notes.append(f"the label goes to {where}, not a return centre")
+    elif misread:
+        logit += s.label_elsewhere_logit
+        reasons.append(REASON_LABEL_ELSEWHERE)
+        expected = f"return centre {centre.centre_id}" if centre is not None else "a return centre"
+        notes.append(f"the carrier reads the parcel's label as {misread[0]}, not {expected}")
     allowed = {order.country, parcel.destination_country, *(c.country for c in centres.centres)}
     foreign = sorted({sc[3] for sc in scans} - allowed)
     if foreign:
@@ -85,6 +100,19 @@ def parcel_finding(
         logit += s.away_from_centre_logit
         reasons.append(REASON_AWAY)
         notes.append(f"scanned away from return centre {centre.centre_id}")
+    elif centre is not None and received is None:
+        at_centre = [
+            sc[0]
+            for sc in scans
+            if sc[1] == "delivered" and sc[4] is not None and centres.same_place(centre, sc[4])
+        ]
+        if at_centre and t - at_centre[0] >= s.centre_receipt_grace_ms:
+            logit += s.delivered_not_received_logit
+            reasons.append(REASON_DELIVERED_NOT_RECEIVED)
+            hours = (t - at_centre[0]) / 3_600_000
+            notes.append(
+                f"the carrier delivered it to {centre.centre_id} {hours:.0f} h ago; not received"
+            )
     if not reasons:
         return None
     logit += s.money_weight * math.log2(max(1, req.amount_cents) / s.money_ref_cents)

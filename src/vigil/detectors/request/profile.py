@@ -33,6 +33,7 @@ REASON_NO_PARCEL = "nothing_returned_yet"
 REASON_INR_DELIVERED = "not_received_claim_on_delivered_order"
 REASON_UNDELIVERED = "order_not_delivered"
 REASON_YOUNG = "young_account"
+REASON_FRESH_ORDER = "ordered_right_after_signup"
 REASON_REPEAT = "same_agent_refunded_customer_before"
 REASON_OVER_REFUND = "refunds_exceed_order_total"
 REASON_CUSTOMER_LABEL = "customer_labelled_fraud_before"
@@ -104,6 +105,11 @@ def profile_finding(
             logit += s.young_account_weight
             reasons.append(REASON_YOUNG)
             notes.append(f"account {(t - signup) / 86_400_000:.0f} days old")
+            placed = order.placed_ms if order is not None else None
+            if placed is not None and signup <= placed < signup + s.fresh_order_ms:
+                logit += s.fresh_order_weight
+                reasons.append(REASON_FRESH_ORDER)
+                notes.append(f"ordered {(placed - signup) / 3_600_000:.0f} h after sign-up")
         if customer.fraud_labels:
             logit += s.customer_fraud_label_weight * customer.fraud_labels
             reasons.append(REASON_CUSTOMER_LABEL)
