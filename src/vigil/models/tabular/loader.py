@@ -116,9 +116,10 @@ def _load_csv(path: Path, data: bytes, separator: str | None) -> LoadedTable:
     sep = separator or _sniff_separator(header)
     report = LoadReport(str(path), "csv", separator=sep)
     n_fields = next(csv.reader([header], delimiter=sep)).__len__()
-    # separators per line, from a running count (one pass, no Python loop over lines)
-    is_sep = np.concatenate(([0], np.cumsum(buf == ord(sep), dtype=np.int64)))
-    per_line = is_sep[ends] - is_sep[starts]
+    # separators per line: where they are, counted between each line's bounds (one pass
+    # over the bytes, no Python loop over lines, and no running count as wide as the file)
+    sep_at = np.flatnonzero(buf == ord(sep))
+    per_line = np.searchsorted(sep_at, ends) - np.searchsorted(sep_at, starts)
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (buf[np.minimum(starts, buf.size - 1)] == 13))
     suspect = np.flatnonzero((per_line != n_fields - 1) & ~blank)
