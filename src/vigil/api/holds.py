@@ -16,8 +16,9 @@ kept in ``STATE_DIR/holds-feed.json`` after each commit, so a restart goes on fr
 crash between the two reads a slice again, harmlessly). A hold reads its refund's order,
 customer, agent and session from the journal (the recorded event, or with ``record_event:
 false`` the request as asked); a runtime-only hold learns them from the runtime's
-request-time facts once the runtime has read the refund's ``refund_requested`` event. Holds join the case whose
-alerts name their refund, once the case feeder has filed those alerts.
+request-time facts once the runtime has read the refund's ``refund_requested`` event.
+Holds join the case whose alerts name their refund, once the case feeder has filed those
+alerts.
 
 **The endpoints** call the hold service, which checks the permission matrix (``holds:read``,
 ``holds:write``, ``holds:release_denied``), refuses the agent who issued a refund

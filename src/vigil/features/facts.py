@@ -40,6 +40,7 @@ from vigil.events.schemas import (
     CustomerSignup,
     EventBase,
     InvestigationOutcome,
+    LineItem,
     OrderPlaced,
     RefundIssued,
     RefundRequested,
@@ -114,8 +115,8 @@ class OrderFacts(_Fact, kw_only=True):
     placed_ms: int | None = None
     total_cents: int = 0
     country: str | None = None
-    #: (sku, weight_g x quantity, price_cents x quantity) per line
-    items: list[tuple[str, int, int]] = []
+    #: the order's lines as placed (the event's own list, not a copy)
+    items: list[LineItem] = []
     delivered_ms: int | None = None
     #: refund requests on this order so far, and their money
     requests: int = 0
@@ -368,26 +369,50 @@ class RequestFacts:
         self._touch("session", session_id, s, t)
         return s
 
+    # the two handlers that see most events (every order, every delivery) are written flat
     def _order_placed(self, ev: OrderPlaced) -> None:
         t = ev.event_time_ms
-        o = self._order(ev.order_id, ev.customer_id, t)
-        if o.placed_ms is None:
+        orders = self.tables["order"]
+        o: OrderFacts | None = orders.get(ev.order_id)
+        if o is None:
+            orders[ev.order_id] = OrderFacts(
+                last_ms=t,
+                customer_id=ev.customer_id,
+                placed_ms=t,
+                total_cents=ev.total_cents,
+                country=ev.country,
+                items=ev.items,
+            )
+        else:
+            self._touch("order", ev.order_id, o, t)
+            if o.placed_ms is not None:
+                return  # placed twice (another event id): the first counts
             o.customer_id = ev.customer_id
             o.placed_ms = t
             o.total_cents = ev.total_cents
             o.country = ev.country
-            o.items = [
-                (i.sku, i.weight_g * i.quantity, i.price_cents * i.quantity) for i in ev.items
-            ]
-            c = self._customer(ev.customer_id, t)
-            c.orders += 1
-            c.order_cents += ev.total_cents
+            o.items = ev.items
+        if self.track_dirty:
+            self.dirty.add(("order", ev.order_id))
+        c = self._customer(ev.customer_id, t)
+        c.orders += 1
+        c.order_cents += ev.total_cents
 
     def _delivered(self, ev: ShipmentDelivered) -> None:
         t = ev.event_time_ms
-        o = self._order(ev.order_id, ev.customer_id, t)
-        if o.delivered_ms is None or t < o.delivered_ms:
+        o: OrderFacts | None = self.tables["order"].get(ev.order_id)
+        if o is None:
+            o = self.tables["order"][ev.order_id] = OrderFacts(
+                last_ms=t, customer_id=ev.customer_id, delivered_ms=t
+            )
+        elif o.delivered_ms is None or t < o.delivered_ms:
             o.delivered_ms = t
+            if t > o.last_ms:
+                o.last_ms = t
+        elif t > o.last_ms:
+            o.last_ms = t
+        if self.track_dirty:
+            self.dirty.add(("order", ev.order_id))
 
     def _return_requested(self, ev: ReturnRequested) -> None:
         t = ev.event_time_ms

@@ -53,6 +53,9 @@ from vigil.state.timers import TimerQueue
 from vigil.state.windows import Window, WindowStore
 
 MINUTE_MS = 60_000
+#: facts are pruned at every this many dedup prunes (a full pass over them: rarely; reads
+#: ignore idle entries anyway, so when it runs changes nothing but memory)
+FACTS_PRUNE_EVERY = 10
 DAY_MS = 86_400_000
 NO_WATERMARK = -(1 << 62)
 NO_DUE = 1 << 62
@@ -207,6 +210,7 @@ class EmbeddedRuntime:
         )
         #: the alerts raised so far, by the plain ids they concern (request-time evidence)
         self.alert_index = AlertIndex(self.settings.evidence_retention_ms)
+        self._prunes = 0
         # Dedup: ids in two generations; a generation is dropped once every id in it is older
         # than anything still accepted, so whenever pruning runs, results are the same.
         self._seen_new: set[str] = set()
@@ -579,7 +583,8 @@ class EmbeddedRuntime:
     def _prune_dedup(self) -> None:
         """Forget ids older than anything still accepted; their re-sends are too late anyway.
         Facts idle beyond their retention go too (reads ignore them already)."""
-        if self.watermark_ms > NO_WATERMARK:
+        self._prunes += 1
+        if self.watermark_ms > NO_WATERMARK and self._prunes % FACTS_PRUNE_EVERY == 0:
             self.facts.prune(self.watermark_ms)
         horizon = self.watermark_ms - self.settings.allowed_lateness_ms
         if self._seen_old_max_ms < horizon:

@@ -39,8 +39,8 @@ _BIAS = -3.0
 def goods_weight_g(order: OrderFacts, skus: list[str]) -> int:
     """Weight of the goods refunded: the request's SKUs, else the return's, else all."""
     wanted = set(skus) or (set(order.parcel.return_skus) if order.parcel else set())
-    lines = [w for sku, w, _ in order.items if sku in wanted] if wanted else []
-    return sum(lines) if lines else sum(w for _, w, _ in order.items)
+    lines = [i.weight_g * i.quantity for i in order.items if i.sku in wanted] if wanted else []
+    return sum(lines) if lines else sum(i.weight_g * i.quantity for i in order.items)
 
 
 def parcel_finding(
