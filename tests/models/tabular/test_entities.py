@@ -8,6 +8,7 @@ the future). Ties at one timestamp do not see each other, as in velocity.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -26,6 +27,7 @@ from vigil.models.tabular.entities import (
     prior_stats_oracle,
 )
 from vigil.models.tabular.features import FeatureConfig, derive_features
+from vigil.models.tabular.pipeline import FeatureWords, describe, prepare
 
 values = st.one_of(
     st.just(float("nan")),
@@ -230,3 +232,37 @@ def test_the_amount_ratio_equals_brute_force(data: list[tuple[object, ...]]) -> 
         for r, m in zip(data, means, strict=True)
     ]  # type: ignore[arg-type]
     assert _close(expected, derived["TransactionAmt_to_card1+addr1_prior_mean"])
+
+
+def test_the_new_features_are_said_in_words() -> None:
+    ratio = FeatureWords(
+        "TransactionAmt_to_card1+addr1_prior_mean",
+        "ratio",
+        "TransactionAmt at {v}x its mean over the earlier rows with the same card1+addr1",
+    )
+    new = FeatureWords(
+        "card1+addr1_R_emaildomain_new",
+        "flag",
+        "R_emaildomain never seen before with the same card1+addr1: {v}",
+    )
+    assert describe(ratio, 3.14159, None).startswith("TransactionAmt at 3.14x its mean")
+    assert describe(new, 1.0, None).endswith(": yes")
+    assert describe(new, 0.0, None).endswith(": no")
+
+
+def test_scoring_a_file_without_a_part_of_a_combination_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    pl.DataFrame(
+        {"TransactionDT": [86_400 + 60 * i for i in range(40)],
+         "card1": [1001 + i % 3 for i in range(40)], "addr1": [299] * 40,
+         "TransactionAmt": [10.0 + i for i in range(40)], "isFraud": [0, 1] * 20}
+    ).write_csv(path)  # fmt: skip
+    config = FeatureConfig(label="isFraud", time="TransactionDT", entities=["card1+addr1"])
+    trained = prepare(path, config)
+    pl.read_csv(path).drop("addr1").write_csv(path)
+    with pytest.raises(
+        ConfigError,
+        match=r"the model was trained with --entity 'card1\+addr1' \(column 'addr1'\), and "
+        "this file has no such column",
+    ):
+        prepare(path, trained.config, types=trained.types, need_label=False)
