@@ -280,6 +280,16 @@ def normal_transit_ms(ctx: Context, route: str | None, at_ms: int, model: Transi
     return int(min(TRANSIT_MAX_MS, max(TRANSIT_MIN_MS, ms)))
 
 
+def route_is_known(ctx: Context, route: str | None, at_ms: int, model: TransitModel) -> bool:
+    """Have at least ``min_parcels`` (decayed) parcels of ``route`` been received before
+    ``at_ms``? (an established route: where customers really send returns from)"""
+    state: list[Any] | None = ctx.keyed(TRANSIT_NAMESPACE).get(route) if route else None
+    if state is None:
+        return False
+    TransitHistogram.fold(state, at_ms)
+    return TransitHistogram.weight(state, at_ms) >= model.min_parcels
+
+
 class ReturnStatus(NamedTuple):
     """What became of an order's return parcel by a deadline."""
 

@@ -234,3 +234,32 @@ def test_scans_without_postal_codes_still_work() -> None:
 
 
 __all__ = ["DEPOT", "HUB"]
+
+
+def test_a_traveller_sending_from_home_on_an_established_route_is_not_foreign() -> None:
+    """Ordered while abroad (the order's country is FR), sent back from home (JP) to Sydney
+    and lost there: Japan -> Sydney is a route plenty of parcels take, so a scan in Japan is
+    not "in an unexpected country". On a route nobody takes it still is."""
+
+    def stream(learn: bool) -> list[EventBase]:
+        f = ParcelEvents()
+        evs: list[EventBase] = []
+        for n in range(30 if learn else 0):
+            o, r = f"o-jp{n}", f"ret-jp{n}"
+            t = T0 + n * DAY // 3
+            evs += [
+                f.scan_at(r, o, t, "first_scan", "150-0001", country="JP", read="2170"),
+                f.receipt(r, o, t + 5 * DAY),
+            ]
+        o, r, t = "o-trip", "ret-trip", T0 + 20 * DAY
+        evs += [
+            f.order(o, t - 5 * DAY, items=(("camera", 60_000, 900),), country="FR"),
+            f.label_to(r, o, t - DAY, ("wh-sydney", "2170", "AU")),
+            f.scan_at(r, o, t, "first_scan", "150-0001", country="JP", read="2170"),
+            f.refund("r-trip", o, t + 1, amount_cents=60_000, return_id=r),
+        ]
+        return [*by_time(evs), f.tick(T0 + 60 * DAY)]
+
+    assert _by(_run(stream(learn=True)), "empty_box") == []
+    (a,) = _by(_run(stream(learn=False)), "empty_box")
+    assert "scan_in_unexpected_country" in a.reasons

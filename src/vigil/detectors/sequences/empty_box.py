@@ -41,6 +41,7 @@ from vigil.detectors.order_facts import (
     TransitModel,
     earliest_route,
     normal_transit_ms,
+    route_is_known,
     teach_transit,
 )
 from vigil.detectors.return_centres import ReturnCentre, ReturnCentres
@@ -218,8 +219,9 @@ class EmptyBoxDetector(BaseDetector):
         entry = self._entry(ctx, event.order_id, t)
         scan = entry[_SCAN]
         entry[_ROUTE] = earliest_route(scan[0] if scan else None, entry[_ROUTE], event)
-        if scan is None or t < scan[0] or (t == scan[0] and event.weight_g < scan[1]):
-            entry[_SCAN] = (t, event.weight_g, event.location_country)
+        first = (t, event.weight_g, event.location_country)
+        if scan is None or first < scan:  # of two at one instant, the smaller: arrival-proof
+            entry[_SCAN] = first
             if scan is None or t < scan[0]:
                 ctx.set_timer(t, _ROUTE_TIMER + event.order_id, t)
         row = (
@@ -275,7 +277,7 @@ class EmptyBoxDetector(BaseDetector):
         received = entry[_FIRST_RECEIPT]
         if received is not None and received <= fired_at_ms:
             return ()
-        reasons, notes = self._ftid_evidence(entry, fired_at_ms)
+        reasons, notes = self._ftid_evidence(ctx, entry, fired_at_ms)
         entry[_FTID] = (fired_at_ms, tuple(reasons), "; ".join(notes))
         return self._check(entry, ctx)
 
@@ -306,7 +308,9 @@ class EmptyBoxDetector(BaseDetector):
             reasons.append(REASON_WEIGHT_MISMATCH)
         return reasons
 
-    def _ftid_evidence(self, entry: list[Any], due_ms: int) -> tuple[list[str], list[str]]:
+    def _ftid_evidence(
+        self, ctx: Context, entry: list[Any], due_ms: int
+    ) -> tuple[list[str], list[str]]:
         """What the parcel shows by ``due_ms`` besides not being received: (reasons, notes).
 
         Only scans and the label dated at or before the deadline count."""
@@ -347,6 +351,10 @@ class EmptyBoxDetector(BaseDetector):
         placed = entry[_PLACED]
         if placed is not None:
             allowed = {placed[0]}
+            if scan[2] != placed[0] and route_is_known(ctx, entry[_ROUTE], due_ms, self._transit()):
+                # the customer sends from elsewhere than they ordered (a traveller ships from
+                # home), on a route plenty of received parcels take
+                allowed.add(scan[2])
             if centre is not None:
                 allowed.add(centre.country)
             elif label is not None and label[3]:
