@@ -37,6 +37,13 @@ def test_simulate_param_override_and_unknown_param(tmp_path: Path) -> None:
     assert "unknown parameter 'nope'" in str(result.exception)
 
 
+def test_list_params_needs_no_out_and_a_simulation_does() -> None:
+    listed = CliRunner().invoke(cli, ["simulate", "--list-params"])
+    assert listed.exit_code == 0 and "ftid_per_million" in listed.output
+    missing = CliRunner().invoke(cli, ["simulate", "--events", "20000"])
+    assert missing.exit_code == 2 and "Missing option '--out'" in missing.output
+
+
 def test_run_reconciles_and_writes_every_output(sim_dir: Path, tmp_path: Path) -> None:
     code, _ = invoke("run", "--input", str(sim_dir / "events.jsonl"), "--out", str(tmp_path))
     assert code == 0

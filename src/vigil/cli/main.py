@@ -56,8 +56,9 @@ def cli() -> None:
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Directory for events.jsonl, truth.jsonl and simulation.json.",
+    default=None,
+    help="Directory for events.jsonl, truth.jsonl and simulation.json (required unless "
+    "--list-params).",
 )
 @click.option(
     "--param",
@@ -70,7 +71,7 @@ def cli() -> None:
     "--list-params", is_flag=True, help="List the simulator parameters with defaults and exit."
 )
 def simulate(
-    seed: int, n_events: int, out_dir: Path, params: tuple[str, ...], list_params: bool
+    seed: int, n_events: int, out_dir: Path | None, params: tuple[str, ...], list_params: bool
 ) -> None:
     """Simulate a retailer's event stream with fraud scenarios and ground truth."""
     from vigil.cli.simulate import list_sim_params, run_simulation
@@ -78,6 +79,8 @@ def simulate(
     if list_params:
         click.echo(list_sim_params())
         return
+    if out_dir is None:
+        raise click.UsageError("Missing option '--out' (where to write the simulated stream).")
     config = build_sim_config(seed, n_events, params)
     run_simulation(config, out_dir)
 
