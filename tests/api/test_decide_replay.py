@@ -6,23 +6,20 @@ detector's own format) is found by the plain ids of the request."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from tests.api._replay import decide_body, refund_truth, request_decisions
+from tests.api._replay import replay as replay_stream
 from tests.api.conftest import headers, state_of
 
-from vigil.decisions.book import RefundDecision, decision_decoder
+from vigil.decisions.book import RefundDecision
 from vigil.decisions.evidence import AlertIndex
 from vigil.detectors.base import Alert, alert_decoder
-from vigil.detectors.registry import default_detectors
-from vigil.events.codec import decode_one
 from vigil.events.schemas import RefundRequested
-from vigil.ingest.sources import Batch
-from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 from vigil.sim import SimConfig, simulate
 
 #: a small stream dense in fraud: takeovers, insiders, empty boxes, rings, and the traps
@@ -34,40 +31,6 @@ STREAM = SimConfig(
     empty_box_per_million=200.0,
     rings_per_million=40.0,
 )
-
-
-class _SplitAtRequests:
-    """The stream in batches that end just before each refund request; ``before`` is called
-    with the request once everything before it was processed and published."""
-
-    name = "replay"
-    resumable = False
-
-    def __init__(self, lines: list[bytes], before: Callable[[RefundRequested], None]) -> None:
-        self.lines = lines
-        self.before = before
-
-    def batches(self, start_offset: int) -> Iterator[Batch]:
-        batch: list[bytes] = []
-        offset = 0
-        for raw in self.lines:
-            event = decode_one(raw, 1)
-            if isinstance(event, RefundRequested) and batch:
-                yield batch, offset
-                batch = []
-            if isinstance(event, RefundRequested):
-                self.before(event)
-            batch.append(raw)
-            offset += len(raw) + 1
-        if batch:
-            yield batch, offset
-
-
-def _body(req: RefundRequested) -> dict[str, Any]:
-    fields = msgspec.structs.asdict(req)
-    for drop in ("event_id", "v", "type"):
-        fields.pop(drop, None)
-    return {**fields, "record_event": False}
 
 
 @pytest.fixture(scope="module")
@@ -90,31 +53,17 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             state.tailer.catch_up()
             alerts_before[req.refund_id] = list(state.index.live_alerts())
             requests[req.refund_id] = req
-            r = client.post("/v1/refunds/decide", json=_body(req), headers=headers())
+            r = client.post("/v1/refunds/decide", json=decide_body(req), headers=headers())
             assert r.status_code == 200, r.text
             answers[req.refund_id] = r.json()
 
-        runtime = EmbeddedRuntime(
-            default_detectors(),
-            settings.out_dir,
-            RuntimeSettings(publish_every_batch=True, analytics=False),
-        )
-        runtime.run(_SplitAtRequests(sim.events_path.read_bytes().splitlines(), ask))
-    decisions = [
-        decision_decoder.decode(line)
-        for line in (settings.out_dir / "decisions.jsonl").read_bytes().splitlines()
-    ]
-    truth = {
-        rec["id"]: rec
-        for rec in map(msgspec.json.decode, sim.truth_path.read_bytes().splitlines())
-        if rec["kind"] == "refund"
-    }
+        replay_stream(sim, settings, ask)
     return {
         "answers": answers,
-        "runtime": {d.refund_id: d for d in decisions if d.stage == "request"},
+        "runtime": request_decisions(settings.out_dir),
         "alerts_before": alerts_before,
         "requests": requests,
-        "truth": truth,
+        "truth": refund_truth(sim),
         "too_late": _too_late_refunds(settings.out_dir / "dead_letter.jsonl"),
         "all_alerts": [
             alert_decoder.decode(x)

@@ -14,15 +14,14 @@ from typing import Any
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from tests.api._replay import decide_body, refund_truth, request_decisions
+from tests.api._replay import replay as replay_stream
 from tests.api.conftest import headers, state_of, static_keys
-from tests.api.test_decide_replay import _body, _SplitAtRequests
 
 from vigil.api import ApiSettings, create_app
 from vigil.api.auth import AnyOf, DatabaseKeys
-from vigil.decisions.book import RefundDecision, decision_decoder
-from vigil.detectors.registry import default_detectors
+from vigil.decisions.book import RefundDecision
 from vigil.events.schemas import RefundRequested
-from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 from vigil.security.db import Database
 from vigil.security.keys import create_api_key
 from vigil.security.permissions import Principal
@@ -59,33 +58,19 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         if len(requests) % UNASKED_EVERY == 0:
             return
         state.tailer.catch_up()
-        r = client.post("/v1/refunds/decide", json=_body(req), headers=headers())
+        r = client.post("/v1/refunds/decide", json=decide_body(req), headers=headers())
         assert r.status_code == 200, r.text
         answers[req.refund_id] = r.json()
 
-    runtime = EmbeddedRuntime(
-        default_detectors(),
-        settings.out_dir,
-        RuntimeSettings(publish_every_batch=True, analytics=False),
-    )
-    runtime.run(_SplitAtRequests(sim.events_path.read_bytes().splitlines(), ask))
+    replay_stream(sim, settings, ask)
     state.tailer.catch_up()
-    decisions = [
-        decision_decoder.decode(line)
-        for line in (settings.out_dir / "decisions.jsonl").read_bytes().splitlines()
-    ]
-    truth = {
-        rec["id"]: rec
-        for rec in map(msgspec.json.decode, sim.truth_path.read_bytes().splitlines())
-        if rec["kind"] == "refund"
-    }
     yield {
         "client": client,
         "db": db,
         "answers": answers,
         "requests": requests,
-        "runtime": {d.refund_id: d for d in decisions if d.stage == "request"},
-        "truth": truth,
+        "runtime": request_decisions(settings.out_dir),
+        "truth": refund_truth(sim),
     }
     client.__exit__(None, None, None)
     db.dispose()

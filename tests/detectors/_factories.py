@@ -7,6 +7,9 @@ from ``T0`` (a Monday, 00:00 UTC) in hours or days so tests read like timelines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import msgspec
 
 from vigil.events.schemas import (
     AdImpression,
@@ -198,36 +201,11 @@ class Events:
             policy=policy,
         )
 
-    def request(
-        self,
-        refund_id: str,
-        order_id: str,
-        t: int,
-        *,
-        amount_cents: int = 50_000,
-        policy: RefundPolicy = "manual_override",
-        issued_by: IssuedBy = "agent",
-        agent_id: str | None = "a1",
-        session_id: str | None = None,
-        return_id: str | None = None,
-        customer_id: str = "c1",
-    ) -> RefundRequested:
+    def request(self, refund_id: str, order_id: str, t: int, **kw: Any) -> RefundRequested:
         """The request that comes just before ``refund`` with the same arguments."""
-        return RefundRequested(
-            event_id=self._id(),
-            event_time_ms=t,
-            refund_id=refund_id,
-            order_id=order_id,
-            customer_id=customer_id,
-            return_id=return_id,
-            amount_cents=amount_cents,
-            channel="agent" if issued_by == "agent" else "self_service",
-            method="original_payment",
-            issued_by=issued_by,
-            agent_id=agent_id if issued_by == "agent" else None,
-            session_id=session_id,
-            policy=policy,
-        )
+        issued = msgspec.structs.asdict(self.refund(refund_id, order_id, t, **kw))
+        channel = "agent" if issued["issued_by"] == "agent" else "self_service"
+        return RefundRequested(**issued, channel=channel)
 
     # --- agents -------------------------------------------------------------------------
 

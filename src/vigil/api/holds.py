@@ -36,7 +36,6 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -54,7 +53,7 @@ from vigil.api.schemas import (
     ResolveHoldRequest,
     error_responses,
 )
-from vigil.api.state import ApiState, get_state
+from vigil.api.state import ApiState, TailedFile, get_state
 from vigil.cases import holds as service
 from vigil.cases.holds import HoldDetails, HoldFilter, HoldStatus, HoldView, NewHold
 from vigil.decisions.book import decision_decoder
@@ -209,43 +208,6 @@ FACTS_PATIENCE = 600
 AWAITING_AT_START = 10_000
 
 
-class _Lines:
-    """Complete lines appended to a file another writer grows; ``offset`` is where the next
-    unread line starts (what a restart resumes from)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-
-    def read(self, limit: int) -> tuple[list[bytes], bool]:
-        """Up to ``limit`` bytes of whole new lines, and whether the end was reached."""
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return [], True
-        if size < self.offset:
-            # the runtime resumed from a checkpoint and cut its output back; it writes the
-            # same lines again (deterministic), and opening a hold twice changes nothing
-            self.offset = size
-        if size == self.offset:
-            return [], True
-        with self.path.open("rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read(min(limit, size - self.offset))
-        cut = chunk.rfind(b"\n")
-        if cut < 0:
-            if len(chunk) >= limit:  # one line longer than a slice: read it whole
-                with self.path.open("rb") as fh:
-                    fh.seek(self.offset)
-                    whole = fh.readline()
-                if whole.endswith(b"\n"):
-                    self.offset += len(whole)
-                    return [whole[:-1]], self.offset >= size
-            return [], True  # the last line is still being written
-        self.offset += cut + 1
-        return chunk[:cut].split(b"\n"), self.offset >= size
-
-
 class _Answer(msgspec.Struct):
     decision: str
     score: float
@@ -304,8 +266,8 @@ class HoldFeeder:
         self.db = state.db
         self.actor = Principal.system("holds")
         settings = state.settings
-        self._journal = _Lines(settings.decision_journal)
-        self._decisions = _Lines(settings.out_dir / "decisions.jsonl")
+        self._journal = TailedFile(settings.decision_journal)
+        self._decisions = TailedFile(settings.out_dir / "decisions.jsonl")
         self._position_path = settings.state_dir / POSITION_FILE
         #: read, not yet committed (a database that was down: tried again next pass)
         self._pending: list[NewHold] = []
@@ -368,8 +330,8 @@ class HoldFeeder:
         details from facts, link cases; one transaction."""
         more = False
         if not self._pending:
-            journal, done_j = self._journal.read(SLICE_BYTES)
-            decisions, done_d = self._decisions.read(SLICE_BYTES)
+            journal, done_j = self._journal.read_lines(SLICE_BYTES)
+            decisions, done_d = self._decisions.read_lines(SLICE_BYTES)
             self._pending = [*self._from_journal(journal), *self._from_decisions(decisions)]
             more = not (done_j and done_d)
         pending: list[NewHold] = []
@@ -532,7 +494,7 @@ class HoldFeeder:
         return out
 
     def _keep_position(self) -> None:
-        where = _Position(self.db.url, self._journal.offset, self._decisions.offset)
+        where = _Position(self.db.url, self._journal.line_offset, self._decisions.line_offset)
         if where == self._kept:
             return
         self._kept = where

@@ -56,13 +56,22 @@ from vigil.security.db import Database
 TAIL_SLICE_BYTES = 256 << 10
 
 
-class _TailedFile:
-    """New complete lines of a file that another process appends to."""
+class TailedFile:
+    """New complete lines of a file that another process appends to.
 
-    def __init__(self, path: Path) -> None:
+    ``offset`` is how far the file has been read; ``line_offset`` where the first line not
+    yet handed out starts (what a reader that keeps its place across restarts saves). A file
+    cut back (a runtime that resumed from its checkpoint cuts its outputs to the lengths it
+    recorded, then writes the same lines again) is read on from its new end."""
+
+    def __init__(self, path: Path, start_offset: int = 0) -> None:
         self.path = path
-        self.offset = 0
+        self.offset = start_offset
         self._pending = b""
+
+    @property
+    def line_offset(self) -> int:
+        return self.offset - len(self._pending)
 
     def read_lines(self, limit: int) -> tuple[list[bytes], bool]:
         """Up to ``limit`` bytes of new complete lines; and whether the end was reached."""
@@ -324,9 +333,9 @@ class OutputTailer:
         self.index = index
         self.staleness = staleness
         self.on_staleness = on_staleness
-        self._alerts = _TailedFile(settings.out_dir / "alerts.jsonl")
-        self._decisions = _TailedFile(settings.out_dir / "decisions.jsonl")
-        self._facts = _TailedFile(settings.out_dir / FACTS_FILE)
+        self._alerts = TailedFile(settings.out_dir / "alerts.jsonl")
+        self._decisions = TailedFile(settings.out_dir / "decisions.jsonl")
+        self._facts = TailedFile(settings.out_dir / FACTS_FILE)
         self.bad_lines = 0
         #: the input log offset up to which the runtime's outputs are all in the index (from
         #: ``progress.json``, read before the outputs were read to their end)

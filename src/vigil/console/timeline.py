@@ -31,7 +31,7 @@ from pathlib import Path
 
 import msgspec
 
-from vigil.api.state import _TailedFile
+from vigil.api.state import TailedFile
 from vigil.events.codec import decode_strict
 from vigil.events.schemas import (
     AgentRostered,
@@ -99,7 +99,7 @@ class TimelineStore:
         max_keys: int = 200_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._file = _TailedFile(input_log)
+        self._file = TailedFile(input_log)
         self.per_key = per_key
         self.max_keys = max_keys
         self._clock = clock

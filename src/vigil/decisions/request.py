@@ -80,24 +80,17 @@ def decide_request(
     for sig in score_request(req, facts, settings, centres, agent_flag=agent_flag):
         alert_id = f"{REQUEST_ALERT_PREFIX}{sig.detector}:{rid}"
         book.update(Alert(alert_id=alert_id, **msgspec.structs.asdict(sig)))
-    decision = book.current(rid)
-    if decision is None:
-        return RefundDecision(
-            refund_id=rid,
-            decision=policy.level(0.0),
-            score=0.0,
-            reasons=(),
-            explanation="nothing known about this refund, its order, agent, session, "
-            "customer or ring speaks against it",
-            contributions=(),
-            event_time_ms=req.event_time_ms,
-            revision=0,
-            amount_cents=req.amount_cents,
-            customer_id=req.customer_id,
-            agent_id=req.agent_id,
-            order_id=req.order_id,
-            stage="request",
-        )
+    decision = book.current(rid) or RefundDecision(
+        refund_id=rid,
+        decision=policy.level(0.0),
+        score=0.0,
+        reasons=(),
+        explanation="nothing known about this refund, its order, agent, session, customer or "
+        "ring speaks against it",
+        contributions=(),
+        event_time_ms=req.event_time_ms,
+        revision=0,
+    )
     return msgspec.structs.replace(
         decision,
         event_time_ms=req.event_time_ms,
