@@ -29,8 +29,7 @@ api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
     scheme_name="ApiKey",
     description="An API key (``vigil serve --api-key`` or ``vigil keys create``); each "
-    "endpoint needs one scope: events:write, decisions:read, alerts:read, cases:read, "
-    "cases:write.",
+    "endpoint needs one scope: " + ", ".join(SCOPES) + ".",
     auto_error=False,
 )
 
