@@ -622,6 +622,10 @@ class RequestFacts:
             dropped += len(old)
         return dropped
 
+    def mark_all_dirty(self) -> None:
+        """Publish every entry at the next ``dirty_lines`` (a reader's copy lost some)."""
+        self.dirty = {(kind, key) for kind, table in self.tables.items() for key in table}
+
     def dirty_lines(self) -> Iterator[bytes]:
         """One JSON line per entry changed since the last call: ``[kind, id, fact]``."""
         dirty, self.dirty = self.dirty, set()

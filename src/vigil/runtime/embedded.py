@@ -296,10 +296,15 @@ class EmbeddedRuntime:
             out / "shadow_alerts.jsonl", positions.get("shadow_alerts") if positions else None
         )
         self._facts_sink = (
-            JsonlSink(out / FACTS_FILE, positions.get("facts") if positions else None)
+            JsonlSink(
+                out / FACTS_FILE, positions.get("facts") if positions else None, durable=False
+            )
             if self.settings.publish_every_batch
             else None
         )
+        if self._facts_sink is not None and self._facts_sink.lost:
+            _log.warning("%s lost its tail in a crash: publishing every fact again", FACTS_FILE)
+            self.facts.mark_all_dirty()
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
         # collector rescan them every few thousand allocations (measured on 1M simulated

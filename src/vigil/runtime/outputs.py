@@ -14,16 +14,30 @@ _encoder = msgspec.json.Encoder()
 
 
 class JsonlSink:
-    """Buffered appender; ``flush`` makes the bytes durable and returns the file length."""
+    """Buffered appender; ``flush`` makes the bytes durable and returns the file length.
 
-    def __init__(self, path: Path, resume_at: int | None) -> None:
+    ``durable=False``: a channel that can be written again from state (the request-time facts
+    the API copies), never fsynced. Its fsync, every checkpoint, made the API's own fsyncs
+    wait on ext4 (data=ordered flushes what is dirty): p99 of decide at 1,000/s went from
+    about 19 ms to 690 ms. A resume that finds it shorter than recorded (a machine crash took
+    its tail) keeps what is there and sets ``lost`` so the writer can write it all again."""
+
+    def __init__(self, path: Path, resume_at: int | None, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
+        #: a non-durable sink resumed shorter than recorded: lines were lost
+        self.lost = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes]
         if resume_at is None:
             self._fh = path.open("wb")
         else:
             size = path.stat().st_size if path.exists() else -1
+            if size < resume_at and not durable:
+                self.lost = True
+                resume_at = _after_last_line(path) if size > 0 else 0
+                if size < 0:
+                    path.touch()
             if size < resume_at:
                 found = "is missing" if size < 0 else f"has {size} bytes"
                 raise CheckpointError(
@@ -59,7 +73,7 @@ class JsonlSink:
             self._fh.write(self._buf)
             self._buf.clear()
         self._fh.flush()
-        if durable:
+        if durable and self.durable:
             os.fsync(self._fh.fileno())
         return self._fh.tell()
 
@@ -67,3 +81,18 @@ class JsonlSink:
         pos = self.flush()
         self._fh.close()
         return pos
+
+
+def _after_last_line(path: Path) -> int:
+    """Where the file's last complete line ends (a crash may have cut the one after it)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            fh.seek(pos - step)
+            cut = fh.read(step).rfind(b"\n")
+            if cut >= 0:
+                return pos - step + cut + 1
+            pos -= step
+    return 0
