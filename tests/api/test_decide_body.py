@@ -31,7 +31,8 @@ VALID: dict[str, Any] = {
 TRICKY: list[Any] = [
     None, "", "x", "1", "a" * 8, "a" * 9, "a" * 128, "a" * 129, "USD", "on_receipt",
     "returnless", "store_credit", "agent", "system", 0, 1, -1, 2.0, 2.5, -0.0, 1e300,
-    2**53 - 1, 2**53, True, False, [], {}, ["x"],
+    2**53 - 1, 2**53, True, False, [], {}, ["x"], "ag-12\u200b", "rf-\u202e1234", "o\x00",
+    "c\n1", ["sku\u2028"], "déjà-vu", "订单-7",
 ]  # fmt: skip
 MISSING = object()
 
@@ -146,3 +147,23 @@ def test_a_request_journalled_before_later_fields_keeps_its_fingerprint() -> Non
     before = hashlib.sha256(msgspec.json.encode(older, order="sorted")).hexdigest()
     assert request_fingerprint(body) == before
     assert request_fingerprint({**body, "reason": "item_not_received"}) != before
+
+
+def test_ids_a_reader_cannot_see_are_refused_and_named(client: TestClient) -> None:
+    """Zero-width and direction characters make ``ag-12`` and ``ag-12`` + ZWSP two ids that
+    look alike: refused, naming the field; ids in any script are fine."""
+    h = headers()
+    for field, value in (
+        ("agent_id", "ag-12\u200b"),
+        ("refund_id", "rf-\u202e1234-fer"),
+        ("customer_id", "c-1\x00"),
+        ("order_id", "o-1\n"),
+    ):
+        r = client.post("/v1/refunds/decide", json={**VALID, field: value}, headers=h)
+        assert r.status_code == 422, field
+        (item,) = r.json()["detail"]
+        assert item["loc"] == ["body", field] and "printable" in item["msg"]
+    r = client.post("/v1/refunds/decide", json={**VALID, "skus": ["ok", "bad\u2028"]}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "skus", 1]
+    ok = client.post("/v1/refunds/decide", json={**VALID, "customer_id": "客户-7"}, headers=h)
+    assert ok.status_code == 200

@@ -261,3 +261,15 @@ def test_wait_ms_is_not_part_of_the_request(client: TestClient) -> None:
     first = client.post("/v1/refunds/decide", json=_request(), headers=headers())
     again = client.post("/v1/refunds/decide", json=_request(wait_ms=50), headers=headers())
     assert again.status_code == 200 and again.content == first.content
+
+
+def test_a_request_from_the_future_is_refused_and_enters_nothing(client: TestClient) -> None:
+    """One request dated a year ahead would move the runtime's watermark past every real event
+    (all later ones dead-lettered as too late): it is a 422 naming the field."""
+    far = _request(event_time_ms=1_767_700_000_000 + 400 * 86_400_000)
+    r = client.post("/v1/refunds/decide", json=far, headers=headers())
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "event_time_ms"] and "ahead" in item["msg"]
+    assert state_of(client).settings.input_log.read_bytes() == b""
+    assert state_of(client).journal.entries == {}

@@ -189,8 +189,10 @@ def test_release_and_block_over_http(held: TestClient) -> None:
         ("refund", "rf-2b3c4d5e6f7081", "fraud"),
     }
     history = held.get(f"/v1/holds/{RID}", headers=headers()).json()["history"]
-    assert [h["action"] for h in history] == ["hold.open", "hold.release"]
-    assert history[-1]["after"]["outcome"] == "legitimate" and history[-1]["actor"] == "key:all"
+    # the second resolution was refused, and the attempt is in the history too
+    assert [h["action"] for h in history] == ["hold.open", "hold.release", "hold.refused"]
+    assert history[1]["after"]["outcome"] == "legitimate" and history[1]["actor"] == "key:all"
+    assert history[2]["after"]["attempted"] == "blocked"
 
 
 def test_keys_the_agent_works_through_and_denied_refunds(held: TestClient, db: Database) -> None:
@@ -218,6 +220,37 @@ def test_keys_the_agent_works_through_and_denied_refunds(held: TestClient, db: D
     assert blocked.status_code == 200
     assert held.get("/v1/holds", headers={"X-API-Key": cases_only.raw_key}).status_code == 403
     assert held.get("/v1/holds", headers=headers("reader")).status_code == 403
+    # the refused attempts are in the hold's audit history: who tried what, and why not
+    history = held.get(f"/v1/holds/{RID}", headers=headers()).json()["history"]
+    refused = [h for h in history if h["action"] == "hold.refused"]
+    assert [(h["after"]["attempted"], h["after"]["refused"]) for h in refused] == [
+        ("blocked", "OwnRefundError"),
+        ("released", "ForbiddenError"),
+    ]
+    assert refused[0]["actor"] != refused[1]["actor"]
+
+
+def test_an_agent_id_dressed_in_invisible_characters_is_still_the_agent(
+    held: TestClient, db: Database
+) -> None:
+    """A refund issued as ``ag-20`` with a zero-width space (or a different case) is still
+    ag-20's: the key acting as ag-20 may not release it."""
+    with db.transaction() as s:
+        desk = create_api_key(s, SYSTEM, "desk", ["holds:read", "holds:write"], agent_id=AGENT)
+    _flag_session(Runtime(state_of(held)))
+    st = state_of(held)
+    with (st.settings.out_dir / "decisions.jsonl").open("ab") as fh:
+        line = msgspec.json.decode(_decision_line("rf-0a1b2c3d4e5f60", "review", 0.7))
+        fh.write(msgspec.json.encode({**line, "agent_id": "AG-20\u200b"}) + b"\n")
+    st.tailer.catch_up()
+    _wait(lambda: held.get("/v1/holds/rf-0a1b2c3d4e5f60", headers=headers()).status_code == 200,
+          "the runtime's hold")  # fmt: skip
+    mine = held.post(
+        "/v1/holds/rf-0a1b2c3d4e5f60/release",
+        json={"reason": "looks fine"},
+        headers={"X-API-Key": desk.raw_key},
+    )
+    assert mine.status_code == 403 and mine.json()["error"] == "own_refund"
 
 
 def _decision_line(rid: str, decision: str, score: float, **kw: Any) -> bytes:

@@ -33,6 +33,8 @@ from fastapi.exceptions import RequestValidationError
 from vigil.api.auth import needs
 from vigil.api.errors import ConflictError, NotFoundError
 from vigil.api.schemas import (
+    ID_PATTERN,
+    UNPRINTABLE_ID,
     DecideBody,
     DecideRequest,
     DecideResponse,
@@ -52,6 +54,11 @@ _encode = msgspec.json.Encoder().encode
 _REPLAY_HEADERS = {"Idempotent-Replay": "true"}
 _decode_body = msgspec.json.Decoder(DecideBody).decode
 _WHOLE_FIELDS = ("amount_cents", "event_time_ms", "wait_ms")
+_ID_FIELDS = ("refund_id", "order_id", "customer_id", "agent_id", "session_id", "return_id")
+_id_ok = re.compile(ID_PATTERN).fullmatch
+#: how far ahead of the stream's time (the wall clock, or the newest event time seen while
+#: the stream runs behind it: ``EventClock``) a request's own ``event_time_ms`` may be
+MAX_AHEAD_MS = 86_400_000
 _OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -113,6 +120,13 @@ def decode_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
         raise _invalid(loc, msg, kind) from None
     except msgspec.DecodeError as exc:
         raise _invalid([], f"JSON decode error: {exc}", "json_invalid") from None
+    for name in _ID_FIELDS:
+        value = getattr(body, name)
+        if value is not None and _id_ok(value) is None:
+            raise _invalid([name], f"Value error, {UNPRINTABLE_ID}", "value_error", value)
+    for i, sku in enumerate(body.skus):
+        if _id_ok(sku) is None:
+            raise _invalid(["skus", i], f"Value error, {UNPRINTABLE_ID}", "value_error", sku)
     for name in _WHOLE_FIELDS:  # JSON has one number type: 2.0 is the integer 2, 2.5 is not
         value = getattr(body, name)
         if type(value) is float:
@@ -158,6 +172,15 @@ async def decide(
         st.metrics.decision_replays.inc()
         answer = st.journal.response(known)
         return Response(answer, media_type="application/json", headers=_REPLAY_HEADERS)
+    if body.event_time_ms is not None and body.event_time_ms > st.clock.now_ms() + MAX_AHEAD_MS:
+        raise _invalid(
+            ["event_time_ms"],
+            f"event_time_ms {int(body.event_time_ms)} is more than a day ahead of the stream's "
+            f"time ({st.clock.now_ms()}): a request from the future would move the runtime's "
+            "clock past every real event; leave it out to stamp the request now",
+            "less_than_equal",
+            body.event_time_ms,
+        )
     caught_up = await _caught_up(st, int(body.wait_ms))
     # both are ints here: decode_decide_body turned whole floats into ints
     event_time_ms = int(body.event_time_ms) if body.event_time_ms is not None else st.clock.now_ms()

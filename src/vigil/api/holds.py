@@ -155,10 +155,15 @@ def _resolve(
     request: Request, refund_id: str, to: service.Resolution, reason: str, principal: Principal
 ) -> HoldOut:
     st = get_state(request)
-    with _transaction(st) as session:
-        hold = service.resolve(
-            session, principal, refund_id, to, reason, event_time_ms=st.clock.now_ms()
-        )
+    try:
+        with _transaction(st) as session:
+            hold = service.resolve(
+                session, principal, refund_id, to, reason, event_time_ms=st.clock.now_ms()
+            )
+    except service.AUDITED_REFUSALS as exc:
+        with _transaction(st) as session:
+            service.record_refusal(session, principal, refund_id, to, exc)
+        raise
     st.deliver_label_events()  # the label goes to the runtime: later decisions learn it
     return hold_out(hold)
 

@@ -31,7 +31,22 @@ def _whole(value: object) -> object:
 
 
 _WHOLE = BeforeValidator(_whole)
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+#: what an id may not hold: control characters, and the format and separator characters a
+#: screen does not show (zero-width, text direction, line and paragraph separators, byte order
+#: mark): with them ``ag-12`` and ``ag-12`` + a zero-width space are two ids that read as one,
+#: and the insider rule compares agents by id. Written with escapes every regex engine on the
+#: path reads alike (Python's, pydantic's Rust one, JSON Schema's for the OpenAPI document).
+ID_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+    r"\u2066-\u206f\ufeff\ufff9-\ufffb]+$"
+)
+#: why an id with characters a reader cannot see is refused
+UNPRINTABLE_ID = (
+    "must be printable text: no control, format (zero-width, text-direction) or "
+    "line-separator characters, which make one id look like another"
+)
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 DecisionLevel = Literal["approve", "review", "deny"]
 
@@ -93,7 +108,8 @@ class DecideRequest(BaseModel):
     event_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE] | None = Field(
         default=None,
         description="when the refund is requested; default: now, or the newest event time "
-        "the API has seen when the stream runs more than a day behind the clock (a replay)",
+        "the API has seen when the stream runs more than a day behind the clock (a replay); "
+        "at most a day ahead of that (a 422 otherwise)",
     )
     record_event: bool = True
     skus: list[Id] = Field(

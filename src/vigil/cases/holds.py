@@ -30,6 +30,7 @@ and flushes, but never commits. See docs/cases.md, "Holds".
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -47,6 +48,7 @@ from vigil.security.db import utcnow
 from vigil.security.permissions import Action, Principal, allowed, require
 
 __all__ = [
+    "AUDITED_REFUSALS",
     "MAX_PAGE",
     "MAX_REASON_CHARS",
     "MIN_REASON_CHARS",
@@ -74,6 +76,7 @@ __all__ = [
     "link_cases",
     "list_holds",
     "open_holds",
+    "record_refusal",
     "refusal",
     "release",
     "resolve",
@@ -521,6 +524,26 @@ def resolve(
     return _view(row)
 
 
+def record_refusal(
+    session: Session,
+    actor: Principal,
+    refund_id: str,
+    to: Resolution,
+    error: Exception,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Audit a release or block that was refused (the issuing agent trying to release their
+    own refund, a second resolution, a role that may not): in its own transaction, since the
+    refused one rolled back. The attempt is what an investigator looks for first."""
+    after = {"attempted": to, "refused": type(error).__name__, "why": str(error)}
+    audit.record(session, actor, "hold.refused", "refund_hold", refund_id, None, after, now=now)
+
+
+#: refusals that are audited (``record_refusal``): who tried what, not bad input
+AUDITED_REFUSALS: Final = (ForbiddenError, ConflictError)
+
+
 def refusal(actor: Principal, hold: HoldView, to: Resolution) -> str | None:
     """Why ``actor`` may not move ``hold`` to ``to`` (None: it may); the console disables a
     form with this sentence. The same checks ``resolve`` makes, in the same order."""
@@ -535,6 +558,20 @@ def refusal(actor: Principal, hold: HoldView, to: Resolution) -> str | None:
 # --- helpers -----------------------------------------------------------------------------
 
 
+def _canonical_agent(agent_id: str) -> str:
+    """An agent id as a person reads it: compatibility-normalised (NFKC), without the
+    characters a screen does not show (zero-width, direction marks, controls) and case."""
+    folded = unicodedata.normalize("NFKC", agent_id)
+    return "".join(c for c in folded if c.isprintable() and not c.isspace()).casefold()
+
+
+def same_agent(a: str, b: str | None) -> bool:
+    """Whether two agent ids name the same agent to a reader: ``ag-12`` and ``ag-12`` with a
+    zero-width space are one agent, so an id dressed up with invisible characters cannot
+    slip a refund past the rule that nobody reviews their own."""
+    return b is not None and _canonical_agent(a) == _canonical_agent(b)
+
+
 def _check(actor: Principal, hold: RefundHold | HoldView, to: Resolution) -> None:
     """The status table, the insider rule and the permission a move needs; raises."""
     status: HoldStatus = hold.status  # type: ignore[assignment]
@@ -545,7 +582,7 @@ def _check(actor: Principal, hold: RefundHold | HoldView, to: Resolution) -> Non
         )
     if to not in TRANSITIONS[status]:  # pragma: no cover - every open status may go both ways
         raise ConflictError(f"hold on refund {hold.refund_id!r}: {status} cannot become {to}")
-    if actor.agent_id is not None and actor.agent_id == hold.agent_id:
+    if actor.agent_id is not None and same_agent(actor.agent_id, hold.agent_id):
         raise OwnRefundError(
             f"{actor.actor} acts as agent {actor.agent_id}, who issued refund "
             f"{hold.refund_id!r}: nobody reviews their own refund; someone else must release "

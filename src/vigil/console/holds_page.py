@@ -87,6 +87,9 @@ def _resolve(
                 session, live.principal, refund_id, to, reason, event_time_ms=st.clock.now_ms()
             )
     except ServiceError as exc:
+        if isinstance(exc, holds.AUDITED_REFUSALS):
+            with db_session(st) as session:
+                holds.record_refusal(session, live.principal, refund_id, to, exc)
         return back_to(back, error=str(exc))
     st.deliver_label_events()  # the outcome goes to the runtime as a label
     request.app.state.console_dashboard.invalidate()
