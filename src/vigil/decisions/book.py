@@ -132,6 +132,32 @@ class DecisionBook:
             out.append(self._decision(rid, entry))
         return out
 
+    def note_request(self, decision: RefundDecision) -> None:
+        """The request-time decision of a refund (``vigil.decisions.request``): its findings
+        stay with the refund, so the stream's later decisions add to them and never read as
+        if they had not been made (a request held for its session is not approved again
+        because the session's own alert is weaker). Revision 0: the stream's first change is
+        revision 1."""
+        if not decision.contributions:
+            return
+        entry = self.entries.get(decision.refund_id)
+        if entry is None:
+            entry = [
+                {},
+                0,
+                decision.event_time_ms,
+                decision.amount_cents,
+                decision.customer_id,
+                decision.agent_id,
+                decision.order_id,
+            ]
+            self.entries[decision.refund_id] = entry
+        by_detector: dict[str, Contribution] = entry[0]
+        for c in decision.contributions:
+            old = by_detector.get(c.detector)
+            if old is None or (c.score, old.alert_id) > (old.score, c.alert_id):
+                by_detector[c.detector] = c
+
     def _backed(self, entry: _Entry) -> bool:
         return entry[5] in self.flagged_agents or backer_present(entry[0])
 

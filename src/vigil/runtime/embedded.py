@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from vigil.analytics.store import AnalyticsStore
-from vigil.decisions.book import DecisionBook
+from vigil.decisions.book import DecisionBook, RefundDecision
 from vigil.decisions.evidence import AlertIndex
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.decisions.request import decide_request
@@ -464,6 +464,23 @@ class EmbeddedRuntime:
         counts[decision.decision] = counts.get(decision.decision, 0) + 1
         self.stats.decisions += 1
         self._decisions_sink.write(decision)
+        self.decisions.note_request(decision)
+
+    def _with_refund_details(self, decision: RefundDecision) -> RefundDecision:
+        """A stream decision moved by an alert that is not about the refund alone (a session,
+        a ring) does not know the refund's money, customer or order: its request does."""
+        if decision.amount_cents and decision.customer_id is not None:
+            return decision
+        known = self.facts.refund(decision.refund_id, decision.event_time_ms)
+        if known is None:
+            return decision
+        return msgspec.structs.replace(
+            decision,
+            amount_cents=decision.amount_cents or known.amount_cents,
+            customer_id=decision.customer_id or known.customer_id,
+            agent_id=decision.agent_id or known.agent_id,
+            order_id=decision.order_id or known.order_id,
+        )
 
     def _label_from_alert(self, ev: AnalystDecision) -> None:
         """An analyst's label on an alert labels the customers and the agent it is about."""
@@ -583,7 +600,7 @@ class EmbeddedRuntime:
                 self._store.add_alert(line_no, alert)
             for decision in self.decisions.update(alert):
                 self.stats.decisions += 1
-                self._decisions_sink.write(decision)
+                self._decisions_sink.write(self._with_refund_details(decision))
 
     def _prune_dedup(self) -> None:
         """Forget ids older than anything still accepted; their re-sends are too late anyway.
