@@ -420,11 +420,9 @@ class RequestRiskSettings:
     #: ``repeat_window_ms``
     repeat_window_ms: int = 60 * DAY_MS
     repeat_customer_weight: float = 2.5
-    #: logit added when the request plus earlier requests on the order exceed what it cost
+    #: logit added when the request plus the refunds already issued on the order exceed what
+    #: it cost (a request that was refused and never paid does not count)
     over_refund_weight: float = 3.0
-    #: logit added per fraud label that came back about the customer, or about the agent
-    customer_fraud_label_weight: float = 4.0
-    agent_fraud_label_weight: float = 4.0
     #: logit added times the score of the strongest alert about the agent so far
     #: (``agent_refunds``: their unreturned manual refunds against their team's)
     agent_flagged_weight: float = 4.0
@@ -432,6 +430,17 @@ class RequestRiskSettings:
     min_amount_cents: int = 2_000
     #: findings scoring below this are left out of the decision's reasons
     min_emit_score: float = 0.05
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """``labelled_fraud``: a person already found the customer, or the agent, to be fraud (a
+    blocked hold, a case labelled fraud, an investigation, a chargeback)."""
+
+    #: the score of a request by a customer with more fraud labels than legitimate ones, or
+    #: issued by such an agent: held for review whatever its amount (below deny: a person
+    #: looks at it)
+    score: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -478,6 +487,7 @@ class DetectorSettings:
     serial_returner: SerialReturnerSettings = field(default_factory=SerialReturnerSettings)
     request_risk: RequestRiskSettings = field(default_factory=RequestRiskSettings)
     parcel_check: ParcelCheckSettings = field(default_factory=ParcelCheckSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
 
     def fingerprint(self) -> str:
         """A stable string of every setting (for checkpoint and backtest metadata)."""

@@ -118,9 +118,10 @@ class OrderFacts(_Fact, kw_only=True):
     #: the order's lines as placed (the event's own list, not a copy)
     items: list[LineItem] = []
     delivered_ms: int | None = None
-    #: refund requests on this order so far, and their money
+    #: refund requests on this order so far, and their money; refunds issued (paid) and theirs
     requests: int = 0
     requested_cents: int = 0
+    issued_cents: int = 0
     parcel: ParcelFacts | None = None
 
 
@@ -515,9 +516,13 @@ class RequestFacts:
                 session_id=ev.session_id,
                 amount_cents=ev.amount_cents,
             )
+        first_issue = r.issued_ms is None
         if r.issued_ms is None or t < r.issued_ms:
             r.issued_ms = t
         self._touch("refund", ev.refund_id, r, t)
+        if first_issue:  # the same refund issued again (another event id) is paid once
+            o = self._order(ev.order_id, ev.customer_id, t)
+            o.issued_cents += ev.amount_cents
 
     def _signup(self, ev: CustomerSignup) -> None:
         t = ev.event_time_ms

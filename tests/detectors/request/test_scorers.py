@@ -294,3 +294,40 @@ def test_an_account_that_orders_at_once_after_signing_up_adds_to_a_young_one() -
     b = profile_finding(req, later, S.request_risk)
     assert a is not None and REASON_FRESH_ORDER in a.reasons
     assert b is not None and REASON_FRESH_ORDER not in b.reasons and b.score < a.score
+
+
+def test_a_customer_labelled_fraud_is_held_whatever_the_amount() -> None:
+    """A person blocked this customer's refund before: the next one, even $25 on receipt,
+    waits for a person (the request's own profile would let it through)."""
+    from vigil.detectors.request.labels import REASON_CUSTOMER_LABEL, label_finding
+    from vigil.events.schemas import InvestigationOutcome
+
+    f = Events()
+    earlier = _request(T0 + DAY, refund_id="rf-0c9094a9a3652e")
+    blocked = InvestigationOutcome(
+        event_id="hold-7", event_time_ms=T0 + 2 * DAY, subject_type="refund",
+        subject_id="rf-0c9094a9a3652e", outcome="fraud",
+    )  # fmt: skip
+    facts = _facts(*_ordered(f), earlier, blocked)
+    small = _request(T0 + 3 * DAY, amount_cents=2_500, policy="on_receipt")
+    found = label_finding(small, facts, S.labels)
+    assert found is not None and found.reasons == (REASON_CUSTOMER_LABEL,)
+    assert found.score >= 0.5
+    assert label_finding(small, _facts(*_ordered(Events())), S.labels) is None
+
+
+def test_only_refunds_paid_count_against_what_the_order_cost() -> None:
+    """A request refused earlier (never issued) does not make the next one an over-refund."""
+    from vigil.detectors.request.profile import REASON_OVER_REFUND
+
+    f = Events()
+    refused = _request(T0 + DAY, refund_id="rf-0c9094a9a3652e")  # asked, never paid
+    facts = _facts(f.signup(CID, T0 - DAY), *_ordered(f), refused)
+    again = _dear_override(T0 + 4 * DAY)
+    found = profile_finding(again, facts, S.request_risk)
+    assert found is None or REASON_OVER_REFUND not in found.reasons
+    paid = f.refund("rf-0c9094a9a3652e", OID, T0 + DAY + 5_000, amount_cents=189_900,
+                    customer_id=CID, policy="on_first_scan", issued_by="system")  # fmt: skip
+    facts.update_one(paid)
+    found = profile_finding(again, facts, S.request_risk)
+    assert found is not None and REASON_OVER_REFUND in found.reasons

@@ -36,8 +36,6 @@ REASON_YOUNG = "young_account"
 REASON_FRESH_ORDER = "ordered_right_after_signup"
 REASON_REPEAT = "same_agent_refunded_customer_before"
 REASON_OVER_REFUND = "refunds_exceed_order_total"
-REASON_CUSTOMER_LABEL = "customer_labelled_fraud_before"
-REASON_AGENT_LABEL = "agent_labelled_fraud_before"
 REASON_AGENT_FLAGGED = "agent_flagged_against_peers"
 #: return reasons that mean nothing is sent back
 NOT_RECEIVED_REASONS = frozenset({"item_not_received", "not_received", "inr", "dna"})
@@ -92,12 +90,12 @@ def profile_finding(
             logit += s.not_received_but_delivered_weight
             reasons.append(REASON_INR_DELIVERED)
             notes.append("'not received' on an order reported delivered")
-        if order.requested_cents + amount > order.total_cents > 0:
+        if order.issued_cents + amount > order.total_cents > 0:
             logit += s.over_refund_weight
             reasons.append(REASON_OVER_REFUND)
             notes.append(
-                f"{money(order.requested_cents + amount)} asked against an order of "
-                f"{money(order.total_cents)}"
+                f"{money(order.issued_cents)} refunded already and {money(amount)} asked "
+                f"against an order of {money(order.total_cents)}"
             )
     if customer is not None:
         signup = customer.signup_ms
@@ -110,10 +108,6 @@ def profile_finding(
                 logit += s.fresh_order_weight
                 reasons.append(REASON_FRESH_ORDER)
                 notes.append(f"ordered {(placed - signup) / 3_600_000:.0f} h after sign-up")
-        if customer.fraud_labels:
-            logit += s.customer_fraud_label_weight * customer.fraud_labels
-            reasons.append(REASON_CUSTOMER_LABEL)
-            notes.append(f"customer labelled fraud {customer.fraud_labels}x before")
     if req.agent_id is not None:
         pair = facts.pair(req.agent_id, req.customer_id, t)
         if pair is not None and any(t - s.repeat_window_ms <= x < t for x in pair.times):
@@ -124,11 +118,6 @@ def profile_finding(
             logit += s.agent_flagged_weight * agent_flag
             reasons.append(REASON_AGENT_FLAGGED)
             notes.append(f"agent {req.agent_id} flagged against team peers ({agent_flag:.2f})")
-        agent = facts.agent(req.agent_id, t)
-        if agent is not None and agent.fraud_labels:
-            logit += s.agent_fraud_label_weight * agent.fraud_labels
-            reasons.append(REASON_AGENT_LABEL)
-            notes.append(f"agent labelled fraud {agent.fraud_labels}x before")
     score = logistic(logit)
     if score < s.min_emit_score:
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from vigil.detectors.base import Signal
+from vigil.detectors.request.labels import DETECTOR as LABELLED_FRAUD
+from vigil.detectors.request.labels import label_finding
 from vigil.detectors.request.parcel import parcel_finding
 from vigil.detectors.request.profile import REQUEST_RISK, profile_finding
 from vigil.detectors.request.session import session_finding
@@ -14,7 +16,7 @@ from vigil.events.schemas import RefundRequested
 from vigil.features.facts import RequestFacts
 
 #: detectors that speak at request time (their findings carry these names)
-REQUEST_DETECTORS: Final = ("session_risk", "empty_box", REQUEST_RISK)
+REQUEST_DETECTORS: Final = ("session_risk", "empty_box", REQUEST_RISK, LABELLED_FRAUD)
 
 
 def score_request(
@@ -34,6 +36,7 @@ def score_request(
         session_finding(req, facts, settings.session_risk),
         parcel_finding(req, facts, settings.parcel_check, centres),
         profile_finding(req, facts, settings.request_risk, agent_flag),
+        label_finding(req, facts, settings.labels),
     ):
         if finding is not None:
             out.append(finding)
