@@ -99,9 +99,11 @@ def decode_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
     """The request body as ``DecideBody``, or a 422 shaped like FastAPI's."""
     if not _is_json(content_type):
         raise _invalid(
-            [], "Input should be a valid dictionary or object to extract fields from",
+            [],
+            "Input should be a valid dictionary or object to extract fields from: send the "
+            f"request as a JSON object with Content-Type: application/json (got {content_type!r})",
             "model_attributes_type",
-        )  # fmt: skip
+        )
     try:
         body = _decode_body(raw)
     except msgspec.ValidationError as exc:

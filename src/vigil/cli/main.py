@@ -472,6 +472,10 @@ def _run_source(
     return runtime.run(source)
 
 
+def _nonempty(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
 def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) -> None:
     s = stats.summary()
     if stats.stopped_early:
@@ -509,6 +513,11 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
     stderr.print(
         f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
         + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
+        + (
+            ", shadow_alerts.jsonl (rules in shadow mode)"
+            if _nonempty(out_dir / "shadow_alerts.jsonl")
+            else ""
+        )
     )
 
 

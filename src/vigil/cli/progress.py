@@ -15,7 +15,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-stderr = Console(stderr=True)
+#: soft wrap: a long line stays one line in a log file or a pipe (rich breaks at 80 columns
+#: when it is not writing to a terminal)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class Reporter:

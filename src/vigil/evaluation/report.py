@@ -271,7 +271,7 @@ def request_sections(r: EvaluationReport) -> list[Section]:
                     if v.capped
                     else ""
                 )
-                + f"); {v.trap_held:,} held requests on traps",
+                + f"); traps among the held: {v.trap_held:,}",
                 "caught later: alerts at any time (for recovery and cases), as in the tables below",
             ),
         ),
@@ -291,7 +291,8 @@ def request_sections(r: EvaluationReport) -> list[Section]:
             ],
         ),
         Section(
-            "Request time, each detector's finding alone (score at or above the threshold)",
+            "Request time, each detector's finding alone (score at or above the threshold; "
+            "score-only detectors such as serial_returner never hold)",
             ("detector", "held", "headline", "headline money", "traps"),
             [
                 (

@@ -18,13 +18,13 @@ stream from before requests existed), is counted and reported, never guessed.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from vigil.decisions.book import RefundDecision, decision_decoder
+from vigil.decisions.policy import SCORE_ONLY_DETECTORS
 from vigil.decisions.thresholds import choose_for_budget
 from vigil.errors import InputError
 from vigil.evaluation.truth_index import TruthIndex
@@ -99,7 +99,7 @@ class RequestView(msgspec.Struct, frozen=True, kw_only=True):
             f"  held {self.held:,} ({pct(self.held_share)} of requests), precision "
             f"{pct(self.precision)}, headline fraud money stopped "
             f"${self.money_stopped_cents / 100:,.0f} of ${self.headline_money_cents / 100:,.0f} "
-            f"({pct(self.money_stopped)}); held requests on traps: {self.trap_held:,}",
+            f"({pct(self.money_stopped)}); traps among the held: {self.trap_held:,}",
         ]
         if self.unknown_requests or self.refunds_without_request:
             lines.append(
@@ -166,7 +166,12 @@ def request_view(
     ]
     n = len(known)
     choice = choose_for_budget([d.score for d in configured], n, budget)
-    threshold = max(review_threshold, choice.threshold)
+    # the budget moves the threshold only when more would be held than it allows
+    threshold = (
+        max(review_threshold, choice.threshold)
+        if len(configured) > choice.cap
+        else review_threshold
+    )
     held_ids = {d.refund_id for d in configured if d.score >= threshold}
     if len(held_ids) > choice.cap:  # no score gap at the cap: nothing can be held
         held_ids = set()
@@ -189,7 +194,10 @@ def request_view(
     order = [s for s in (*sorted(HEADLINE_SCENARIOS), "serial_returner") if s in scenarios]
     order += sorted(s for s in scenarios if s not in order)
     by_scenario = tuple(_scenario_held(s, scenarios[s], held_ids, truth) for s in order)
-    detectors = sorted({c.detector for d in known.values() for c in d.contributions})
+    # score-only detectors (serial returners) are reasons, never holds: not listed as holding
+    detectors = sorted(
+        {c.detector for d in known.values() for c in d.contributions} - SCORE_ONLY_DETECTORS
+    )
     by_detector = []
     for name in detectors:
         alone = [
@@ -223,7 +231,7 @@ def request_view(
         held_as_configured=len(configured),
         held=len(held_ids),
         capped=len(configured) - len(held_ids),
-        threshold_used=threshold if not math.isinf(threshold) else 1.0,
+        threshold_used=threshold,
         by_level=dict(sorted(by_level.items())),
         headline_requests=len(headline_ids),
         headline_money_cents=headline_money,
