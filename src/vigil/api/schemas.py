@@ -217,7 +217,8 @@ class DecideResponse(BaseModel):
 
 
 class StreamDecision(BaseModel):
-    """The runtime's current decision about a refund (last line of ``decisions.jsonl``)."""
+    """The runtime's current decision about a refund (last line of ``decisions.jsonl``): its
+    request-time decision (``stage`` request) until the stream's findings revise it."""
 
     refund_id: str
     decision: DecisionLevel
@@ -231,6 +232,7 @@ class StreamDecision(BaseModel):
     customer_id: str | None = None
     agent_id: str | None = None
     order_id: str | None = None
+    stage: Literal["request", "stream"] = "stream"
 
 
 class HoldState(BaseModel):
