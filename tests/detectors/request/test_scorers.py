@@ -331,3 +331,16 @@ def test_only_refunds_paid_count_against_what_the_order_cost() -> None:
     facts.update_one(paid)
     found = profile_finding(again, facts, S.request_risk)
     assert found is not None and REASON_OVER_REFUND in found.reasons
+
+
+def test_a_request_that_arrives_after_its_own_payout_is_not_an_over_refund() -> None:
+    """Producers are not ordered: the refund_issued of a refund may arrive before its
+    refund_requested. Its own payout is not an earlier refund of the order."""
+    from vigil.detectors.request.profile import REASON_OVER_REFUND
+
+    f = Events()
+    req = _dear_override(T0 + 4 * DAY, amount_cents=189_900)
+    paid = f.refund(RID, OID, T0 + 4 * DAY + 5_000, amount_cents=189_900, customer_id=CID)
+    facts = _facts(*_ordered(f), paid)
+    found = profile_finding(req, facts, S.request_risk)
+    assert found is None or REASON_OVER_REFUND not in found.reasons

@@ -90,11 +90,17 @@ def profile_finding(
             logit += s.not_received_but_delivered_weight
             reasons.append(REASON_INR_DELIVERED)
             notes.append("'not received' on an order reported delivered")
-        if order.issued_cents + amount > order.total_cents > 0:
+        # paid already on the order, but for this refund itself (its issue event may arrive
+        # before its request: producers are not ordered)
+        own = facts.refund(req.refund_id, t)
+        paid = order.issued_cents
+        if own is not None and own.issued_ms is not None:
+            paid -= own.amount_cents
+        if paid + amount > order.total_cents > 0:
             logit += s.over_refund_weight
             reasons.append(REASON_OVER_REFUND)
             notes.append(
-                f"{money(order.issued_cents)} refunded already and {money(amount)} asked "
+                f"{money(paid)} refunded already and {money(amount)} asked "
                 f"against an order of {money(order.total_cents)}"
             )
     if customer is not None:
