@@ -5,18 +5,13 @@ request-time decisions on the same history, and requests in a flagged session ar
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
-from tests.browser import free_port
+from tests.serve_process import post_stream, served
 
 from vigil.decisions.book import RefundDecision, decision_decoder
 from vigil.sim import SimConfig, simulate
@@ -29,99 +24,37 @@ STREAM = SimConfig(
     insider_refunds_per_million=400.0,
     empty_box_per_million=300.0,
 )
-_REQUEST_FIELDS = (
-    "refund_id", "order_id", "customer_id", "return_id", "amount_cents", "currency", "skus",
-    "reason", "channel", "method", "policy", "issued_by", "agent_id", "session_id",
-    "event_time_ms",
-)  # fmt: skip
-
-
-def _start(state: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-         "--state-dir", str(state), "--api-key", f"replay:{KEY}:*", "--no-cases", "--no-fsync"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-
-
-def _wait_up(c: httpx.Client) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            c.get("/healthz")
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
 
 
 @pytest.mark.slow
 def test_decide_answers_what_the_runtime_decides_on_the_same_history(tmp_path: Path) -> None:
     sim = simulate(STREAM, tmp_path / "sim")
     lines = sim.events_path.read_bytes().splitlines()
-    port = free_port()
     state = tmp_path / "state"
-    proc = _start(state, port)
-    answers: dict[str, dict[str, Any]] = {}
+    with served(state, KEY, "--no-cases", "--no-fsync") as (_url, c):
+        answers = post_stream(c, lines, wait_ms=5_000)
+        # the runtime reads the last requests too
+        decisions = state / "run" / "decisions.jsonl"
+        runtime: dict[str, RefundDecision] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if decisions.exists():
+                runtime = {
+                    d.refund_id: d
+                    for d in map(decision_decoder.decode, decisions.read_bytes().splitlines())
+                    if d.stage == "request"
+                }
+            if set(answers) <= set(runtime):
+                break
+            time.sleep(0.25)
     sessions: dict[str, str | None] = {}
-    try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}, timeout=30
-        ) as c:
-            _wait_up(c)
-            pending: list[bytes] = []
-
-            def post_pending() -> None:
-                if pending:
-                    body = b"\n".join(pending) + b"\n"
-                    r = c.post(
-                        "/v1/events",
-                        content=body,
-                        headers={"Content-Type": "application/x-ndjson"},
-                    )
-                    assert r.status_code == 200, r.text
-                    pending.clear()
-
-            for raw in lines:
-                try:
-                    rec: dict[str, Any] = msgspec.json.decode(raw)
-                except msgspec.DecodeError:
-                    rec = {}
-                if rec.get("type") != "refund_requested":
-                    pending.append(raw)
-                    continue
-                post_pending()
-                body = {k: rec[k] for k in _REQUEST_FIELDS if rec.get(k) is not None}
-                if rec["refund_id"] in answers:
-                    continue  # the producer's duplicate of a request already asked
-                r = c.post("/v1/refunds/decide", json={**body, "wait_ms": 5_000})
-                assert r.status_code == 200, r.text
-                answers[rec["refund_id"]] = r.json()
-                sessions[rec["refund_id"]] = rec.get("session_id")
-            post_pending()
-            # the runtime reads the last requests too
-            deadline = time.monotonic() + 60
-            decisions = state / "run" / "decisions.jsonl"
-            runtime: dict[str, RefundDecision] = {}
-            while time.monotonic() < deadline:
-                if decisions.exists():
-                    runtime = {
-                        d.refund_id: d
-                        for d in map(decision_decoder.decode, decisions.read_bytes().splitlines())
-                        if d.stage == "request"
-                    }
-                if set(answers) <= set(runtime):
-                    break
-                time.sleep(0.25)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    for raw in lines:
+        if b'"refund_requested"' in raw:
+            try:
+                rec: dict[str, Any] = msgspec.json.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            sessions.setdefault(rec["refund_id"], rec.get("session_id"))
 
     assert len(answers) > 80
     assert set(answers) <= set(runtime)

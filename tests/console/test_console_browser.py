@@ -4,11 +4,7 @@ who logs in, triages a case the pipeline opened, labels it, and sees the dashboa
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +13,8 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
-from tests.browser import browser_page, free_port
+from tests.browser import browser_page
+from tests.serve_process import post_events, served
 
 from vigil.cases.service import ingest_alerts
 from vigil.console import missing_assets
@@ -43,46 +40,15 @@ def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
         ingest_alerts(s, Principal.system("test"), [_ring_alert()])
     db.dispose()
     sim = simulate(SimConfig(seed=1, events=20_000), tmp_path / "sim")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-         "--state-dir", str(tmp_path / "state"), "--api-key", f"e2e:{KEY}:*",
-         "--database-url", db_url, "--no-fsync"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.get("/healthz")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with served(tmp_path / "state", KEY, "--database-url", db_url, "--no-fsync") as (url, client):
         lines = sim.events_path.read_bytes().splitlines()
         for start in range(0, len(lines), 5_000):
-            body = b"\n".join(lines[start : start + 5_000]) + b"\n"
-            r = client.post(
-                "/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}
-            )
-            assert r.status_code == 200, r.text
+            post_events(client, lines[start : start + 5_000])
         deadline = time.monotonic() + 60
         while client.get("/v1/cases").json()["total"] < 3:  # the ring + the pipeline's
             assert time.monotonic() < deadline, "the pipeline opened no cases"
             time.sleep(0.25)
         yield url, client
-    finally:
-        client.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _not_blank(png: Path) -> None:

@@ -6,11 +6,7 @@ finds its form disabled and reads why."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +16,8 @@ import httpx
 import msgspec
 import pytest
 from playwright.sync_api import Page, expect
-from tests.browser import browser_page, free_port
+from tests.browser import browser_page
+from tests.serve_process import post_stream, served
 
 from vigil.console import missing_assets
 from vigil.security.db import Database
@@ -36,39 +33,6 @@ STREAM = SimConfig(
     takeover_sessions_per_million=150.0,
     insider_refunds_per_million=300.0,
 )
-_REQUEST_FIELDS = (
-    "refund_id", "order_id", "customer_id", "return_id", "amount_cents", "currency", "skus",
-    "reason", "channel", "method", "policy", "issued_by", "agent_id", "session_id",
-    "event_time_ms",
-)  # fmt: skip
-
-
-def _post_stream(client: httpx.Client, lines: list[bytes]) -> None:
-    """Events in order; each refund request goes to decide instead, where it stands."""
-    pending: list[bytes] = []
-
-    def flush() -> None:
-        if pending:
-            r = client.post(
-                "/v1/events",
-                content=b"\n".join(pending) + b"\n",
-                headers={"Content-Type": "application/x-ndjson"},
-            )
-            assert r.status_code == 200, r.text
-            pending.clear()
-
-    for raw in lines:
-        if b'"refund_requested"' not in raw:
-            pending.append(raw)
-            if len(pending) >= 2_000:
-                flush()
-            continue
-        flush()
-        rec = msgspec.json.decode(raw)
-        body = {k: rec[k] for k in _REQUEST_FIELDS if rec.get(k) not in (None, [])}
-        r = client.post("/v1/refunds/decide", json=body)
-        assert r.status_code == 200, r.text
-    flush()
 
 
 def _holds(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
@@ -89,40 +53,13 @@ def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client, str]]:
         create_user(s, Principal.system("test"), "ana", PASSWORD, "analyst")
     db.dispose()
     sim = simulate(STREAM, tmp_path / "sim")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-         "--state-dir", str(tmp_path / "state"), "--api-key", f"e2e:{KEY}:*",
-         "--database-url", db_url, "--no-fsync"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.get("/healthz")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        _post_stream(client, sim.events_path.read_bytes().splitlines())
+    with served(tmp_path / "state", KEY, "--database-url", db_url, "--no-fsync") as (url, client):
+        post_stream(client, sim.events_path.read_bytes().splitlines())
         deadline = time.monotonic() + 90
         while not any(h["case_id"] and h["status"] == "held" for h in _holds(client)):
             assert time.monotonic() < deadline, "no held refund joined a case"
             time.sleep(0.25)
         yield url, client, db_url
-    finally:
-        client.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _log_in(page: Page, url: str, who: str) -> None:
