@@ -23,7 +23,7 @@ from vigil.decisions.book import DecisionBook, RefundDecision
 from vigil.decisions.evidence import AlertIndex, Evidence
 from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.base import Alert
-from vigil.detectors.request import score_request
+from vigil.detectors.request import ProfileScorer, score_request
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
 from vigil.events.schemas import RefundRequested
@@ -61,6 +61,7 @@ def decide_request(
     settings: DetectorSettings,
     centres: ReturnCentres,
     evidence: Evidence | None = None,
+    profile: ProfileScorer | None = None,
 ) -> RefundDecision:
     """The decision about ``req`` from everything known before it (see the module doc)."""
     rid = req.refund_id
@@ -77,7 +78,7 @@ def decide_request(
         # a finding about the refund, its order, session, customer or ring counts as if it
         # named this refund
         book.update(msgspec.structs.replace(alert, refund_ids=(rid,)))
-    for sig in score_request(req, facts, settings, centres, agent_flag=agent_flag):
+    for sig in score_request(req, facts, settings, centres, agent_flag=agent_flag, profile=profile):
         alert_id = f"{REQUEST_ALERT_PREFIX}{sig.detector}:{rid}"
         book.update(Alert(alert_id=alert_id, **msgspec.structs.asdict(sig)))
     decision = book.current(rid) or RefundDecision(

@@ -28,6 +28,7 @@ from vigil.decisions.evidence import AlertIndex
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.decisions.request import decide_request
 from vigil.detectors.base import Alert, Detector, Signal
+from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
@@ -182,8 +183,11 @@ class EmbeddedRuntime:
         *,
         detector_settings: DetectorSettings | None = None,
         return_centres: ReturnCentres | None = None,
+        request_profile: ProfileScorer | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
+        #: judges a request's profile in place of ``request_risk`` (the request model)
+        self.request_profile = request_profile
         #: what the request-time scorers read (``vigil.decisions.request``)
         self.detector_settings = detector_settings or DetectorSettings()
         self.return_centres = return_centres or ReturnCentres()
@@ -261,7 +265,12 @@ class EmbeddedRuntime:
             )
             + "|request:"
             + self.detector_settings.fingerprint()
-            + self.return_centres.fingerprint(),
+            + self.return_centres.fingerprint()
+            + (
+                ""
+                if self.request_profile is None
+                else f"|profile:{getattr(self.request_profile, 'version', '?')}"
+            ),
         )
         restored = None
         if self.checkpoint_dir is not None:
@@ -459,6 +468,7 @@ class EmbeddedRuntime:
             policy=self.settings.decision_policy,
             settings=self.detector_settings,
             centres=self.return_centres,
+            profile=self.request_profile,
         )
         counts = self.stats.requests_by_decision
         counts[decision.decision] = counts.get(decision.decision, 0) + 1

@@ -6,6 +6,6 @@ arrived so far), so the runtime and the API compute the same findings from the s
 raised so far into the request-time decision.
 """
 
-from vigil.detectors.request.scoring import REQUEST_DETECTORS, score_request
+from vigil.detectors.request.scoring import REQUEST_DETECTORS, ProfileScorer, score_request
 
-__all__ = ["REQUEST_DETECTORS", "score_request"]
+__all__ = ["REQUEST_DETECTORS", "ProfileScorer", "score_request"]

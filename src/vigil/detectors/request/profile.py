@@ -22,7 +22,7 @@ from vigil.detectors.request._signal import money, request_signal
 from vigil.detectors.sequences._common import logistic
 from vigil.detectors.settings import RequestRiskSettings
 from vigil.events.schemas import RefundRequested
-from vigil.features.facts import RequestFacts
+from vigil.features.facts import ParcelFacts, RequestFacts
 
 REQUEST_RISK = "request_risk"
 REASON_MANUAL_OVERRIDE = "manual_override"
@@ -52,7 +52,7 @@ def profile_finding(
     customer = facts.customer(req.customer_id, t)
     reasons: list[str] = []
     notes: list[str] = []
-    mean, sd = _typical(facts, req.issued_by, s)
+    mean, sd = typical_amount(facts, req.issued_by, s)
     z = (math.log(max(1, amount)) - mean) / sd
     logit = s.bias + s.money_weight * max(-1.0, min(z, s.max_money_z))
     if z >= 2.0:
@@ -70,12 +70,7 @@ def profile_finding(
     parcel = order.parcel if order is not None else None
     claim = (req.reason or (parcel.reason if parcel else None) or "").lower()
     not_received = claim in NOT_RECEIVED_REASONS
-    in_view = parcel is not None and (
-        parcel.label_ms is not None
-        or parcel.received is not None
-        or any(sc[0] <= t for sc in parcel.scans)
-        or (parcel.requested_ms is not None and not not_received and req.policy != "returnless")
-    )
+    in_view = return_in_view(req, parcel, not_received)
     if not in_view and req.policy != "on_receipt":
         logit += s.no_parcel_weight
         reasons.append(REASON_NO_PARCEL)
@@ -134,7 +129,20 @@ def profile_finding(
     return request_signal(REQUEST_RISK, req, score, reasons, explanation)
 
 
-def _typical(facts: RequestFacts, issuer: str, s: RequestRiskSettings) -> tuple[float, float]:
+def return_in_view(req: RefundRequested, parcel: ParcelFacts | None, not_received: bool) -> bool:
+    """A return is on its way: a label, a scan or a receipt so far, or a request for a
+    physical return (not a 'not received' claim, not a returnless refund)."""
+    t = req.event_time_ms
+    return parcel is not None and (
+        parcel.label_ms is not None
+        or parcel.received is not None
+        or any(sc[0] <= t for sc in parcel.scans)
+        or (parcel.requested_ms is not None and not not_received and req.policy != "returnless")
+    )
+
+
+def typical_amount(facts: RequestFacts, issuer: str, s: RequestRiskSettings) -> tuple[float, float]:
+    """Mean and sd of ln(amount) of the issuer's requests so far (a prior until enough)."""
     amounts = facts.amounts(issuer)
     if amounts is None or amounts.n < s.baseline_min_requests:
         prior = s.prior_agent_typical_cents if issuer == "agent" else s.prior_system_typical_cents
