@@ -178,6 +178,15 @@ def simulate(
     "or an agent, session, ring or empty-box finding on the refund); docs/models.md.",
 )
 @click.option(
+    "--request-model",
+    "request_model_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Judge each refund request's own profile with the request model of this registry "
+    "(the latest `request`, `vigil model train-request`) instead of request_risk's hand-set "
+    "weights; docs/models.md.",
+)
+@click.option(
     "--return-centres",
     "return_centres_path",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -201,6 +210,7 @@ def run(
     review_threshold: float,
     deny_threshold: float,
     model_dir: Path | None,
+    request_model_dir: Path | None,
     return_centres_path: Path | None,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
@@ -228,6 +238,7 @@ def run(
         rules_path,
         model_dir,
         return_centres=centres,
+        request_model_dir=request_model_dir,
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
@@ -381,6 +392,7 @@ def run_pipeline(
     model_dir: Path | None = None,
     *,
     return_centres: ReturnCentres | None = None,
+    request_model_dir: Path | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -401,6 +413,7 @@ def run_pipeline(
             rules_path,
             model_dir,
             return_centres,
+            request_model_dir,
         )
     finally:
         for sig, handler in previous.items():
@@ -418,6 +431,7 @@ def _run_source(
     rules_path: Path | None = None,
     model_dir: Path | None = None,
     return_centres: ReturnCentres | None = None,
+    request_model_dir: Path | None = None,
 ) -> RunStats:
     from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
@@ -456,6 +470,11 @@ def _run_source(
         from vigil.models.refund.detector import decision_refund_model
 
         detectors.append(decision_refund_model(model_dir))
+    request_profile = None
+    if request_model_dir is not None:  # the request model judges each request's profile
+        from vigil.models.request.model import load as load_request_model
+
+        request_profile = load_request_model(request_model_dir)
     runtime = EmbeddedRuntime(
         detectors,
         out_dir,
@@ -464,6 +483,7 @@ def _run_source(
         should_stop=lambda: stop["flag"],
         detector_settings=detector_settings,
         return_centres=return_centres,
+        request_profile=request_profile,
     )
     if total and not follow:
         with Reporter("vigil run", total, "bytes") as rep:

@@ -10,6 +10,7 @@
     vigil model score --model DIR_OR_ID --data FILE --out FILE
     vigil model registry list | show ID
     vigil model retrain | evaluate | alerts     (the simulator refund model: cli/model_refund.py)
+    vigil model train-request                   (the request model: cli/model_request.py)
 
 docs/models.md has the design and measured figures.
 """
@@ -24,7 +25,7 @@ from typing import Any
 import click
 import msgspec
 
-from vigil.cli import model_refund
+from vigil.cli import model_refund, model_request
 from vigil.cli.options import parse_duration_ms
 from vigil.cli.progress import Reporter, stderr
 
@@ -79,6 +80,8 @@ def _json_safe(value: Any) -> Any:
 # the simulator refund model's commands (cli/model_refund.py; docs/models.md "Refund model")
 for _command in (model_refund.retrain, model_refund.evaluate, model_refund.alerts):
     model.add_command(_command)
+# the request model (cli/model_request.py; docs/models.md "Request model")
+model.add_command(model_request.train_request)
 
 
 @model.command("train")
