@@ -57,11 +57,13 @@ def decide_body(req: RefundRequested) -> dict[str, Any]:
 
 
 def replay(sim: SimSummary, settings: ApiSettings, ask: Callable[[RefundRequested], None]) -> None:
-    """Run the simulated stream through a runtime publishing into the API's state."""
+    """Run the simulated stream through a runtime publishing into the API's state (judging
+    request profiles with the API's own ``request_profile``, as ``vigil serve`` has both)."""
     runtime = EmbeddedRuntime(
         default_detectors(),
         settings.out_dir,
         RuntimeSettings(publish_every_batch=True, analytics=False),
+        request_profile=settings.request_profile,
     )
     runtime.run(SplitAtRequests(sim.events_path.read_bytes().splitlines(), ask))
 

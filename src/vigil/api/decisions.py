@@ -215,6 +215,7 @@ async def decide(
         settings=st.settings.detector_settings,
         centres=st.settings.return_centres,
         evidence=evidence,
+        profile=st.settings.request_profile,
     )
     now_ms = int(time.time() * 1000)
     event_line: bytes | None = None

@@ -38,6 +38,8 @@ class RuntimeCommand:
     rules: Path | None = None
     #: the return centres file (``vigil run --return-centres``)
     return_centres: Path | None = None
+    #: the request model's artifact folder (``vigil run --request-model``)
+    request_model: Path | None = None
     nice: int = 10
     log_path: Path | None = None
 
@@ -67,6 +69,8 @@ class RuntimeCommand:
             argv += ["--rules", str(self.rules)]
         if self.return_centres is not None:
             argv += ["--return-centres", str(self.return_centres)]
+        if self.request_model is not None:
+            argv += ["--request-model", str(self.request_model)]
         return argv
 
 

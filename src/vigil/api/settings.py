@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vigil.decisions.policy import DecisionPolicy
+from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
@@ -37,6 +38,9 @@ class ApiSettings:
     #: defaults), so ``decide`` answers as the runtime's request-time decision does
     detector_settings: DetectorSettings = field(default_factory=DetectorSettings)
     return_centres: ReturnCentres = field(default_factory=ReturnCentres)
+    #: judges each request's profile in place of ``request_risk`` (the request model; the
+    #: runtime child loads the same artifact)
+    request_profile: ProfileScorer | None = None
     #: how often the API reads new lines of the runtime's outputs
     tail_interval_s: float = 0.05
     #: fsync the input log and dead letters before ``POST /v1/events`` answers

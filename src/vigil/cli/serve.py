@@ -65,6 +65,14 @@ if TYPE_CHECKING:
     help="The retailer's return centres for the runtime child and the decide endpoint "
     "(vigil run --return-centres).",
 )
+@click.option(
+    "--request-model",
+    "request_model_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="The request model (a registry's latest `request`, or one artifact folder) for the "
+    "runtime child and the decide endpoint (vigil run --request-model).",
+)
 @click.option("--runtime-analytics", is_flag=True, help="Let the runtime write analytics.duckdb.")
 @click.option(
     "--index-retention",
@@ -102,6 +110,7 @@ def serve(
     external_runtime: bool,
     rules_path: Path | None,
     return_centres_path: Path | None,
+    request_model_dir: Path | None,
     runtime_analytics: bool,
     index_retention: int,
     review_threshold: float,
@@ -139,6 +148,15 @@ def serve(
     centres = ReturnCentres()
     if return_centres_path is not None:
         centres = load_return_centres(return_centres_path)
+    request_profile = None
+    request_model_path = None
+    if request_model_dir is not None:
+        from vigil.models.request.model import artifact_of
+        from vigil.models.request.model import load as load_request_model
+
+        # one artifact for both: a model trained meanwhile must not split their answers
+        request_model_path = artifact_of(request_model_dir).resolve()
+        request_profile = load_request_model(request_model_path)
     settings = ApiSettings(
         state_dir=state_dir,
         decision_policy=policy,
@@ -146,6 +164,7 @@ def serve(
         fsync_decisions=not no_fsync,
         index_retention_ms=index_retention or None,
         return_centres=centres,
+        request_profile=request_profile,
     )
     static = StaticKeys()
     for spec in api_keys:
@@ -172,6 +191,7 @@ def serve(
                 analytics=runtime_analytics,
                 rules=rules_path,
                 return_centres=return_centres_path,
+                request_model=request_model_path,
             )
         )
     app = create_app(settings, auth, runtime=runtime, db=db, secure_cookies=secure_cookies)
