@@ -1,0 +1,142 @@
+"""Stages in the embedded runtime: a set of stages run as one detector.
+
+The runtime routes source events by type (``subscribes``: every source type a stage reads);
+the pipeline finds each reading stage's key, binds its context to that key and calls it.
+Derived events a stage returns go to the stages that read them, at once and in order
+(breadth first), before the next source event. Stage timers are the runtime's timers
+(``Context.set_timer``), keyed ``<stage>\\x1f<key>\\x1f<name>``, so they fire in event-time
+order and are checkpointed with the rest. State lives in the runtime's state backend
+(``Context.state_backend``), checkpointed incrementally.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vigil.detectors.base import BaseDetector, Context, Signal
+from vigil.events.derived import DERIVED_TYPES
+from vigil.events.schemas import EventBase
+from vigil.state.keyed.stage import Stage, StageContext, type_name
+
+_SEP = "\x1f"
+
+
+class StagePipeline(BaseDetector):
+    """Runs ``stages`` (subclasses name the pipeline and build its stages)."""
+
+    name: ClassVar[str] = "stages"
+    version: ClassVar[int] = 1
+
+    def __init__(self, stages: Sequence[Stage], settings: Any = None) -> None:
+        #: what the pipeline was built from (the runtime fingerprints checkpoints with it)
+        self.settings = settings
+        self.stages = list(stages)
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names repeat in {self.name}: {names}")
+        derived = {tag for s in self.stages for tag in s.reads if tag in _derived_tags()}
+        self.subscribes = frozenset(  # type: ignore[misc]
+            tag for s in self.stages for tag in s.reads if tag not in derived
+        )
+        self._contexts: dict[str, StageContext] | None = None
+        self._readers: dict[str, list[tuple[Stage, StageContext]]] = {}
+        self._host: Context | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The stages only: what is bound to a runtime (contexts, its backend) is not the
+        pipeline's and is bound again on first use."""
+        return {"stages": self.stages, "settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        StagePipeline.__init__(self, state["stages"], state["settings"])
+
+    @property
+    def stage_versions(self) -> str:
+        """Its stages and their versions (part of a checkpoint's fingerprint: state kept by
+        other stages, or by a detector before it had stages, is never resumed into these)."""
+        return "+".join(f"{s.name}@{s.version}" for s in self.stages)
+
+    def __repr__(self) -> str:
+        stages = ", ".join(f"{s.name}@{s.version}" for s in self.stages)
+        return f"{type(self).__name__}({stages}; {self.settings!r})"
+
+    def _bind_host(self, ctx: Context) -> dict[str, StageContext]:
+        if self._contexts is not None and self._host is ctx:
+            return self._contexts
+        backend = getattr(ctx, "state_backend", None)
+        if backend is None:
+            raise RuntimeError(
+                f"{self.name}: stages run only where the runtime offers a state backend"
+            )
+        self._host = ctx
+        self._contexts = {}
+        self._readers = {}
+        for stage in self.stages:
+            prefix = stage.name + _SEP
+
+            def set_timer(fire_at_ms: int, key: str, name: str, _p: str = prefix) -> None:
+                ctx.set_timer(fire_at_ms, _p + key + _SEP + name)
+
+            sctx = StageContext(stage, backend, set_timer)
+            self._contexts[stage.name] = sctx
+            for tag in stage.reads:
+                self._readers.setdefault(tag, []).append((stage, sctx))
+        return self._contexts
+
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+        self._bind_host(ctx)
+        return self._run(event, ctx.watermark_ms)
+
+    def _run(self, first: Any, horizon_ms: int) -> list[Signal]:
+        signals: list[Signal] = []
+        queue: deque[Any] = deque((first,))
+        while queue:
+            event = queue.popleft()
+            for stage, sctx in self._readers.get(type_name(event), ()):
+                key = stage.key_of(event)
+                if key is None:
+                    continue
+                sctx.bind(key, event.event_time_ms, horizon_ms)
+                try:
+                    outputs = stage.on_event(event, sctx)
+                finally:
+                    sctx.bind(None, 0, 0)
+                _collect(outputs, signals, queue)
+        return signals
+
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+        contexts = self._bind_host(ctx)
+        parts = key.split(_SEP, 2)
+        sctx = contexts.get(parts[0]) if len(parts) == 3 else None
+        if sctx is None:
+            return ()  # not a stage timer of this pipeline
+        stage_name, stage_key, name = parts
+        stage = next(s for s in self.stages if s.name == stage_name)
+        sctx.bind(stage_key, fired_at_ms, fired_at_ms)
+        try:
+            outputs = stage.on_timer(name, fired_at_ms, sctx)
+        finally:
+            sctx.bind(None, 0, 0)
+        signals: list[Signal] = []
+        queue: deque[Any] = deque()
+        _collect(outputs, signals, queue)
+        while queue:
+            signals.extend(self._run(queue.popleft(), fired_at_ms))
+        return signals
+
+
+def _collect(outputs: Sequence[Any], signals: list[Signal], queue: deque[Any]) -> None:
+    for out in outputs:
+        if isinstance(out, Signal):
+            signals.append(out)
+        else:
+            queue.append(out)
+
+
+def _derived_tags() -> frozenset[str]:
+    return DERIVED_TYPES
+
+
+__all__ = ["StagePipeline"]
