@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 def vigil_run(
-    events: Path, out: Path, ckpt: Path, new_session: bool = False
+    events: Path, out: Path, ckpt: Path, new_session: bool = False, backend: str = "memory"
 ) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events), "--out", str(out),
-        "--checkpoint-dir", str(ckpt), "--checkpoint-every", "2000",
+        "--checkpoint-dir", str(ckpt), "--checkpoint-every", "2000", "--state-backend", backend,
     ]  # fmt: skip
     return subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=new_session
@@ -50,9 +50,12 @@ def wait_for_new_checkpoint(path: Path, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
+@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
-    big_stream: Path, tmp_path: Path
+    big_stream: Path, tmp_path: Path, backend: str
 ) -> None:
+    """The reference is the in-memory backend's run: the killed runs on either backend
+    must give its outputs byte for byte."""
     events = big_stream
     ref_out = tmp_path / "ref"
     ref = vigil_run(events, ref_out, tmp_path / "ref-ckpt")
@@ -66,7 +69,7 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     out, ckpt = tmp_path / "killed", tmp_path / "killed-ckpt"
     kills = 0
     for _attempt in range(40):
-        proc = vigil_run(events, out, ckpt)
+        proc = vigil_run(events, out, ckpt, backend=backend)
         if kills < 3 and wait_for_new_checkpoint(ckpt / "checkpoint.pkl", proc):
             time.sleep(rng.uniform(0.0, 0.4))  # somewhere mid-batch, mid-flush or mid-save
         if kills >= 3 or proc.poll() is not None:
@@ -92,22 +95,23 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     assert con.execute("select count(*) from alerts").fetchone() == (stats["alerts"],)
 
 
+@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
-    big_stream: Path, tmp_path: Path
+    big_stream: Path, tmp_path: Path, backend: str
 ) -> None:
     """SIGINT to the whole process group (what Ctrl-C does): the run checkpoints, exits 0 and
     says how to resume; running the same command again finishes with the uninterrupted alerts."""
     ref_out = tmp_path / "ref"
     assert vigil_run(big_stream, ref_out, tmp_path / "ref-ckpt").wait(timeout=300) == 0
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    proc = vigil_run(big_stream, out, ckpt, new_session=True)
+    proc = vigil_run(big_stream, out, ckpt, new_session=True, backend=backend)
     assert wait_for_new_checkpoint(ckpt / "checkpoint.pkl", proc)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     said = proc.stderr.read().decode() if proc.stderr else ""
     assert "run the same command again to resume" in said
     assert json.loads((out / "stats.json").read_text())["stopped_early_on_signal"]
-    assert vigil_run(big_stream, out, ckpt).wait(timeout=300) == 0
+    assert vigil_run(big_stream, out, ckpt, backend=backend).wait(timeout=300) == 0
     assert (out / "alerts.jsonl").read_bytes() == (ref_out / "alerts.jsonl").read_bytes()
     stats = json.loads((out / "stats.json").read_text())
     assert not stats["stopped_early_on_signal"] and stats["reconciles"]

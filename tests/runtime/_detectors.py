@@ -6,7 +6,12 @@
 * ``RefundWindowsDetector``: per-customer tumbling and sliding windows of refund count
   and sum; every closed window becomes an alert whose explanation carries the result.
 
-Both raise alerts only from timers and windows, with ``event_time_ms`` = the fire time,
+* ``CustomerRefundsPipeline``: a stage on the keyed-state contract (keyed by customer; a
+  value, a list and a map, each with a time-to-live, and a per-key timer): every 10th
+  refund of a customer sets a timer 30 minutes on whose alert reports the count, the sum
+  of the last five amounts and the orders refunded, as the state holds them then.
+
+All raise alerts only from timers and windows, with ``event_time_ms`` = the fire time,
 so alert order must follow event time. This module is imported by the test modules and
 by ``_driver.py`` (run as a script), so it depends on ``vigil`` only.
 """
@@ -14,10 +19,13 @@ by ``_driver.py`` (run as a script), so it depends on ``vigil`` only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
 from vigil.events.schemas import EventBase, RefundIssued, ReturnReceived
+from vigil.state.keyed import ListSpec, MapSpec, StageContext, StateSpec, ValueSpec
+from vigil.state.keyed.pipeline import StagePipeline
+from vigil.state.keyed.stage import KeyKind
 from vigil.state.windows import Aggregator, Window, WindowSpec
 
 HOUR_MS = 3_600_000
@@ -114,5 +122,57 @@ def window_signal(name: str, key: str, start: int, end: int, count: int, total: 
     )
 
 
-def make_detectors() -> list[NoReturnDetector | RefundWindowsDetector]:
-    return [NoReturnDetector(), RefundWindowsDetector()]
+class CustomerRefundsStage:
+    name: ClassVar[str] = "customer_refunds"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset({"refund_issued"})
+    key: ClassVar[KeyKind] = "customer"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            ValueSpec("count", ttl_ms=6 * HOUR_MS),
+            ListSpec("amounts", ttl_ms=6 * HOUR_MS),
+            MapSpec("orders", ttl_ms=2 * HOUR_MS),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        return event.customer_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Any]:
+        count = (ctx.value("count").get() or 0) + 1
+        ctx.value("count").set(count)
+        ctx.list("amounts").set((*ctx.list("amounts").get(), event.amount_cents)[-5:])
+        ctx.map("orders").put(event.order_id, event.amount_cents)
+        if count % 10 == 0:
+            ctx.timer(event.event_time_ms + 30 * 60_000, f"report-{count}")
+        return ()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Any]:
+        count = ctx.value("count").get() or 0
+        amounts = ctx.list("amounts").get()
+        orders = ctx.map("orders").items()
+        return (
+            Signal(
+                detector="customer_refunds",
+                version=1,
+                subject_type="account",
+                subject_id=f"{ctx.key}#{name}",
+                score=clamp01(count / 100),
+                reasons=("refund_count",),
+                explanation=f"{count} refunds; last {sum(amounts)}; orders {orders}",
+                event_time_ms=fired_at_ms,
+                customer_id=ctx.key,
+            ),
+        )
+
+
+class CustomerRefundsPipeline(StagePipeline):
+    name: ClassVar[str] = "customer_refunds"
+    version: ClassVar[int] = 1
+
+    def __init__(self) -> None:
+        super().__init__((CustomerRefundsStage(),))
+
+
+def make_detectors() -> list[BaseDetector]:
+    return [NoReturnDetector(), RefundWindowsDetector(), CustomerRefundsPipeline()]

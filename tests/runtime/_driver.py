@@ -1,6 +1,7 @@
 """Run the embedded runtime over one file; ``test_kill_restart.py`` starts and kills it.
 
 usage: python _driver.py INPUT OUT_DIR CHECKPOINT_DIR EVERY CHUNK_BYTES [POINT:N]
+(the state backend: ``VIGIL_TEST_STATE_BACKEND``, default memory)
 
 With ``POINT:N`` the process SIGKILLs itself at the N-th pass through a crash point:
 
@@ -78,7 +79,11 @@ def main(argv: list[str]) -> int:
         _install_crash_point(argv[5])
     # prune ids at a period unrelated to the checkpoints, so restarts land between prunes
     settings = RuntimeSettings(
-        checkpoint_every_events=every, dedup_prune_every=3 * every + 1, **SETTINGS
+        checkpoint_every_events=every,
+        dedup_prune_every=3 * every + 1,
+        # the test runs every kill on each state backend (test_kill_restart.py)
+        state_backend=os.environ.get("VIGIL_TEST_STATE_BACKEND", "memory"),
+        **SETTINGS,
     )
     runtime = EmbeddedRuntime(make_detectors(), out, settings, checkpoint_dir=ckpt)
     stats = runtime.run(FileSource(inp, chunk_bytes=chunk_bytes))

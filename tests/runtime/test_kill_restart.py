@@ -28,6 +28,15 @@ from ._streams import login, order_placed, receipt, refund
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True, params=["memory", "rocksdb"])
+def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every kill runs on each state backend (the driver reads the variable); the reference
+    runs are the in-memory backend's, so the two must also agree with each other."""
+    monkeypatch.setenv("VIGIL_TEST_STATE_BACKEND", request.param)
+    return str(request.param)
+
+
 DRIVER = Path(__file__).with_name("_driver.py")
 MINUTE = 60_000
 T0 = 1_767_225_600_000

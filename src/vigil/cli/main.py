@@ -178,6 +178,15 @@ def simulate(
     "or an agent, session, ring or empty-box finding on the refund); docs/models.md.",
 )
 @click.option(
+    "--state-backend",
+    type=click.Choice(["memory", "rocksdb"]),
+    default="memory",
+    show_default=True,
+    help="Where detectors on the keyed-state contract keep their state: in memory, or in "
+    "RocksDB on disk (beside the checkpoints) for state larger than memory. Checkpoints are "
+    "incremental on both (docs/adr/0004-keyed-state.md).",
+)
+@click.option(
     "--request-model",
     "request_model_dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -210,6 +219,7 @@ def run(
     review_threshold: float,
     deny_threshold: float,
     model_dir: Path | None,
+    state_backend: str,
     request_model_dir: Path | None,
     return_centres_path: Path | None,
 ) -> None:
@@ -227,6 +237,7 @@ def run(
         publish_every_batch=follow,
         analytics=not no_analytics,
         decision_policy=decision_policy(review_threshold, deny_threshold),
+        state_backend=state_backend,
     )
     stats = run_pipeline(
         input_path,

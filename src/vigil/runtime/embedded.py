@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,7 @@ from vigil.ingest.sources import FileSource, LineSource
 from vigil.runtime import checkpoint
 from vigil.runtime.outputs import JsonlSink
 from vigil.runtime.stats import RunStats
+from vigil.state.keyed import StateBackend, open_backend
 from vigil.state.timers import TimerQueue
 from vigil.state.windows import Window, WindowStore
 
@@ -97,6 +99,8 @@ class RuntimeSettings:
     #: alerts older than the newest one minus this no longer count as evidence at request
     #: time (the same default as ``vigil serve --index-retention``)
     evidence_retention_ms: int = 90 * DAY_MS
+    #: where stages keep their keyed state (``vigil.state.keyed``): "memory" or "rocksdb"
+    state_backend: str = "memory"
 
     def fingerprint(self) -> str:
         """Settings that change results; a checkpoint is only resumed with the same ones.
@@ -116,6 +120,8 @@ class RuntimeSettings:
             d.pop(volatile)
         for threshold in THRESHOLDS:
             d["decision_policy"].pop(threshold)
+        if d["state_backend"] == "memory":
+            del d["state_backend"]  # the default: checkpoints from before the setting still match
         return msgspec.json.encode(d).decode()
 
     def thresholds(self) -> dict[str, float]:
@@ -136,6 +142,11 @@ class _DetectorContext:
     @property
     def watermark_ms(self) -> int:
         return self._rt.watermark_ms
+
+    @property
+    def state_backend(self) -> StateBackend:
+        """Where stages keep their keyed state (``vigil.state.keyed.pipeline``)."""
+        return self._rt.state
 
     def keyed(self, namespace: str) -> dict[str, Any]:
         ns = self._cache.get(namespace)
@@ -197,6 +208,10 @@ class EmbeddedRuntime:
         self.progress = progress
         self.should_stop = should_stop
         self.keyed_state: dict[str, dict[str, Any]] = {}
+        #: the stages' keyed state, checkpointed incrementally (``vigil.state.keyed``)
+        self.state = open_backend(
+            self.settings.state_backend, checkpoint_dir or out_dir / ".vigil-state"
+        )
         self.timers = TimerQueue()
         self.windows: dict[str, WindowStore] = {}
         self.features = EntityFeatures()
@@ -261,7 +276,9 @@ class EmbeddedRuntime:
             settings_fingerprint=self.settings.fingerprint()
             + "|"
             + ",".join(
-                f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}" for d in self.detectors
+                f"{d.name}@{d.version}:{getattr(d, 'settings', None)!r}"
+                + (f"[{d.stage_versions}]" if hasattr(d, "stage_versions") else "")
+                for d in self.detectors
             )
             + "|request:"
             + self.detector_settings.fingerprint()
@@ -326,6 +343,9 @@ class EmbeddedRuntime:
             gc.set_threshold(*gc_threshold)
             if store is not None:
                 store.close()
+            self.state.close()
+            if self.checkpoint_dir is None:  # a database nobody can resume from
+                shutil.rmtree(self.out_dir / ".vigil-state", ignore_errors=True)
         return self.stats
 
     def _loop(self, source: LineSource, offset: int, meta: checkpoint.CheckpointMeta) -> None:
@@ -618,6 +638,7 @@ class EmbeddedRuntime:
         self._prunes += 1
         if self.watermark_ms > NO_WATERMARK and self._prunes % FACTS_PRUNE_EVERY == 0:
             self.facts.prune(self.watermark_ms)
+            self.state.sweep(self.watermark_ms)
         horizon = self.watermark_ms - self.settings.allowed_lateness_ms
         if self._seen_old_max_ms < horizon:
             self._seen_old, self._seen_old_max_ms = self._seen_new, self._seen_new_max_ms
@@ -689,6 +710,9 @@ class EmbeddedRuntime:
         self, meta: checkpoint.CheckpointMeta, input_offset: int, positions: dict[str, int]
     ) -> None:
         assert self.checkpoint_dir is not None
+        # the stages' state first (what changed since the last checkpoint), then the snapshot
+        # that names it: a crash between the two leaves the previous snapshot and its files
+        state_manifest = self.state.checkpoint(self.checkpoint_dir)
         checkpoint.save(
             self.checkpoint_dir,
             meta,
@@ -714,12 +738,18 @@ class EmbeddedRuntime:
                 "alert_index": self.alert_index,
                 "decision_policy": self.settings.thresholds(),
                 "stats": self.stats,
+                "state_manifest": state_manifest,
             },
         )
+        self.state.committed(self.checkpoint_dir, state_manifest)
         self.stats.checkpoints += 1
 
     def _restore(self, payload: dict[str, Any]) -> int:
         self.keyed_state = payload["keyed_state"]
+        manifest = payload.get("state_manifest")
+        if manifest is not None:
+            assert self.checkpoint_dir is not None
+            self.state.restore(self.checkpoint_dir, manifest)
         self.timers = payload["timers"]
         for name, snap in payload["windows"].items():
             self.windows[name].restore(snap)
