@@ -10,8 +10,11 @@ warehouse received, and how many of those came back used or damaged. A customer 
 ``min_returned_orders`` returned orders and ``min_worn_returns`` worn ones is scored by return
 rate and worn returns (logistic, weights in ``SerialReturnerSettings``). An alert is raised when
 the worn-return count reaches each level of a doubling ladder (2, 4, 8, ...), so a customer who
-keeps going is alerted again, with every refund of theirs in the window listed. A receipt knows
-its order, not its customer: orders are remembered (``window_ms``) to find the customer.
+keeps going is alerted again, with every refund of theirs in the window listed.
+
+On the keyed-state contract (docs/adr/0004-keyed-state.md): a receipt knows its order, not
+its customer, so the order-lifecycle stage (keyed by order) turns it into an
+``OrderReturned`` for this stage, keyed by customer.
 """
 
 from __future__ import annotations
@@ -19,102 +22,102 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
-from vigil.detectors.sequences._common import GC_PREFIX, file_for_sweep, logistic, money, sweep
+from vigil.detectors.base import Signal, clamp01
+from vigil.detectors.lifecycle import OrderLifecycleSettings, OrderLifecycleStage
+from vigil.detectors.sequences._common import logistic, money
 from vigil.detectors.settings import SerialReturnerSettings
-from vigil.events.schemas import EventBase, OrderPlaced, RefundIssued, ReturnReceived
+from vigil.events.derived import OrderReturned
+from vigil.events.schemas import OrderPlaced, RefundIssued
+from vigil.state.keyed.pipeline import StagePipeline
+from vigil.state.keyed.spec import StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
 REASON_HIGH_RETURN_RATE = "high_return_rate"
 REASON_WORN_RETURNS = "returns_arrive_worn"
+#: the version findings carry (the scoring is unchanged since version 1)
+SIGNAL_VERSION = 1
 
-_ORDERS = "orders"  # order_id -> [placed_ms, customer_id]
-# customer_id -> [last_ms, [order ms], [(returned order_id, receipt ms, worn)],
-#                 [(refund_id, amount_cents, refund ms)], alerted ladder level]
-_CUSTOMERS = "customers"
+# the customer's entry: (last_ms, order times, ((returned order_id, receipt ms, worn), ...),
+#                        ((refund_id, amount_cents, refund ms), ...), alerted ladder level)
+Entry = tuple[int, tuple[int, ...], tuple[tuple[str, int, bool], ...], tuple[Any, ...], int]
 _WORN = frozenset({"used", "damaged"})
 
 
-class SerialReturnerDetector(BaseDetector):
+class SerialReturnerStage:
     """Customers whose orders mostly come back, worn: scored, never blocked."""
 
     name: ClassVar[str] = "serial_returner"
-    version: ClassVar[int] = 1
-    subscribes: ClassVar[frozenset[str]] = frozenset(
-        {"order_placed", "return_received", "refund_issued"}
-    )
+    version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"order_placed", "refund_issued", "order_returned"})
+    key: ClassVar[KeyKind] = "customer"
 
     def __init__(self, settings: SerialReturnerSettings | None = None) -> None:
         self.settings = settings or SerialReturnerSettings()
 
-    def _customer(self, ctx: Context, customer_id: str, t: int) -> list[Any]:
-        customers = ctx.keyed(_CUSTOMERS)
-        entry: list[Any] | None = customers.get(customer_id)
-        if entry is None:
-            entry = customers[customer_id] = [t, [], [], [], 0]
-            file_for_sweep(ctx, (_CUSTOMERS, customer_id), t + self.settings.window_ms)
-        elif t > entry[0]:
-            entry[0] = t
-        return entry
+    def state(self) -> Sequence[StateSpec]:
+        # idle for a window: forgotten (every list in it is pruned to the window anyway)
+        return (ValueSpec("entry", ttl_ms=self.settings.window_ms),)
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+    def key_of(self, event: Any) -> str | None:
+        return event.customer_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         t = event.event_time_ms
-        s = self.settings
+        handle = ctx.value("entry")
+        entry: Entry | None = handle.get()
+        if entry is None:
+            entry = (t, (), (), (), 0)
+        elif t > entry[0]:
+            entry = (t, *entry[1:])
+        last, orders, returns, refunds, level = entry
+        out: Sequence[Output] = ()
+        # the entry lives a window past its last activity (a late event does not shorten it)
         if type(event) is OrderPlaced:
-            orders = ctx.keyed(_ORDERS)
-            if event.order_id not in orders:
-                orders[event.order_id] = [t, event.customer_id]
-                file_for_sweep(ctx, (_ORDERS, event.order_id), t + s.window_ms)
-            self._customer(ctx, event.customer_id, t)[1].append(t)
-            return ()
-        if type(event) is RefundIssued:
-            entry = self._customer(ctx, event.customer_id, t)
-            entry[3].append((event.refund_id, event.amount_cents, t))
-            return ()
-        if type(event) is ReturnReceived:
-            order = ctx.keyed(_ORDERS).get(event.order_id)
-            if order is None:
-                return ()  # an order older than the window (or never seen)
-            customer_id: str = order[1]
-            entry = self._customer(ctx, customer_id, t)
-            if any(r[0] == event.order_id for r in entry[2]):
-                return ()  # one receipt per order counts
-            entry[2].append((event.order_id, t, event.condition in _WORN))
-            return self._judge(customer_id, entry, t)
+            orders = (*orders, t)
+        elif type(event) is RefundIssued:
+            refunds = (*refunds, (event.refund_id, event.amount_cents, t))
+        elif type(event) is OrderReturned and not any(r[0] == event.order_id for r in returns):
+            # one receipt per order counts
+            returns = (*returns, (event.order_id, t, event.condition in _WORN))
+            judged, out = self._judge(event.customer_id, (last, orders, returns, refunds, level), t)
+            handle.set(judged, at_ms=last)
+            return out
+        handle.set((last, orders, returns, refunds, level), at_ms=last)
+        return out
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
         return ()
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
-        if key.startswith(GC_PREFIX):
-            sweep(ctx, key, fired_at_ms, self.settings.window_ms)
-        return ()
-
-    def _judge(self, customer_id: str, entry: list[Any], t: int) -> Sequence[Signal]:
+    def _judge(self, customer_id: str, entry: Entry, t: int) -> tuple[Entry, Sequence[Output]]:
         s = self.settings
         since = t - s.window_ms
-        entry[1] = [x for x in entry[1] if x >= since]
-        entry[2] = [r for r in entry[2] if r[1] >= since]
-        entry[3] = [r for r in entry[3] if r[2] >= since]
-        n_orders = max(len(entry[1]), len(entry[2]))
-        n_returned = len(entry[2])
-        n_worn = sum(1 for r in entry[2] if r[2])
+        last, orders, returns, refunds, alerted = entry
+        orders = tuple(x for x in orders if x >= since)
+        returns = tuple(r for r in returns if r[1] >= since)
+        refunds = tuple(r for r in refunds if r[2] >= since)
+        entry = (last, orders, returns, refunds, alerted)
+        n_orders = max(len(orders), len(returns))
+        n_returned = len(returns)
+        n_worn = sum(1 for r in returns if r[2])
         if n_returned < s.min_returned_orders or n_worn < s.min_worn_returns:
-            return ()
+            return entry, ()
         level = s.min_worn_returns
         while level * 2 <= n_worn:
             level *= 2
-        if level <= entry[4]:
-            return ()
+        if level <= alerted:
+            return entry, ()
         rate = n_returned / n_orders
         logit = s.bias + s.return_rate_weight * rate + s.worn_weight * min(n_worn, s.max_worn)
         score = clamp01(logistic(logit))
         if score < s.min_emit_score:
-            return ()
-        entry[4] = level
-        refunds = sorted(entry[3])
-        amount = sum(r[1] for r in refunds)
-        return (
+            return entry, ()
+        entry = (last, orders, returns, refunds, level)
+        listed = sorted(refunds)
+        amount = sum(r[1] for r in listed)
+        return entry, (
             Signal(
                 detector=self.name,
-                version=self.version,
+                version=SIGNAL_VERSION,
                 subject_type="account",
                 subject_id=f"{customer_id}#{level}",
                 score=round(score, 6),
@@ -122,11 +125,31 @@ class SerialReturnerDetector(BaseDetector):
                 explanation=(
                     f"customer {customer_id} returned {n_returned} of {n_orders} orders in the "
                     f"last {s.window_ms // 86_400_000} days ({rate:.0%}), {n_worn} of them worn "
-                    f"or damaged; {len(refunds)} refunds worth {money(amount)}"
+                    f"or damaged; {len(listed)} refunds worth {money(amount)}"
                 ),
                 event_time_ms=t,
-                refund_ids=tuple(r[0] for r in refunds),
+                refund_ids=tuple(r[0] for r in listed),
                 amount_cents=amount,
                 customer_id=customer_id,
             ),
+        )
+
+
+class SerialReturnerDetector(StagePipeline):
+    """The serial-returner stages (order lifecycle, then the customer) as one detector.
+
+    Its findings are those of version 1 (the scoring did not change); a checkpoint of the
+    version before the stages is refused all the same (its fingerprint names the stages)."""
+
+    name: ClassVar[str] = "serial_returner"
+    version: ClassVar[int] = SIGNAL_VERSION
+
+    def __init__(self, settings: SerialReturnerSettings | None = None) -> None:
+        s = settings or SerialReturnerSettings()
+        super().__init__(
+            (
+                OrderLifecycleStage(OrderLifecycleSettings(retention_ms=s.window_ms)),
+                SerialReturnerStage(s),
+            ),
+            s,
         )
