@@ -25,4 +25,52 @@ class OrderReturned(DerivedEvent, tag="order_returned", kw_only=True, frozen=Tru
     condition: str
 
 
-DERIVED_TYPES: Final = frozenset({"order_returned"})
+#: a refund as the sequence detectors keep it (``vigil.detectors.sequences._common.RefundFacts``)
+RefundFactsTuple = tuple[str, str, str, int, str, str, str | None, str | None, int]
+
+
+class ParcelReceived(DerivedEvent, tag="parcel_received", kw_only=True, frozen=True):
+    """A return parcel of ``route`` reached its centre: its first-scan-to-receipt time, for
+    the route's stage to learn (sent at the receipt's event time)."""
+
+    route: str
+    first_scan_ms: int
+    received_ms: int
+
+
+class TransitAsked(DerivedEvent, tag="transit_asked", kw_only=True, frozen=True):
+    """The order stage asks the route's stage when a scanned parcel of a refund is due."""
+
+    route: str | None
+    order_id: str
+    refund_id: str
+    first_scan_ms: int
+    deadline_ms: int
+
+
+class TransitAnswered(DerivedEvent, tag="transit_answered", kw_only=True, frozen=True):
+    """The route's answer: the parcel is due at ``due_ms`` (first scan + normal transit)."""
+
+    order_id: str
+    refund_id: str
+    due_ms: int
+    deadline_ms: int
+
+
+class UnreturnedRefund(DerivedEvent, tag="unreturned_refund", kw_only=True, frozen=True):
+    """A refund that reached its deadline without a return, on its way to be scored: the
+    customer's stage adds ``young``, the agent|customer stage ``repeat``, the issuer's
+    stage scores it against the typical refund without return (``step`` says which)."""
+
+    step: str
+    facts: RefundFactsTuple
+    delivered: bool
+    parcel: str
+    deadline_ms: int
+    young: bool = False
+    repeat: bool = False
+
+
+DERIVED_TYPES: Final = frozenset(
+    {"order_returned", "parcel_received", "transit_asked", "transit_answered", "unreturned_refund"}
+)

@@ -46,7 +46,8 @@ class MemoryBackend:
         old = table.get(key)
         table[key] = (expiry, value)
         self._dirty.add(ref)
-        self._reindex(ref, old[0] if old is not None else None, expiry)
+        if old is None or old[0] != expiry:
+            self._reindex(ref, old[0] if old is not None else None, expiry)
 
     def delete(self, ns: str, key: str) -> None:
         table = self.values.get(ns)

@@ -42,6 +42,7 @@ class StagePipeline(BaseDetector):
         )
         self._contexts: dict[str, StageContext] | None = None
         self._readers: dict[str, list[tuple[Stage, StageContext]]] = {}
+        self._by_type: dict[type, list[tuple[Stage, StageContext]]] = {}
         self._host: Context | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -83,7 +84,15 @@ class StagePipeline(BaseDetector):
             self._contexts[stage.name] = sctx
             for tag in stage.reads:
                 self._readers.setdefault(tag, []).append((stage, sctx))
+        self._by_type = {}
         return self._contexts
+
+    def _readers_of(self, event: Any) -> list[tuple[Stage, StageContext]]:
+        tp = type(event)
+        found = self._by_type.get(tp)
+        if found is None:
+            found = self._by_type[tp] = self._readers.get(type_name(event), [])
+        return found
 
     def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
         self._bind_host(ctx)
@@ -91,20 +100,25 @@ class StagePipeline(BaseDetector):
 
     def _run(self, first: Any, horizon_ms: int) -> list[Signal]:
         signals: list[Signal] = []
-        queue: deque[Any] = deque((first,))
-        while queue:
-            event = queue.popleft()
-            for stage, sctx in self._readers.get(type_name(event), ()):
+        queue: deque[Any] | None = None
+        event = first
+        while True:
+            for stage, sctx in self._readers_of(event):
                 key = stage.key_of(event)
                 if key is None:
                     continue
-                sctx.bind(key, event.event_time_ms, horizon_ms)
+                sctx.key, sctx.now_ms, sctx.horizon_ms = key, event.event_time_ms, horizon_ms
                 try:
                     outputs = stage.on_event(event, sctx)
                 finally:
-                    sctx.bind(None, 0, 0)
-                _collect(outputs, signals, queue)
-        return signals
+                    sctx.key = None
+                if outputs:
+                    if queue is None:
+                        queue = deque()
+                    _collect(outputs, signals, queue)
+            if not queue:
+                return signals
+            event = queue.popleft()
 
     def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
         contexts = self._bind_host(ctx)

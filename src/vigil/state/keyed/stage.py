@@ -28,12 +28,22 @@ from vigil.state.keyed.backend import StateBackend
 from vigil.state.keyed.spec import StateSpec, expiry_of
 
 KeyKind = Literal[
-    "order", "customer", "agent", "session", "team", "campaign", "route", "issuer", "global"
+    "order",
+    "customer",
+    "agent",
+    "pair",
+    "session",
+    "team",
+    "campaign",
+    "route",
+    "issuer",
+    "global",
 ]
 KEY_KINDS: Final[tuple[str, ...]] = (
     "order",
     "customer",
     "agent",
+    "pair",
     "session",
     "team",
     "campaign",

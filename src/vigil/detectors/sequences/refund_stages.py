@@ -1,0 +1,414 @@
+"""``refund_without_return`` on the keyed-state contract: five stages, one key each.
+
+The detector used to read five kinds of state at once when a refund's deadline passed: the
+order's parcels, the route's normal transit, the customer's sign-up, the agent|customer
+pair and the issuer's typical amount. As stages (docs/adr/0004-keyed-state.md):
+
+1. ``refund_orders`` (key: order): the order's deliveries, return scans and receipt, and
+   its refunds; a timer at each refund's deadline judges the parcel as of then. A scanned,
+   unreceived parcel asks its route when it is due (``TransitAsked``); a received one
+   teaches its route (``ParcelReceived``); a refund with no return goes on
+   (``UnreturnedRefund``).
+2. ``refund_routes`` (key: route): the learned transit times; answers ``TransitAnswered``,
+   and the order stage judges again at the due time if that is later.
+3. ``refund_signups`` (key: customer): was the account young at the refund?
+4. ``refund_pairs`` (key: agent|customer): had this agent refunded this customer before?
+5. ``refund_issuers`` (key: issuer, "agent" or "system"): the typical refund without return
+   of the issuer, and the score (``refund_without_return._score``).
+
+Every derived event is handled within the timer that started it, before the next timer, so
+each step reads what the one detector read at that moment: the findings are the same.
+Times-to-live replace the day-bucketed sweeps; an entry lives until the end of the day its
+retention from its latest activity ends in (``basis``: the latest time an entry was
+touched, as the sweeps re-filed by it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vigil.detectors.order_facts import (
+    TRANSIT_MAX_MS,
+    TRANSIT_MIN_MS,
+    TransitHistogram,
+    TransitModel,
+    earliest_route,
+    return_status,
+)
+from vigil.detectors.sequences._common import AmountBaseline, is_young, refund_facts
+from vigil.detectors.settings import RefundWithoutReturnSettings
+from vigil.events.derived import ParcelReceived, TransitAnswered, TransitAsked, UnreturnedRefund
+from vigil.events.schemas import (
+    CarrierScan,
+    CustomerSignup,
+    RefundIssued,
+    ReturnReceived,
+    ShipmentDelivered,
+)
+from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
+
+_DELIVERED, _FIRST_SCAN, _RECEIVED, _ROUTE, _SCAN_DELIVERED = 1, 2, 3, 4, 5
+_REFUND = "refund|"
+_IN_TRANSIT = "in_transit|"
+_TRANSIT = "transit|"
+#: refund times kept per agent and customer
+_PAIR_TIMES = 8
+
+
+class _Stage:
+    version: ClassVar[int] = 1
+
+    def __init__(self, settings: RefundWithoutReturnSettings | None = None) -> None:
+        self.settings = settings or RefundWithoutReturnSettings()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        return ()
+
+
+class RefundOrdersStage(_Stage):
+    name: ClassVar[str] = "refund_orders"
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"shipment_delivered", "carrier_scan", "return_received", "refund_issued",
+         "transit_answered"}
+    )  # fmt: skip
+    key: ClassVar[KeyKind] = "order"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            # (entry, basis): the entry as ``order_facts`` keeps it (the bare delivery time,
+            # or [last, delivered, first scan, received, route, first delivered scan])
+            ValueSpec("parcel", ttl_ms=self.settings.retention_ms),
+            # refund id -> its facts, until judged
+            MapSpec("refunds", ttl_ms=None),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        return event.order_id  # type: ignore[no-any-return]
+
+    # --- the parcel -------------------------------------------------------------------------
+
+    def _entry(self, ctx: StageContext) -> tuple[Any, int]:
+        found = ctx.value("parcel").get()
+        return (None, 0) if found is None else found
+
+    def _put(self, ctx: StageContext, entry: Any, basis: int) -> None:
+        ctx.value("parcel").set((entry, basis), at_ms=basis)
+
+    def _list_entry(self, ctx: StageContext, t: int) -> tuple[list[Any], int]:
+        entry, basis = self._entry(ctx)
+        if entry is None:
+            return [t, None, None, None, None, None], t
+        if type(entry) is int:
+            last = max(entry, t)
+            return [last, entry, None, None, None, None], max(basis, last)
+        entry = list(entry)
+        if t > entry[0]:
+            entry[0] = t
+        return entry, max(basis, entry[0])
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        tp = type(event)
+        t = event.event_time_ms
+        if tp is ShipmentDelivered:
+            entry, basis = self._entry(ctx)
+            if entry is None:
+                self._put(ctx, t, t)
+            elif type(entry) is int:
+                if t < entry:
+                    self._put(ctx, t, max(basis, t))
+            else:
+                entry = list(entry)
+                if t > entry[0]:
+                    entry[0] = t
+                if entry[_DELIVERED] is None or t < entry[_DELIVERED]:
+                    entry[_DELIVERED] = t
+                self._put(ctx, entry, max(basis, entry[0]))
+        elif tp is CarrierScan:
+            entry, basis = self._list_entry(ctx, t)
+            first = entry[_FIRST_SCAN]
+            entry[_ROUTE] = earliest_route(first, entry[_ROUTE], event)
+            if first is None or t < first:
+                entry[_FIRST_SCAN] = t
+            if event.scan_type == "delivered":
+                seen = entry[_SCAN_DELIVERED]
+                if seen is None or t < seen:
+                    entry[_SCAN_DELIVERED] = t
+            self._put(ctx, entry, basis)
+        elif tp is ReturnReceived:
+            entry, basis = self._list_entry(ctx, t)
+            if entry[_RECEIVED] is None or t < entry[_RECEIVED]:
+                entry[_RECEIVED] = t
+                # at the receipt's time every scan dated before it has arrived
+                ctx.timer(t, _TRANSIT + str(t))
+            self._put(ctx, entry, basis)
+        elif tp is RefundIssued:
+            if event.policy != "on_receipt" and event.amount_cents > 0:
+                facts = refund_facts(event)
+                ctx.map("refunds").put(event.refund_id, facts)
+                ctx.timer(t + self.settings.wait_ms, _REFUND + event.refund_id)
+        elif tp is TransitAnswered:
+            facts = ctx.map("refunds").get(event.refund_id)
+            if facts is None:
+                return ()
+            if event.due_ms > event.deadline_ms:
+                ctx.timer(event.due_ms, _IN_TRANSIT + event.refund_id)
+                return ()
+            return self._unreturned(ctx, facts, event.deadline_ms)
+        return ()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        if name.startswith(_TRANSIT):
+            received = int(name[len(_TRANSIT) :])
+            entry, _basis = self._entry(ctx)
+            if type(entry) is not list or entry[_RECEIVED] != received:
+                return ()  # an earlier receipt turned up (its own timer teaches)
+            if entry[_FIRST_SCAN] is None:
+                return ()
+            return (
+                ParcelReceived(
+                    event_time_ms=received,
+                    route=entry[_ROUTE],
+                    first_scan_ms=entry[_FIRST_SCAN],
+                    received_ms=received,
+                ),
+            )
+        again = name.startswith(_IN_TRANSIT)
+        refund_id = name[len(_IN_TRANSIT if again else _REFUND) :]
+        facts = ctx.map("refunds").get(refund_id)
+        if facts is None:
+            return ()
+        deadline = fired_at_ms if again else facts[8] + self.settings.wait_ms
+        entry, _basis = self._entry(ctx)
+        status = return_status(entry, deadline)
+        if status.received:
+            ctx.map("refunds").remove(refund_id)
+            return ()
+        if status.first_scan_ms is not None and not again:
+            # scanned: on its way until the route's normal transit time has passed
+            if status.route is None:
+                due = status.first_scan_ms + self.settings.transit_prior_ms
+                if due > deadline:
+                    ctx.timer(due, _IN_TRANSIT + refund_id)
+                    return ()
+                return self._unreturned(ctx, facts, deadline)
+            return (
+                TransitAsked(
+                    event_time_ms=deadline,
+                    route=status.route,
+                    order_id=facts[1],
+                    refund_id=refund_id,
+                    first_scan_ms=status.first_scan_ms,
+                    deadline_ms=deadline,
+                ),
+            )
+        return self._unreturned(ctx, facts, deadline)
+
+    def _unreturned(self, ctx: StageContext, facts: Any, deadline: int) -> Sequence[Output]:
+        ctx.map("refunds").remove(facts[0])
+        entry, _basis = self._entry(ctx)
+        status = return_status(entry, deadline)
+        if status.first_scan_ms is None:
+            parcel = ""
+        elif status.scan_delivered_ms is None:
+            parcel = "lost"  # scanned, then nothing: what a parcel the carrier lost looks like
+        else:
+            parcel = "delivered"  # the carrier says it arrived; the centre says it did not
+        return (
+            UnreturnedRefund(
+                event_time_ms=deadline,
+                step="customer",
+                facts=tuple(facts),
+                delivered=status.delivered,
+                parcel=parcel,
+                deadline_ms=deadline,
+            ),
+        )
+
+
+class RefundRoutesStage(_Stage):
+    name: ClassVar[str] = "refund_routes"
+    reads: ClassVar[frozenset[str]] = frozenset({"parcel_received", "transit_asked"})
+    key: ClassVar[KeyKind] = "route"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (ValueSpec("transit", ttl_ms=None),)  # TransitHistogram
+
+    def key_of(self, event: Any) -> str | None:
+        return event.route  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value("transit")
+        state: list[Any] | None = handle.get()
+        if type(event) is ParcelReceived:
+            if event.first_scan_ms > event.received_ms:
+                return ()
+            state = TransitHistogram.new() if state is None else _copy_hist(state)
+            TransitHistogram.fold(state, event.received_ms)
+            TransitHistogram.add(state, event.received_ms, event.received_ms - event.first_scan_ms)
+            handle.set(state)
+            return ()
+        if type(event) is TransitAsked:
+            s = self.settings
+            model = TransitModel(
+                s.transit_quantile, s.transit_margin, s.transit_prior_ms, s.transit_min_parcels
+            )
+            transit = model.prior_ms
+            if state is not None:
+                state = _copy_hist(state)
+                TransitHistogram.fold(state, event.deadline_ms)
+                handle.set(state)
+                if TransitHistogram.weight(state, event.deadline_ms) >= model.min_parcels:
+                    ms = TransitHistogram.quantile_ms(state, model.quantile) * (1.0 + model.margin)
+                    transit = int(min(TRANSIT_MAX_MS, max(TRANSIT_MIN_MS, ms)))
+            return (
+                TransitAnswered(
+                    event_time_ms=event.deadline_ms,
+                    order_id=event.order_id,
+                    refund_id=event.refund_id,
+                    due_ms=event.first_scan_ms + transit,
+                    deadline_ms=event.deadline_ms,
+                ),
+            )
+        return ()
+
+
+def _copy_hist(state: list[Any]) -> list[Any]:
+    """A histogram to change and write back (stored values are never changed in place)."""
+    return [state[0], list(state[1]), state[2], state[3], dict(state[4])]
+
+
+class RefundSignupsStage(_Stage):
+    name: ClassVar[str] = "refund_signups"
+    reads: ClassVar[frozenset[str]] = frozenset({"customer_signup", "unreturned_refund"})
+    key: ClassVar[KeyKind] = "customer"
+
+    def state(self) -> Sequence[StateSpec]:
+        # (earliest sign-up, basis), kept while the account is young and, as the sweeps
+        # this replaces did, at least the detector's retention
+        s = self.settings
+        return (ValueSpec("signup", ttl_ms=max(s.young_account_ms, s.retention_ms)),)
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is UnreturnedRefund:
+            return event.facts[2] if event.step == "customer" else None
+        return event.customer_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value("signup")
+        found = handle.get()
+        if type(event) is CustomerSignup:
+            t = event.event_time_ms
+            if found is None:
+                handle.set((t, t), at_ms=t)
+            elif t < found[0]:
+                handle.set((t, found[1]), at_ms=found[1])
+            return ()
+        facts = event.facts
+        young = is_young(
+            found[0] if found is not None else None, facts[8], self.settings.young_account_ms
+        )
+        return (_next(event, "pair" if facts[6] else "issuer", young=young),)
+
+
+class RefundPairsStage(_Stage):
+    name: ClassVar[str] = "refund_pairs"
+    reads: ClassVar[frozenset[str]] = frozenset({"refund_issued", "unreturned_refund"})
+    key: ClassVar[KeyKind] = "pair"
+
+    def state(self) -> Sequence[StateSpec]:
+        # (last refund ms, refund times ...), kept for the repeat window and, as the sweeps
+        # this replaces did, at least the detector's retention
+        s = self.settings
+        return (ValueSpec("times", ttl_ms=max(s.repeat_window_ms, s.retention_ms)),)
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is UnreturnedRefund:
+            facts = event.facts
+            return facts[6] + "|" + facts[2] if event.step == "pair" and facts[6] else None
+        if event.policy == "on_receipt" or event.amount_cents <= 0 or not event.agent_id:
+            return None
+        return event.agent_id + "|" + event.customer_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value("times")
+        entry: tuple[int, ...] | None = handle.get()
+        if type(event) is RefundIssued:
+            t = event.event_time_ms
+            if entry is None:
+                handle.set((t, t), at_ms=t)
+                return ()
+            last = max(entry[0], t)
+            times = list(entry[1:])
+            if t not in times:
+                times.append(t)
+                if len(times) > _PAIR_TIMES:
+                    # keep the latest times: the earliest ones are the first to leave the window
+                    times = sorted(times)[-_PAIR_TIMES:]
+            handle.set((last, *times), at_ms=last)
+            return ()
+        t = event.facts[8]
+        window = self.settings.repeat_window_ms
+        repeat = entry is not None and any(t - window <= x < t for x in entry[1:])
+        return (_next(event, "issuer", repeat=repeat),)
+
+
+class RefundIssuersStage(_Stage):
+    name: ClassVar[str] = "refund_issuers"
+    reads: ClassVar[frozenset[str]] = frozenset({"unreturned_refund"})
+    key: ClassVar[KeyKind] = "issuer"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (ValueSpec("baseline", ttl_ms=None),)  # AmountBaseline
+
+    def key_of(self, event: Any) -> str | None:
+        return event.facts[5] if event.step == "issuer" else None
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        from vigil.detectors.sequences.refund_without_return import score_unreturned
+
+        s = self.settings
+        facts = event.facts
+        deadline = event.deadline_ms
+        # score against the baseline of earlier deadlines, then teach it this refund
+        handle = ctx.value("baseline")
+        found = handle.get()
+        base = AmountBaseline.new() if found is None else _copy_hist(found)
+        AmountBaseline.fold(base, deadline, s.baseline_decay_per_day)
+        issuer = facts[5]
+        prior = s.prior_agent_typical_cents if issuer == "agent" else s.prior_system_typical_cents
+        typical = AmountBaseline.typical(base, s.baseline_min_weight, prior, s.prior_log_sd)
+        AmountBaseline.add(base, deadline, facts[3])
+        handle.set(base)
+        if facts[3] < s.min_amount_cents:
+            return ()
+        signal = score_unreturned(
+            s, facts, event.delivered, event.parcel, event.young, event.repeat,
+            typical[0], typical[1], deadline,
+        )  # fmt: skip
+        return (signal,) if signal is not None else ()
+
+
+def _next(event: UnreturnedRefund, step: str, **found: bool) -> UnreturnedRefund:
+    return UnreturnedRefund(
+        event_time_ms=event.event_time_ms,
+        step=step,
+        facts=event.facts,
+        delivered=event.delivered,
+        parcel=event.parcel,
+        deadline_ms=event.deadline_ms,
+        young=found.get("young", event.young),
+        repeat=found.get("repeat", event.repeat),
+    )
+
+
+def refund_stages(settings: RefundWithoutReturnSettings) -> list[Any]:
+    """The five stages, in the order a refund goes through them."""
+    return [
+        RefundOrdersStage(settings),
+        RefundRoutesStage(settings),
+        RefundSignupsStage(settings),
+        RefundPairsStage(settings),
+        RefundIssuersStage(settings),
+    ]
