@@ -16,8 +16,6 @@ from typing import Any, Final
 from vigil.state.keyed.files import fsync_dir, read_file, write_file
 from vigil.state.keyed.spec import NEVER
 
-#: a changed entry: ("v", ns, key, "") for values and lists, ("m", ns, key, field) for maps
-Ref = tuple[str, str, str, str]
 PREFIX: Final = "state-mem-"
 
 
@@ -27,8 +25,12 @@ class MemoryBackend:
     def __init__(self) -> None:
         self.values: dict[str, dict[str, tuple[int, Any]]] = {}
         self.maps: dict[str, dict[str, dict[str, tuple[int, Any]]]] = {}
-        self._dirty: set[Ref] = set()
-        self._expiring: dict[int, set[Ref]] = {}
+        # changed since the last checkpoint, per namespace: keys, and (key, field) of maps
+        self._dirty_v: dict[str, set[str]] = {}
+        self._dirty_m: dict[str, set[tuple[str, str]]] = {}
+        # expiry -> namespace -> what expires then
+        self._exp_v: dict[int, dict[str, set[str]]] = {}
+        self._exp_m: dict[int, dict[str, set[tuple[str, str]]]] = {}
         self._seq = 0
         self._files: list[dict[str, Any]] = []
 
@@ -42,20 +44,24 @@ class MemoryBackend:
         table = self.values.get(ns)
         if table is None:
             table = self.values[ns] = {}
-        ref = ("v", ns, key, "")
         old = table.get(key)
         table[key] = (expiry, value)
-        self._dirty.add(ref)
-        if old is None or old[0] != expiry:
-            self._reindex(ref, old[0] if old is not None else None, expiry)
+        dirty = self._dirty_v.get(ns)
+        if dirty is None:
+            dirty = self._dirty_v[ns] = set()
+        dirty.add(key)
+        if old is None:
+            if expiry != NEVER:
+                _index(self._exp_v, expiry, ns, key)
+        elif old[0] != expiry:
+            _move(self._exp_v, old[0], expiry, ns, key)
 
     def delete(self, ns: str, key: str) -> None:
         table = self.values.get(ns)
         old = table.pop(key, None) if table is not None else None
         if old is not None:
-            ref = ("v", ns, key, "")
-            self._dirty.add(ref)
-            self._reindex(ref, old[0], None)
+            self._dirty_v.setdefault(ns, set()).add(key)
+            _move(self._exp_v, old[0], NEVER, ns, key)
 
     def map_get(self, ns: str, key: str, field: str) -> tuple[int, Any] | None:
         fields = self.maps.get(ns, {}).get(key)
@@ -68,11 +74,11 @@ class MemoryBackend:
         fields = table.get(key)
         if fields is None:
             fields = table[key] = {}
-        ref = ("m", ns, key, field)
         old = fields.get(field)
         fields[field] = (expiry, value)
-        self._dirty.add(ref)
-        self._reindex(ref, old[0] if old is not None else None, expiry)
+        ref = (key, field)
+        self._dirty_m.setdefault(ns, set()).add(ref)
+        _move(self._exp_m, NEVER if old is None else old[0], expiry, ns, ref)
 
     def map_delete(self, ns: str, key: str, field: str) -> None:
         table = self.maps.get(ns)
@@ -82,9 +88,9 @@ class MemoryBackend:
             return
         if not fields and table is not None:
             del table[key]
-        ref = ("m", ns, key, field)
-        self._dirty.add(ref)
-        self._reindex(ref, old[0], None)
+        ref = (key, field)
+        self._dirty_m.setdefault(ns, set()).add(ref)
+        _move(self._exp_m, old[0], NEVER, ns, ref)
 
     def map_items(self, ns: str, key: str) -> Iterator[tuple[str, int, Any]]:
         fields = self.maps.get(ns, {}).get(key)
@@ -92,32 +98,27 @@ class MemoryBackend:
             return iter(())
         return ((f, fields[f][0], fields[f][1]) for f in sorted(fields))
 
-    def _reindex(self, ref: Ref, old: int | None, new: int | None) -> None:
-        if old == new:
-            return
-        if old is not None and old != NEVER:
-            bucket = self._expiring.get(old)
-            if bucket is not None:
-                bucket.discard(ref)
-                if not bucket:
-                    del self._expiring[old]
-        if new is not None and new != NEVER:
-            self._expiring.setdefault(new, set()).add(ref)
-
     def sweep(self, watermark_ms: int) -> int:
-        due = sorted(t for t in self._expiring if t <= watermark_ms)
         dropped = 0
-        for t in due:
-            for kind, ns, key, field in sorted(self._expiring.pop(t)):
-                if kind == "v":
-                    self.values[ns].pop(key, None)
-                else:
-                    fields = self.maps[ns][key]
-                    fields.pop(field, None)
+        for t in sorted(t for t in self._exp_v if t <= watermark_ms):
+            for ns, keys in sorted(self._exp_v.pop(t).items()):
+                table = self.values[ns]
+                dirty = self._dirty_v.setdefault(ns, set())
+                for key in keys:
+                    del table[key]
+                    dirty.add(key)
+                    dropped += 1
+        for t in sorted(t for t in self._exp_m if t <= watermark_ms):
+            for ns, refs in sorted(self._exp_m.pop(t).items()):
+                mtable = self.maps[ns]
+                mdirty = self._dirty_m.setdefault(ns, set())
+                for key, field in refs:
+                    fields = mtable[key]
+                    del fields[field]
                     if not fields:
-                        del self.maps[ns][key]
-                self._dirty.add((kind, ns, key, field))
-                dropped += 1
+                        del mtable[key]
+                    mdirty.add((key, field))
+                    dropped += 1
         return dropped
 
     def __len__(self) -> int:
@@ -128,7 +129,7 @@ class MemoryBackend:
     # --- checkpoints ---------------------------------------------------------------------
 
     def changed(self) -> int:
-        return len(self._dirty)
+        return sum(map(len, self._dirty_v.values())) + sum(map(len, self._dirty_m.values()))
 
     def checkpoint(self, directory: Path) -> dict[str, Any]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -139,13 +140,17 @@ class MemoryBackend:
             entry = write_file(directory, f"{PREFIX}{self._seq:08d}.base", (self.values, self.maps))
             self._files = [entry]
         else:
-            records = []
-            for kind, ns, key, field in sorted(self._dirty):
-                now = self.get(ns, key) if kind == "v" else self.map_get(ns, key, field)
-                records.append((kind, ns, key, field, now))
+            records: list[tuple[str, str, str, str, Any]] = []
+            for ns, keys in sorted(self._dirty_v.items()):
+                records.extend(("v", ns, key, "", self.get(ns, key)) for key in sorted(keys))
+            for ns, refs in sorted(self._dirty_m.items()):
+                records.extend(
+                    ("m", ns, key, field, self.map_get(ns, key, field))
+                    for key, field in sorted(refs)
+                )
             self._files.append(write_file(directory, f"{PREFIX}{self._seq:08d}.delta", records))
         fsync_dir(directory)
-        self._dirty.clear()
+        self._dirty_v, self._dirty_m = {}, {}
         return {"backend": self.name, "seq": self._seq, "files": list(self._files)}
 
     def committed(self, directory: Path, manifest: dict[str, Any]) -> None:
@@ -172,17 +177,47 @@ class MemoryBackend:
                             del self.maps[ns][key]
                 else:
                     self.maps.setdefault(ns, {}).setdefault(key, {})[field] = now
-        self._expiring = {}
+        self._exp_v, self._exp_m = {}, {}
         for ns, table in self.values.items():
             for key, (expiry, _v) in table.items():
-                self._reindex(("v", ns, key, ""), None, expiry)
+                if expiry != NEVER:
+                    _index(self._exp_v, expiry, ns, key)
         for ns, mtable in self.maps.items():
             for key, fields in mtable.items():
                 for field, (expiry, _v) in fields.items():
-                    self._reindex(("m", ns, key, field), None, expiry)
-        self._dirty.clear()
+                    if expiry != NEVER:
+                        _index(self._exp_m, expiry, ns, (key, field))
+        self._dirty_v, self._dirty_m = {}, {}
         self._seq = int(manifest["seq"])
         self._files = files
 
     def close(self) -> None:
         return None
+
+
+def _index(index: dict[int, dict[str, set[Any]]], expiry: int, ns: str, ref: Any) -> None:
+    by_ns = index.get(expiry)
+    if by_ns is None:
+        by_ns = index[expiry] = {}
+    refs = by_ns.get(ns)
+    if refs is None:
+        refs = by_ns[ns] = set()
+    refs.add(ref)
+
+
+def _move(index: dict[int, dict[str, set[Any]]], old: int, new: int, ns: str, ref: Any) -> None:
+    """Re-file ``ref`` from expiry ``old`` to ``new`` (``NEVER``: not filed)."""
+    if old == new:
+        return
+    if old != NEVER:
+        by_ns = index.get(old)
+        if by_ns is not None:
+            refs = by_ns.get(ns)
+            if refs is not None:
+                refs.discard(ref)
+                if not refs:
+                    del by_ns[ns]
+                    if not by_ns:
+                        del index[old]
+    if new != NEVER:
+        _index(index, new, ns, ref)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final, Literal, Protocol
 from vigil.detectors.base import Signal
 from vigil.events.derived import DerivedEvent
 from vigil.state.keyed.backend import StateBackend
-from vigil.state.keyed.spec import StateSpec, expiry_of
+from vigil.state.keyed.spec import DAY_MS, NEVER, StateSpec, expiry_of
 
 KeyKind = Literal[
     "order",
@@ -91,7 +91,18 @@ class StageContext:
     (timers fire in time order, and an expiry is a timer in all but name).
     """
 
-    __slots__ = ("_backend", "_handles", "_prefix", "_timers", "horizon_ms", "key", "now_ms")
+    __slots__ = (
+        "_backend",
+        "_handles",
+        "_lists",
+        "_maps",
+        "_prefix",
+        "_timers",
+        "_values",
+        "horizon_ms",
+        "key",
+        "now_ms",
+    )
 
     def __init__(self, stage: Stage, backend: StateBackend, set_timer: TimerSetter) -> None:
         self._backend = backend
@@ -106,6 +117,16 @@ class StageContext:
                 raise ScopeError(f"stage {stage.name} declares state {spec.name!r} twice")
             cls = {"value": ValueHandle, "list": ListHandle, "map": MapHandle}[spec.kind]
             self._handles[spec.name] = cls(self, spec)
+        # one dict per kind: the hot path is a single lookup
+        self._values: dict[str, ValueHandle] = {
+            n: h for n, h in self._handles.items() if type(h) is ValueHandle
+        }
+        self._lists: dict[str, ListHandle] = {
+            n: h for n, h in self._handles.items() if type(h) is ListHandle
+        }
+        self._maps: dict[str, MapHandle] = {
+            n: h for n, h in self._handles.items() if type(h) is MapHandle
+        }
 
     def bind(self, key: str | None, now_ms: int, horizon_ms: int) -> None:
         self.key, self.now_ms, self.horizon_ms = key, now_ms, horizon_ms
@@ -116,13 +137,16 @@ class StageContext:
         return self.key
 
     def value(self, name: str) -> ValueHandle:
-        return self._handle(name, ValueHandle)  # type: ignore[no-any-return]
+        found = self._values.get(name)
+        return found if found is not None else self._handle(name, ValueHandle)
 
     def list(self, name: str) -> ListHandle:
-        return self._handle(name, ListHandle)  # type: ignore[no-any-return]
+        found = self._lists.get(name)
+        return found if found is not None else self._handle(name, ListHandle)
 
     def map(self, name: str) -> MapHandle:
-        return self._handle(name, MapHandle)  # type: ignore[no-any-return]
+        found = self._maps.get(name)
+        return found if found is not None else self._handle(name, MapHandle)
 
     def _handle(self, name: str, cls: type) -> Any:
         handle = self._handles.get(name)
@@ -162,11 +186,28 @@ class ValueHandle(_Handle):
     __slots__ = ()
 
     def get(self) -> Any:
-        return self._live(self._ctx._backend.get(self._ns, self._ctx._current()))
+        ctx = self._ctx
+        key = ctx.key
+        if key is None:
+            ctx._current()  # raises
+        entry = ctx._backend.get(self._ns, key)  # type: ignore[arg-type]
+        if entry is None or entry[0] <= ctx.horizon_ms:
+            return None
+        return entry[1]
 
     def set(self, value: Any, at_ms: int | None = None) -> None:
         """Store ``value``; its time-to-live counts from ``at_ms`` (default: now)."""
-        self._ctx._backend.put(self._ns, self._ctx._current(), self._expiry(at_ms), value)
+        ctx = self._ctx
+        key = ctx.key
+        if key is None:
+            ctx._current()  # raises
+        ttl = self.spec.ttl_ms
+        if ttl is None:
+            expiry = NEVER
+        else:
+            due = (ctx.now_ms if at_ms is None else at_ms) + ttl
+            expiry = due - due % DAY_MS + DAY_MS
+        ctx._backend.put(self._ns, key, expiry, value)  # type: ignore[arg-type]
 
     def clear(self) -> None:
         self._ctx._backend.delete(self._ns, self._ctx._current())
