@@ -104,34 +104,39 @@ class Contribution:
 
 
 class FeatureEncoder:
-    """Rows to the float matrix LightGBM reads: categoricals as codes of known levels."""
+    """Rows to the float matrix LightGBM reads: categoricals as codes of known levels.
 
-    def __init__(self, levels: dict[str, list[str]]) -> None:
+    ``features``: the model's inputs in order (the refund model's ``FEATURES`` by default;
+    the request model passes its own)."""
+
+    def __init__(self, levels: dict[str, list[str]], features: Sequence[Any] = FEATURES) -> None:
         self.levels = levels
+        #: (name, kind) of each input, in order (plain data: the encoder pickles)
+        self.spec = tuple((str(f.name), str(f.kind)) for f in features)
         self._codes = {name: {v: float(i) for i, v in enumerate(lv)} for name, lv in levels.items()}
 
     def encode(self, df: pl.DataFrame) -> Matrix:
         """Features of a rows frame (categoricals as codes; missing or unseen = NaN)."""
         cols: list[Matrix] = []
-        for f in FEATURES:
-            if f.kind == "categorical":
-                codes = self._codes.get(f.name, {})
+        for name, kind in self.spec:
+            if kind == "categorical":
+                codes = self._codes.get(name, {})
                 cols.append(
                     np.array(
-                        [math.nan if v is None else codes.get(v, math.nan) for v in df[f.name]],
+                        [math.nan if v is None else codes.get(v, math.nan) for v in df[name]],
                         dtype=np.float64,
                     )
                 )
             else:
-                cols.append(df[f.name].cast(pl.Float64).fill_null(math.nan).to_numpy())
+                cols.append(df[name].cast(pl.Float64).fill_null(math.nan).to_numpy())
         return np.column_stack(cols)
 
     def encode_one(self, features: Sequence[Value]) -> Matrix:
-        """One row's features (in ``FEATURES`` order) as a 1 x F matrix."""
-        x = np.empty((1, len(FEATURES)), dtype=np.float64)
-        for i, (f, v) in enumerate(zip(FEATURES, features, strict=True)):
-            if f.kind == "categorical":
-                codes = self._codes.get(f.name, {})
+        """One row's features (in ``spec`` order) as a 1 x F matrix."""
+        x = np.empty((1, len(self.spec)), dtype=np.float64)
+        for i, ((name, kind), v) in enumerate(zip(self.spec, features, strict=True)):
+            if kind == "categorical":
+                codes = self._codes.get(name, {})
                 x[0, i] = codes.get(v, math.nan) if isinstance(v, str) else math.nan
             else:
                 x[0, i] = math.nan if v is None else float(v)

@@ -32,7 +32,6 @@ Explanations are LightGBM's per-feature contributions (``pred_contrib``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -49,8 +48,14 @@ from vigil.errors import ConfigError, InputError
 from vigil.events.schemas import RefundRequested
 from vigil.features.facts import RequestFacts
 from vigil.models import registry
-from vigil.models.refund.model import _auc, _average_precision, fit_platt, iso_ms
-from vigil.models.request.features import REQUEST_FEATURES, Value, request_features
+from vigil.models.refund.model import (
+    FeatureEncoder,
+    _auc,
+    _average_precision,
+    fit_platt,
+    iso_ms,
+)
+from vigil.models.request.features import REQUEST_FEATURES, request_features
 
 __all__ = ["DETECTOR", "MODEL_NAME", "RequestModel", "TrainSettings", "load", "save", "train"]
 
@@ -105,40 +110,6 @@ class TrainSettings:
             )
 
 
-class Encoder:
-    """Rows to the float matrix LightGBM reads: categoricals as codes of known levels."""
-
-    def __init__(self, levels: dict[str, list[str]]) -> None:
-        self._codes = {n: {v: float(i) for i, v in enumerate(lv)} for n, lv in levels.items()}
-
-    def encode(self, df: pl.DataFrame) -> Matrix:
-        """Features of a rows frame (missing or unseen categories = NaN)."""
-        cols: list[Matrix] = []
-        for f in REQUEST_FEATURES:
-            if f.kind == "categorical":
-                codes = self._codes.get(f.name, {})
-                cols.append(
-                    np.array(
-                        [math.nan if v is None else codes.get(v, math.nan) for v in df[f.name]],
-                        dtype=np.float64,
-                    )
-                )
-            else:
-                cols.append(df[f.name].cast(pl.Float64).fill_null(math.nan).to_numpy())
-        return np.column_stack(cols)
-
-    def encode_one(self, row: Sequence[Value]) -> Matrix:
-        """One row (in ``REQUEST_FEATURES`` order) as a 1 x F matrix."""
-        x = np.empty((1, len(REQUEST_FEATURES)), dtype=np.float64)
-        for i, (f, v) in enumerate(zip(REQUEST_FEATURES, row, strict=True)):
-            if f.kind == "categorical":
-                codes = self._codes.get(f.name, {})
-                x[0, i] = codes.get(v, math.nan) if isinstance(v, str) else math.nan
-            else:
-                x[0, i] = math.nan if v is None else float(v)
-        return x
-
-
 class RequestModel:
     """A trained booster with its vocabulary and calibration; a ``ProfileScorer``."""
 
@@ -160,7 +131,7 @@ class RequestModel:
         self.meta = meta
         self.min_score = min_score
         self.top_features = top_features
-        self.encoder = Encoder(levels)
+        self.encoder = FeatureEncoder(levels, REQUEST_FEATURES)
 
     @property
     def version(self) -> str:
@@ -257,7 +228,7 @@ def _fit(df: pl.DataFrame, settings: TrainSettings) -> tuple[RequestModel, dict[
                 "cannot learn or be calibrated; give more streams or a longer period"
             )
     levels = _levels(df[:b])
-    probe = Encoder(levels)
+    probe = FeatureEncoder(levels, REQUEST_FEATURES)
 
     def dataset(part: pl.DataFrame) -> lgb.Dataset:
         return lgb.Dataset(

@@ -20,7 +20,7 @@ stages keyed otherwise), handled at once, before the next source event.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Final, Literal, Protocol
+from typing import Any, ClassVar, Final, Literal, Protocol, get_args
 
 from vigil.detectors.base import Signal
 from vigil.events.derived import DerivedEvent
@@ -39,18 +39,7 @@ KeyKind = Literal[
     "issuer",
     "global",
 ]
-KEY_KINDS: Final[tuple[str, ...]] = (
-    "order",
-    "customer",
-    "agent",
-    "pair",
-    "session",
-    "team",
-    "campaign",
-    "route",
-    "issuer",
-    "global",
-)
+KEY_KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
 
 
 Output = Signal | DerivedEvent
