@@ -6,6 +6,7 @@ it drives a real ``vigil run --follow`` child over a simulated stream.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -77,3 +78,18 @@ def test_a_policy_for_a_runtime_not_started_is_kept_for_its_start(tmp_path: Path
     argv = runtime.command.argv()
     assert argv[argv.index("--review-threshold") + 1] == "0.6"
     assert argv[argv.index("--deny-threshold") + 1] == "0.97"
+
+
+def test_the_runtime_child_gets_the_state_backend_and_request_model(tmp_path: Path) -> None:
+    command = RuntimeCommand(
+        input_log=tmp_path / "input.jsonl",
+        out_dir=tmp_path / "run",
+        checkpoint_dir=tmp_path / "checkpoint",
+        policy=DecisionPolicy(),
+    )
+    assert "--state-backend" not in command.argv()  # the default: vigil run's own
+    argv = dataclasses.replace(
+        command, state_backend="rocksdb", request_model=tmp_path / "models" / "v0001"
+    ).argv()
+    assert argv[argv.index("--state-backend") + 1] == "rocksdb"
+    assert argv[argv.index("--request-model") + 1] == str(tmp_path / "models" / "v0001")

@@ -40,6 +40,8 @@ class RuntimeCommand:
     return_centres: Path | None = None
     #: the request model's artifact folder (``vigil run --request-model``)
     request_model: Path | None = None
+    #: where stages keep their state (``vigil run --state-backend``)
+    state_backend: str = "memory"
     nice: int = 10
     log_path: Path | None = None
 
@@ -71,6 +73,8 @@ class RuntimeCommand:
             argv += ["--return-centres", str(self.return_centres)]
         if self.request_model is not None:
             argv += ["--request-model", str(self.request_model)]
+        if self.state_backend != "memory":
+            argv += ["--state-backend", self.state_backend]
         return argv
 
 

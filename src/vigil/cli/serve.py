@@ -73,6 +73,13 @@ if TYPE_CHECKING:
     help="The request model (a registry's latest `request`, or one artifact folder) for the "
     "runtime child and the decide endpoint (vigil run --request-model).",
 )
+@click.option(
+    "--state-backend",
+    type=click.Choice(["memory", "rocksdb"]),
+    default="memory",
+    show_default=True,
+    help="Where the runtime child's stages keep their state (vigil run --state-backend).",
+)
 @click.option("--runtime-analytics", is_flag=True, help="Let the runtime write analytics.duckdb.")
 @click.option(
     "--index-retention",
@@ -111,6 +118,7 @@ def serve(
     rules_path: Path | None,
     return_centres_path: Path | None,
     request_model_dir: Path | None,
+    state_backend: str,
     runtime_analytics: bool,
     index_retention: int,
     review_threshold: float,
@@ -192,6 +200,7 @@ def serve(
                 rules=rules_path,
                 return_centres=return_centres_path,
                 request_model=request_model_path,
+                state_backend=state_backend,
             )
         )
     app = create_app(settings, auth, runtime=runtime, db=db, secure_cookies=secure_cookies)
