@@ -20,7 +20,6 @@ learned online, without labels, from the snapshots themselves (``anomaly.py``).
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,13 +39,20 @@ from vigil.events.schemas import (
     ShipmentDelivered,
 )
 from vigil.models.refund.anomaly import ColdStartScorer
+from vigil.models.words import (
+    NAN,
+    Value,
+    as_float,
+    count_words,
+    days_words,
+    or_unknown,
+    yes_no,
+)
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-NAN = float("nan")
 
 FeatureKind = Literal["numeric", "categorical"]
-Value = float | str | None
 
 
 @dataclass(frozen=True)
@@ -60,43 +66,9 @@ class Feature:
     words: Callable[[Value], str]
 
 
-def _num(v: Value) -> float:
-    return NAN if v is None or isinstance(v, str) else float(v)
-
-
-def _known(v: Value) -> bool:
-    return not (v is None or (isinstance(v, float) and math.isnan(v)))
-
-
-def _days(v: Value) -> str:
-    x = _num(v)
-    return "under a day" if x < 1 else f"{x:.0f} day" + ("" if round(x) == 1 else "s")
-
-
-def _count(v: Value, one: str, many: str) -> str:
-    n = round(_num(v))
-    return f"{n} {one if n == 1 else many}"
-
-
-def _yes_no(yes: str, no: str, unknown: str = "") -> Callable[[Value], str]:
-    def words(v: Value) -> str:
-        if not _known(v):
-            return unknown or f"{yes}: unknown"
-        return yes if _num(v) >= 0.5 else no
-
-    return words
-
-
-def _or_unknown(fn: Callable[[Value], str], unknown: str) -> Callable[[Value], str]:
-    def words(v: Value) -> str:
-        return fn(v) if _known(v) else unknown
-
-    return words
-
-
 FEATURES: tuple[Feature, ...] = (
     Feature(
-        "amount_usd", "numeric", "refund amount in dollars", lambda v: f"refund ${_num(v):,.0f}"
+        "amount_usd", "numeric", "refund amount in dollars", lambda v: f"refund ${as_float(v):,.0f}"
     ),
     Feature("policy", "categorical", "refund policy", lambda v: f"policy {v}"),
     Feature("method", "categorical", "refund method", lambda v: f"refunded to {v}"),
@@ -104,79 +76,79 @@ FEATURES: tuple[Feature, ...] = (
         "issued_by_agent",
         "numeric",
         "1 if an agent issued the refund",
-        _yes_no("issued by an agent", "issued by the system"),
+        yes_no("issued by an agent", "issued by the system"),
     ),
     Feature(
         "category",
         "categorical",
         "category of the order's dearest item",
-        _or_unknown(lambda v: f"{v} order", "order not seen"),
+        or_unknown(lambda v: f"{v} order", "order not seen"),
     ),
     Feature(
         "order_total_usd",
         "numeric",
         "order total in dollars",
-        _or_unknown(lambda v: f"order of ${_num(v):,.0f}", "order not seen"),
+        or_unknown(lambda v: f"order of ${as_float(v):,.0f}", "order not seen"),
     ),
     Feature(
         "refund_share",
         "numeric",
         "refund amount / order total",
-        _or_unknown(lambda v: f"{_num(v):.0%} of the order refunded", "order not seen"),
+        or_unknown(lambda v: f"{as_float(v):.0%} of the order refunded", "order not seen"),
     ),
     Feature(
         "order_age_days",
         "numeric",
         "days from order to refund",
-        _or_unknown(lambda v: f"refund {_days(v)} after the order", "order not seen"),
+        or_unknown(lambda v: f"refund {days_words(v)} after the order", "order not seen"),
     ),
     Feature(
         "delivered",
         "numeric",
         "1 if the carrier reported the order delivered by the refund",
-        _yes_no("order reported delivered", "order never reported delivered"),
+        yes_no("order reported delivered", "order never reported delivered"),
     ),
     Feature(
         "returned_by_decision",
         "numeric",
         "1 if a carrier scan or warehouse receipt of the order happened by the decision time",
-        _yes_no("return scanned or received", "no return scan or receipt by decision time"),
+        yes_no("return scanned or received", "no return scan or receipt by decision time"),
     ),
     Feature(
         "receipt_mismatch",
         "numeric",
         "1 if a warehouse receipt did not match (wrong item, empty, items not matched)",
-        _yes_no("returned parcel did not match", "no mismatching receipt"),
+        yes_no("returned parcel did not match", "no mismatching receipt"),
     ),
     Feature(
         "scan_weight_ratio",
         "numeric",
         "first return scan's weight / the order's item weight",
-        _or_unknown(lambda v: f"return parcel {_num(v):.0%} of the items' weight", "no scan"),
+        or_unknown(lambda v: f"return parcel {as_float(v):.0%} of the items' weight", "no scan"),
     ),
     Feature(
         "account_age_days",
         "numeric",
         "days since sign-up at refund time (unknown: signed up before the data)",
-        _or_unknown(lambda v: f"account {_days(v)} old", "account older than the data"),
+        or_unknown(lambda v: f"account {days_words(v)} old", "account older than the data"),
     ),
     Feature(
         "customer_orders",
         "numeric",
         "orders the customer placed up to the refund",
-        lambda v: "customer's " + _count(v, "order", "orders"),
+        lambda v: "customer's " + count_words(v, "order", "orders"),
     ),
     Feature(
         "customer_refunds_before",
         "numeric",
         "refunds the customer received before this one",
-        lambda v: _count(v, "earlier refund", "earlier refunds") + " to the customer",
+        lambda v: count_words(v, "earlier refund", "earlier refunds") + " to the customer",
     ),
     Feature(
         "customer_manual_refunds_before",
         "numeric",
         "earlier override or returnless refunds to the customer",
-        lambda v: _count(
+        lambda v: count_words(
             v, "earlier override/returnless refund", "earlier override/returnless refunds"
         ),
     ),
@@ -184,30 +156,31 @@ FEATURES: tuple[Feature, ...] = (
         "customer_returns",
         "numeric",
         "return requests the customer made up to the refund",
-        lambda v: _count(v, "return request", "return requests") + " by the customer",
+        lambda v: count_words(v, "return request", "return requests") + " by the customer",
     ),
     Feature(
         "linked_accounts",
         "numeric",
         "most other accounts sharing one device, card or address with the customer",
         lambda v: (
-            _count(v, "other account shares", "other accounts share") + " a device, card or address"
+            count_words(v, "other account shares", "other accounts share")
+            + " a device, card or address"
         ),
     ),
     Feature(
         "agent_team",
         "categorical",
         "the issuing agent's team",
-        _or_unknown(lambda v: f"{v} team agent", "no agent"),
+        or_unknown(lambda v: f"{v} team agent", "no agent"),
     ),
     Feature(
         "agent_manual_28d",
         "numeric",
         "the agent's override/returnless refunds of delivered orders in the 28 days to decision",
-        _or_unknown(
+        or_unknown(
             lambda v: (
                 "agent issued "
-                + _count(v, "manual refund", "manual refunds")
+                + count_words(v, "manual refund", "manual refunds")
                 + " of delivered orders in 28 days"
             ),
             "no agent",
@@ -217,22 +190,23 @@ FEATURES: tuple[Feature, ...] = (
         "agent_manual_vs_team",
         "numeric",
         "agent_manual_28d / the team's average per agent",
-        _or_unknown(lambda v: f"agent at {_num(v):.1f}x the team's manual refunds", "no agent"),
+        or_unknown(lambda v: f"agent at {as_float(v):.1f}x the team's manual refunds", "no agent"),
     ),
     Feature(
         "agent_refunds_28d",
         "numeric",
         "all refunds the agent issued in the 28 days to decision",
-        _or_unknown(
-            lambda v: "agent issued " + _count(v, "refund", "refunds") + " in 28 days", "no agent"
+        or_unknown(
+            lambda v: "agent issued " + count_words(v, "refund", "refunds") + " in 28 days",
+            "no agent",
         ),
     ),
     Feature(
         "agent_customer_refunds_60d",
         "numeric",
         "refunds the same agent gave the same customer in the 60 days before this one",
-        _or_unknown(
-            lambda v: "agent refunded this customer " + _count(v, "time", "times") + " before",
+        or_unknown(
+            lambda v: "agent refunded this customer " + count_words(v, "time", "times") + " before",
             "no agent",
         ),
     ),
@@ -240,51 +214,52 @@ FEATURES: tuple[Feature, ...] = (
         "session_new_device",
         "numeric",
         "1 if the agent's session started from a device new to the agent",
-        _yes_no("session from a new device", "session from a known device", "no session"),
+        yes_no("session from a new device", "session from a known device", "no session"),
     ),
     Feature(
         "session_new_ip",
         "numeric",
         "1 if the agent's session came from an IP new to the agent",
-        _yes_no("session from a new IP", "session from a known IP", "no session"),
+        yes_no("session from a new IP", "session from a known IP", "no session"),
     ),
     Feature(
         "session_mfa",
         "numeric",
         "1 if the session passed MFA",
-        _yes_no("session with MFA", "session without MFA", "no session"),
+        yes_no("session with MFA", "session without MFA", "no session"),
     ),
     Feature(
         "session_off_shift",
         "numeric",
         "1 if the session started outside the agent's rostered shift",
-        _yes_no("session outside the shift", "session in shift", "no session"),
+        yes_no("session outside the shift", "session in shift", "no session"),
     ),
     Feature(
         "session_foreign",
         "numeric",
         "1 if the session came from a country other than the agent's home",
-        _yes_no("session from abroad", "session from the home country", "no session"),
+        yes_no("session from abroad", "session from the home country", "no session"),
     ),
     Feature(
         "session_refunds_2h",
         "numeric",
         "refunds in the same session in the 2 hours up to this one (itself included)",
-        _or_unknown(
-            lambda v: _count(v, "refund", "refunds") + " in the session in 2 hours", "no session"
+        or_unknown(
+            lambda v: count_words(v, "refund", "refunds") + " in the session in 2 hours",
+            "no session",
         ),
     ),
     Feature(
         "refund_anomaly",
         "numeric",
         "half-space-trees anomaly score of the refund among all refunds (no labels)",
-        lambda v: f"refund unusual ({_num(v):.2f})",
+        lambda v: f"refund unusual ({as_float(v):.2f})",
     ),
     Feature(
         "agent_anomaly",
         "numeric",
         "half-space-trees anomaly score of the agent's recent activity (no labels)",
-        _or_unknown(lambda v: f"agent activity unusual ({_num(v):.2f})", "no agent"),
+        or_unknown(lambda v: f"agent activity unusual ({as_float(v):.2f})", "no agent"),
     ),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)

@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 from vigil.decisions.thresholds import ScoredRefund, choose_for_budget, choose_for_money
 from vigil.errors import ConfigError
 from vigil.models import registry
-from vigil.models.refund.features import FEATURE_BY_NAME, FEATURES, Value
+from vigil.models.refund.features import FEATURE_BY_NAME, FEATURES
+from vigil.models.words import Value
 
 MODEL_NAME = "refund"
 CHALLENGER_NAME = "refund-challenger"
@@ -472,15 +473,7 @@ def save(
     split = extra.get("split", {})
     meta = registry.ModelMeta(
         name=name,
-        features=[
-            registry.FeatureSpec(
-                f.name,
-                f.kind,
-                levels=model.levels.get(f.name) if f.kind == "categorical" else None,
-                description=f.description,
-            )
-            for f in FEATURES
-        ],
+        features=feature_specs(FEATURES, model.levels),
         training_window=registry.TrainingWindow(
             start=iso_ms(window[0]),
             end=iso_ms(window[1]),
@@ -489,22 +482,38 @@ def save(
             "calibration (latest)",
         ),
         params={**settings.params, "seed": settings.seed, "rounds": extra.get("rounds")},
-        metrics=_json_safe(metrics),
+        metrics=json_safe(metrics),
         data_fingerprint=data_fingerprint,
-        extra=_json_safe(extra),
+        extra=json_safe(extra),
     )
     return registry.save(registry_dir, model.booster, meta)
 
 
-def _json_safe(x: Any) -> Any:
+def feature_specs(
+    features: Sequence[Any], levels: dict[str, list[str]]
+) -> list[registry.FeatureSpec]:
+    """The registry's description of a model's inputs (categoricals with their levels)."""
+    return [
+        registry.FeatureSpec(
+            f.name,
+            f.kind,
+            levels=levels.get(f.name) if f.kind == "categorical" else None,
+            description=f.description,
+        )
+        for f in features
+    ]
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` as JSON can hold it: string keys, lists, no NaN or infinity, no numpy scalars."""
     if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
+        return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, np.floating | np.integer):
-        return _json_safe(x.item())
+        return json_safe(x.item())
     return x
 
 

@@ -81,6 +81,31 @@ def labelled_rows(
     return join_labels(rows, labels, cutoff_ms), source, cutoff_ms
 
 
+def check_streams(
+    events_paths: Sequence[Path | str],
+    truth_paths: Sequence[Path | str],
+    alerts_path: Path | str | None,
+) -> None:
+    """Streams to pool: at least one, one truth file each or none, --alerts for one only."""
+    if not events_paths:
+        raise ConfigError("no events file given")
+    if truth_paths and len(truth_paths) != len(events_paths):
+        raise ConfigError(
+            f"{len(truth_paths)} truth files for {len(events_paths)} events files: give one "
+            "truth file per events file, in the same order, or none"
+        )
+    if alerts_path is not None and len(events_paths) > 1:
+        raise ConfigError("--alerts maps analyst decisions of one stream: give one events file")
+
+
+def pool_streams(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The rows of several streams as one frame; refused if a refund id is in two."""
+    pooled = pl.concat(parts)
+    if pooled["refund_id"].n_unique() != len(pooled):
+        raise ConfigError("the same refund id appears in two streams: pool distinct streams only")
+    return pooled
+
+
 def labelled_rows_of_streams(
     events_paths: Sequence[Path | str],
     *,
@@ -97,15 +122,7 @@ def labelled_rows_of_streams(
     are pooled; training orders them by decision time as usual. Refund ids must not repeat
     across streams.
     """
-    if not events_paths:
-        raise ConfigError("no events file given")
-    if truth_paths and len(truth_paths) != len(events_paths):
-        raise ConfigError(
-            f"{len(truth_paths)} truth files for {len(events_paths)} events files: give one "
-            "truth file per events file, in the same order, or none"
-        )
-    if alerts_path is not None and len(events_paths) > 1:
-        raise ConfigError("--alerts maps analyst decisions of one stream: give one events file")
+    check_streams(events_paths, truth_paths, alerts_path)
     parts: list[pl.DataFrame] = []
     sources: list[str] = []
     cuts: list[int] = []
@@ -123,9 +140,7 @@ def labelled_rows_of_streams(
         cuts.append(cut)
     if len(parts) == 1:
         return parts[0], sources[0], cuts[0]
-    pooled = pl.concat(parts)
-    if pooled["refund_id"].n_unique() != len(pooled):
-        raise ConfigError("the same refund id appears in two streams: pool distinct streams only")
+    pooled = pool_streams(parts)
     said = sources[0] if len(set(sources)) == 1 else "; ".join(sources)
     return pooled, f"{len(parts)} streams pooled, labels from {said}", max(cuts)
 

@@ -34,6 +34,8 @@ from vigil.events.schemas import RefundRequested
 from vigil.events.truth import HEADLINE_SCENARIOS, TRAPS, truth_decoder
 from vigil.features.facts import RequestFacts
 from vigil.ingest.sources import FileSource
+from vigil.models.refund.dataset import labels_from_events
+from vigil.models.refund.pipeline import check_streams, pool_streams, read_label_events
 from vigil.models.request.features import REQUEST_FEATURES, request_features
 from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 
@@ -144,8 +146,6 @@ def label_rows_from_events(
 ) -> pl.DataFrame:
     """``rows`` with ``label`` from the stream's label events (null where none speaks)."""
     from vigil.detectors.base import alert_decoder
-    from vigil.models.refund.dataset import labels_from_events
-    from vigil.models.refund.pipeline import read_label_events
 
     alerts = (
         [alert_decoder.decode(x) for x in alerts_path.read_bytes().splitlines() if x.strip()]
@@ -180,15 +180,7 @@ def labelled_rows(
     ``truth_paths`` pair with ``events_paths`` in order (the simulator's truth), or are
     empty: then the labels are the streams' own label events.
     """
-    if not events_paths:
-        raise InputError("no events file given")
-    if truth_paths and len(truth_paths) != len(events_paths):
-        raise InputError(
-            f"{len(truth_paths)} truth files for {len(events_paths)} events files: give one "
-            "truth file per events file, in the same order, or none"
-        )
-    if alerts_path is not None and len(events_paths) > 1:
-        raise InputError("--alerts maps analyst decisions of one stream: give one events file")
+    check_streams(events_paths, truth_paths, alerts_path)
     parts = []
     for i, events in enumerate(events_paths):
         if progress is not None:
@@ -199,9 +191,7 @@ def labelled_rows(
         else:
             rows = label_rows_from_events(rows, events, alerts_path)
         parts.append(rows.with_columns(pl.lit(i, dtype=pl.Int32).alias("stream")))
-    pooled = pl.concat(parts)
-    if pooled["refund_id"].n_unique() != len(pooled):
-        raise InputError("the same refund id appears in two streams: pool distinct streams only")
+    pooled = pool_streams(parts)
     source = (
         "simulator truth"
         if truth_paths

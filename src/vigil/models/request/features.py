@@ -24,37 +24,14 @@ from vigil.detectors.request.profile import NOT_RECEIVED_REASONS, return_in_view
 from vigil.detectors.settings import RequestRiskSettings
 from vigil.events.schemas import RefundRequested
 from vigil.features.facts import RequestFacts
+from vigil.models.words import NAN, Value, as_float, count_words, days_words, is_known, yes_no
 
 __all__ = ["FEATURE_BY_NAME", "REQUEST_FEATURES", "RequestFeature", "Value", "request_features"]
 
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
-NAN: Final = float("nan")
 
-Value = float | str | None
 FeatureKind = Literal["numeric", "categorical"]
-
-
-def _known(v: Value) -> bool:
-    return not (v is None or (isinstance(v, float) and math.isnan(v)))
-
-
-def _f(v: Value) -> float:
-    return NAN if v is None or isinstance(v, str) else float(v)
-
-
-def _days(v: Value) -> str:
-    x = _f(v)
-    return "under a day" if x < 1 else f"{x:.0f} day" + ("" if round(x) == 1 else "s")
-
-
-def _n(v: Value, one: str, many: str) -> str:
-    n = round(_f(v))
-    return f"{n} {one if n == 1 else many}"
-
-
-def _yes(yes: str, no: str) -> Callable[[Value], str]:
-    return lambda v: yes if _f(v) >= 0.5 else no
 
 
 @dataclass(frozen=True)
@@ -69,29 +46,29 @@ class RequestFeature:
     unknown: str = "unknown"
 
     def say(self, v: Value) -> str:
-        return self.words(v) if _known(v) else f"{self.description}: {self.unknown}"
+        return self.words(v) if is_known(v) else f"{self.description}: {self.unknown}"
 
 
 REQUEST_FEATURES: Final[tuple[RequestFeature, ...]] = (
-    RequestFeature("amount_usd", "numeric", "amount asked", lambda v: f"${_f(v):,.0f} asked"),
+    RequestFeature("amount_usd", "numeric", "amount asked", lambda v: f"${as_float(v):,.0f} asked"),
     RequestFeature(
         "amount_z",
         "numeric",
         "standard deviations of ln(amount) above the issuer's typical request",
-        lambda v: f"{_f(v):+.1f} sd against the typical request",
+        lambda v: f"{as_float(v):+.1f} sd against the typical request",
     ),
     RequestFeature("policy", "categorical", "refund policy", lambda v: f"policy {v}"),
     RequestFeature(
         "issued_by_agent",
         "numeric",
         "1 if an agent asks",
-        _yes("asked by an agent", "asked by the system"),
+        yes_no("asked by an agent", "asked by the system"),
     ),
     RequestFeature(
         "not_received_claim",
         "numeric",
         "1 if the claim is 'item not received'",
-        _yes("'item not received' claimed", "no 'not received' claim"),
+        yes_no("'item not received' claimed", "no 'not received' claim"),
     ),
     RequestFeature(
         "category",
@@ -104,121 +81,121 @@ REQUEST_FEATURES: Final[tuple[RequestFeature, ...]] = (
         "order_total_usd",
         "numeric",
         "order total",
-        lambda v: f"order of ${_f(v):,.0f}",
+        lambda v: f"order of ${as_float(v):,.0f}",
         "order not seen",
     ),
     RequestFeature(
         "paid_share",
         "numeric",
         "(refunds already paid on the order + this one) / order total",
-        lambda v: f"{_f(v):.0%} of the order refunded with this one",
+        lambda v: f"{as_float(v):.0%} of the order refunded with this one",
         "order not seen",
     ),
     RequestFeature(
         "order_age_days",
         "numeric",
         "days from order to request",
-        lambda v: f"asked {_days(v)} after the order",
+        lambda v: f"asked {days_words(v)} after the order",
         "order not seen",
     ),
     RequestFeature(
         "delivered",
         "numeric",
         "1 if the carrier reported the order delivered",
-        _yes("order reported delivered", "order not reported delivered"),
+        yes_no("order reported delivered", "order not reported delivered"),
         "order not seen",
     ),
     RequestFeature(
         "days_since_delivery",
         "numeric",
         "days from delivery to request",
-        lambda v: f"asked {_days(v)} after delivery",
+        lambda v: f"asked {days_words(v)} after delivery",
         "not delivered",
     ),
     RequestFeature(
         "return_in_view",
         "numeric",
         "1 if a return is on its way (request for a physical return, label, scan or receipt)",
-        _yes("a return is on its way", "nothing sent back"),
+        yes_no("a return is on its way", "nothing sent back"),
     ),
     RequestFeature(
         "account_age_days",
         "numeric",
         "days since sign-up",
-        lambda v: f"account {_days(v)} old",
+        lambda v: f"account {days_words(v)} old",
         "signed up before the data",
     ),
     RequestFeature(
         "order_hours_after_signup",
         "numeric",
         "hours from sign-up to the order",
-        lambda v: f"ordered {_f(v):.0f} h after sign-up",
+        lambda v: f"ordered {as_float(v):.0f} h after sign-up",
         "signed up before the data",
     ),
     RequestFeature(
         "customer_orders",
         "numeric",
         "orders the customer placed so far",
-        lambda v: "customer's " + _n(v, "order", "orders"),
+        lambda v: "customer's " + count_words(v, "order", "orders"),
     ),
     RequestFeature(
         "customer_order_usd",
         "numeric",
         "what the customer ordered so far",
-        lambda v: f"${_f(v):,.0f} ordered by the customer",
+        lambda v: f"${as_float(v):,.0f} ordered by the customer",
     ),
     RequestFeature(
         "customer_requests_before",
         "numeric",
         "refunds the customer asked for before",
-        lambda v: _n(v, "earlier refund request", "earlier refund requests"),
+        lambda v: count_words(v, "earlier refund request", "earlier refund requests"),
     ),
     RequestFeature(
         "customer_requested_share",
         "numeric",
         "refund money asked for before / money ordered",
-        lambda v: f"{_f(v):.0%} of their orders asked back before",
+        lambda v: f"{as_float(v):.0%} of their orders asked back before",
         "no orders seen",
     ),
     RequestFeature(
         "customer_labels",
         "numeric",
         "fraud labels minus legitimate labels about the customer so far",
-        lambda v: _n(v, "net fraud label", "net fraud labels") + " on the customer",
+        lambda v: count_words(v, "net fraud label", "net fraud labels") + " on the customer",
     ),
     RequestFeature(
         "agent_requests_before",
         "numeric",
         "refunds the agent asked for before",
-        lambda v: "agent's " + _n(v, "earlier request", "earlier requests"),
+        lambda v: "agent's " + count_words(v, "earlier request", "earlier requests"),
         "asked by the system",
     ),
     RequestFeature(
         "agent_manual_share",
         "numeric",
         "share of the agent's requests that were overrides or returnless",
-        lambda v: f"{_f(v):.0%} of the agent's requests manual",
+        lambda v: f"{as_float(v):.0%} of the agent's requests manual",
         "asked by the system",
     ),
     RequestFeature(
         "agent_labels",
         "numeric",
         "fraud labels minus legitimate labels about the agent so far",
-        lambda v: _n(v, "net fraud label", "net fraud labels") + " on the agent",
+        lambda v: count_words(v, "net fraud label", "net fraud labels") + " on the agent",
         "asked by the system",
     ),
     RequestFeature(
         "pair_requests_before",
         "numeric",
         "refunds this agent asked for this customer before (in the repeat window)",
-        lambda v: "agent asked for this customer " + _n(v, "time", "times") + " before",
+        lambda v: "agent asked for this customer " + count_words(v, "time", "times") + " before",
         "asked by the system",
     ),
     RequestFeature(
         "agent_flag",
         "numeric",
         "strongest alert so far about the agent's refunds against their peers'",
-        lambda v: f"agent flagged against peers ({_f(v):.2f})",
+        lambda v: f"agent flagged against peers ({as_float(v):.2f})",
     ),
 )
 FEATURE_BY_NAME: Final = {f.name: f for f in REQUEST_FEATURES}

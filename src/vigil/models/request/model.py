@@ -52,8 +52,10 @@ from vigil.models.refund.model import (
     FeatureEncoder,
     _auc,
     _average_precision,
+    feature_specs,
     fit_platt,
     iso_ms,
+    json_safe,
 )
 from vigil.models.request.features import REQUEST_FEATURES, request_features
 
@@ -373,15 +375,7 @@ def save(
     split = extra.get("split", {})
     meta = registry.ModelMeta(
         name=MODEL_NAME,
-        features=[
-            registry.FeatureSpec(
-                f.name,
-                f.kind,
-                levels=model.levels.get(f.name) if f.kind == "categorical" else None,
-                description=f.description,
-            )
-            for f in REQUEST_FEATURES
-        ],
+        features=feature_specs(REQUEST_FEATURES, model.levels),
         training_window=registry.TrainingWindow(
             start=iso_ms(window[0]),
             end=iso_ms(window[1]),
@@ -390,21 +384,11 @@ def save(
             "calibration (latest)",
         ),
         params={**settings.params, "seed": settings.seed, "rounds": extra.get("rounds")},
-        metrics=_finite(metrics),
+        metrics=json_safe(metrics),
         data_fingerprint=data_fingerprint,
-        extra=_finite(extra),
+        extra=json_safe(extra),
     )
     return registry.save(registry_dir, model.booster, meta)
-
-
-def _finite(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _finite(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def load(path: Path | str, ref: str = MODEL_NAME) -> RequestModel:
