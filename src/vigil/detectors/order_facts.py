@@ -106,35 +106,72 @@ def route_of(origin_country: str, destination_postal_code: str | None) -> str:
     return origin_country + ">" + dest
 
 
+def parcel_list(entry: Any, t: int) -> list[Any]:
+    """The entry in its list form with ``t`` as activity: a new list for no entry or the
+    bare delivery time, else ``entry`` itself, updated."""
+    if entry is None:
+        return [t, None, None, None, None, None]
+    if type(entry) is int:
+        return [max(entry, t), entry, None, None, None, None]
+    if t > entry[0]:
+        entry[0] = t
+    return entry  # type: ignore[no-any-return]
+
+
+def with_delivery(entry: Any, t: int) -> Any:
+    """The entry once the order is known delivered at ``t`` (a list is updated in place)."""
+    if entry is None:
+        return t
+    if type(entry) is int:
+        return t if t < entry else entry
+    if t > entry[0]:
+        entry[0] = t
+    if entry[_DELIVERED] is None or t < entry[_DELIVERED]:
+        entry[_DELIVERED] = t
+    return entry
+
+
+def add_return_scan(entry: list[Any], scan: CarrierScan) -> None:
+    """A carrier scan of the return parcel (the earliest one sets the route)."""
+    t = scan.event_time_ms
+    first = entry[_FIRST_SCAN]
+    entry[_ROUTE] = earliest_route(first, entry[_ROUTE], scan)
+    if first is None or t < first:
+        entry[_FIRST_SCAN] = t
+    if scan.scan_type == "delivered":
+        seen = entry[_SCAN_DELIVERED]
+        if seen is None or t < seen:
+            entry[_SCAN_DELIVERED] = t
+
+
+def add_receipt(entry: list[Any], t: int) -> bool:
+    """The centre received the parcel at ``t``; True if it is the earliest receipt."""
+    if entry[_RECEIVED] is None or t < entry[_RECEIVED]:
+        entry[_RECEIVED] = t
+        return True
+    return False
+
+
 def _parcel_entry(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> Any:
     orders = ctx.keyed(namespace)
     entry: Any = orders.get(order_id)
-    if entry is None:
-        entry = orders[order_id] = [t, None, None, None, None, None]
-        file_for_sweep(ctx, (namespace, order_id), t + retention_ms)
-    elif type(entry) is int:
-        entry = orders[order_id] = [max(entry, t), entry, None, None, None, None]
-    elif t > entry[0]:
-        entry[0] = t
-    return entry
+    found = parcel_list(entry, t)
+    if found is not entry:
+        orders[order_id] = found
+        if entry is None:
+            file_for_sweep(ctx, (namespace, order_id), t + retention_ms)
+    return found
 
 
 def note_delivery(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> None:
     """The carrier delivered the order to the customer (the outbound parcel)."""
     orders = ctx.keyed(namespace)
     entry: Any = orders.get(order_id)
-    if entry is None:
-        orders[order_id] = t
-        file_for_sweep(ctx, (namespace, order_id), t + retention_ms)
-        return
-    if type(entry) is int:
-        if t < entry:
-            orders[order_id] = t
-        return
-    if t > entry[0]:
-        entry[0] = t
-    if entry[_DELIVERED] is None or t < entry[_DELIVERED]:
-        entry[_DELIVERED] = t
+    found = with_delivery(entry, t)
+    if found is not entry:
+        orders[order_id] = found
+        if entry is None:
+            file_for_sweep(ctx, (namespace, order_id), t + retention_ms)
 
 
 def earliest_route(first_ms: int | None, route: str | None, scan: CarrierScan) -> str | None:
@@ -151,24 +188,15 @@ def earliest_route(first_ms: int | None, route: str | None, scan: CarrierScan) -
 
 def note_return_scan(ctx: Context, namespace: str, scan: CarrierScan, retention_ms: int) -> None:
     """A carrier scan of the order's return parcel (the earliest one sets the route)."""
-    t = scan.event_time_ms
-    entry = _parcel_entry(ctx, namespace, scan.order_id, t, retention_ms)
-    first = entry[_FIRST_SCAN]
-    entry[_ROUTE] = earliest_route(first, entry[_ROUTE], scan)
-    if first is None or t < first:
-        entry[_FIRST_SCAN] = t
-    if scan.scan_type == "delivered":
-        seen = entry[_SCAN_DELIVERED]
-        if seen is None or t < seen:
-            entry[_SCAN_DELIVERED] = t
+    entry = _parcel_entry(ctx, namespace, scan.order_id, scan.event_time_ms, retention_ms)
+    add_return_scan(entry, scan)
 
 
 def note_receipt(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> None:
     """The return centre received the parcel; a timer at ``t`` teaches the route (by then
     every scan dated before the receipt has arrived)."""
     entry = _parcel_entry(ctx, namespace, order_id, t, retention_ms)
-    if entry[_RECEIVED] is None or t < entry[_RECEIVED]:
-        entry[_RECEIVED] = t
+    if add_receipt(entry, t):
         ctx.set_timer(t, TRANSIT_TIMER + order_id, t)
 
 
@@ -177,10 +205,17 @@ def learn_transit(ctx: Context, namespace: str, key: str, payload: Any) -> None:
     receipt time. Timers fire in event-time order and ``AmountBaseline`` holds updates of
     the latest instant back from reads at that instant, so what a route has learned at a
     given event time does not depend on arrival order."""
-    entry: Any = ctx.keyed(namespace).get(key[len(TRANSIT_TIMER) :])
-    if type(entry) is not list or entry[_RECEIVED] != payload or entry[_FIRST_SCAN] is None:
-        return  # an earlier receipt turned up (its own timer teaches), or nothing was scanned
-    teach_transit(ctx, entry[_ROUTE], entry[_FIRST_SCAN], payload)
+    lesson = transit_lesson(ctx.keyed(namespace).get(key[len(TRANSIT_TIMER) :]), payload)
+    if lesson is not None:
+        teach_transit(ctx, lesson[0], lesson[1], payload)
+
+
+def transit_lesson(entry: Any, received_ms: int) -> tuple[str, int] | None:
+    """(route, first scan) a parcel received at ``received_ms`` teaches its route; None if an
+    earlier receipt turned up (its own timer teaches) or nothing was scanned."""
+    if type(entry) is not list or entry[_RECEIVED] != received_ms or entry[_FIRST_SCAN] is None:
+        return None
+    return entry[_ROUTE], entry[_FIRST_SCAN]
 
 
 def teach_transit(ctx: Context, route: str, first_scan_ms: int, received_ms: int) -> None:
@@ -192,8 +227,7 @@ def teach_transit(ctx: Context, route: str, first_scan_ms: int, received_ms: int
     state: list[Any] | None = routes.get(route)
     if state is None:
         state = routes[route] = TransitHistogram.new()
-    TransitHistogram.fold(state, received_ms)
-    TransitHistogram.add(state, received_ms, received_ms - first_scan_ms)
+    TransitHistogram.record(state, first_scan_ms, received_ms)
 
 
 class TransitHistogram:
@@ -224,6 +258,12 @@ class TransitHistogram:
         state[3] = time_ms
         pending: dict[int, int] = state[4]
         pending[b] = pending.get(b, 0) + 1
+
+    @staticmethod
+    def record(state: list[Any], first_scan_ms: int, received_ms: int) -> None:
+        """A parcel first scanned at ``first_scan_ms`` and received at ``received_ms``."""
+        TransitHistogram.fold(state, received_ms)
+        TransitHistogram.add(state, received_ms, received_ms - first_scan_ms)
 
     @staticmethod
     def fold(state: list[Any], now_ms: int) -> None:
@@ -271,8 +311,11 @@ def normal_transit_ms(ctx: Context, route: str | None, at_ms: int, model: Transi
     from parcels received before ``at_ms`` (call it from a timer: ``at_ms`` is then an
     event time every detector run agrees on)."""
     state: list[Any] | None = ctx.keyed(TRANSIT_NAMESPACE).get(route) if route else None
-    if state is None:
-        return model.prior_ms
+    return model.prior_ms if state is None else transit_of(state, at_ms, model)
+
+
+def transit_of(state: list[Any], at_ms: int, model: TransitModel) -> int:
+    """A route's normal transit from its histogram (folded to ``at_ms`` in place)."""
     TransitHistogram.fold(state, at_ms)
     if TransitHistogram.weight(state, at_ms) < model.min_parcels:
         return model.prior_ms

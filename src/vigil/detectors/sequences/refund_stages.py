@@ -29,12 +29,15 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.order_facts import (
-    TRANSIT_MAX_MS,
-    TRANSIT_MIN_MS,
     TransitHistogram,
     TransitModel,
-    earliest_route,
+    add_receipt,
+    add_return_scan,
+    parcel_list,
     return_status,
+    transit_lesson,
+    transit_of,
+    with_delivery,
 )
 from vigil.detectors.sequences._common import AmountBaseline, is_young, refund_facts
 from vigil.detectors.settings import RefundWithoutReturnSettings
@@ -49,7 +52,6 @@ from vigil.events.schemas import (
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
-_DELIVERED, _FIRST_SCAN, _RECEIVED, _ROUTE, _SCAN_DELIVERED = 1, 2, 3, 4, 5
 _REFUND = "refund|"
 _IN_TRANSIT = "in_transit|"
 _TRANSIT = "transit|"
@@ -98,48 +100,25 @@ class RefundOrdersStage(_Stage):
 
     def _list_entry(self, ctx: StageContext, t: int) -> tuple[list[Any], int]:
         entry, basis = self._entry(ctx)
-        if entry is None:
-            return [t, None, None, None, None, None], t
-        if type(entry) is int:
-            last = max(entry, t)
-            return [last, entry, None, None, None, None], max(basis, last)
-        entry = list(entry)
-        if t > entry[0]:
-            entry[0] = t
-        return entry, max(basis, entry[0])
+        found = parcel_list(list(entry) if type(entry) is list else entry, t)
+        return found, max(basis, found[0])
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         tp = type(event)
         t = event.event_time_ms
         if tp is ShipmentDelivered:
             entry, basis = self._entry(ctx)
-            if entry is None:
-                self._put(ctx, t, t)
-            elif type(entry) is int:
-                if t < entry:
-                    self._put(ctx, t, max(basis, t))
-            else:
-                entry = list(entry)
-                if t > entry[0]:
-                    entry[0] = t
-                if entry[_DELIVERED] is None or t < entry[_DELIVERED]:
-                    entry[_DELIVERED] = t
-                self._put(ctx, entry, max(basis, entry[0]))
+            found = with_delivery(list(entry) if type(entry) is list else entry, t)
+            if type(entry) is list or found is not entry:
+                last = found if type(found) is int else found[0]
+                self._put(ctx, found, max(basis, last))
         elif tp is CarrierScan:
             entry, basis = self._list_entry(ctx, t)
-            first = entry[_FIRST_SCAN]
-            entry[_ROUTE] = earliest_route(first, entry[_ROUTE], event)
-            if first is None or t < first:
-                entry[_FIRST_SCAN] = t
-            if event.scan_type == "delivered":
-                seen = entry[_SCAN_DELIVERED]
-                if seen is None or t < seen:
-                    entry[_SCAN_DELIVERED] = t
+            add_return_scan(entry, event)
             self._put(ctx, entry, basis)
         elif tp is ReturnReceived:
             entry, basis = self._list_entry(ctx, t)
-            if entry[_RECEIVED] is None or t < entry[_RECEIVED]:
-                entry[_RECEIVED] = t
+            if add_receipt(entry, t):
                 # at the receipt's time every scan dated before it has arrived
                 ctx.timer(t, _TRANSIT + str(t))
             self._put(ctx, entry, basis)
@@ -161,16 +140,14 @@ class RefundOrdersStage(_Stage):
     def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
         if name.startswith(_TRANSIT):
             received = int(name[len(_TRANSIT) :])
-            entry, _basis = self._entry(ctx)
-            if type(entry) is not list or entry[_RECEIVED] != received:
-                return ()  # an earlier receipt turned up (its own timer teaches)
-            if entry[_FIRST_SCAN] is None:
+            lesson = transit_lesson(self._entry(ctx)[0], received)
+            if lesson is None:
                 return ()
             return (
                 ParcelReceived(
                     event_time_ms=received,
-                    route=entry[_ROUTE],
-                    first_scan_ms=entry[_FIRST_SCAN],
+                    route=lesson[0],
+                    first_scan_ms=lesson[1],
                     received_ms=received,
                 ),
             )
@@ -245,8 +222,7 @@ class RefundRoutesStage(_Stage):
             if event.first_scan_ms > event.received_ms:
                 return ()
             state = TransitHistogram.new() if state is None else _copy_hist(state)
-            TransitHistogram.fold(state, event.received_ms)
-            TransitHistogram.add(state, event.received_ms, event.received_ms - event.first_scan_ms)
+            TransitHistogram.record(state, event.first_scan_ms, event.received_ms)
             handle.set(state)
             return ()
         if type(event) is TransitAsked:
@@ -257,11 +233,8 @@ class RefundRoutesStage(_Stage):
             transit = model.prior_ms
             if state is not None:
                 state = _copy_hist(state)
-                TransitHistogram.fold(state, event.deadline_ms)
+                transit = transit_of(state, event.deadline_ms, model)
                 handle.set(state)
-                if TransitHistogram.weight(state, event.deadline_ms) >= model.min_parcels:
-                    ms = TransitHistogram.quantile_ms(state, model.quantile) * (1.0 + model.margin)
-                    transit = int(min(TRANSIT_MAX_MS, max(TRANSIT_MIN_MS, ms)))
             return (
                 TransitAnswered(
                     event_time_ms=event.deadline_ms,

@@ -121,11 +121,6 @@ class MemoryBackend:
                     dropped += 1
         return dropped
 
-    def __len__(self) -> int:
-        return sum(map(len, self.values.values())) + sum(
-            len(f) for t in self.maps.values() for f in t.values()
-        )
-
     # --- checkpoints ---------------------------------------------------------------------
 
     def changed(self) -> int:

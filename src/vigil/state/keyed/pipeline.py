@@ -36,9 +36,9 @@ class StagePipeline(BaseDetector):
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names repeat in {self.name}: {names}")
-        derived = {tag for s in self.stages for tag in s.reads if tag in _derived_tags()}
+        # the runtime routes source events; derived ones never leave the pipeline
         self.subscribes = frozenset(  # type: ignore[misc]
-            tag for s in self.stages for tag in s.reads if tag not in derived
+            tag for s in self.stages for tag in s.reads if tag not in DERIVED_TYPES
         )
         self._contexts: dict[str, StageContext] | None = None
         self._readers: dict[str, list[tuple[Stage, StageContext]]] = {}
@@ -147,10 +147,6 @@ def _collect(outputs: Sequence[Any], signals: list[Signal], queue: deque[Any]) -
             signals.append(out)
         else:
             queue.append(out)
-
-
-def _derived_tags() -> frozenset[str]:
-    return DERIVED_TYPES
 
 
 __all__ = ["StagePipeline"]

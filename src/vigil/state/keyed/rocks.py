@@ -149,9 +149,6 @@ class RocksBackend:
                 self._changed += 1
         return len(due)
 
-    def __len__(self) -> int:
-        return sum(1 for k, _v in self._scan(b"") if not k.startswith(b"x\x1f"))
-
     # --- checkpoints ---------------------------------------------------------------------
 
     def changed(self) -> int:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final, Literal, Protocol, get_args
 from vigil.detectors.base import Signal
 from vigil.events.derived import DerivedEvent
 from vigil.state.keyed.backend import StateBackend
-from vigil.state.keyed.spec import DAY_MS, NEVER, StateSpec, expiry_of
+from vigil.state.keyed.spec import StateSpec, expiry_of
 
 KeyKind = Literal[
     "order",
@@ -190,12 +190,7 @@ class ValueHandle(_Handle):
         key = ctx.key
         if key is None:
             ctx._current()  # raises
-        ttl = self.spec.ttl_ms
-        if ttl is None:
-            expiry = NEVER
-        else:
-            due = (ctx.now_ms if at_ms is None else at_ms) + ttl
-            expiry = due - due % DAY_MS + DAY_MS
+        expiry = expiry_of(ctx.now_ms if at_ms is None else at_ms, self.spec.ttl_ms)
         ctx._backend.put(self._ns, key, expiry, value)  # type: ignore[arg-type]
 
     def clear(self) -> None:
