@@ -32,6 +32,7 @@ import collections
 import contextlib
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -340,6 +341,10 @@ class OutputTailer:
         #: the input log offset up to which the runtime's outputs are all in the index (from
         #: ``progress.json``, read before the outputs were read to their end)
         self.reflected_offset = 0
+        # one reader at a time: the server's tailing task and a ``catch_up`` from another
+        # thread (a test's, or an embedding program's) would otherwise both read a slice
+        # and both advance the offset past it, losing lines
+        self._reading = threading.Lock()
 
     def _published_mtime_ns(self) -> int:
         """When the runtime last published: ``progress.json`` (replaced after each batch in
@@ -379,6 +384,10 @@ class OutputTailer:
 
     def poll_once(self, limit: int = TAIL_SLICE_BYTES) -> bool:
         """Read one slice of each output; True when both are read to the end."""
+        with self._reading:
+            return self._poll_once(limit)
+
+    def _poll_once(self, limit: int) -> bool:
         # the publish time is taken before reading: the outputs it published are then
         # certainly in the files when they are read
         mtime = self._published_mtime_ns()
