@@ -39,22 +39,29 @@ class ParcelReceived(DerivedEvent, tag="parcel_received", kw_only=True, frozen=T
 
 
 class TransitAsked(DerivedEvent, tag="transit_asked", kw_only=True, frozen=True):
-    """The order stage asks the route's stage when a scanned parcel of a refund is due."""
+    """An order stage asks the route's stage, as of ``deadline_ms``, when a scanned parcel
+    is due and whether the route is established; ``purpose`` and ``refund_id`` are handed
+    back in the answer, for the asker to know what it asked for."""
 
     route: str | None
     order_id: str
     refund_id: str
     first_scan_ms: int
     deadline_ms: int
+    purpose: str = "refund"
 
 
 class TransitAnswered(DerivedEvent, tag="transit_answered", kw_only=True, frozen=True):
-    """The route's answer: the parcel is due at ``due_ms`` (first scan + normal transit)."""
+    """The route's answer: the parcel is due at ``due_ms`` (first scan + normal transit);
+    ``known``: the route had enough received parcels to be an established one."""
 
     order_id: str
     refund_id: str
     due_ms: int
     deadline_ms: int
+    purpose: str = "refund"
+    first_scan_ms: int = 0
+    known: bool = False
 
 
 class UnreturnedRefund(DerivedEvent, tag="unreturned_refund", kw_only=True, frozen=True):

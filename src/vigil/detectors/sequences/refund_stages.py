@@ -29,16 +29,14 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.order_facts import (
-    TransitHistogram,
-    TransitModel,
     add_receipt,
     add_return_scan,
     parcel_list,
     return_status,
     transit_lesson,
-    transit_of,
     with_delivery,
 )
+from vigil.detectors.route_transit import RouteTransitStage, copy_hist
 from vigil.detectors.sequences._common import AmountBaseline, is_young, refund_facts
 from vigil.detectors.settings import RefundWithoutReturnSettings
 from vigil.events.derived import ParcelReceived, TransitAnswered, TransitAsked, UnreturnedRefund
@@ -204,52 +202,8 @@ class RefundOrdersStage(_Stage):
         )
 
 
-class RefundRoutesStage(_Stage):
+class RefundRoutesStage(RouteTransitStage):
     name: ClassVar[str] = "refund_routes"
-    reads: ClassVar[frozenset[str]] = frozenset({"parcel_received", "transit_asked"})
-    key: ClassVar[KeyKind] = "route"
-
-    def state(self) -> Sequence[StateSpec]:
-        return (ValueSpec("transit", ttl_ms=None),)  # TransitHistogram
-
-    def key_of(self, event: Any) -> str | None:
-        return event.route  # type: ignore[no-any-return]
-
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        handle = ctx.value("transit")
-        state: list[Any] | None = handle.get()
-        if type(event) is ParcelReceived:
-            if event.first_scan_ms > event.received_ms:
-                return ()
-            state = TransitHistogram.new() if state is None else _copy_hist(state)
-            TransitHistogram.record(state, event.first_scan_ms, event.received_ms)
-            handle.set(state)
-            return ()
-        if type(event) is TransitAsked:
-            s = self.settings
-            model = TransitModel(
-                s.transit_quantile, s.transit_margin, s.transit_prior_ms, s.transit_min_parcels
-            )
-            transit = model.prior_ms
-            if state is not None:
-                state = _copy_hist(state)
-                transit = transit_of(state, event.deadline_ms, model)
-                handle.set(state)
-            return (
-                TransitAnswered(
-                    event_time_ms=event.deadline_ms,
-                    order_id=event.order_id,
-                    refund_id=event.refund_id,
-                    due_ms=event.first_scan_ms + transit,
-                    deadline_ms=event.deadline_ms,
-                ),
-            )
-        return ()
-
-
-def _copy_hist(state: list[Any]) -> list[Any]:
-    """A histogram to change and write back (stored values are never changed in place)."""
-    return [state[0], list(state[1]), state[2], state[3], dict(state[4])]
 
 
 class RefundSignupsStage(_Stage):
@@ -347,7 +301,7 @@ class RefundIssuersStage(_Stage):
         # score against the baseline of earlier deadlines, then teach it this refund
         handle = ctx.value("baseline")
         found = handle.get()
-        base = AmountBaseline.new() if found is None else _copy_hist(found)
+        base = AmountBaseline.new() if found is None else copy_hist(found)
         AmountBaseline.fold(base, deadline, s.baseline_decay_per_day)
         issuer = facts[5]
         prior = s.prior_agent_typical_cents if issuer == "agent" else s.prior_system_typical_cents
