@@ -63,7 +63,7 @@ class FakeContext:
     def keyed(self, namespace: str) -> dict[str, Any]:
         return self.state.setdefault(namespace, {})
 
-    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None) -> None:
+    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None, phase: int = 0) -> None:
         pickle.dumps(payload)  # timer payloads must be plain, picklable data
         self.timers.append((fire_at_ms, key, payload))
 

@@ -40,7 +40,7 @@ class _Ctx:
     def keyed(self, namespace: str) -> dict[str, Any]:
         return self.state.setdefault(namespace, {})
 
-    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None) -> None:
+    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None, phase: int = 0) -> None:
         raise AssertionError("not expected")
 
     def window_add(self, name: str, key: str, time_ms: int, value: Any) -> None:

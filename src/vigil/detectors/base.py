@@ -89,8 +89,9 @@ class Context(Protocol):
         """
         ...
 
-    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None) -> None:
-        """Call the detector's ``on_timer`` once the watermark passes ``fire_at_ms``."""
+    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None, phase: int = 0) -> None:
+        """Call the detector's ``on_timer`` once the watermark passes ``fire_at_ms``; of the
+        timers due at one instant, those of a later ``phase`` fire after the others."""
         ...
 
     def window_add(self, name: str, key: str, time_ms: int, value: Any) -> None:

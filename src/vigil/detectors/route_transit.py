@@ -1,4 +1,11 @@
-"""The route stage: how long return parcels of one route normally take, learned per route.
+"""Order parcels and return routes on the keyed-state contract, for the detectors that judge
+whether a refund's goods came back.
+
+``ParcelKeeping``: what an order stage keeps of the order's parcels (``order_facts``'s
+entry: the outbound delivery, the return parcel's scans and receipt) and how it teaches
+the route of a received parcel.
+
+The route stage: how long return parcels of one route normally take, learned per route.
 
 Keyed by route (``order_facts.route_of``: first-scan country > destination postal code). An
 order stage tells it of each received parcel (``ParcelReceived``, sent at the receipt's time)
@@ -17,8 +24,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
-from vigil.detectors.order_facts import TransitHistogram, TransitModel, transit_of
+from vigil.detectors.order_facts import (
+    TransitHistogram,
+    TransitModel,
+    add_receipt,
+    add_return_scan,
+    parcel_list,
+    transit_lesson,
+    transit_of,
+    with_delivery,
+)
 from vigil.events.derived import ParcelReceived, TransitAnswered, TransitAsked
+from vigil.events.schemas import CarrierScan, ReturnReceived, ShipmentDelivered
 from vigil.state.keyed.spec import StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
@@ -32,6 +49,67 @@ class TransitSettings(Protocol):
     def transit_prior_ms(self) -> int: ...
     @property
     def transit_min_parcels(self) -> float: ...
+
+
+#: the source events ``ParcelKeeping`` reads
+PARCEL_EVENTS: frozenset[str] = frozenset({"shipment_delivered", "carrier_scan", "return_received"})
+#: its timer at a receipt's time (by then every scan dated before it has arrived)
+PARCEL_TIMER = "transit|"
+
+
+class ParcelKeeping:
+    """An order stage's parcels: the value ``parcel`` holds ``(entry, basis)``, the entry as
+    ``order_facts`` keeps it (the bare delivery time, or [last, delivered, first scan,
+    received, route, first delivered scan]) and ``basis``, the latest time it was touched
+    (its time-to-live counts from there)."""
+
+    def parcel(self, ctx: StageContext) -> tuple[Any, int]:
+        found = ctx.value("parcel").get()
+        return (None, 0) if found is None else found
+
+    def _put_parcel(self, ctx: StageContext, entry: Any, basis: int) -> None:
+        ctx.value("parcel").set((entry, basis), at_ms=basis)
+
+    def _parcel_list(self, ctx: StageContext, t: int) -> tuple[list[Any], int]:
+        entry, basis = self.parcel(ctx)
+        found = parcel_list(list(entry) if type(entry) is list else entry, t)
+        return found, max(basis, found[0])
+
+    def note_parcel(self, event: Any, ctx: StageContext) -> None:
+        """Keep a delivery, return scan or receipt of the order (other events: nothing)."""
+        tp = type(event)
+        t = event.event_time_ms
+        if tp is ShipmentDelivered:
+            entry, basis = self.parcel(ctx)
+            found = with_delivery(list(entry) if type(entry) is list else entry, t)
+            if type(entry) is list or found is not entry:
+                last = found if type(found) is int else found[0]
+                self._put_parcel(ctx, found, max(basis, last))
+        elif tp is CarrierScan:
+            entry, basis = self._parcel_list(ctx, t)
+            add_return_scan(entry, event)
+            self._put_parcel(ctx, entry, basis)
+        elif tp is ReturnReceived:
+            entry, basis = self._parcel_list(ctx, t)
+            if add_receipt(entry, t):
+                ctx.timer(t, PARCEL_TIMER + str(t))
+            self._put_parcel(ctx, entry, basis)
+
+    def parcel_lesson(self, name: str, ctx: StageContext) -> Sequence[Output]:
+        """Handle the ``PARCEL_TIMER`` ``name``: the route of the received parcel learns its
+        first-scan-to-receipt time (nothing if an earlier receipt turned up since)."""
+        received = int(name[len(PARCEL_TIMER) :])
+        lesson = transit_lesson(self.parcel(ctx)[0], received)
+        if lesson is None:
+            return ()
+        return (
+            ParcelReceived(
+                event_time_ms=received,
+                route=lesson[0],
+                first_scan_ms=lesson[1],
+                received_ms=received,
+            ),
+        )
 
 
 def transit_model(s: TransitSettings) -> TransitModel:
@@ -100,4 +178,12 @@ def copy_hist(state: list[Any]) -> list[Any]:
     return [state[0], list(state[1]), state[2], state[3], dict(state[4])]
 
 
-__all__ = ["RouteTransitStage", "TransitSettings", "copy_hist", "transit_model"]
+__all__ = [
+    "PARCEL_EVENTS",
+    "PARCEL_TIMER",
+    "ParcelKeeping",
+    "RouteTransitStage",
+    "TransitSettings",
+    "copy_hist",
+    "transit_model",
+]

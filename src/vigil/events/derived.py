@@ -78,6 +78,55 @@ class UnreturnedRefund(DerivedEvent, tag="unreturned_refund", kw_only=True, froz
     repeat: bool = False
 
 
+#: an agent's refund as ``agent_refunds`` keeps it: (agent_id, refund_id, amount_cents,
+#: policy if manual else "", customer_id, order_id, session_id, time_ms)
+AgentRefundValue = tuple[str, str, int, str, str, str, str | None, int]
+
+
+class ManualRefundUnreturned(
+    DerivedEvent, tag="manual_refund_unreturned", kw_only=True, frozen=True
+):
+    """An agent's manual refund of a delivered order whose goods had not come back by the
+    refund's deadline, judged by the order's stage at the judgement of its window."""
+
+    agent_id: str
+    window_start_ms: int
+    value: AgentRefundValue
+
+
+class AgentWindowClosed(DerivedEvent, tag="agent_window_closed", kw_only=True, frozen=True):
+    """An agent's window judged by the agent's stage: its unreturned manual refunds over the
+    history and the manual refunds of the window, for the team's stage to compare."""
+
+    team: str
+    agent_id: str
+    window_start_ms: int
+    unreturned: tuple[AgentRefundValue, ...]
+    n_manual: int
+
+
+class RefundCustomerAge(DerivedEvent, tag="refund_customer_age", kw_only=True, frozen=True):
+    """Was the customer of a refund an account signed up shortly before it? Asked of the
+    customer's stage (``step`` "customer"), answered to the team's (``step`` "team")."""
+
+    step: str
+    team: str
+    window_start_ms: int
+    refund_id: str
+    customer_id: str
+    refund_ms: int
+    young: bool = False
+
+
 DERIVED_TYPES: Final = frozenset(
-    {"order_returned", "parcel_received", "transit_asked", "transit_answered", "unreturned_refund"}
+    {
+        "order_returned",
+        "parcel_received",
+        "transit_asked",
+        "transit_answered",
+        "unreturned_refund",
+        "manual_refund_unreturned",
+        "agent_window_closed",
+        "refund_customer_age",
+    }
 )

@@ -159,9 +159,9 @@ class _DetectorContext:
             self._cache[namespace] = ns
         return ns
 
-    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None) -> None:
+    def set_timer(self, fire_at_ms: int, key: str, payload: Any = None, phase: int = 0) -> None:
         rt = self._rt
-        rt.timers.set(fire_at_ms, self._prefix, key, payload)
+        rt.timers.set(fire_at_ms, self._prefix, key, payload, phase)
         if fire_at_ms < rt.next_due_ms:
             rt.next_due_ms = fire_at_ms
 

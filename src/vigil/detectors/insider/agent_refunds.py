@@ -24,299 +24,393 @@ from being flagged.
 An alert's subject is the agent *in that window* (``<agent_id>@<window start>``), so a
 later window gives a new alert id; it lists the agent's unreturned manual refunds of at
 least ``listed_refund_min_cents`` as the refunds at risk.
+
+As stages (docs/adr/0004-keyed-state.md), at a window's judgement time T:
+
+1. ``agent_refund_orders`` (key: order) keeps the order's parcels (``route_transit``'s
+   ``ParcelKeeping``) and the agents' manual refunds on it; its timer at T judges each
+   refund's parcel as of the refund's deadline, asking the route's stage (read at T) whether
+   a scanned parcel is still within its normal time, and reports the unreturned ones
+   (``ManualRefundUnreturned``);
+2. ``agent_refund_routes`` (key: route): the learned transit times;
+3. ``agent_refund_agents`` (key: agent; timers in phase 1, after the orders'): the roster,
+   the windows and the history; at T it reports the agent's window to its team
+   (``AgentWindowClosed``) and asks the customers' stages about the refunds it might list;
+4. ``agent_refund_signups`` (key: customer): was the account young at the refund?
+5. ``agent_refund_teams`` (key: team; timers in phase 2, after the agents'): compares the
+   agents of the team (``peer_judgement``).
+
+Signals of one window come out team by team (sorted by agent within a team), where the one
+detector gave them sorted by agent over all teams.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
-from vigil.detectors.insider._common import (
-    GC_PREFIX,
-    days,
-    is_young,
-    logistic,
-    median,
-    money,
-    note_signup,
-    sweep,
-    utc_stamp,
+from vigil.detectors.insider._common import is_young
+from vigil.detectors.insider.peer_judgement import (
+    NAME,
+    REASON_MANY_MANUAL,
+    REASON_OVERRIDES,
+    REASON_PEER_OUTLIER,
+    VERSION,
+    AgentWindow,
+    PeerJudgement,
 )
-from vigil.detectors.order_facts import (
-    TRANSIT_TIMER,
-    TransitModel,
-    learn_transit,
-    note_delivery,
-    note_receipt,
-    note_return_scan,
-    on_its_way,
-    return_status,
+from vigil.detectors.order_facts import TransitModel, return_status
+from vigil.detectors.route_transit import (
+    PARCEL_EVENTS,
+    PARCEL_TIMER,
+    ParcelKeeping,
+    RouteTransitStage,
 )
 from vigil.detectors.settings import AgentRefundsSettings
-from vigil.events.schemas import (
-    AgentRostered,
-    CarrierScan,
-    CustomerSignup,
-    EventBase,
-    RefundIssued,
-    ReturnReceived,
-    ShipmentDelivered,
+from vigil.events.derived import (
+    AgentRefundValue,
+    AgentWindowClosed,
+    ManualRefundUnreturned,
+    RefundCustomerAge,
+    TransitAnswered,
+    TransitAsked,
 )
+from vigil.events.schemas import AgentRostered, CustomerSignup, RefundIssued
+from vigil.state.keyed.pipeline import StagePipeline
+from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
-REASON_PEER_OUTLIER = "unreturned_manual_refunds_above_team_peers"
-REASON_OVERRIDES = "manual_overrides"
-REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
-
-_ROSTER = "roster"  # agent_id -> (event_time_ms, team)
-# order_id -> delivered ms, or the parcel entry of ``vigil.detectors.order_facts``
-_ORDERS = "orders"
-_BUCKETS = "windows"  # str(window start) -> [start_ms, Acc], until judged
-_SIGNUPS = "signups"  # customer_id -> sign-up time (kept while the account is young)
-_HISTORY = "history"  # agent_id -> unreturned manual RefundValues judged within history_ms
 _JUDGE = "judge|"
-
-#: how a return route's normal transit time is read (``order_facts`` defaults, the same as
-#: ``refund_without_return``'s and ``empty_box``'s)
-_TRANSIT = TransitModel()
-
-# window value: (agent_id, refund_id, amount_cents, policy, customer_id, order_id,
-#                session_id, time_ms)
-RefundValue = tuple[str, str, int, str, str, str, str | None, int]
-# accumulator of a window: agent_id -> [refunds, refund_cents, [RefundValue of manual ones]]
-Acc = dict[str, list[Any]]
+_ASK = "agent_refunds"
 
 
-class AgentRefundsDetector(BaseDetector):
-    """Agents whose unreturned manual refund money stands out among team peers."""
-
-    name: ClassVar[str] = "agent_refunds"
-    version: ClassVar[int] = 3
-    subscribes: ClassVar[frozenset[str]] = frozenset(
-        {
-            "agent_rostered",
-            "refund_issued",
-            "carrier_scan",
-            "return_received",
-            "shipment_delivered",
-            "customer_signup",
-        }
-    )
+class _Stage:
+    version: ClassVar[int] = 1
 
     def __init__(self, settings: AgentRefundsSettings | None = None) -> None:
         self.settings = settings or AgentRefundsSettings()
 
-    # --- events -----------------------------------------------------------------------------
+    def _start(self, t: int) -> int:
+        return t - t % self.settings.window_ms
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        retention = self.settings.retention_ms
-        if type(event) is ShipmentDelivered:
-            note_delivery(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
-        elif type(event) is CarrierScan:
-            note_return_scan(ctx, _ORDERS, event, retention)
-        elif type(event) is ReturnReceived:
-            note_receipt(ctx, _ORDERS, event.order_id, event.event_time_ms, retention)
-        elif type(event) is RefundIssued:
-            if event.issued_by == "agent" and event.agent_id:
-                manual = event.policy in self.settings.manual_policies
-                value: RefundValue = (
-                    event.agent_id,
-                    event.refund_id,
-                    event.amount_cents,
-                    event.policy if manual else "",
-                    event.customer_id,
-                    event.order_id,
-                    event.session_id,
-                    event.event_time_ms,
-                )
-                self._add(ctx, value)
-        elif type(event) is CustomerSignup:
-            if self.settings.list_pattern_refunds_only:
-                note_signup(
-                    ctx,
-                    _SIGNUPS,
-                    event.customer_id,
-                    event.event_time_ms,
-                    self.settings.retention_ms,
-                )
-        elif type(event) is AgentRostered:
-            roster = ctx.keyed(_ROSTER)
-            old = roster.get(event.agent_id)
-            if old is None or old[0] <= event.event_time_ms:
-                roster[event.agent_id] = (event.event_time_ms, event.team)
+    def _judged_at(self, start_ms: int) -> int:
+        s = self.settings
+        return start_ms + s.window_ms + s.return_grace_ms
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
         return ()
 
-    def _add(self, ctx: Context, value: RefundValue) -> None:
-        t = value[7]
-        start = t - t % self.settings.window_ms
-        buckets = ctx.keyed(_BUCKETS)
-        bucket: list[Any] | None = buckets.get(str(start))
-        if bucket is None:
-            bucket = buckets[str(start)] = [start, {}]
-            end = start + self.settings.window_ms
-            ctx.set_timer(end + self.settings.return_grace_ms, _JUDGE + str(start))
-        acc: Acc = bucket[1]
-        slot = acc.get(value[0])
-        if slot is None:
-            slot = acc[value[0]] = [0, 0, []]
-        slot[0] += 1
-        slot[1] += value[2]
-        if value[3]:
-            slot[2].append(value)
 
-    # --- judgement --------------------------------------------------------------------------
+def _manual_value(event: RefundIssued, settings: AgentRefundsSettings) -> AgentRefundValue:
+    manual = event.policy in settings.manual_policies
+    return (
+        event.agent_id or "",
+        event.refund_id,
+        event.amount_cents,
+        event.policy if manual else "",
+        event.customer_id,
+        event.order_id,
+        event.session_id,
+        event.event_time_ms,
+    )
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
-        if key.startswith(GC_PREFIX):
-            sweep(ctx, key, fired_at_ms, self.settings.retention_ms)
-            return ()
-        if key.startswith(TRANSIT_TIMER):
-            learn_transit(ctx, _ORDERS, key, payload)
-            return ()
-        if not key.startswith(_JUDGE):
-            return ()
-        bucket = ctx.keyed(_BUCKETS).pop(key[len(_JUDGE) :], None)
-        if bucket is None:
-            return ()
-        return self._judge(bucket[0], bucket[1], fired_at_ms, ctx)
 
-    def _unreturned(
-        self, refunds: list[RefundValue], ctx: Context, at_ms: int
-    ) -> list[RefundValue]:
-        orders = ctx.keyed(_ORDERS)
-        grace = self.settings.return_grace_ms
-        out: list[RefundValue] = []
-        for r in refunds:
-            deadline = r[7] + grace
-            status = return_status(orders.get(r[5]), deadline)
-            # never delivered: a lost parcel, not money that should come back; a scanned
-            # parcel still within its route's normal time is given the benefit of the doubt
-            if (
-                status.delivered
-                and not status.received
-                and not on_its_way(ctx, status, deadline, at_ms, _TRANSIT)
-            ):
-                out.append(r)
-        return out
+def _by_agent(event: Any) -> bool:
+    return event.issued_by == "agent" and bool(event.agent_id)
 
-    def _judge(self, start_ms: int, acc: Acc, fired_at_ms: int, ctx: Context) -> list[Signal]:
-        s = self.settings
-        roster = ctx.keyed(_ROSTER)
-        history = ctx.keyed(_HISTORY)
-        horizon = start_ms + s.window_ms - s.history_ms
-        # agent -> (team, unreturned manual cents, unreturned manual refunds, manual refunds),
-        # all over the history: this window's refunds and the judged ones before it
-        per_agent: dict[str, tuple[str, int, list[RefundValue], int]] = {}
-        for agent_id in sorted(acc):
-            manual: list[RefundValue] = acc[agent_id][2]
-            past: list[RefundValue] = [r for r in history.get(agent_id, ()) if r[7] >= horizon]
-            unreturned = past + self._unreturned(manual, ctx, fired_at_ms)
-            history[agent_id] = unreturned
-            rost = roster.get(agent_id)
-            team = rost[1] if rost is not None else s.unknown_team
-            per_agent[agent_id] = (team, sum(r[2] for r in unreturned), unreturned, len(manual))
-        teams: dict[str, list[str]] = {}
-        for agent_id, (team, _, _, _) in per_agent.items():
-            teams.setdefault(team, []).append(agent_id)
-        out: list[Signal] = []
-        for agent_id, (team, cents, unreturned, n_manual) in per_agent.items():
-            if cents < s.min_unreturned_cents:
-                continue
-            dear = sum(1 for r in unreturned if r[2] >= s.listed_refund_min_cents)
-            if dear < s.min_unreturned_refunds:
-                continue
-            peers = [float(per_agent[p][1]) for p in teams[team] if p != agent_id]
-            if len(peers) < s.min_peers:
-                continue
-            med = median(peers)
-            floor = float(s.ratio_floor_cents)
-            log2_ratio = math.log2((cents + floor) / (med + floor))
-            score = clamp01(logistic(s.log2_ratio_slope * (log2_ratio - s.log2_ratio_at_half)))
-            if score < s.min_emit_score:
-                continue
-            out.append(
-                self._signal(
-                    ctx,
-                    agent_id,
-                    team,
-                    cents,
-                    unreturned,
-                    n_manual,
-                    med,
-                    len(peers),
-                    log2_ratio,
-                    score,
-                    start_ms,
-                    fired_at_ms,
-                )
-            )
-        return out
 
-    def _signal(
-        self,
-        ctx: Context,
-        agent_id: str,
-        team: str,
-        cents: int,
-        unreturned: list[RefundValue],
-        n_manual: int,
-        peer_median: float,
-        n_peers: int,
-        log2_ratio: float,
-        score: float,
-        start_ms: int,
-        fired_at_ms: int,
-    ) -> Signal:
-        s = self.settings
-        dear = [r for r in unreturned if r[2] >= s.listed_refund_min_cents]
-        if s.list_pattern_refunds_only:
-            signups = ctx.keyed(_SIGNUPS)
-            seen: dict[str, int] = {}
-            for r in unreturned:
-                seen[r[4]] = seen.get(r[4], 0) + 1
+class AgentRefundOrdersStage(_Stage, ParcelKeeping):
+    name: ClassVar[str] = "agent_refund_orders"
+    reads: ClassVar[frozenset[str]] = PARCEL_EVENTS | {"refund_issued", "transit_answered"}
+    key: ClassVar[KeyKind] = "order"
 
-            def fits(r: RefundValue) -> bool:
-                young = is_young(signups.get(r[4]), r[7], s.young_account_ms)
-                return young or seen[r[4]] > 1
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            ValueSpec("parcel", ttl_ms=self.settings.retention_ms),  # see ``ParcelKeeping``
+            MapSpec("refunds", ttl_ms=None),  # refund id -> AgentRefundValue, until judged
+        )
 
-            listed = sorted((r for r in dear if fits(r)), key=lambda r: r[1])
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is RefundIssued and not (
+            _by_agent(event) and event.policy in self.settings.manual_policies
+        ):
+            return None
+        return event.order_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        tp = type(event)
+        if tp is RefundIssued:
+            value = _manual_value(event, self.settings)
+            ctx.map("refunds").put(event.refund_id, value)
+            ctx.timer(self._judged_at(self._start(value[7])), _JUDGE + event.refund_id)
+        elif tp is TransitAnswered:
+            if event.purpose != _ASK:
+                return ()
+            found = ctx.map("refunds").get(event.refund_id)
+            if found is None:
+                return ()
+            ctx.map("refunds").remove(event.refund_id)
+            # a scanned parcel still within its route's normal time is on its way
+            deadline = found[7] + self.settings.return_grace_ms
+            return () if event.due_ms > deadline else (self._unreturned(found),)
         else:
-            listed = sorted(dear, key=lambda r: r[1])
-        reasons = [REASON_PEER_OUTLIER]
-        n_overrides = sum(1 for r in unreturned if r[3] == "manual_override")
-        if n_overrides:
-            reasons.append(REASON_OVERRIDES)
-        if len(unreturned) >= 5:
-            reasons.append(REASON_MANY_MANUAL)
-        start = utc_stamp(start_ms)
-        explanation = (
-            f"agent {agent_id} (team {team}) issued {len(unreturned)} manual refunds "
-            f"({n_overrides} overrides) worth {money(cents)} that never came back, of "
-            f"{n_manual} manual refunds in the window from {start} and the "
-            f"{days(s.history_ms - s.window_ms)} before it, vs a median of "
-            f"{money(round(peer_median))} over {n_peers} team peers "
-            f"({2**log2_ratio:.1f}x with floors); at risk: {len(listed)} refunds of "
-            f"{money(s.listed_refund_min_cents)} or more worth {money(sum(r[2] for r in listed))}"
-            + (
-                f" (to new or repeat customers; {len(dear) - len(listed)} more to established "
-                "one-off customers not listed)"
-                if len(dear) > len(listed)
-                else ""
+            self.note_parcel(event, ctx)
+        return ()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        if name.startswith(PARCEL_TIMER):
+            return self.parcel_lesson(name, ctx)
+        refund_id = name[len(_JUDGE) :]
+        value: AgentRefundValue | None = ctx.map("refunds").get(refund_id)
+        if value is None:
+            return ()
+        deadline = value[7] + self.settings.return_grace_ms
+        status = return_status(self.parcel(ctx)[0], deadline)
+        # never delivered: a lost parcel, not money that should come back
+        if not status.delivered or status.received:
+            ctx.map("refunds").remove(refund_id)
+            return ()
+        if status.first_scan_ms is not None:
+            if status.route is not None:
+                return (
+                    TransitAsked(
+                        event_time_ms=fired_at_ms,
+                        route=status.route,
+                        order_id=value[5],
+                        refund_id=refund_id,
+                        first_scan_ms=status.first_scan_ms,
+                        deadline_ms=fired_at_ms,  # the route is read as of the judgement
+                        purpose=_ASK,
+                    ),
+                )
+            ctx.map("refunds").remove(refund_id)
+            if status.first_scan_ms + _MODEL.prior_ms > deadline:
+                return ()
+            return (self._unreturned(value),)
+        ctx.map("refunds").remove(refund_id)
+        return (self._unreturned(value),)
+
+    def _unreturned(self, value: AgentRefundValue) -> ManualRefundUnreturned:
+        return ManualRefundUnreturned(
+            event_time_ms=self._judged_at(self._start(value[7])),
+            agent_id=value[0],
+            window_start_ms=self._start(value[7]),
+            value=value,
+        )
+
+
+class AgentRefundRoutesStage(RouteTransitStage):
+    name: ClassVar[str] = "agent_refund_routes"
+
+
+class AgentRefundAgentsStage(_Stage):
+    name: ClassVar[str] = "agent_refund_agents"
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"agent_rostered", "refund_issued", "manual_refund_unreturned"}
+    )
+    key: ClassVar[KeyKind] = "agent"
+    timer_phase: ClassVar[int] = 1
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            ValueSpec("roster", ttl_ms=None),  # (event time, team) of the latest record
+            # str(window start) -> (manual refunds, unreturned ones reported), until judged
+            MapSpec("windows", ttl_ms=None),
+            # unreturned manual refunds judged within the history, newest window last
+            ValueSpec("history", ttl_ms=None),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is RefundIssued:
+            return event.agent_id if _by_agent(event) else None
+        return event.agent_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        tp = type(event)
+        if tp is RefundIssued:
+            start = self._start(event.event_time_ms)
+            windows = ctx.map("windows")
+            found = windows.get(str(start))
+            if found is None:
+                found = (0, ())
+                ctx.timer(self._judged_at(start), _JUDGE + str(start))
+            manual = 1 if event.policy in self.settings.manual_policies else 0
+            windows.put(str(start), (found[0] + manual, found[1]))
+        elif tp is ManualRefundUnreturned:
+            windows = ctx.map("windows")
+            found = windows.get(str(event.window_start_ms))
+            if found is not None:
+                windows.put(str(event.window_start_ms), (found[0], (*found[1], event.value)))
+        elif tp is AgentRostered:
+            roster = ctx.value("roster")
+            old = roster.get()
+            if old is None or old[0] <= event.event_time_ms:
+                roster.set((event.event_time_ms, event.team))
+        return ()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        s = self.settings
+        key = name[len(_JUDGE) :]
+        windows = ctx.map("windows")
+        found = windows.get(key)
+        if found is None:
+            return ()
+        windows.remove(key)
+        start = int(key)
+        n_manual, new = found
+        horizon = start + s.window_ms - s.history_ms
+        history = ctx.value("history")
+        past = [r for r in history.get() or () if r[7] >= horizon]
+        unreturned = (*past, *new)
+        history.set(unreturned)
+        roster = ctx.value("roster").get()
+        team = roster[1] if roster is not None else s.unknown_team
+        agent_id = ctx.key or ""
+        out: list[Output] = [
+            AgentWindowClosed(
+                event_time_ms=fired_at_ms,
+                team=team,
+                agent_id=agent_id,
+                window_start_ms=start,
+                unreturned=unreturned,
+                n_manual=n_manual,
             )
+        ]
+        if s.list_pattern_refunds_only:
+            out.extend(
+                RefundCustomerAge(
+                    event_time_ms=fired_at_ms, step="customer", team=team,
+                    window_start_ms=start, refund_id=r[1], customer_id=r[4], refund_ms=r[7],
+                )
+                for r in unreturned
+                if r[2] >= s.listed_refund_min_cents
+            )  # fmt: skip
+        return out
+
+
+class AgentRefundSignupsStage(_Stage):
+    name: ClassVar[str] = "agent_refund_signups"
+    reads: ClassVar[frozenset[str]] = frozenset({"customer_signup", "refund_customer_age"})
+    key: ClassVar[KeyKind] = "customer"
+
+    def state(self) -> Sequence[StateSpec]:
+        # (earliest sign-up, basis), kept the detector's retention
+        return (ValueSpec("signup", ttl_ms=self.settings.retention_ms),)
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is RefundCustomerAge:
+            return event.customer_id if event.step == "customer" else None
+        if not self.settings.list_pattern_refunds_only:
+            return None
+        return event.customer_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value("signup")
+        found = handle.get()
+        if type(event) is CustomerSignup:
+            t = event.event_time_ms
+            if found is None:
+                handle.set((t, t), at_ms=t)
+            elif t < found[0]:
+                handle.set((t, found[1]), at_ms=found[1])
+            return ()
+        young = is_young(
+            found[0] if found is not None else None, event.refund_ms,
+            self.settings.young_account_ms,
+        )  # fmt: skip
+        return (
+            RefundCustomerAge(
+                event_time_ms=event.event_time_ms, step="team", team=event.team,
+                window_start_ms=event.window_start_ms, refund_id=event.refund_id,
+                customer_id=event.customer_id, refund_ms=event.refund_ms, young=young,
+            ),
+        )  # fmt: skip
+
+
+class AgentRefundTeamsStage(_Stage):
+    name: ClassVar[str] = "agent_refund_teams"
+    reads: ClassVar[frozenset[str]] = frozenset({"agent_window_closed", "refund_customer_age"})
+    key: ClassVar[KeyKind] = "team"
+    timer_phase: ClassVar[int] = 2
+
+    def state(self) -> Sequence[StateSpec]:
+        # str(window start) -> (the agents' windows, refunds to young accounts), until judged
+        return (MapSpec("windows", ttl_ms=None),)
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is RefundCustomerAge and event.step != "team":
+            return None
+        return event.team  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        windows = ctx.map("windows")
+        key = str(event.window_start_ms)
+        found = windows.get(key)
+        if type(event) is AgentWindowClosed:
+            if found is None:
+                found = ((), ())
+                ctx.timer(event.event_time_ms, _JUDGE + key)
+            agent: AgentWindow = (event.agent_id, event.unreturned, event.n_manual)
+            windows.put(key, ((*found[0], agent), found[1]))
+        elif found is not None and event.young:
+            windows.put(key, (found[0], (*found[1], event.refund_id)))
+        return ()
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        key = name[len(_JUDGE) :]
+        windows = ctx.map("windows")
+        found = windows.get(key)
+        if found is None:
+            return ()
+        windows.remove(key)
+        judgement = PeerJudgement(self.settings)
+        return judgement.judge(
+            ctx.key or "", list(found[0]), frozenset(found[1]), int(key), fired_at_ms
         )
-        customers = {r[4] for r in listed}
-        return Signal(
-            detector=self.name,
-            version=self.version,
-            subject_type="agent",
-            subject_id=f"{agent_id}@{start}",
-            score=round(score, 6),
-            reasons=tuple(reasons),
-            explanation=explanation,
-            event_time_ms=fired_at_ms,
-            refund_ids=tuple(r[1] for r in listed),
-            amount_cents=sum(r[2] for r in listed),
-            customer_id=next(iter(customers)) if len(customers) == 1 else None,
-            agent_id=agent_id,
-        )
+
+
+_MODEL = TransitModel()
+
+
+@dataclass(frozen=True)
+class AgentRefundTransit:
+    """``agent_refunds`` reads return routes with ``order_facts``' defaults (the other
+    detectors' defaults too)."""
+
+    transit_quantile: float = _MODEL.quantile
+    transit_margin: float = _MODEL.margin
+    transit_prior_ms: int = _MODEL.prior_ms
+    transit_min_parcels: float = _MODEL.min_parcels
+
+
+def agent_refund_stages(settings: AgentRefundsSettings) -> list[Any]:
+    """The five stages, in the order a window's judgement goes through them."""
+    return [
+        AgentRefundOrdersStage(settings),
+        AgentRefundRoutesStage(AgentRefundTransit()),
+        AgentRefundAgentsStage(settings),
+        AgentRefundSignupsStage(settings),
+        AgentRefundTeamsStage(settings),
+    ]
+
+
+class AgentRefundsDetector(StagePipeline):
+    """Agents whose unreturned manual refund money stands out among team peers:
+    ``agent_refund_stages`` as one detector."""
+
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = VERSION
+
+    def __init__(self, settings: AgentRefundsSettings | None = None) -> None:
+        s = settings or AgentRefundsSettings()
+        super().__init__(agent_refund_stages(s), s)
+
+
+__all__ = [
+    "REASON_MANY_MANUAL",
+    "REASON_OVERRIDES",
+    "REASON_PEER_OUTLIER",
+    "AgentRefundsDetector",
+    "agent_refund_stages",
+]

@@ -29,30 +29,27 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vigil.detectors.order_facts import (
-    add_receipt,
-    add_return_scan,
-    parcel_list,
     return_status,
-    transit_lesson,
-    with_delivery,
 )
-from vigil.detectors.route_transit import RouteTransitStage, copy_hist
+from vigil.detectors.route_transit import (
+    PARCEL_EVENTS,
+    PARCEL_TIMER,
+    ParcelKeeping,
+    RouteTransitStage,
+    copy_hist,
+)
 from vigil.detectors.sequences._common import AmountBaseline, is_young, refund_facts
 from vigil.detectors.settings import RefundWithoutReturnSettings
-from vigil.events.derived import ParcelReceived, TransitAnswered, TransitAsked, UnreturnedRefund
+from vigil.events.derived import TransitAnswered, TransitAsked, UnreturnedRefund
 from vigil.events.schemas import (
-    CarrierScan,
     CustomerSignup,
     RefundIssued,
-    ReturnReceived,
-    ShipmentDelivered,
 )
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
 _REFUND = "refund|"
 _IN_TRANSIT = "in_transit|"
-_TRANSIT = "transit|"
 #: refund times kept per agent and customer
 _PAIR_TIMES = 8
 
@@ -67,18 +64,14 @@ class _Stage:
         return ()
 
 
-class RefundOrdersStage(_Stage):
+class RefundOrdersStage(_Stage, ParcelKeeping):
     name: ClassVar[str] = "refund_orders"
-    reads: ClassVar[frozenset[str]] = frozenset(
-        {"shipment_delivered", "carrier_scan", "return_received", "refund_issued",
-         "transit_answered"}
-    )  # fmt: skip
+    reads: ClassVar[frozenset[str]] = PARCEL_EVENTS | {"refund_issued", "transit_answered"}
     key: ClassVar[KeyKind] = "order"
 
     def state(self) -> Sequence[StateSpec]:
         return (
-            # (entry, basis): the entry as ``order_facts`` keeps it (the bare delivery time,
-            # or [last, delivered, first scan, received, route, first delivered scan])
+            # (entry, basis): see ``ParcelKeeping``
             ValueSpec("parcel", ttl_ms=self.settings.retention_ms),
             # refund id -> its facts, until judged
             MapSpec("refunds", ttl_ms=None),
@@ -87,40 +80,10 @@ class RefundOrdersStage(_Stage):
     def key_of(self, event: Any) -> str | None:
         return event.order_id  # type: ignore[no-any-return]
 
-    # --- the parcel -------------------------------------------------------------------------
-
-    def _entry(self, ctx: StageContext) -> tuple[Any, int]:
-        found = ctx.value("parcel").get()
-        return (None, 0) if found is None else found
-
-    def _put(self, ctx: StageContext, entry: Any, basis: int) -> None:
-        ctx.value("parcel").set((entry, basis), at_ms=basis)
-
-    def _list_entry(self, ctx: StageContext, t: int) -> tuple[list[Any], int]:
-        entry, basis = self._entry(ctx)
-        found = parcel_list(list(entry) if type(entry) is list else entry, t)
-        return found, max(basis, found[0])
-
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         tp = type(event)
-        t = event.event_time_ms
-        if tp is ShipmentDelivered:
-            entry, basis = self._entry(ctx)
-            found = with_delivery(list(entry) if type(entry) is list else entry, t)
-            if type(entry) is list or found is not entry:
-                last = found if type(found) is int else found[0]
-                self._put(ctx, found, max(basis, last))
-        elif tp is CarrierScan:
-            entry, basis = self._list_entry(ctx, t)
-            add_return_scan(entry, event)
-            self._put(ctx, entry, basis)
-        elif tp is ReturnReceived:
-            entry, basis = self._list_entry(ctx, t)
-            if add_receipt(entry, t):
-                # at the receipt's time every scan dated before it has arrived
-                ctx.timer(t, _TRANSIT + str(t))
-            self._put(ctx, entry, basis)
-        elif tp is RefundIssued:
+        if tp is RefundIssued:
+            t = event.event_time_ms
             if event.policy != "on_receipt" and event.amount_cents > 0:
                 facts = refund_facts(event)
                 ctx.map("refunds").put(event.refund_id, facts)
@@ -133,29 +96,20 @@ class RefundOrdersStage(_Stage):
                 ctx.timer(event.due_ms, _IN_TRANSIT + event.refund_id)
                 return ()
             return self._unreturned(ctx, facts, event.deadline_ms)
+        else:
+            self.note_parcel(event, ctx)
         return ()
 
     def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
-        if name.startswith(_TRANSIT):
-            received = int(name[len(_TRANSIT) :])
-            lesson = transit_lesson(self._entry(ctx)[0], received)
-            if lesson is None:
-                return ()
-            return (
-                ParcelReceived(
-                    event_time_ms=received,
-                    route=lesson[0],
-                    first_scan_ms=lesson[1],
-                    received_ms=received,
-                ),
-            )
+        if name.startswith(PARCEL_TIMER):
+            return self.parcel_lesson(name, ctx)
         again = name.startswith(_IN_TRANSIT)
         refund_id = name[len(_IN_TRANSIT if again else _REFUND) :]
         facts = ctx.map("refunds").get(refund_id)
         if facts is None:
             return ()
         deadline = fired_at_ms if again else facts[8] + self.settings.wait_ms
-        entry, _basis = self._entry(ctx)
+        entry, _basis = self.parcel(ctx)
         status = return_status(entry, deadline)
         if status.received:
             ctx.map("refunds").remove(refund_id)
@@ -182,7 +136,7 @@ class RefundOrdersStage(_Stage):
 
     def _unreturned(self, ctx: StageContext, facts: Any, deadline: int) -> Sequence[Output]:
         ctx.map("refunds").remove(facts[0])
-        entry, _basis = self._entry(ctx)
+        entry, _basis = self.parcel(ctx)
         status = return_status(entry, deadline)
         if status.first_scan_ms is None:
             parcel = ""

@@ -5,8 +5,10 @@ the pipeline finds each reading stage's key, binds its context to that key and c
 Derived events a stage returns go to the stages that read them, at once and in order
 (breadth first), before the next source event. Stage timers are the runtime's timers
 (``Context.set_timer``), keyed ``<stage>\\x1f<key>\\x1f<name>``, so they fire in event-time
-order and are checkpointed with the rest. State lives in the runtime's state backend
-(``Context.state_backend``), checkpointed incrementally.
+order and are checkpointed with the rest; a stage's optional ``timer_phase`` (default 0)
+orders the timers of one instant, for a stage that gathers what others emit at theirs.
+State lives in the runtime's state backend (``Context.state_backend``), checkpointed
+incrementally.
 """
 
 from __future__ import annotations
@@ -76,9 +78,12 @@ class StagePipeline(BaseDetector):
         self._readers = {}
         for stage in self.stages:
             prefix = stage.name + _SEP
+            phase = getattr(stage, "timer_phase", 0)
 
-            def set_timer(fire_at_ms: int, key: str, name: str, _p: str = prefix) -> None:
-                ctx.set_timer(fire_at_ms, _p + key + _SEP + name)
+            def set_timer(
+                fire_at_ms: int, key: str, name: str, _p: str = prefix, _ph: int = phase
+            ) -> None:
+                ctx.set_timer(fire_at_ms, _p + key + _SEP + name, None, _ph)
 
             sctx = StageContext(stage, backend, set_timer)
             self._contexts[stage.name] = sctx

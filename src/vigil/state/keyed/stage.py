@@ -9,6 +9,9 @@ them (docs/adr/0004-keyed-state.md):
   (``None``: not for this stage);
 - ``state()``: its handles (``spec.ValueSpec`` / ``ListSpec`` / ``MapSpec``), each with a
   time-to-live in event time;
+- ``timer_phase`` (optional, default 0): of the timers due at one instant, a stage's fire
+  after those of stages with a lower phase. A stage that gathers what others emit from their
+  timers (a team's judgement of its agents' windows) sets a higher phase than theirs;
 - ``on_event`` / ``on_timer``: called with a ``StageContext`` bound to one key. Its handles
   reach that key's state and nothing else: there is no way to name another key. What a
   stage knows about other keys reaches it as a ``DerivedEvent`` another stage emitted.
