@@ -8,9 +8,9 @@ from vigil.detectors.insider.session_risk import (
     REASON_NO_MFA,
     REASON_OFF_SHIFT,
     SessionRiskDetector,
-    in_shift,
 )
 from vigil.events.schemas import AgentSessionEnded, EventBase
+from vigil.features.shifts import in_shift
 from vigil.runtime.harness import run_events
 
 from ._factories import DAY, HOUR, MINUTE, T0, Events, shuffled_within

@@ -118,6 +118,40 @@ class RefundCustomerAge(DerivedEvent, tag="refund_customer_age", kw_only=True, f
     young: bool = False
 
 
+class AgentSessionOpened(DerivedEvent, tag="agent_session_opened", kw_only=True, frozen=True):
+    """A session's start, seen by the session's stage, for its agent's recent sessions."""
+
+    agent_id: str
+    session_id: str
+    start_ms: int
+
+
+class SessionEvaluation(DerivedEvent, tag="session_evaluation", kw_only=True, frozen=True):
+    """A session on its way to be judged against its agent: the agent's stage evaluates it
+    (``step`` "agent"), asking the last trusted session's stage for its end first when the
+    evaluation needs it ("previous", then "resume"); the result goes back to the session's
+    stage ("session"). ``upto_ms``: the refund time to alert up to (None: the latest)."""
+
+    step: str
+    agent_id: str
+    session_id: str
+    info: tuple[str, int, str, str, str, bool]
+    upto_ms: int | None = None
+    previous_session_id: str = ""
+    previous_end_ms: int | None = None
+    evaluation: tuple[float, tuple[str, ...], str] | None = None
+
+
+class SessionRefundAttributed(
+    DerivedEvent, tag="session_refund_attributed", kw_only=True, frozen=True
+):
+    """A refund without a session id, given by its agent's stage to the agent's session that
+    started last before it (the session's stage checks it was still open)."""
+
+    session_id: str
+    facts: tuple[str, str | None, str | None, int, str, str, int]
+
+
 DERIVED_TYPES: Final = frozenset(
     {
         "order_returned",
@@ -128,5 +162,8 @@ DERIVED_TYPES: Final = frozenset(
         "manual_refund_unreturned",
         "agent_window_closed",
         "refund_customer_age",
+        "agent_session_opened",
+        "session_evaluation",
+        "session_refund_attributed",
     }
 )

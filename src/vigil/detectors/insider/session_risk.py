@@ -39,331 +39,312 @@ Alerts: subject ``session``, one alert per refund of a risky session, with subje
 refunds 1..k. A refund after an alert therefore raises a *new* alert that extends the
 previous one, with a score that grows with the burst (count and money of refunds).
 Refunds without a session id are attributed to the agent's session open at refund time.
+
+As stages (docs/adr/0004-keyed-state.md): ``session_risk_sessions`` (key: session) keeps
+what the session did (its start, end and refunds; a timer at the start and at each refund);
+``session_risk_agents`` (key: agent) keeps the roster, the history and the recent sessions,
+evaluates a session when the session's stage asks (``SessionEvaluation``, which fetches the
+end of the last trusted session from that session's stage when travel is weighed) and
+gives a refund without a session id to the session that started last before it
+(``SessionRefundAttributed``). The judgement is ``session_scoring``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Signal, clamp01
-from vigil.detectors.insider._common import (
-    GC_PREFIX,
-    logistic,
-    money,
-    retain,
-    sweep,
-    touch,
-    utc_stamp,
+import msgspec
+
+from vigil.detectors.insider.session_scoring import (
+    NAME,
+    REASON_IMPOSSIBLE_TRAVEL,
+    REASON_NEW_COUNTRY,
+    REASON_NEW_DEVICE,
+    REASON_NEW_IP,
+    REASON_NO_MFA,
+    REASON_OFF_SHIFT,
+    REASON_REFUND_BURST,
+    VERSION,
+    alert,
+    copy_history,
+    evaluate,
+    needs_previous_end,
+    new_history,
 )
 from vigil.detectors.settings import DAY_MS, SessionRiskSettings
-from vigil.events.schemas import (
-    AgentRostered,
-    AgentSessionEnded,
-    AgentSessionStarted,
-    EventBase,
-    RefundIssued,
-)
-from vigil.features.geo import distance_km, is_impossible_travel
-from vigil.features.shifts import in_shift
+from vigil.events.derived import AgentSessionOpened, SessionEvaluation, SessionRefundAttributed
+from vigil.events.schemas import AgentRostered, AgentSessionEnded, AgentSessionStarted, RefundIssued
+from vigil.state.keyed.pipeline import StagePipeline
+from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
-REASON_NEW_DEVICE = "new_device_for_agent"
-REASON_NEW_IP = "new_ip_for_agent"
-REASON_NEW_COUNTRY = "new_country_for_agent"
-REASON_NO_MFA = "no_mfa"
-REASON_OFF_SHIFT = "outside_shift"
-REASON_REFUND_BURST = "refund_burst_in_session"
-REASON_IMPOSSIBLE_TRAVEL = "impossible_travel"
-
-_ROSTER = "roster"  # agent_id -> (event_time_ms, home_country, shift_start_h, shift_end_h)
-# agent_id -> [sessions learned, devices, ips, countries, last trusted session
-#              (session_id, start_ms, country) | None]
-_HISTORY = "history"
-_SESSIONS = "sessions"  # session_id -> session entry (below)
-_AGENT_SESSIONS = "agent_sessions"  # agent_id -> [(start_ms, session_id), ...] recent
-_START = "start|"
+_START = "start"
 _REFUND = "refund|"
 _RECENT_SESSIONS = 8
 
-# Session entry (a list, mutated in place):
+# Session entry:
 _LAST = 0  # last activity (event time), for retention
 _INFO = 1  # (agent_id, start_ms, device_id, ip, country, mfa) | None until the start is seen
 _EVAL = 2  # (logit, reasons, description) once evaluated, else None
-_REFUNDS = 3  # [(time_ms, refund_id, amount_cents, customer_id, order_id), ...]
+_REFUNDS = 3  # ((time_ms, refund_id, amount_cents, customer_id, order_id), ...) by time
 _END = 4  # end time | None
 
-# refund timer payload: (refund_id, session_id|None, agent_id|None, amount_cents,
-#                        customer_id, order_id, time_ms)
+#: a refund as kept until its timer: (refund_id, session_id | None, agent_id | None,
+#: amount_cents, customer_id, order_id, time_ms)
 RefundFacts = tuple[str, str | None, str | None, int, str, str, int]
 
 
-class SessionRiskDetector(BaseDetector):
-    """Sessions from a new device/IP/country, without MFA, off shift, followed by refunds."""
-
-    name: ClassVar[str] = "session_risk"
-    #: 2: impossible travel between consecutive sessions
-    version: ClassVar[int] = 2
-    subscribes: ClassVar[frozenset[str]] = frozenset(
-        {"agent_rostered", "agent_session_started", "agent_session_ended", "refund_issued"}
+def _facts(event: RefundIssued) -> RefundFacts:
+    return (
+        event.refund_id,
+        event.session_id,
+        event.agent_id,
+        event.amount_cents,
+        event.customer_id,
+        event.order_id,
+        event.event_time_ms,
     )
+
+
+class _Stage:
+    version: ClassVar[int] = 1
 
     def __init__(self, settings: SessionRiskSettings | None = None) -> None:
         self.settings = settings or SessionRiskSettings()
 
-    @property
-    def _retention_ms(self) -> int:
-        return self.settings.max_session_ms + DAY_MS
 
-    # --- events -----------------------------------------------------------------------------
+class SessionRiskSessionsStage(_Stage):
+    name: ClassVar[str] = "session_risk_sessions"
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"agent_session_started", "agent_session_ended", "refund_issued",
+         "session_evaluation", "session_refund_attributed"}
+    )  # fmt: skip
+    key: ClassVar[KeyKind] = "session"
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
-        if isinstance(event, AgentSessionStarted):
-            entry = self._session(ctx, event.session_id, event.event_time_ms)
-            if entry[_INFO] is None:
-                entry[_INFO] = (
-                    event.agent_id,
-                    event.event_time_ms,
-                    event.device_id,
-                    event.ip,
-                    event.country,
-                    event.mfa,
-                )
-                recent = ctx.keyed(_AGENT_SESSIONS).setdefault(event.agent_id, [])
-                recent.append((event.event_time_ms, event.session_id))
-                recent.sort()
-                del recent[:-_RECENT_SESSIONS]
-                ctx.set_timer(event.event_time_ms, _START + event.session_id)
-        elif isinstance(event, AgentSessionEnded):
-            entry = self._session(ctx, event.session_id, event.event_time_ms)
-            entry[_END] = event.event_time_ms
-        elif isinstance(event, RefundIssued):
-            if event.session_id is None and (
-                event.agent_id is None or not self.settings.attribute_sessionless_refunds
-            ):
-                return ()
-            facts: RefundFacts = (
-                event.refund_id,
-                event.session_id,
-                event.agent_id,
-                event.amount_cents,
-                event.customer_id,
-                event.order_id,
-                event.event_time_ms,
-            )
-            ctx.set_timer(event.event_time_ms, _REFUND + event.refund_id, facts)
-        elif isinstance(event, AgentRostered):
-            roster = ctx.keyed(_ROSTER)
-            old = roster.get(event.agent_id)
-            if old is None or old[0] <= event.event_time_ms:
-                roster[event.agent_id] = (
-                    event.event_time_ms,
-                    event.home_country,
-                    event.shift_start_hour,
-                    event.shift_end_hour,
-                )
-        return ()
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            # the entry (above), kept a day longer than the longest session after its activity
+            ValueSpec("session", ttl_ms=self.settings.max_session_ms + DAY_MS),
+            MapSpec("pending", ttl_ms=None),  # refund id -> RefundFacts, until its timer
+        )
 
-    def _session(self, ctx: Context, session_id: str, time_ms: int) -> list[Any]:
-        sessions = ctx.keyed(_SESSIONS)
-        entry: list[Any] | None = sessions.get(session_id)
-        if entry is None:
-            entry = sessions[session_id] = [time_ms, None, None, [], None]
-            retain(ctx, _SESSIONS, session_id, time_ms, self._retention_ms)
-        else:
-            touch(entry, time_ms)
+    def key_of(self, event: Any) -> str | None:
+        tp = type(event)
+        if tp is SessionEvaluation:
+            if event.step == "session":
+                return event.session_id  # type: ignore[no-any-return]
+            return event.previous_session_id if event.step == "previous" else None
+        return event.session_id  # type: ignore[no-any-return]
+
+    def _entry(self, ctx: StageContext, time_ms: int) -> list[Any]:
+        found = ctx.value("session").get()
+        if found is None:
+            return [time_ms, None, None, (), None]
+        entry = list(found)
+        if time_ms > entry[_LAST]:
+            entry[_LAST] = time_ms
         return entry
 
-    # --- timers -----------------------------------------------------------------------------
+    def _store(self, ctx: StageContext, entry: list[Any]) -> None:
+        ctx.value("session").set(entry, at_ms=entry[_LAST])
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
-        if key.startswith(GC_PREFIX):
-            sweep(ctx, key, fired_at_ms, self._retention_ms)
-            return ()
-        if key.startswith(_START):
-            session_id = key[len(_START) :]
-            entry: list[Any] | None = ctx.keyed(_SESSIONS).get(session_id)
-            if entry is None or entry[_INFO] is None:
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        tp = type(event)
+        if tp is AgentSessionStarted:
+            t = event.event_time_ms
+            entry = self._entry(ctx, t)
+            out: tuple[Output, ...] = ()
+            if entry[_INFO] is None:
+                entry[_INFO] = (event.agent_id, t, event.device_id, event.ip, event.country,
+                                event.mfa)  # fmt: skip
+                ctx.timer(t, _START)
+                out = (AgentSessionOpened(event_time_ms=t, agent_id=event.agent_id,
+                                          session_id=event.session_id, start_ms=t),)  # fmt: skip
+            self._store(ctx, entry)
+            return out
+        if tp is AgentSessionEnded:
+            entry = self._entry(ctx, event.event_time_ms)
+            entry[_END] = event.event_time_ms
+            self._store(ctx, entry)
+        elif tp is RefundIssued:
+            facts = _facts(event)
+            ctx.map("pending").put(event.refund_id, facts)
+            ctx.timer(event.event_time_ms, _REFUND + event.refund_id)
+        elif tp is SessionRefundAttributed:
+            found = ctx.value("session").get()
+            end = found[_END] if found is not None else None
+            t = event.facts[6]
+            if end is not None and end < t:
+                return ()  # the agent's latest session had ended: the refund is not in one
+            return self._on_refund(ctx, event.facts)
+        elif tp is SessionEvaluation:
+            if event.step == "previous":  # the end of this session, for the agent's stage
+                found = ctx.value("session").get()
+                return (_step(event, "resume", previous_end_ms=found[_END] if found else None),)
+            found = ctx.value("session").get()
+            if found is None:
                 return ()
-            self._evaluate(session_id, entry, ctx)
-            if entry[_REFUNDS]:  # refunds seen before the start (a late session start)
-                return self._alert(session_id, entry, entry[_REFUNDS][-1][0])
-            return ()
-        if key.startswith(_REFUND) and isinstance(payload, tuple):
-            return self._on_refund(payload, ctx)
+            entry = list(found)
+            entry[_EVAL] = event.evaluation
+            self._store(ctx, entry)
+            return self._alert(ctx, entry, event.upto_ms)
         return ()
 
-    def _on_refund(self, facts: RefundFacts, ctx: Context) -> Sequence[Signal]:
-        refund_id, session_id, agent_id, amount, customer_id, order_id, t = facts
-        if session_id is None:
-            session_id = self._open_session(ctx, agent_id, t)
-            if session_id is None:
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        if name == _START:
+            found = ctx.value("session").get()
+            if found is None or found[_INFO] is None:
                 return ()
-        entry = self._session(ctx, session_id, t)
-        refunds: list[tuple[int, str, int, str, str]] = entry[_REFUNDS]
-        if any(r[1] == refund_id for r in refunds):
+            if found[_EVAL] is None:
+                return (self._evaluation(ctx, found, None),)
+            return self._alert(ctx, found, None)
+        refund_id = name[len(_REFUND) :]
+        facts = ctx.map("pending").get(refund_id)
+        if facts is None:
             return ()
-        refunds.append((t, refund_id, amount, customer_id, order_id))
-        refunds.sort()
+        ctx.map("pending").remove(refund_id)
+        return self._on_refund(ctx, facts)
+
+    def _on_refund(self, ctx: StageContext, facts: RefundFacts) -> Sequence[Output]:
+        refund_id, _, _, amount, customer_id, order_id, t = facts
+        entry = self._entry(ctx, t)
+        refunds = entry[_REFUNDS]
+        if any(r[1] == refund_id for r in refunds):
+            self._store(ctx, entry)
+            return ()
+        entry[_REFUNDS] = tuple(sorted((*refunds, (t, refund_id, amount, customer_id, order_id))))
+        self._store(ctx, entry)
         if entry[_INFO] is None:
             return ()  # the session start has not been seen; its timer will alert
         if entry[_EVAL] is None:
-            self._evaluate(session_id, entry, ctx)
-        return self._alert(session_id, entry, t)
+            return (self._evaluation(ctx, entry, t),)
+        return self._alert(ctx, entry, t)
 
-    def _open_session(self, ctx: Context, agent_id: str | None, t: int) -> str | None:
-        if agent_id is None:
-            return None
-        sessions = ctx.keyed(_SESSIONS)
-        for start, session_id in reversed(ctx.keyed(_AGENT_SESSIONS).get(agent_id, ())):
+    def _evaluation(self, ctx: StageContext, entry: Any, upto_ms: int | None) -> Output:
+        info = entry[_INFO]
+        return SessionEvaluation(
+            event_time_ms=ctx.now_ms, step="agent", agent_id=info[0],
+            session_id=ctx.key or "", info=info, upto_ms=upto_ms,
+        )  # fmt: skip
+
+    def _alert(self, ctx: StageContext, entry: Any, upto_ms: int | None) -> Sequence[Output]:
+        refunds = entry[_REFUNDS]
+        if upto_ms is None:  # at the start: the refunds seen before it (a late start)
+            if not refunds:
+                return ()
+            upto_ms = refunds[-1][0]
+        signal = alert(self.settings, ctx.key or "", entry[_INFO], entry[_EVAL], refunds, upto_ms)
+        return (signal,) if signal is not None else ()
+
+
+class SessionRiskAgentsStage(_Stage):
+    name: ClassVar[str] = "session_risk_agents"
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"agent_rostered", "refund_issued", "agent_session_opened", "session_evaluation"}
+    )
+    key: ClassVar[KeyKind] = "agent"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            ValueSpec("roster", ttl_ms=None),  # (event time, home country, shift start, end)
+            ValueSpec("history", ttl_ms=None),  # ``session_scoring.new_history``
+            ValueSpec("recent", ttl_ms=None),  # ((start_ms, session_id), ...) latest last
+            MapSpec("pending", ttl_ms=None),  # refund id -> RefundFacts, until its timer
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        tp = type(event)
+        if tp is RefundIssued:
+            if event.session_id is not None or not self.settings.attribute_sessionless_refunds:
+                return None
+            return event.agent_id  # type: ignore[no-any-return]
+        if tp is SessionEvaluation:
+            return event.agent_id if event.step in ("agent", "resume") else None
+        return event.agent_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        tp = type(event)
+        if tp is AgentRostered:
+            roster = ctx.value("roster")
+            old = roster.get()
+            if old is None or old[0] <= event.event_time_ms:
+                roster.set((event.event_time_ms, event.home_country, event.shift_start_hour,
+                            event.shift_end_hour))  # fmt: skip
+        elif tp is AgentSessionOpened:
+            recent = ctx.value("recent")
+            found = sorted((*(recent.get() or ()), (event.start_ms, event.session_id)))
+            recent.set(tuple(found[-_RECENT_SESSIONS:]))
+        elif tp is RefundIssued:
+            ctx.map("pending").put(event.refund_id, _facts(event))
+            ctx.timer(event.event_time_ms, _REFUND + event.refund_id)
+        elif tp is SessionEvaluation:
+            return self._evaluate(ctx, event)
+        return ()
+
+    def _evaluate(self, ctx: StageContext, event: SessionEvaluation) -> Sequence[Output]:
+        s = self.settings
+        found = ctx.value("history").get()
+        hist = new_history() if found is None else copy_history(found)
+        if event.step == "agent" and needs_previous_end(s, hist):
+            return (_step(event, "previous", previous_session_id=hist[4][0]),)
+        evaluation, learned = evaluate(
+            s, event.session_id, event.info, _roster(ctx), hist, event.previous_end_ms
+        )
+        if learned:
+            ctx.value("history").set(hist)
+        return (_step(event, "session", evaluation=evaluation),)
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        refund_id = name[len(_REFUND) :]
+        facts = ctx.map("pending").get(refund_id)
+        if facts is None:
+            return ()
+        ctx.map("pending").remove(refund_id)
+        # the agent's session that started last before the refund, if not too long ago
+        t = facts[6]
+        for start, session_id in reversed(ctx.value("recent").get() or ()):
             if start > t:
                 continue
-            entry = sessions.get(session_id)
-            end = entry[_END] if entry is not None else None
-            if (end is None or end >= t) and t - start <= self.settings.max_session_ms:
-                return str(session_id)
-            return None
-        return None
+            if t - start > self.settings.max_session_ms:
+                return ()
+            return (SessionRefundAttributed(event_time_ms=t, session_id=session_id, facts=facts),)
+        return ()
 
-    # --- scoring ----------------------------------------------------------------------------
 
-    def _evaluate(self, session_id: str, entry: list[Any], ctx: Context) -> None:
-        """Score the session against the agent's history, then maybe learn from it."""
-        if entry[_EVAL] is not None:
-            return
-        s = self.settings
-        agent_id, start, device, ip, country, mfa = entry[_INFO]
-        roster = ctx.keyed(_ROSTER).get(agent_id)
-        histories = ctx.keyed(_HISTORY)
-        hist: list[Any] = histories.get(agent_id) or [0, [], [], [], None]
-        mature = hist[0] >= s.novelty_min_sessions
-        logit = s.bias
-        reasons: list[str] = []
-        notes: list[str] = []
-        if mature and device not in hist[1]:
-            logit += s.new_device_weight
-            reasons.append(REASON_NEW_DEVICE)
-            notes.append(f"new device {device}")
-        if mature and ip not in hist[2]:
-            logit += s.new_ip_weight
-            reasons.append(REASON_NEW_IP)
-            notes.append(f"new IP {ip}")
-        home = roster[1] if roster is not None else None
-        if (roster is not None or mature) and country != home and country not in hist[3]:
-            logit += s.new_country_weight
-            reasons.append(REASON_NEW_COUNTRY)
-            notes.append(f"new country {country}")
-        if not mfa:
-            logit += s.no_mfa_weight
-            reasons.append(REASON_NO_MFA)
-            notes.append("no MFA")
-        if roster is not None and not in_shift(start, roster[2], roster[3], s.shift_slack_minutes):
-            logit += s.off_shift_weight
-            reasons.append(REASON_OFF_SHIFT)
-            notes.append(f"outside shift {roster[2]:02d}-{roster[3]:02d}h UTC")
-        travel = self._travel(hist, start, country, ctx) if s.impossible_travel_weight else None
-        if travel is not None:
-            logit += s.impossible_travel_weight
-            reasons.append(REASON_IMPOSSIBLE_TRAVEL)
-            notes.append(travel)
-        entry[_EVAL] = (logit, tuple(reasons), ", ".join(notes) or "nothing unusual")
-        if mfa or logistic(logit) < s.min_session_score:
-            self._learn(histories, agent_id, hist, device, ip, country)
-            hist[4] = (session_id, start, country)
+def _roster(ctx: StageContext) -> tuple[int, str, int, int] | None:
+    return ctx.value("roster").get()  # type: ignore[no-any-return]
 
-    def _travel(self, hist: list[Any], start: int, country: str, ctx: Context) -> str | None:
-        """A note when getting here from the last trusted session's country is impossible."""
-        last = hist[4]
-        if last is None:
-            return None
-        prev_id, prev_start, prev_country = last
-        prev = ctx.keyed(_SESSIONS).get(prev_id)
-        prev_end = prev[_END] if prev is not None else None
-        # an end not seen by now (the watermark passed this start) means still open or never
-        # ended: count from its start then, the generous reading; overlapping sessions: 0
-        elapsed = start - prev_start if prev_end is None else max(0, start - prev_end)
-        s = self.settings
-        if not is_impossible_travel(
-            prev_country,
-            country,
-            elapsed,
-            max_speed_kmh=s.max_travel_speed_kmh,
-            min_distance_km=s.min_travel_distance_km,
-        ):
-            return None
-        km = distance_km(prev_country, country) or 0.0
-        return (
-            f"impossible travel {prev_country}->{country} ({km:,.0f} km in "
-            f"{elapsed / 3_600_000:.1f} h)"
-        )
 
-    def _learn(
-        self,
-        histories: dict[str, Any],
-        agent_id: str,
-        hist: list[Any],
-        device: str,
-        ip: str,
-        country: str,
-    ) -> None:
-        cap = self.settings.max_known_per_agent
-        hist[0] += 1
-        for slot, value in ((1, device), (2, ip), (3, country)):
-            known: list[str] = hist[slot]
-            if known and known[-1] == value and len(known) <= cap:
-                continue  # already the most recent: moving it to the end changes nothing
-            if value in known:
-                known.remove(value)
-            known.append(value)
-            del known[:-cap]
-        histories[agent_id] = hist
+def _step(event: SessionEvaluation, step: str, **changes: Any) -> SessionEvaluation:
+    return msgspec.structs.replace(event, step=step, **changes)
 
-    def _alert(self, session_id: str, entry: list[Any], upto_ms: int) -> Sequence[Signal]:
-        s = self.settings
-        logit, reasons, notes = entry[_EVAL]
-        if logistic(logit) < s.min_session_score:
-            return ()
-        covered: list[tuple[int, str, int, str, str]] = [
-            r for r in entry[_REFUNDS] if r[0] <= upto_ms
-        ]
-        if not covered:
-            return ()
-        k = len(covered)
-        total = sum(r[2] for r in covered)
-        since = upto_ms - s.burst_window_ms
-        burst_refunds = [
-            r[2] for r in covered if r[0] >= since and r[2] >= s.burst_min_refund_cents
-        ]
-        n_burst = len(burst_refunds)
-        burst = min(s.burst_max, s.burst_weight * max(0, n_burst - 1))
-        money_term = s.money_weight * math.log2(max(1, sum(burst_refunds)) / s.money_ref_cents)
-        logit += burst + min(s.money_max, money_term)
-        score = clamp01(logistic(logit))
-        if score < s.min_emit_score:
-            return ()
-        all_reasons = reasons + ((REASON_REFUND_BURST,) if n_burst > 1 else ())
-        agent_id, start = entry[_INFO][0], entry[_INFO][1]
-        customers = {r[3] for r in covered}
-        orders = {r[4] for r in covered}
-        explanation = (
-            f"session {session_id} of agent {agent_id} started {utc_stamp(start)} ({notes}) "
-            f"issued {k} refund{'s' if k > 1 else ''} worth {money(total)}"
-        )
-        return (
-            Signal(
-                detector=self.name,
-                version=self.version,
-                subject_type="session",
-                subject_id=f"{session_id}#{k}",
-                score=round(score, 6),
-                reasons=all_reasons,
-                explanation=explanation,
-                event_time_ms=max(upto_ms, start),
-                refund_ids=tuple(r[1] for r in covered),
-                amount_cents=total,
-                customer_id=next(iter(customers)) if len(customers) == 1 else None,
-                agent_id=agent_id,
-                order_id=next(iter(orders)) if len(orders) == 1 else None,
-                session_id=session_id,
-            ),
-        )
+
+def session_risk_stages(settings: SessionRiskSettings) -> list[Any]:
+    """The session stage and the agent stage."""
+    return [SessionRiskSessionsStage(settings), SessionRiskAgentsStage(settings)]
+
+
+class SessionRiskDetector(StagePipeline):
+    """Sessions from a new device/IP/country, without MFA, off shift, followed by refunds:
+    ``session_risk_stages`` as one detector."""
+
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = VERSION
+
+    def __init__(self, settings: SessionRiskSettings | None = None) -> None:
+        s = settings or SessionRiskSettings()
+        super().__init__(session_risk_stages(s), s)
+
+
+__all__ = [
+    "REASON_IMPOSSIBLE_TRAVEL",
+    "REASON_NEW_COUNTRY",
+    "REASON_NEW_DEVICE",
+    "REASON_NEW_IP",
+    "REASON_NO_MFA",
+    "REASON_OFF_SHIFT",
+    "REASON_REFUND_BURST",
+    "SessionRiskDetector",
+    "session_risk_stages",
+]
