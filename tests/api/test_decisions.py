@@ -273,3 +273,16 @@ def test_a_request_from_the_future_is_refused_and_enters_nothing(client: TestCli
     assert item["loc"] == ["body", "event_time_ms"] and "ahead" in item["msg"]
     assert state_of(client).settings.input_log.read_bytes() == b""
     assert state_of(client).journal.entries == {}
+
+
+def test_every_refund_id_decide_accepts_is_one_the_stream_accepts(client: TestClient) -> None:
+    """The request's stream event is ``decide:<refund_id>``, and event ids are at most 128
+    characters: the longest refund id accepted still makes a valid event; one more is a 422."""
+    longest = "rf-" + "5b2e9c1d0a7f43" * 9  # 129 characters
+    fits = longest[: 128 - len("decide:")]
+    r = client.post("/v1/refunds/decide", json=_request(refund_id=fits), headers=headers())
+    assert r.status_code == 200, r.text
+    line = state_of(client).settings.input_log.read_bytes().strip().splitlines()[-1]
+    assert isinstance(decode_one(line, 1), RefundRequested)
+    r = client.post("/v1/refunds/decide", json=_request(refund_id=fits + "0"), headers=headers())
+    assert r.status_code == 422 and "refund_id" in r.text

@@ -148,7 +148,12 @@ def test_late_events_are_processed_but_closed_windows_miss_them(tmp_path: Path) 
     assert dead[0].source == str(tmp_path / "events.jsonl")
     assert dead[0].reason.startswith("line 4, event 'e4': event time 149")
     assert summary["reconciles"] is True
-    assert summary["dead_letter_reasons"] == {"malformed": 0, "too_late": 1}
+    assert summary["dead_letter_reasons"] == {
+        "malformed": 0,
+        "too_late": 1,
+        "too_early": 0,
+        "conflicting_duplicate": 0,
+    }
 
     alerts, _ = run_events([windows], events, settings)
     explained = {a.subject_id: a.explanation for a in alerts}
@@ -187,14 +192,21 @@ def test_a_late_receipt_does_not_cancel_a_fired_timer() -> None:
     assert stats.late_accepted == 1
 
 
-def test_duplicates_are_dropped_whatever_their_content() -> None:
+def test_a_duplicate_is_dropped_and_an_id_with_another_body_is_kept_apart(
+    tmp_path: Path,
+) -> None:
     det = NoReturnDetector(within_ms=100)
     first = refund(1, 0, "o1", "c1", 500)
     changed = refund(1, 10, "o2", "c2", 999)  # same event id, different content
-    events = [first, changed, first, login(2, 1_000, "c1")]
+    lines = [encode_one(e) for e in (first, changed, first, login(2, 1_000, "c1"))]
     settings = RuntimeSettings(max_out_of_orderness_ms=0, analytics=False)
-    alerts, stats = run_events([det], events, settings)
-    assert (stats.processed, stats.duplicates) == (2, 2)
+    stats, dead, summary = _run_with_outputs(tmp_path, [det], lines, settings)
+    assert (stats.processed, stats.duplicates, stats.conflicting_duplicates) == (2, 1, 1)
+    assert [(d.line_no, d.event_id, d.reason_code, d.field) for d in dead] == [
+        (2, "e1", "conflicting_duplicate", "event_id")
+    ]
+    assert summary["reconciles"] is True
+    alerts, _ = run_events([det], [first, changed, first, login(2, 1_000, "c1")], settings)
     assert [(a.order_id, a.amount_cents) for a in alerts] == [("o1", 500)]
 
 

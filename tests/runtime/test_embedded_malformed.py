@@ -239,9 +239,9 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], list[EventBase], dict[int, Ba
     return lines, good, bad_at
 
 
-def _settings(analytics: bool = False) -> RuntimeSettings:
+def _settings(analytics: bool = False, **more: Any) -> RuntimeSettings:
     return RuntimeSettings(
-        max_out_of_orderness_ms=20, allowed_lateness_ms=1_000, analytics=analytics
+        max_out_of_orderness_ms=20, allowed_lateness_ms=1_000, analytics=analytics, **more
     )
 
 
@@ -329,10 +329,14 @@ def test_integers_beyond_int64_are_dead_lettered(
     assert (letter.event_id, letter.field) == ("e9", name)
 
 
-def test_a_far_future_event_time_does_not_crash(tmp_path: Path) -> None:
-    """An in-range but absurd event time is accepted (it moves the watermark far ahead)."""
+def test_a_far_future_event_time_does_not_crash_nor_move_the_watermark(tmp_path: Path) -> None:
+    """An in-range but absurd event time is kept as ``too_early``; with no wall-clock bound it
+    is processed (it moves the watermark far ahead) without crashing."""
     doc = _doc(refund(9, 5, "o9", "c1", 5))
     doc["event_time_ms"] = 2**62
     lines = [encode_one(refund(1, 0, "o1", "c1", 5)), msgspec.json.encode(doc)]
     result = run_to_dir(_detectors(), lines, _settings(analytics=False))
-    assert result.stats.processed == 2
+    assert (result.stats.processed, result.stats.too_early) == (1, 1)
+    assert result.stats.watermark_ms is not None and result.stats.watermark_ms < 1_000
+    unbounded = run_to_dir(_detectors(), lines, _settings(analytics=False, max_future_ms=None))
+    assert unbounded.stats.processed == 2

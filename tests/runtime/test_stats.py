@@ -21,7 +21,13 @@ def test_summary_reports_every_counter() -> None:
     )
     summary = stats.summary()
     assert summary["reconciles"] is True
-    assert summary["dead_letter_reasons"] == {"malformed": 0, "too_late": 0}
+    assert summary["dead_letter_reasons"] == {
+        "malformed": 0,
+        "too_late": 0,
+        "too_early": 0,
+        "conflicting_duplicate": 0,
+    }
+    assert summary["clock_jumps"] == 0
     assert list(summary["alerts_by_detector"]) == ["a", "b"]  # sorted: stable output
     assert summary["events_per_second"] == 8
     assert RunStats().summary()["events_per_second"] is None

@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from vigil.api.auth import needs
 from vigil.api.errors import ConflictError, NotFoundError
 from vigil.api.schemas import (
+    DECIDE_PREFIX,
     ID_PATTERN,
     UNPRINTABLE_ID,
     DecideBody,
@@ -187,7 +188,7 @@ async def decide(
     # both are ints here: decode_decide_body turned whole floats into ints
     event_time_ms = int(body.event_time_ms) if body.event_time_ms is not None else st.clock.now_ms()
     req = RefundRequested(
-        event_id=f"decide:{rid}",
+        event_id=DECIDE_PREFIX + rid,
         event_time_ms=event_time_ms,
         refund_id=rid,
         order_id=body.order_id,

@@ -6,6 +6,12 @@ reason. Valid records are appended to the runtime's input log, rejected ones to 
 dead-letter file with their reason; both are fsynced before the answer, so a record the
 client was told about is never lost. Duplicates (same ``event_id``) are accepted here and
 dropped by the runtime, which owns idempotence on event id.
+
+Event times are placed (``vigil.ingest.event_time``) and the sender is told, per record:
+``too_early`` for one more than a day ahead of the wall clock, ``too_late`` for one more than
+the allowed lateness behind the stream; the runtime keeps either as a dead letter instead of
+processing it. Both are appended like the accepted ones, so those dead letters keep them for
+replay.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from vigil.api.auth import needs
 from vigil.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 from vigil.api.schemas import IngestResponse, error_responses
-from vigil.api.state import get_state
+from vigil.api.state import EventClock, get_state
 from vigil.events.codec import DecodeFailure, decode_one
 from vigil.events.schemas import type_name
+from vigil.ingest import event_time
 from vigil.ingest.dead_letter import DeadLetter
 from vigil.security.permissions import Principal
 
@@ -104,7 +111,8 @@ async def post_events(
     accepted = bytearray()
     rejected = bytearray()
     results: list[dict[str, Any]] = []
-    n_ok = n_bad = 0
+    n_bad = 0
+    counts = {"accepted": 0, "too_early": 0, "too_late": 0}
     for index, (line_no, raw) in enumerate(records):
         decoded = decode_one(raw, line_no)
         if isinstance(decoded, DecodeFailure):
@@ -133,19 +141,19 @@ async def post_events(
                 }
             )
             continue
-        n_ok += 1
-        st.clock.observe(decoded.event_time_ms)
+        status, reason = _placed(st.clock, decoded.event_time_ms)
+        counts[status] += 1
         accepted += _one_line(raw)
         accepted += b"\n"
         results.append(
             {
                 "index": index,
                 "line_no": line_no,
-                "status": "accepted",
+                "status": status,
                 "event_id": decoded.event_id,
                 "type": type_name(type(decoded)),
-                "field": None,
-                "reason": None,
+                "field": "event_time_ms" if reason else None,
+                "reason": reason,
             }
         )
     waits = []
@@ -156,12 +164,41 @@ async def post_events(
         waits.append((st.dead_letters, st.dead_letters.write(bytes(rejected))))
     for log, seq in waits:
         await log.durable(seq)
-    st.metrics.events.labels("accepted").inc(n_ok)
+    for status, n in counts.items():
+        st.metrics.events.labels(status).inc(n)
     st.metrics.events.labels("rejected").inc(n_bad)
     return Response(
-        _encode({"accepted": n_ok, "rejected": n_bad, "results": results}),
+        _encode(
+            {
+                "accepted": counts["accepted"],
+                "too_early": counts["too_early"],
+                "too_late": counts["too_late"],
+                "rejected": n_bad,
+                "results": results,
+            }
+        ),
         media_type="application/json",
     )
+
+
+def _placed(clock: EventClock, time_ms: int) -> tuple[str, str | None]:
+    """The record's status against the clocks, and what to tell the sender."""
+    newest, wall = clock.newest_ms, clock.wall_ms()
+    placed = event_time.place(time_ms, newest, wall)
+    if placed == "too_early":
+        return "too_early", (
+            f"event time {time_ms} is more than {event_time.MAX_FUTURE_MS:,} ms ahead of the "
+            f"wall clock ({wall}): it cannot have happened yet; the runtime keeps it as a "
+            "too_early dead letter, not processed"
+        )
+    if placed == "too_late":
+        return "too_late", (
+            f"event time {time_ms} is more than the allowed lateness behind the stream "
+            f"(latest event {newest}): the runtime keeps it as a too_late dead letter, "
+            "not processed"
+        )
+    clock.observe(time_ms)
+    return "accepted", None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -47,6 +47,12 @@ UNPRINTABLE_ID = (
     "line-separator characters, which make one id look like another"
 )
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+#: the refund id of a ``decide``: its stream event is ``decide:<refund_id>``, and an event id
+#: is at most 128 characters, so that the stream accepts every refund the API accepts
+DECIDE_PREFIX = "decide:"
+RefundId = Annotated[
+    str, Field(min_length=1, max_length=128 - len(DECIDE_PREFIX), pattern=ID_PATTERN)
+]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 DecisionLevel = Literal["approve", "review", "deny"]
 
@@ -66,7 +72,12 @@ class EventResult(BaseModel):
 
     index: int = Field(ge=0, description="0-based position of the record in the body")
     line_no: int = Field(ge=1, description="1-based line (JSONL) or array position + 1")
-    status: Literal["accepted", "rejected"]
+    status: Literal["accepted", "too_early", "too_late", "rejected"] = Field(
+        description="accepted; too_early (more than a day ahead of the wall clock) or "
+        "too_late (more than the allowed lateness behind the stream): appended, and kept by "
+        "the runtime as a dead letter, not processed; rejected (not a valid event: kept in "
+        "the API's dead letters)"
+    )
     event_id: str | None = None
     type: str | None = None
     field: str | None = Field(default=None, description="the field that failed validation")
@@ -75,6 +86,8 @@ class EventResult(BaseModel):
 
 class IngestResponse(BaseModel):
     accepted: int = Field(ge=0)
+    too_early: int = Field(ge=0, default=0)
+    too_late: int = Field(ge=0, default=0)
     rejected: int = Field(ge=0)
     results: list[EventResult]
 
@@ -94,7 +107,7 @@ class DecideRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    refund_id: Id
+    refund_id: RefundId
     order_id: Id
     customer_id: Id
     amount_cents: Annotated[int, Field(ge=0, le=MAX_SAFE_INT), _WHOLE]
@@ -149,7 +162,7 @@ class DecideBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     it is whole: ``decisions.decode_decide_body`` checks that). ``DecideRequest`` stays the
     documented schema; ``tests/api`` checks that the two agree field by field."""
 
-    refund_id: _MId
+    refund_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128 - len(DECIDE_PREFIX))]
     order_id: _MId
     customer_id: _MId
     amount_cents: _MWhole

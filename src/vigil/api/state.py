@@ -189,6 +189,9 @@ class EventClock:
         if self.newest_ms is None or event_time_ms > self.newest_ms:
             self.newest_ms = event_time_ms
 
+    def wall_ms(self) -> int:
+        return self._clock_ms()
+
     def now_ms(self) -> int:
         wall = self._clock_ms()
         if self.newest_ms is not None and wall - self.newest_ms > self.REPLAY_GAP_MS:

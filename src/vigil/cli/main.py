@@ -137,6 +137,30 @@ def simulate(
     help="Events older than watermark minus this go to the dead letters as too late.",
 )
 @click.option(
+    "--max-future",
+    type=Duration(),
+    default="1d",
+    show_default=True,
+    help="Events more than this ahead of the wall clock cannot have happened yet: they go "
+    "to the dead letters as too_early and never move the watermark.",
+)
+@click.option(
+    "--max-clock-skew",
+    type=Duration(),
+    default=None,
+    help="Off by default; for replays of history. Events more than this ahead of the latest "
+    "event time accepted are held: kept as dead letters (too_early) unless "
+    "--clock-jump-events of them in a row show the stream moved on.",
+)
+@click.option(
+    "--clock-jump-events",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Held events in a row that show the stream really moved ahead (they are then "
+    "processed, in order).",
+)
+@click.option(
     "--follow", is_flag=True, help="Keep tailing the file as it grows (stop with Ctrl-C)."
 )
 @click.option(
@@ -212,6 +236,9 @@ def run(
     checkpoint_interval: float | None,
     max_out_of_orderness: int,
     allowed_lateness: int,
+    max_future: int,
+    max_clock_skew: int | None,
+    clock_jump_events: int,
     follow: bool,
     idle_timeout: float | None,
     no_analytics: bool,
@@ -232,6 +259,9 @@ def run(
     settings = RuntimeSettings(
         max_out_of_orderness_ms=max_out_of_orderness,
         allowed_lateness_ms=allowed_lateness,
+        max_future_ms=max_future,
+        max_clock_skew_ms=max_clock_skew,
+        clock_jump_events=clock_jump_events,
         checkpoint_every_events=checkpoint_every,
         checkpoint_interval_s=checkpoint_interval,
         publish_every_batch=follow,
@@ -380,7 +410,7 @@ def demo(out_dir: Path, n_events: int, seed: int) -> None:
     "--reason",
     "reasons",
     multiple=True,
-    type=click.Choice(["malformed", "too_late"]),
+    type=click.Choice(["malformed", "too_late", "too_early", "conflicting_duplicate"]),
     help="Only records with this reason code (repeatable).",
 )
 def dead_letters(dead_path: Path, out_path: Path | None, reasons: tuple[str, ...]) -> None:
@@ -522,9 +552,17 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
         f"read {s['events_read']:,} events: {s['processed']:,} processed, "
         f"{s['dead_lettered']:,} dead-lettered "
         f"({s['dead_letter_reasons']['malformed']:,} malformed, "
-        f"{s['dead_letter_reasons']['too_late']:,} too late), {s['duplicates']:,} duplicates "
+        f"{s['dead_letter_reasons']['too_late']:,} too late, "
+        f"{s['dead_letter_reasons']['too_early']:,} too early, "
+        f"{s['dead_letter_reasons']['conflicting_duplicate']:,} conflicting duplicates), "
+        f"{s['duplicates']:,} duplicates "
         f"-> {'reconciles' if s['reconciles'] else 'DOES NOT RECONCILE'}"
     )
+    if s["clock_jumps"]:
+        stderr.print(
+            f"the stream's clock jumped ahead {s['clock_jumps']:,} time(s) "
+            "(events far ahead of it kept coming; see the log)"
+        )
     by_det = ", ".join(f"{k} {v:,}" for k, v in s["alerts_by_detector"].items()) or "none"
     rate = f"{s['events_per_second']:,} events/s" if s["events_per_second"] else "n/a"
     stderr.print(f"alerts: {s['alerts']:,} ({by_det}); {stats.wall_s:.1f}s, {rate}")

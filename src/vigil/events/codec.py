@@ -11,6 +11,14 @@ from vigil.events.schemas import Event, EventBase
 
 _decoder = msgspec.json.Decoder(Event)
 
+#: the longest record (one JSON line) accepted; a longer one is a dead letter that says its
+#: size, without being read (no event of docs/events.md comes near it)
+MAX_RECORD_BYTES = 1 << 20
+#: a value longer than this is not repeated in a reason (its length is)
+_ECHO_MAX = 64
+_QUOTED = re.compile("'([^']{" + str(_ECHO_MAX + 1) + ",})'")
+_TOO_LONG = re.compile(r"^Expected `(str|array)` of length <= (\d+)")
+
 #: decode one line, raising on bad input: the hot path's decoder (one C call per line);
 #: when it raises, ``decode_one`` says why, naming line, event id and field
 decode_strict = _decoder.decode
@@ -44,6 +52,8 @@ class DecodeFailure(msgspec.Struct, frozen=True, kw_only=True):
 
 def decode_one(raw: bytes, line_no: int) -> Event | DecodeFailure:
     """Decode one JSON line; never raises for bad input."""
+    if len(raw) > MAX_RECORD_BYTES:
+        return too_large(raw, line_no)
     try:
         event: Event = _decoder.decode(raw)
         return event
@@ -83,7 +93,42 @@ def _failure(raw: bytes, line_no: int, message: str) -> DecodeFailure:
         pass
     if field is None and "`type`" in message:
         field = "type"
+    if event_id is not None and len(event_id) > 128:
+        event_id = None  # not an id: the line number names the record
+    too_long = _TOO_LONG.match(message)
+    if too_long and field:
+        size = _size_of(raw, field)
+        if size is not None:
+            unit = "characters" if too_long.group(1) == "str" else "items"
+            message = f"{size:,} {unit}; at most {int(too_long.group(2)):,} allowed"
+    # a reason names a value, not a copy of a huge one
+    message = _QUOTED.sub(lambda m: f"<{len(m.group(1)):,} characters>", message)
     return DecodeFailure(line_no=line_no, event_id=event_id, field=field, reason=message)
+
+
+def too_large(raw: bytes, line_no: int) -> DecodeFailure:
+    """The failure of a record over ``MAX_RECORD_BYTES`` (not decoded)."""
+    return DecodeFailure(
+        line_no=line_no,
+        event_id=None,
+        field=None,
+        reason=f"record of {len(raw):,} bytes; at most {MAX_RECORD_BYTES:,} are read",
+    )
+
+
+def _size_of(raw: bytes, path: str) -> int | None:
+    """The length of the value at ``path`` (``a.b[0].c``) of a record, if it can be read."""
+    try:
+        value: object = msgspec.json.decode(raw)
+    except Exception:
+        return None
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            value = value[index] if isinstance(value, list) and index < len(value) else None
+        else:
+            value = value.get(part) if isinstance(value, dict) else None
+    return len(value) if isinstance(value, str | list) else None
 
 
 def encode_one(event: EventBase) -> bytes:

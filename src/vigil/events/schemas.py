@@ -24,6 +24,10 @@ INT64_MAX = 2**63 - 1
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
+#: the longest string any other field may hold (hashes, device ids, addresses, reasons): a
+#: record over it is a dead letter naming the field, never a 50 MB value in every sink
+MAX_TEXT = 1_024
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
 ReturnChannel = Literal["self_service", "agent"]
 RefundPolicy = Literal["on_receipt", "on_first_scan", "returnless", "manual_override"]
@@ -56,16 +60,16 @@ class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, gc=
 
 class CustomerSignup(EventBase, tag="customer_signup", kw_only=True, frozen=True):
     customer_id: Id
-    email_hash: str
+    email_hash: Text
     country: Country
-    device_id: str
-    ip: str
+    device_id: Text
+    ip: Text
 
 
 class CustomerLogin(EventBase, tag="customer_login", kw_only=True, frozen=True):
     customer_id: Id
-    device_id: str
-    ip: str
+    device_id: Text
+    ip: Text
     country: Country
     success: bool
 
@@ -73,7 +77,7 @@ class CustomerLogin(EventBase, tag="customer_login", kw_only=True, frozen=True):
 class ProfileChanged(EventBase, tag="profile_changed", kw_only=True, frozen=True):
     customer_id: Id
     field: ProfileField
-    new_value_hash: str
+    new_value_hash: Text
 
 
 # --- orders and deliveries -------------------------------------------------------------
@@ -81,7 +85,7 @@ class ProfileChanged(EventBase, tag="profile_changed", kw_only=True, frozen=True
 
 class LineItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     sku: Id
-    category: str
+    category: Text
     price_cents: NonNegInt
     quantity: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] = 1
     weight_g: NonNegInt
@@ -92,19 +96,19 @@ class OrderPlaced(EventBase, tag="order_placed", kw_only=True, frozen=True):
     customer_id: Id
     items: Annotated[list[LineItem], msgspec.Meta(min_length=1)]
     total_cents: NonNegInt
-    currency: str = "USD"
-    shipping_address_hash: str
-    payment_fingerprint: str
-    device_id: str
-    ip: str
+    currency: Text = "USD"
+    shipping_address_hash: Text
+    payment_fingerprint: Text
+    device_id: Text
+    ip: Text
     country: Country
-    ad_click_id: str | None = None
+    ad_click_id: Text | None = None
 
 
 class ShipmentDelivered(EventBase, tag="shipment_delivered", kw_only=True, frozen=True):
     order_id: Id
     customer_id: Id
-    carrier: str
+    carrier: Text
 
 
 # --- returns ---------------------------------------------------------------------------
@@ -115,9 +119,9 @@ class ReturnRequested(EventBase, tag="return_requested", kw_only=True, frozen=Tr
     order_id: Id
     customer_id: Id
     skus: list[str]
-    reason: str
+    reason: Text
     channel: ReturnChannel
-    agent_id: str | None = None
+    agent_id: Text | None = None
 
 
 class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True, frozen=True):
@@ -126,10 +130,10 @@ class ReturnLabelCreated(EventBase, tag="return_label_created", kw_only=True, fr
 
     return_id: Id
     order_id: Id
-    carrier: str
-    tracking_id: str
-    destination_id: str | None = None
-    destination_postal_code: str | None = None
+    carrier: Text
+    tracking_id: Text
+    destination_id: Text | None = None
+    destination_postal_code: Text | None = None
     destination_country: Country | None = None
 
 
@@ -141,13 +145,13 @@ class CarrierScan(EventBase, tag="carrier_scan", kw_only=True, frozen=True):
 
     return_id: Id
     order_id: Id
-    tracking_id: str
+    tracking_id: Text
     scan_type: ScanType
     weight_g: NonNegInt
     location_country: Country
-    facility_id: str | None = None
-    postal_code: str | None = None
-    destination_postal_code: str | None = None
+    facility_id: Text | None = None
+    postal_code: Text | None = None
+    destination_postal_code: Text | None = None
 
 
 class ReturnReceived(EventBase, tag="return_received", kw_only=True, frozen=True):
@@ -155,7 +159,7 @@ class ReturnReceived(EventBase, tag="return_received", kw_only=True, frozen=True
 
     return_id: Id
     order_id: Id
-    warehouse_id: str
+    warehouse_id: Text
     items_matched: bool
     weight_g: NonNegInt
     condition: Condition
@@ -174,30 +178,30 @@ class RefundRequested(EventBase, tag="refund_requested", kw_only=True, frozen=Tr
     refund_id: Id
     order_id: Id
     customer_id: Id
-    return_id: str | None = None
+    return_id: Text | None = None
     amount_cents: NonNegInt
-    currency: str = "USD"
+    currency: Text = "USD"
     skus: list[str] = []
-    reason: str | None = None
+    reason: Text | None = None
     channel: RequestChannel
     method: RefundMethod = "original_payment"
     policy: RefundPolicy
     issued_by: IssuedBy
-    agent_id: str | None = None
-    session_id: str | None = None
+    agent_id: Text | None = None
+    session_id: Text | None = None
 
 
 class RefundIssued(EventBase, tag="refund_issued", kw_only=True, frozen=True):
     refund_id: Id
     order_id: Id
     customer_id: Id
-    return_id: str | None = None
+    return_id: Text | None = None
     amount_cents: NonNegInt
-    currency: str = "USD"
+    currency: Text = "USD"
     method: RefundMethod
     issued_by: IssuedBy
-    agent_id: str | None = None
-    session_id: str | None = None
+    agent_id: Text | None = None
+    session_id: Text | None = None
     policy: RefundPolicy
 
 
@@ -208,7 +212,7 @@ class AgentRostered(EventBase, tag="agent_rostered", kw_only=True, frozen=True):
     """Roster record (from HR / workforce tools): who the agent is and when they work."""
 
     agent_id: Id
-    team: str
+    team: Text
     home_country: Country
     shift_start_hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
     shift_end_hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
@@ -217,8 +221,8 @@ class AgentRostered(EventBase, tag="agent_rostered", kw_only=True, frozen=True):
 class AgentSessionStarted(EventBase, tag="agent_session_started", kw_only=True, frozen=True):
     session_id: Id
     agent_id: Id
-    device_id: str
-    ip: str
+    device_id: Text
+    ip: Text
     country: Country
     mfa: bool
 
@@ -232,8 +236,8 @@ class AgentAction(EventBase, tag="agent_action", kw_only=True, frozen=True):
     session_id: Id
     agent_id: Id
     action: AgentActionKind
-    customer_id: str | None = None
-    order_id: str | None = None
+    customer_id: Text | None = None
+    order_id: Text | None = None
 
 
 # --- ads -------------------------------------------------------------------------------
@@ -243,8 +247,8 @@ class AdImpression(EventBase, tag="ad_impression", kw_only=True, frozen=True):
     impression_id: Id
     campaign_id: Id
     advertiser_id: Id
-    platform: str
-    device_id: str
+    platform: Text
+    device_id: Text
     cost_micros: NonNegInt
 
 
@@ -252,8 +256,8 @@ class AdClick(EventBase, tag="ad_click", kw_only=True, frozen=True):
     click_id: Id
     campaign_id: Id
     advertiser_id: Id
-    platform: str
-    device_id: str
+    platform: Text
+    device_id: Text
     cost_micros: NonNegInt
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-DeadReason = Literal["malformed", "too_late"]
+DeadReason = Literal["malformed", "too_late", "too_early", "conflicting_duplicate"]
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

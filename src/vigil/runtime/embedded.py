@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 import msgspec
 
@@ -33,7 +34,7 @@ from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
-from vigil.events.codec import DecodeFailure, decode_one, decode_strict
+from vigil.events.codec import MAX_RECORD_BYTES, DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import (
     EVENT_TYPES,
@@ -46,6 +47,7 @@ from vigil.events.schemas import (
 from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
 from vigil.features.entity import EntityFeatures
 from vigil.features.facts import FACTS_FILE, FactsSettings, RequestFacts
+from vigil.ingest import event_time
 from vigil.ingest.dead_letter import DeadLetter
 from vigil.ingest.sources import FileSource, LineSource
 from vigil.runtime import checkpoint
@@ -61,6 +63,8 @@ MINUTE_MS = 60_000
 FACTS_PRUNE_EVERY = 10
 DAY_MS = 86_400_000
 NO_WATERMARK = -(1 << 62)
+#: ``_early_at`` when no event can be early (no clock yet, or held events being processed)
+_NEVER_EARLY = 1 << 62
 NO_DUE = 1 << 62
 _CLASS_BY_TYPE = {type_name(cls): cls for cls in EVENT_TYPES}
 #: signals of detectors named with this prefix (shadow rules) are recorded in
@@ -78,8 +82,22 @@ _log = logging.getLogger("vigil.runtime")
 class RuntimeSettings:
     """How the embedded runtime treats time and durability."""
 
-    max_out_of_orderness_ms: int = 10 * MINUTE_MS
-    allowed_lateness_ms: int = 2 * DAY_MS
+    max_out_of_orderness_ms: int = event_time.MAX_OUT_OF_ORDERNESS_MS
+    allowed_lateness_ms: int = event_time.ALLOWED_LATENESS_MS
+    #: an event more than this ahead of the wall clock cannot have happened yet: it is kept
+    #: as a ``too_early`` dead letter and never moves the watermark (one record dated in the
+    #: year 3000 would otherwise turn every later event into a late one). None: no bound
+    #: (``vigil.ingest.event_time``)
+    max_future_ms: int | None = event_time.MAX_FUTURE_MS
+    #: opt-in (replays of history, where the wall clock says little): an event more than
+    #: this ahead of the stream's clock (the latest event time accepted) is held, not
+    #: processed; None: off
+    max_clock_skew_ms: int | None = None
+    #: held events are processed once this many arrive in a row, all ahead of the clock (the
+    #: stream really moved on: a producer back after an outage); the first event within the
+    #: skew instead shows they were outliers, and they are dead-lettered ``too_early``, as
+    #: they are at the end of the input
+    clock_jump_events: int = event_time.CLOCK_JUMP_EVENTS
     checkpoint_every_events: int = 500_000
     #: also checkpoint at the first batch boundary this many seconds after the last
     #: checkpoint (None: by line count only); follow mode, where batches are small
@@ -217,6 +235,12 @@ class EmbeddedRuntime:
         self.features = EntityFeatures()
         self.max_event_time_ms = NO_WATERMARK
         self.watermark_ms = NO_WATERMARK
+        #: the wall clock in epoch ms, only for ``max_future_ms`` (tests replace it)
+        self.wall_clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+        #: events held ahead of the clock: (line number, raw line, event id, event time)
+        self._early: list[tuple[int, bytes, str, int]] = []
+        #: processing held events after the stream showed it moved on
+        self._replaying_early = False
         #: no timer or window is due before this event time (a lower bound, kept cheaply)
         self.next_due_ms = NO_DUE
         self.stats = RunStats()
@@ -232,9 +256,11 @@ class EmbeddedRuntime:
         self._prunes = 0
         # Dedup: ids in two generations; a generation is dropped once every id in it is older
         # than anything still accepted, so whenever pruning runs, results are the same.
-        self._seen_new: set[str] = set()
+        # Each id maps to a checksum of its record (CRC-32 of the line), so that a re-send with
+        # another body is told apart from a plain duplicate (``conflicting_duplicate``).
+        self._seen_new: dict[str, int] = {}
         self._seen_new_max_ms = NO_WATERMARK
-        self._seen_old: set[str] = set()
+        self._seen_old: dict[str, int] = {}
         self._seen_old_max_ms = NO_WATERMARK
         self._flush_seq = 0
         self._emitted: set[str] = set()
@@ -391,6 +417,9 @@ class EmbeddedRuntime:
                 stats.stopped_early = True
                 break
         stats.wall_s += time.perf_counter() - started
+        if not stats.stopped_early and self._early:
+            # the end of the input: nothing came to show the stream moved where they point
+            self._drop_early(name)
         self._checkpoint(meta, offset)
 
     def _run_batch(self, lines: list[bytes], line_no: int, source_name: str) -> int:
@@ -402,6 +431,7 @@ class EmbeddedRuntime:
         """
         stats = self.stats
         decode = decode_strict
+        max_record = MAX_RECORD_BYTES
         seen = self._seen_new
         seen_old = self._seen_old
         seen_max = self._seen_new_max_ms
@@ -416,10 +446,17 @@ class EmbeddedRuntime:
         emit = self._emit
         update_facts = self.facts.update_one if self.settings.request_decisions else None
         fact_types = self.facts.tracked_types
+        wall_at = self._wall_at()
+        early_at = self._early_at(wall_at)
+        skew = self.settings.max_clock_skew_ms
+        replaying = self._replaying_early or skew is None
+        holding = bool(self._early)
         processed = duplicates = late_accepted = 0
         for raw in lines:
             line_no += 1
             try:
+                if len(raw) > max_record:
+                    raise ValueError("too large")  # kept, with its size (``decode_one``)
                 ev: Event = decode(raw)
             except Exception:  # whatever is wrong with a line, it is kept, never fatal
                 if raw and not raw.isspace():
@@ -435,12 +472,39 @@ class EmbeddedRuntime:
             if late and t < wm - lateness:
                 self._dead_too_late(raw, line_no, source_name, eid, t, wm)
                 continue
-            if eid in seen or eid in seen_old:
-                duplicates += 1
+            body = seen.get(eid)
+            if body is None:
+                body = seen_old.get(eid)
+            if body is not None:
+                if crc32(raw) == body:
+                    duplicates += 1
+                else:  # the same id with another body: kept for an operator (rare)
+                    self._dead_conflicting(raw, line_no, source_name, eid)
                 continue
+            if t > early_at:  # far ahead of the clocks: kept or held (rare; out of line)
+                if t > wall_at:
+                    self._dead_too_early(raw, line_no, source_name, eid, t, wall_at)
+                    continue
+                self._seen_new_max_ms, self.max_event_time_ms = seen_max, max_t
+                stats.processed += processed
+                stats.duplicates += duplicates
+                stats.late_accepted += late_accepted
+                processed = duplicates = late_accepted = 0
+                self._hold_early(raw, line_no, source_name, eid, t)
+                seen_max, max_t, wm = (
+                    self._seen_new_max_ms,
+                    self.max_event_time_ms,
+                    self.watermark_ms,
+                )
+                early_at = self._early_at(wall_at)
+                holding = bool(self._early)
+                continue
+            if holding:  # an event within the skew: what was held ahead of it were outliers
+                self._drop_early(source_name)
+                holding = False
             if late:
                 late_accepted += 1
-            seen.add(eid)
+            seen[eid] = crc32(raw)
             if t > seen_max:
                 seen_max = t
             processed += 1
@@ -456,6 +520,8 @@ class EmbeddedRuntime:
                 # Advance time first: whatever was due before this event's time fires
                 # before the event is seen, whichever order the stream brought them in.
                 max_t = t
+                if not replaying:
+                    early_at = min(wall_at, t + skew)  # type: ignore[operator]
                 if t - bound > wm:
                     wm = self.watermark_ms = t - bound
                     if wm >= self.next_due_ms:
@@ -478,6 +544,83 @@ class EmbeddedRuntime:
         stats.duplicates += duplicates
         stats.late_accepted += late_accepted
         return line_no
+
+    def _wall_at(self) -> int:
+        """Events later than this cannot have happened yet (read once per batch)."""
+        future = self.settings.max_future_ms
+        return _NEVER_EARLY if future is None else self.wall_clock_ms() + future
+
+    def _early_at(self, wall_at: int) -> int:
+        """Events later than this are kept (past ``wall_at``) or held (ahead of the stream's
+        clock by more than the skew, when that is on, the clock is set and nothing held is
+        being processed)."""
+        skew = self.settings.max_clock_skew_ms
+        if skew is None or self.max_event_time_ms == NO_WATERMARK or self._replaying_early:
+            return wall_at
+        return min(wall_at, self.max_event_time_ms + skew)
+
+    def _dead_too_early(
+        self, raw: bytes, line_no: int, source_name: str, eid: str, t: int, wall_at: int
+    ) -> None:
+        self.stats.too_early += 1
+        self._dead_sink.write(
+            DeadLetter.of(
+                raw,
+                source=source_name,
+                line_no=line_no,
+                event_id=eid,
+                field="event_time_ms",
+                reason_code="too_early",
+                reason=(
+                    f"line {line_no}, event {eid!r}: event time {t} is more than "
+                    f"{self.settings.max_future_ms} ms ahead of the wall clock (until "
+                    f"{wall_at}): it cannot have happened yet"
+                ),
+            )
+        )
+
+    def _hold_early(self, raw: bytes, line_no: int, source_name: str, eid: str, t: int) -> None:
+        """Hold an event ahead of the clock; once ``clock_jump_events`` are held in a row the
+        stream has moved on: process them, in their order."""
+        self._early.append((line_no, raw, eid, t))
+        if len(self._early) < self.settings.clock_jump_events:
+            return
+        held, self._early = self._early, []
+        self.stats.clock_jumps += 1
+        _log.warning(
+            "the stream's clock jumped from %s to %s: %d events in a row (from line %d) were "
+            "more than the clock skew (%d ms) ahead of it; processing them",
+            self.max_event_time_ms, held[0][3], len(held), held[0][0],
+            self.settings.max_clock_skew_ms,
+        )  # fmt: skip
+        self._replaying_early = True
+        try:
+            for ln, line, _eid, _t in held:
+                self._run_batch([line], ln - 1, source_name)
+        finally:
+            self._replaying_early = False
+
+    def _drop_early(self, source_name: str) -> None:
+        """The held events were outliers: keep them as ``too_early`` dead letters."""
+        held, self._early = self._early, []
+        skew = self.settings.max_clock_skew_ms
+        for ln, raw, eid, t in held:
+            self.stats.too_early += 1
+            self._dead_sink.write(
+                DeadLetter.of(
+                    raw,
+                    source=source_name,
+                    line_no=ln,
+                    event_id=eid,
+                    field="event_time_ms",
+                    reason_code="too_early",
+                    reason=(
+                        f"line {ln}, event {eid!r}: event time {t} is more than the clock skew "
+                        f"({skew} ms) ahead of the stream's clock {self.max_event_time_ms}, "
+                        "and the stream did not move there"
+                    ),
+                )
+            )
 
     def _decide_request(self, ev: RefundRequested) -> None:
         """The request-time decision, from what arrived before ``ev`` (``decisions.jsonl``)."""
@@ -540,6 +683,23 @@ class EmbeddedRuntime:
                 field=failure.field,
                 reason_code="malformed",
                 reason=failure.describe(),
+            )
+        )
+
+    def _dead_conflicting(self, raw: bytes, line_no: int, source_name: str, eid: str) -> None:
+        self.stats.conflicting_duplicates += 1
+        self._dead_sink.write(
+            DeadLetter.of(
+                raw,
+                source=source_name,
+                line_no=line_no,
+                event_id=eid,
+                field="event_id",
+                reason_code="conflicting_duplicate",
+                reason=(
+                    f"line {line_no}, event {eid!r}: an event with this id and another body "
+                    "was already accepted; this one was not processed"
+                ),
             )
         )
 
@@ -642,7 +802,7 @@ class EmbeddedRuntime:
         horizon = self.watermark_ms - self.settings.allowed_lateness_ms
         if self._seen_old_max_ms < horizon:
             self._seen_old, self._seen_old_max_ms = self._seen_new, self._seen_new_max_ms
-            self._seen_new, self._seen_new_max_ms = set(), NO_WATERMARK
+            self._seen_new, self._seen_new_max_ms = {}, NO_WATERMARK
 
     # --- durability -----------------------------------------------------------------------
 
@@ -726,6 +886,7 @@ class EmbeddedRuntime:
                 "features": self.features,
                 "max_event_time_ms": self.max_event_time_ms,
                 "watermark_ms": self.watermark_ms,
+                "early": self._early,
                 "seen": (
                     self._seen_new,
                     self._seen_new_max_ms,
@@ -756,6 +917,7 @@ class EmbeddedRuntime:
         self.features = payload["features"]
         self.max_event_time_ms = payload["max_event_time_ms"]
         self.watermark_ms = payload["watermark_ms"]
+        self._early = payload.get("early", [])
         (
             self._seen_new,
             self._seen_new_max_ms,

@@ -13,6 +13,11 @@ class RunStats:
     processed: int = 0
     malformed: int = 0
     too_late: int = 0
+    too_early: int = 0
+    #: an accepted event's id again, with another body (dead-lettered, not a plain duplicate)
+    conflicting_duplicates: int = 0
+    #: times the stream's clock jumped ahead (``RuntimeSettings.clock_jump_events``)
+    clock_jumps: int = 0
     duplicates: int = 0
     late_accepted: int = 0
     window_late_drops: int = 0
@@ -42,7 +47,7 @@ class RunStats:
 
     @property
     def dead_lettered(self) -> int:
-        return self.malformed + self.too_late
+        return self.malformed + self.too_late + self.too_early + self.conflicting_duplicates
 
     def reconciles(self) -> bool:
         return self.events_read == self.processed + self.dead_lettered + self.duplicates
@@ -54,7 +59,13 @@ class RunStats:
             "dead_lettered": self.dead_lettered,
             "duplicates": self.duplicates,
             "reconciles": self.reconciles(),
-            "dead_letter_reasons": {"malformed": self.malformed, "too_late": self.too_late},
+            "dead_letter_reasons": {
+                "malformed": self.malformed,
+                "too_late": self.too_late,
+                "too_early": self.too_early,
+                "conflicting_duplicate": self.conflicting_duplicates,
+            },
+            "clock_jumps": self.clock_jumps,
             "blank_lines": self.blank_lines,
             "late_accepted": self.late_accepted,
             "window_late_drops": self.window_late_drops,

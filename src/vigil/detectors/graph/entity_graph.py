@@ -449,3 +449,15 @@ class EntityGraph:
             "components": len(comp),
             "linked_nodes": sum(len(m) for m in comp.values()),
         }
+
+
+def next_expiry_ms(fired_at_ms: int, every_ms: int, watermark_ms: int) -> int:
+    """When the periodic expiry fired at ``fired_at_ms`` runs next: a period later, or, when
+    the watermark is already past that (a gap in the stream, a clock that jumped), the first
+    period boundary after the watermark. Across a gap the work is one expiry, not one per
+    empty period (links only ever expire, so one late expiry removes what the daily ones
+    would have)."""
+    due = fired_at_ms + every_ms
+    if watermark_ms >= due:
+        due = watermark_ms - watermark_ms % every_ms + every_ms
+    return due

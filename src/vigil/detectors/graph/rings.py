@@ -45,6 +45,7 @@ from vigil.detectors.graph.entity_graph import (
     KINDS,
     EntityGraph,
     new_state,
+    next_expiry_ms,
     touch_fast,
 )
 from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, record_order_fact
@@ -218,8 +219,9 @@ class FraudRingDetector(BaseDetector):
             s = self.settings
             if g.state["rebuilds"] % s.node_sweep_every_rebuilds == 0:
                 g.sweep_nodes(fired_at_ms)
-            g.state["next_expire_ms"] = fired_at_ms + s.rebuild_every_ms
-            ctx.set_timer(fired_at_ms + s.rebuild_every_ms, _EXPIRE)
+            due = next_expiry_ms(fired_at_ms, s.rebuild_every_ms, ctx.watermark_ms)
+            g.state["next_expire_ms"] = due
+            ctx.set_timer(due, _EXPIRE)
             return ()
         if key.startswith(GC_PREFIX):
             sweep(ctx, key, fired_at_ms, self.settings.link_ttl_ms)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.detectors.base import Context
-from vigil.detectors.graph.entity_graph import ACCOUNT, DAY_MS, EntityGraph
+from vigil.detectors.graph.entity_graph import ACCOUNT, DAY_MS, EntityGraph, next_expiry_ms
 from vigil.detectors.graph.rings import _PROFILE_KIND, _Caps
 from vigil.detectors.settings import FraudRingSettings
 from vigil.events.schemas import (
@@ -129,8 +129,9 @@ class RingLinks:
         state: dict[str, Any] = g.state
         if state["rebuilds"] % s.node_sweep_every_rebuilds == 0:
             g.sweep_nodes(fired_at_ms)
-        state["next_expire_ms"] = fired_at_ms + s.rebuild_every_ms
-        ctx.set_timer(fired_at_ms + s.rebuild_every_ms, RING_EXPIRE_TIMER)
+        due = next_expiry_ms(fired_at_ms, s.rebuild_every_ms, ctx.watermark_ms)
+        state["next_expire_ms"] = due
+        ctx.set_timer(due, RING_EXPIRE_TIMER)
         return True
 
     def ring_accounts(self, ctx: Context, customer_id: str) -> int:
