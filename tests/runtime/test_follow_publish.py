@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-import pickle
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,8 +116,7 @@ def test_a_crash_between_publish_and_checkpoint_resumes_to_the_same_outputs(
     settings = _settings(checkpoint_every_events=400)
 
     def recorded_len() -> int:
-        with (ckpt / checkpoint.CHECKPOINT_FILE).open("rb") as fh:
-            positions = pickle.load(fh)[1]["outputs"]
+        positions = checkpoint.read_snapshot(ckpt / checkpoint.CHECKPOINT_FILE)[1]["outputs"]
         return sum(positions[k] for k in ("alerts", "decisions", "dead_letter"))
 
     def crash(k: int, _batch: Batch) -> None:
@@ -130,8 +128,7 @@ def test_a_crash_between_publish_and_checkpoint_resumes_to_the_same_outputs(
     with pytest.raises(Crash):
         EmbeddedRuntime(make_detectors(), out, settings, ckpt).run(WatchedSource(inp, crash))
     gc.collect()  # a dead process keeps no file handles open
-    with (ckpt / checkpoint.CHECKPOINT_FILE).open("rb") as fh:
-        _meta, payload = pickle.load(fh)
+    _meta, payload = checkpoint.read_snapshot(ckpt / checkpoint.CHECKPOINT_FILE)
     # the files hold more than the checkpoint recorded: published after it, then "crashed"
     assert sum(map(len, _outputs(out))) > recorded_len()
     progress = json.loads((out / PROGRESS_FILE).read_bytes())
@@ -153,8 +150,8 @@ def test_an_idle_follow_source_checkpoints_what_it_published(tmp_path: Path) -> 
     offsets: list[int] = []
 
     def after(k: int, _batch: Batch) -> None:
-        with (ckpt / checkpoint.CHECKPOINT_FILE).open("rb") as fh:
-            offsets.append(pickle.load(fh)[1]["input_offset"])
+        path = ckpt / checkpoint.CHECKPOINT_FILE
+        offsets.append(checkpoint.read_snapshot(path)[1]["input_offset"])
 
     source = FileSource(inp, follow=True, poll_s=0.02, idle_batches=True, idle_timeout_s=0.5)
 

@@ -5,11 +5,20 @@ so a crash at any instant leaves either the old or the new checkpoint, never hal
 Outputs are fsynced *before* the snapshot that records their length, so on restart the
 runtime truncates every output to the recorded length and replays the input from the
 recorded offset: what follows is byte-identical to an uninterrupted run.
+
+Checkpoints prove themselves: the file starts with a magic and the SHA-256 of what follows,
+so a damaged one is refused, never loaded into different results. The previous good one is
+kept beside it (``checkpoint.prev.pkl``, with its state files) and used, with a warning,
+when the newest cannot be read. The snapshot also records a digest of each output's
+committed bytes and of the input just before its position: a resume checks both
+(``verify_input``; ``outputs.JsonlSink``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import pickle
 import re
@@ -22,7 +31,16 @@ from vigil.decisions.policy import THRESHOLDS
 from vigil.errors import CheckpointError
 
 CHECKPOINT_FILE = "checkpoint.pkl"
-FORMAT_VERSION = 2
+#: the checkpoint before the newest (used when the newest cannot be read)
+PREVIOUS_FILE = "checkpoint.prev.pkl"
+#: a newest checkpoint that could not be read, moved aside when the previous one is used
+DAMAGED_FILE = "checkpoint.damaged.pkl"
+FORMAT_VERSION = 3
+_MAGIC = b"VIGILCK3"
+#: bytes of input before the position whose digest a checkpoint records
+INPUT_TAIL_BYTES = 4096
+
+_log = logging.getLogger(__name__)
 #: bytes of a checkpoint written between two fdatasyncs (see ``save``)
 SYNC_SLICE_BYTES = 1 << 20
 
@@ -46,10 +64,74 @@ def input_fingerprint(path: Path | None, length: int = 1 << 16) -> str:
     return f"{len(head)}:{hashlib.sha256(head).hexdigest()[:16]}"
 
 
+def input_tail_digest(path: Path | None, offset: int) -> str | None:
+    """SHA-256 of the ``INPUT_TAIL_BYTES`` of input before ``offset`` (None: not a file)."""
+    if path is None or offset <= 0:
+        return None
+    start = max(0, offset - INPUT_TAIL_BYTES)
+    with path.open("rb") as fh:
+        fh.seek(start)
+        return hashlib.sha256(fh.read(offset - start)).hexdigest()
+
+
+def verify_input(path: Path | None, offset: int, digest: str | None) -> None:
+    """Refuse to resume when the input no longer holds what the checkpoint read up to
+    ``offset``: shorter than it, or different just before it."""
+    if path is None or offset <= 0:
+        return
+    size = path.stat().st_size
+    if size < offset:
+        raise CheckpointError(
+            f"input {str(path)!r} has {size:,} bytes but the checkpoint read it up to byte "
+            f"{offset:,}: it was truncated or replaced. Restore it, or use a new "
+            "--checkpoint-dir to start over"
+        )
+    if digest is not None and input_tail_digest(path, offset) != digest:
+        raise CheckpointError(
+            f"input {str(path)!r} changed before byte {offset:,}, where the checkpoint read "
+            "it up to: it was edited or replaced. Restore it, or use a new --checkpoint-dir "
+            "to start over"
+        )
+
+
 def save(directory: Path, meta: CheckpointMeta, payload: dict[str, Any]) -> None:
+    """Write the checkpoint atomically; the one it replaces becomes the previous one. A
+    failure (a full disk) leaves the checkpoints as they were and no temporary file."""
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / (CHECKPOINT_FILE + ".tmp")
-    data = pickle.dumps((msgspec.to_builtins(meta), payload), protocol=pickle.HIGHEST_PROTOCOL)
+    data = frame(msgspec.to_builtins(meta), payload)
+    try:
+        _write(tmp, data)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(_write_failure(directory, exc)) from exc
+    current = directory / CHECKPOINT_FILE
+    if current.exists():
+        os.replace(current, directory / PREVIOUS_FILE)
+    os.replace(tmp, current)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def frame(raw_meta: Any, payload: dict[str, Any]) -> bytes:
+    """A checkpoint file's bytes: the magic, the SHA-256 of the pickle, the pickle."""
+    body = pickle.dumps((raw_meta, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    return _MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _write_failure(directory: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"disk full in {str(directory)!r} while writing a checkpoint: the previous "
+            "checkpoint is intact. Free space and run the same command again to resume from it"
+        )
+    return f"cannot write a checkpoint in {str(directory)!r}: {exc.strerror or exc}"
+
+
+def _write(tmp: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         # written and made durable a slice at a time: a single large flush would hold the
@@ -64,29 +146,72 @@ def save(directory: Path, meta: CheckpointMeta, payload: dict[str, Any]) -> None
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, directory / CHECKPOINT_FILE)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def load(
     directory: Path, expected: CheckpointMeta, input_path: Path | None = None
 ) -> dict[str, Any] | None:
-    """The saved payload, None if there is no checkpoint yet; raises if it belongs elsewhere."""
+    """The saved payload, None if there is no checkpoint yet; raises if it belongs elsewhere.
+
+    A newest checkpoint that cannot be read (damaged, cut short) gives way to the previous
+    one, with a warning; if that fails too, the error names both."""
     path = directory / CHECKPOINT_FILE
-    if not path.exists():
+    previous = directory / PREVIOUS_FILE
+    if not path.exists() and not previous.exists():
         return None
+    problems: list[str] = []
+    for candidate in (path, previous):
+        if not candidate.exists():
+            problems.append(f"{candidate.name} is missing")
+            continue
+        try:
+            raw_meta, payload = read_snapshot(candidate)
+            meta = msgspec.convert(raw_meta, CheckpointMeta)
+        except _Unreadable as exc:
+            problems.append(f"{candidate.name}: {exc}")
+            continue
+        if problems:
+            if path.exists():  # kept for a post-mortem, out of the way of the next save
+                os.replace(path, directory / DAMAGED_FILE)
+            _log.warning(
+                "checkpoint %s cannot be used (%s): resuming from the previous checkpoint, "
+                "%s; what came after it is processed again",
+                path, "; ".join(problems), candidate.name,
+            )  # fmt: skip
+        _check(candidate, meta, expected, input_path)
+        assert isinstance(payload, dict)
+        return payload
+    raise CheckpointError(
+        f"no checkpoint in {str(directory)!r} can be read ({'; '.join(problems)}); remove the "
+        "directory (and the outputs) to start over"
+    )
+
+
+class _Unreadable(CheckpointError):
+    pass
+
+
+def read_snapshot(path: Path) -> tuple[Any, Any]:
+    """(meta as plain data, payload) of a checkpoint file, checked against its checksum."""
+    data = path.read_bytes()
+    head = len(_MAGIC) + 32
+    if len(data) < head or not data.startswith(_MAGIC):
+        if data[:2] == b"\x80\x05" or data[:2] == b"\x80\x04":
+            raise _Unreadable("written by an older Vigil (no checksum); start over")
+        raise _Unreadable("not a Vigil checkpoint, or cut short")
+    body = data[head:]
+    if hashlib.sha256(body).digest() != data[len(_MAGIC) : head]:
+        raise _Unreadable(f"damaged: its {len(body):,} bytes do not match their checksum")
     try:
-        with path.open("rb") as fh:
-            raw_meta, payload = pickle.load(fh)
-        meta = msgspec.convert(raw_meta, CheckpointMeta)
-    except Exception as exc:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be read ({exc}); remove the directory to start over"
-        ) from exc
+        raw_meta, payload = pickle.loads(body)
+    except Exception as exc:  # a checksum-valid pickle that still does not load
+        raise _Unreadable(f"cannot be read ({exc})") from exc
+    return raw_meta, payload
+
+
+def _check(
+    path: Path, meta: CheckpointMeta, expected: CheckpointMeta, input_path: Path | None
+) -> None:
     saved_len = meta.input_fingerprint.partition(":")[0]
     if input_path is not None and saved_len.isdigit():
         # the input may have grown since: compare the prefix the checkpoint hashed
@@ -104,8 +229,6 @@ def load(
                 f"({_difference(str(was), str(now))}); use a new --checkpoint-dir or remove "
                 "this one to start over"
             )
-    assert isinstance(payload, dict)
-    return payload
 
 
 def _without_thresholds(fingerprint: str) -> str:

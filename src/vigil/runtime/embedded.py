@@ -12,6 +12,7 @@ arrival order. See docs/adr/0001-runtime-semantics.md for the late-event policy.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import shutil
@@ -33,7 +34,7 @@ from vigil.detectors.base import Alert, Detector, Signal
 from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
-from vigil.errors import ConfigError
+from vigil.errors import CheckpointError, ConfigError
 from vigil.events.codec import MAX_RECORD_BYTES, DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import (
@@ -237,6 +238,10 @@ class EmbeddedRuntime:
         self.watermark_ms = NO_WATERMARK
         #: the wall clock in epoch ms, only for ``max_future_ms`` (tests replace it)
         self.wall_clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+        #: the input file (its bytes before a checkpoint's position are checked at a resume)
+        self._input_path: Path | None = None
+        #: the state manifest of the last checkpoint written or restored (kept at the next)
+        self._last_manifest: dict[str, Any] | None = None
         #: events held ahead of the clock: (line number, raw line, event id, event time)
         self._early: list[tuple[int, bytes, str, int]] = []
         #: processing held events after the stream showed it moved on
@@ -324,18 +329,34 @@ class EmbeddedRuntime:
             restored = checkpoint.load(
                 self.checkpoint_dir, meta, source.path if isinstance(source, FileSource) else None
             )
+        if restored is None and self.checkpoint_dir is not None:
+            self._warn_if_started_before(self.checkpoint_dir)
         offset = 0
         positions: dict[str, int] | None = None
+        digests: dict[str, str] = {}
+        self._input_path = source.path if isinstance(source, FileSource) else None
         if restored is not None:
             offset = self._restore(restored)
+            checkpoint.verify_input(self._input_path, offset, restored.get("input_tail"))
             positions = restored["outputs"]
+            digests = restored.get("output_digests", {})
             self.stats.resumed_from_line = self.stats.lines
             self.stats.stopped_early = False
         out = self.out_dir
-        alerts = JsonlSink(out / "alerts.jsonl", positions["alerts"] if positions else None)
-        dead = JsonlSink(out / "dead_letter.jsonl", positions["dead_letter"] if positions else None)
+        alerts = JsonlSink(
+            out / "alerts.jsonl",
+            positions["alerts"] if positions else None,
+            digest=digests.get("alerts"),
+        )
+        dead = JsonlSink(
+            out / "dead_letter.jsonl",
+            positions["dead_letter"] if positions else None,
+            digest=digests.get("dead_letter"),
+        )
         decisions = JsonlSink(
-            out / "decisions.jsonl", positions["decisions"] if positions else None
+            out / "decisions.jsonl",
+            positions["decisions"] if positions else None,
+            digest=digests.get("decisions"),
         )
         store = (
             AnalyticsStore(out / "analytics.duckdb", self._flush_seq if restored else None)
@@ -345,7 +366,9 @@ class EmbeddedRuntime:
         self._alerts_sink, self._dead_sink, self._store = alerts, dead, store
         self._decisions_sink = decisions
         self._shadow_sink = JsonlSink(
-            out / "shadow_alerts.jsonl", positions.get("shadow_alerts") if positions else None
+            out / "shadow_alerts.jsonl",
+            positions.get("shadow_alerts") if positions else None,
+            digest=digests.get("shadow_alerts"),
         )
         self._facts_sink = (
             JsonlSink(
@@ -373,6 +396,25 @@ class EmbeddedRuntime:
             if self.checkpoint_dir is None:  # a database nobody can resume from
                 shutil.rmtree(self.out_dir / ".vigil-state", ignore_errors=True)
         return self.stats
+
+    def _warn_if_started_before(self, directory: Path) -> None:
+        """No checkpoint, yet an earlier run left state or outputs: say what happens now."""
+        leftovers = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+        outputs = [
+            name
+            for name in ("alerts.jsonl", "decisions.jsonl", "dead_letter.jsonl")
+            if (self.out_dir / name).is_file() and (self.out_dir / name).stat().st_size
+        ]
+        if leftovers or outputs:
+            _log.warning(
+                "no checkpoint in %s%s: starting from the beginning of the input; the outputs "
+                "in %s are written again from the start",
+                directory,
+                f" (it holds {', '.join(leftovers[:3])}{'...' if len(leftovers) > 3 else ''})"
+                if leftovers
+                else "",
+                self.out_dir,
+            )
 
     def _loop(self, source: LineSource, offset: int, meta: checkpoint.CheckpointMeta) -> None:
         stats = self.stats
@@ -853,32 +895,47 @@ class EmbeddedRuntime:
         if self._store is not None:
             self._store.flush(self._flush_seq, wait=True)
         self._write_facts()
-        positions = {
-            "alerts": self._alerts_sink.flush(),
-            "dead_letter": self._dead_sink.flush(),
-            "decisions": self._decisions_sink.flush(),
-            "shadow_alerts": self._shadow_sink.flush(),
+        sinks = {
+            "alerts": self._alerts_sink,
+            "dead_letter": self._dead_sink,
+            "decisions": self._decisions_sink,
+            "shadow_alerts": self._shadow_sink,
         }
-        if self._facts_sink is not None:
-            positions["facts"] = self._facts_sink.flush()
+        try:
+            positions = {name: sink.flush() for name, sink in sinks.items()}
+            if self._facts_sink is not None:
+                positions["facts"] = self._facts_sink.flush()
+        except OSError as exc:
+            raise CheckpointError(_output_failure(self.out_dir, exc)) from exc
         if self.checkpoint_dir is not None:
-            self._save(meta, input_offset, positions)
+            digests = {name: sink.digest() for name, sink in sinks.items()}
+            self._save(meta, input_offset, positions, digests)
         if self.settings.publish_every_batch:
             self._write_progress(input_offset)
 
     def _save(
-        self, meta: checkpoint.CheckpointMeta, input_offset: int, positions: dict[str, int]
+        self,
+        meta: checkpoint.CheckpointMeta,
+        input_offset: int,
+        positions: dict[str, int],
+        digests: dict[str, str],
     ) -> None:
         assert self.checkpoint_dir is not None
         # the stages' state first (what changed since the last checkpoint), then the snapshot
         # that names it: a crash between the two leaves the previous snapshot and its files
-        state_manifest = self.state.checkpoint(self.checkpoint_dir)
+        try:
+            state_manifest = self.state.checkpoint(self.checkpoint_dir)
+            input_tail = checkpoint.input_tail_digest(self._input_path, input_offset)
+        except OSError as exc:
+            raise CheckpointError(_output_failure(self.checkpoint_dir, exc)) from exc
         checkpoint.save(
             self.checkpoint_dir,
             meta,
             {
                 "input_offset": input_offset,
                 "outputs": positions,
+                "output_digests": digests,
+                "input_tail": input_tail,
                 "flush_seq": self._flush_seq,
                 "keyed_state": self.keyed_state,
                 "timers": self.timers,
@@ -902,7 +959,10 @@ class EmbeddedRuntime:
                 "state_manifest": state_manifest,
             },
         )
-        self.state.committed(self.checkpoint_dir, state_manifest)
+        # the state files of this checkpoint and the previous one stay: the previous is what a
+        # resume falls back to when this one cannot be read
+        self.state.committed(self.checkpoint_dir, state_manifest, self._last_manifest)
+        self._last_manifest = state_manifest
         self.stats.checkpoints += 1
 
     def _restore(self, payload: dict[str, Any]) -> int:
@@ -911,6 +971,7 @@ class EmbeddedRuntime:
         if manifest is not None:
             assert self.checkpoint_dir is not None
             self.state.restore(self.checkpoint_dir, manifest)
+        self._last_manifest = manifest
         self.timers = payload["timers"]
         for name, snap in payload["windows"].items():
             self.windows[name].restore(snap)
@@ -959,3 +1020,13 @@ class EmbeddedRuntime:
         (self.out_dir / "stats.json").write_bytes(
             msgspec.json.format(msgspec.json.encode(self.stats.summary()), indent=2) + b"\n"
         )
+
+
+def _output_failure(directory: Path, exc: OSError) -> str:
+    """One line for an output or checkpoint write that failed (a full disk, most often)."""
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"disk full in {str(directory)!r}: the outputs and the last checkpoint are intact. "
+            "Free space and run the same command again to resume from the checkpoint"
+        )
+    return f"cannot write to {str(directory)!r}: {exc.strerror or exc}"

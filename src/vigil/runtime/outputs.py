@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -22,11 +23,20 @@ class JsonlSink:
     about 19 ms to 690 ms. A resume that finds it shorter than recorded (a machine crash took
     its tail) keeps what is there and sets ``lost`` so the writer can write it all again."""
 
-    def __init__(self, path: Path, resume_at: int | None, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        resume_at: int | None,
+        *,
+        durable: bool = True,
+        digest: str | None = None,
+    ) -> None:
         self.path = path
         self.durable = durable
         #: a non-durable sink resumed shorter than recorded: lines were lost
         self.lost = False
+        #: SHA-256 of every byte written (from the start of the file), for ``digest``
+        self._sha = hashlib.sha256()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes]
         if resume_at is None:
@@ -47,6 +57,7 @@ class JsonlSink:
                 )
             self._fh = path.open("r+b")
             self._fh.truncate(resume_at)
+            self._resume_digest(resume_at, digest)
             self._fh.seek(resume_at)
         self._buf = bytearray()
         self.count = 0
@@ -56,8 +67,35 @@ class JsonlSink:
         self._buf.extend(b"\n")
         self.count += 1
         if len(self._buf) > 1 << 20:
-            self._fh.write(self._buf)
-            self._buf.clear()
+            self._spill()
+
+    def _spill(self) -> None:
+        self._fh.write(self._buf)
+        self._sha.update(self._buf)
+        self._buf.clear()
+
+    def _resume_digest(self, resume_at: int, expected: str | None) -> None:
+        """Re-read the committed bytes: they continue the digest, and must be the ones the
+        checkpoint recorded (an output edited since is refused, never appended to)."""
+        fh = self._fh
+        fh.seek(0)
+        left = resume_at
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            self._sha.update(chunk)
+            left -= len(chunk)
+        if expected is not None and self.durable and self._sha.hexdigest() != expected:
+            raise CheckpointError(
+                f"output {str(self.path)!r} changed after the checkpoint: its first "
+                f"{resume_at:,} bytes are not the ones written then. Restore it, or remove the "
+                "checkpoint directory to start over"
+            )
+
+    def digest(self) -> str:
+        """SHA-256 of the bytes flushed so far (call after ``flush``)."""
+        return self._sha.hexdigest()
 
     def write_line(self, line: bytes) -> None:
         """Append one line that is already JSON (without its newline)."""
@@ -65,13 +103,11 @@ class JsonlSink:
         self._buf.extend(b"\n")
         self.count += 1
         if len(self._buf) > 1 << 20:
-            self._fh.write(self._buf)
-            self._buf.clear()
+            self._spill()
 
     def flush(self, durable: bool = True) -> int:
         if self._buf:
-            self._fh.write(self._buf)
-            self._buf.clear()
+            self._spill()
         self._fh.flush()
         if durable and self.durable:
             os.fsync(self._fh.fileno())

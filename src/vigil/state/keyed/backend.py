@@ -58,7 +58,12 @@ class StateBackend(Protocol):
 
     def checkpoint(self, directory: Path) -> dict[str, Any]: ...
 
-    def committed(self, directory: Path, manifest: dict[str, Any]) -> None: ...
+    def committed(
+        self, directory: Path, manifest: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> None:
+        """``manifest`` is the newest checkpoint's; files of neither it nor ``previous`` (the
+        one a resume falls back to) may go."""
+        ...
 
     def restore(self, directory: Path, manifest: dict[str, Any]) -> None: ...
 

@@ -148,8 +148,10 @@ class MemoryBackend:
         self._dirty_v, self._dirty_m = {}, {}
         return {"backend": self.name, "seq": self._seq, "files": list(self._files)}
 
-    def committed(self, directory: Path, manifest: dict[str, Any]) -> None:
-        keep = {str(f["name"]) for f in manifest["files"]}
+    def committed(
+        self, directory: Path, manifest: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> None:
+        keep = {str(f["name"]) for m in (manifest, previous) if m for f in m.get("files", ())}
         for path in directory.glob(PREFIX + "*"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)

@@ -171,9 +171,12 @@ class RocksBackend:
         self._changed = 0
         return {"backend": self.name, "seq": self._seq, "dir": name}
 
-    def committed(self, directory: Path, manifest: dict[str, Any]) -> None:
+    def committed(
+        self, directory: Path, manifest: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> None:
+        keep = {str(m["dir"]) for m in (manifest, previous) if m and "dir" in m}
         for path in directory.glob(PREFIX + "*"):
-            if path.name != manifest["dir"] and path.is_dir():
+            if path.name not in keep and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
     def restore(self, directory: Path, manifest: dict[str, Any]) -> None:
