@@ -176,6 +176,24 @@ def users_activate(username: str, url: str) -> None:
     _set_active(username, True, url)
 
 
+@users.command("unlock")
+@click.argument("username")
+@URL_OPTION
+def users_unlock(username: str, url: str) -> None:
+    """Lift the login throttle on a person after failed logins (audited)."""
+    from vigil.security import Database
+    from vigil.security.db import utcnow
+    from vigil.security.throttle import unlock
+
+    database = Database.open(url)
+    try:
+        with database.transaction() as session:
+            unlock(session, _operator(), username, utcnow())
+    finally:
+        database.dispose()
+    stderr.print(f"{username}: may log in again at once", markup=False)
+
+
 @users.command("set-agent")
 @click.argument("username")
 @click.argument("agent_id", required=False)

@@ -40,7 +40,8 @@ from vigil.console.render import flash_query, money, page
 from vigil.console.timeline import TimelineStore
 from vigil.errors import ServiceError, UnauthorizedError
 from vigil.events.schemas import EventBase
-from vigil.security import sessions
+from vigil.security import sessions, throttle
+from vigil.security.db import utcnow
 from vigil.security.permissions import require
 
 __all__ = ["router"]
@@ -115,12 +116,16 @@ async def login(
     auth, _, _ = _console(request)
     if not await login_csrf_ok(request):
         return back_to("/console/login", error="the login form expired: try again")
+    address = request.client.host if request.client else None
     try:
         with auth.db.transaction() as session:
-            token, _live = sessions.login(session, username, password, auth.policy)
+            token, _live = sessions.login(session, username, password, auth.policy, address=address)
     except UnauthorizedError as exc:
         with auth.db.transaction() as session:
-            sessions.record_failed_login(session, username)
+            if isinstance(exc, throttle.ThrottledError):
+                throttle.record_throttled(session, exc, utcnow())
+            else:
+                sessions.record_failed_login(session, username, address=address)
         return back_to(f"/console/login?next={quote(_safe_next(next), safe='')}", error=str(exc))
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

@@ -23,6 +23,9 @@ from vigil.security import audit
 from vigil.security.db import utcnow
 from vigil.security.models import ConsoleSession, User
 from vigil.security.permissions import Principal
+from vigil.security.throttle import DEFAULT_POLICY as DEFAULT_THROTTLE
+from vigil.security.throttle import ThrottlePolicy, record_failure
+from vigil.security.throttle import check as check_throttle
 from vigil.security.users import authenticate_password, principal_for_user
 
 __all__ = [
@@ -65,13 +68,19 @@ def login(
     policy: SessionPolicy = SessionPolicy(),
     *,
     now: datetime | None = None,
+    address: str | None = None,
+    throttle: ThrottlePolicy | None = DEFAULT_THROTTLE,
 ) -> tuple[str, LiveSession]:
     """Check the password and open a session: (cookie token, the session).
 
     A wrong password raises ``UnauthorizedError``; the caller audits it with
-    ``record_failed_login`` in a transaction of its own.
+    ``record_failed_login`` in a transaction of its own. After too many failures for the
+    user or the ``address``, ``ThrottledError`` (an ``UnauthorizedError``) before the password
+    is checked; the caller audits it with ``throttle.record_throttled`` (``throttle``).
     """
     now = now or utcnow()
+    if throttle is not None:
+        check_throttle(session, username, address, now, throttle)
     principal = authenticate_password(session, username, password)
     token = secrets.token_urlsafe(32)
     row = ConsoleSession(
@@ -88,11 +97,12 @@ def login(
     return token, LiveSession(principal, row.csrf_token, row.expires_at)
 
 
-def record_failed_login(session: Session, username: str, *, now: datetime | None = None) -> None:
-    """Audit a refused login, in its own transaction (the refused one is rolled back)."""
-    name = username[:64] or "?"
-    anonymous = Principal(kind="user", id=0, name=name)
-    audit.record(session, anonymous, "session.login_failed", "user", name, now=now)
+def record_failed_login(
+    session: Session, username: str, *, now: datetime | None = None, address: str | None = None
+) -> None:
+    """Audit a refused login, in its own transaction (the refused one is rolled back); it
+    counts toward the throttle of the user and the address."""
+    record_failure(session, username, address, now or utcnow())
 
 
 def resolve(
