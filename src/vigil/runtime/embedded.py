@@ -514,10 +514,8 @@ class EmbeddedRuntime:
             if late and t < wm - lateness:
                 self._dead_too_late(raw, line_no, source_name, eid, t, wm)
                 continue
-            body = seen.get(eid)
-            if body is None:
-                body = seen_old.get(eid)
-            if body is not None:
+            if eid in seen or eid in seen_old:  # (membership first: no call for new ids)
+                body = seen[eid] if eid in seen else seen_old[eid]
                 if crc32(raw) == body:
                     duplicates += 1
                 else:  # the same id with another body: kept for an operator (rare)
