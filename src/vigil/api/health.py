@@ -8,7 +8,10 @@ from vigil.api.schemas import Health
 from vigil.api.state import ApiState, get_state
 
 router = APIRouter(tags=["health"])
-_DEGRADED = "The runtime is down or the index is staler than the server's bound"
+_DEGRADED = (
+    "The runtime is down, the index is staler than the server's bound, dead letters jumped "
+    "or the watermark jumped (``reasons`` says which)"
+)
 
 
 def health_of(st: ApiState) -> Health:
@@ -17,10 +20,19 @@ def health_of(st: ApiState) -> Health:
     pending = st.staleness.pending_s()
     tail_age = st.staleness.tail_age_s()
     bound = st.settings.max_healthy_staleness_s
-    ok = alive is not False and pending <= bound and tail_age <= bound
+    reasons = []
+    if alive is False:
+        reasons.append("the runtime is down")
+    if pending > bound or tail_age > bound:
+        reasons.append(
+            f"the index is {max(pending, tail_age):.1f} s stale (bound {bound:g} s): the "
+            "runtime is behind or stalled"
+        )
+    reasons.extend(st.stream.problems())
     return Health.model_validate(
         {
-            "status": "ok" if ok else "degraded",
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
             "runtime": {
                 "managed": rt is not None,
                 "alive": alive,

@@ -47,6 +47,7 @@ def gauges(st: ApiState) -> Iterator[Gauge]:
         float(st.input_log.rounds + st.decision_log.rounds + st.journal.log.rounds),
         {},
     )
+    yield from st.stream.gauges()
     rt = st.runtime
     if rt is not None:
         yield "vigil_runtime_up", "1 when the runtime child is alive", float(rt.alive()), {}

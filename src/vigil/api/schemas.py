@@ -344,6 +344,7 @@ class IndexHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
+    reasons: list[str] = Field(default=[], description="why it is degraded (empty when ok)")
     runtime: RuntimeHealth
     index: IndexHealth
 

@@ -46,6 +46,7 @@ from vigil.api.auth import Authenticator
 from vigil.api.index import RiskIndex
 from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
+from vigil.api.stream_health import StreamHealth
 from vigil.api.telemetry import ApiMetrics
 from vigil.cases.outbox import flush_outbox
 from vigil.decisions.book import RefundDecision, decision_decoder
@@ -465,6 +466,8 @@ class ApiState:
         self.index = RiskIndex(settings.index_retention_ms)
         self.staleness = Staleness()
         self.clock = EventClock(settings.input_log)
+        #: the runtime's counters and what they say of the stream (``stream_health``)
+        self.stream = StreamHealth(settings.progress_path)
         self.tailer = OutputTailer(settings, self.index, self.staleness, metrics.staleness.observe)
         self.input_log = DurableAppender(settings.input_log, fsync=settings.fsync_events)
         self.decision_log = DurableAppender(settings.input_log, fsync=settings.fsync_decisions)

@@ -882,6 +882,14 @@ class EmbeddedRuntime:
                     "input_offset": input_offset,
                     "lines": self.stats.lines,
                     "published_at_ms": int(time.time() * 1000),
+                    # what an operator watches (``vigil serve``'s /metrics and /healthz)
+                    "processed": self.stats.processed,
+                    "duplicates": self.stats.duplicates,
+                    "dead_letters": self.stats.summary()["dead_letter_reasons"],
+                    "alerts_by_detector": self.stats.alerts_by_detector,
+                    "watermark_ms": None
+                    if self.watermark_ms == NO_WATERMARK
+                    else self.watermark_ms,
                 }
             )
         )
