@@ -301,6 +301,13 @@ def test_runtime_request_decisions_are_held_unless_the_api_answered(held: TestCl
     with (out / "facts.jsonl").open("ab") as fh:
         fh.write(_facts_lines(_req("rf-runtime000001")))
     st.tailer.catch_up()
+    _hold(held, "rf-runtime000001")
+    # a feeder pass may read the decision before the facts reached the index: the hold opens
+    # with what the decision says, and the next pass fills the session in from the facts
+    _wait(
+        lambda: _hold(held, "rf-runtime000001")["session_id"] is not None,
+        "the hold's details from the facts",
+    )
     first = _hold(held, "rf-runtime000001")
     assert (first["status"], first["source"], first["session_id"]) == ("held", "runtime", SESSION)
     assert _hold(held, "rf-runtime000002")["status"] == "denied"
