@@ -286,3 +286,24 @@ def test_every_refund_id_decide_accepts_is_one_the_stream_accepts(client: TestCl
     assert isinstance(decode_one(line, 1), RefundRequested)
     r = client.post("/v1/refunds/decide", json=_request(refund_id=fits + "0"), headers=headers())
     assert r.status_code == 422 and "refund_id" in r.text
+
+
+def test_bytes_that_are_not_utf8_are_a_400_not_a_500(client: TestClient) -> None:
+    for body in (
+        b'{"refund_id":"rf-\xff\xfe","order_id":"o-1","customer_id":"c-1",'
+        b'"amount_cents":100,"policy":"returnless"}',
+        b"[" * 100_000,
+    ):
+        r = client.post(
+            "/v1/refunds/decide",
+            content=body,
+            headers={**headers(), "Content-Type": "application/json"},
+        )
+        assert r.status_code in (400, 422), r.text
+        assert r.status_code != 500
+    r = client.post(
+        "/v1/refunds/decide",
+        content=b'{"refund_id":"rf-\xff"}',
+        headers={**headers(), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and "UTF-8" in r.json()["detail"]

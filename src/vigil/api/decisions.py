@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from vigil.api.auth import needs
-from vigil.api.errors import ConflictError, NotFoundError
+from vigil.api.errors import BadRequestError, ConflictError, NotFoundError
 from vigil.api.schemas import (
     DECIDE_PREFIX,
     ID_PATTERN,
@@ -123,6 +123,12 @@ def decode_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
         raise _invalid(loc, msg, kind) from None
     except msgspec.DecodeError as exc:
         raise _invalid([], f"JSON decode error: {exc}", "json_invalid") from None
+    except UnicodeDecodeError as exc:  # bytes that are not text: the client's error, not ours
+        raise BadRequestError(
+            f"the body is not valid UTF-8 (byte {exc.start:,}): send the request as JSON in UTF-8"
+        ) from None
+    except RecursionError:
+        raise BadRequestError("the body's JSON is nested too deeply to read") from None
     for name in _ID_FIELDS:
         value = getattr(body, name)
         if value is not None and _id_ok(value) is None:
