@@ -64,6 +64,13 @@ def _interrupted(stream: Path, tmp: Path, backend: str = "memory") -> tuple[Path
     return out, ckpt
 
 
+def _copy(stream: Path, tmp: Path) -> Path:
+    """The stream in a file of the test's own (to shorten or edit)."""
+    inp = tmp / "events.jsonl"
+    inp.write_bytes(stream.read_bytes())
+    return inp
+
+
 def _flip(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x40
@@ -116,10 +123,8 @@ def test_when_both_checkpoints_are_damaged_the_resume_is_refused(
 def test_an_input_shorter_than_the_checkpoints_position_is_refused(
     stream: Path, tmp_path: Path
 ) -> None:
-    inp = tmp_path / "events.jsonl"
-    inp.write_bytes(stream.read_bytes())
-    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    _run(inp, out, ckpt, stop_after=12)
+    inp = _copy(stream, tmp_path)
+    out, ckpt = _interrupted(inp, tmp_path)
     inp.write_bytes(inp.read_bytes()[:200_000])
     with pytest.raises(CheckpointError, match="truncated or replaced"):
         _run(inp, out, ckpt)
@@ -128,13 +133,9 @@ def test_an_input_shorter_than_the_checkpoints_position_is_refused(
 def test_an_input_edited_before_the_checkpoints_position_is_refused(
     stream: Path, tmp_path: Path
 ) -> None:
-    inp = tmp_path / "events.jsonl"
-    inp.write_bytes(stream.read_bytes())
-    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    _run(inp, out, ckpt, stop_after=12)
-    payload = checkpoint.load(ckpt, _meta_of(ckpt), None)
-    assert payload is not None
-    offset = payload["input_offset"]
+    inp = _copy(stream, tmp_path)
+    out, ckpt = _interrupted(inp, tmp_path)
+    offset = checkpoint.read_snapshot(ckpt / checkpoint.CHECKPOINT_FILE)[1]["input_offset"]
     data = bytearray(inp.read_bytes())
     data[offset - 10] ^= 0x01
     inp.write_bytes(bytes(data))
@@ -189,11 +190,3 @@ def test_a_full_disk_at_a_checkpoint_is_one_clear_error_and_a_rerun_resumes(
     monkeypatch.undo()
     _run(stream, out, ckpt)
     assert _outputs(out) == reference
-
-
-def _meta_of(ckpt: Path) -> checkpoint.CheckpointMeta:
-    """The meta the checkpoint was written with (to load it outside a run)."""
-    raw_meta, _payload = checkpoint.read_snapshot(ckpt / checkpoint.CHECKPOINT_FILE)
-    import msgspec
-
-    return msgspec.convert(raw_meta, checkpoint.CheckpointMeta)

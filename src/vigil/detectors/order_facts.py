@@ -16,6 +16,7 @@ turns it into ``[last_activity_ms, first_return_ms, first_delivery_ms]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -152,10 +153,19 @@ def add_receipt(entry: list[Any], t: int) -> bool:
     return False
 
 
-def _parcel_entry(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> Any:
+def _updated_entry(
+    ctx: Context,
+    namespace: str,
+    order_id: str,
+    t: int,
+    retention_ms: int,
+    update: Callable[[Any, int], Any],
+) -> Any:
+    """The order's entry after ``update(entry, t)``; stored (and filed for retention when
+    new) if ``update`` made another object of it."""
     orders = ctx.keyed(namespace)
     entry: Any = orders.get(order_id)
-    found = parcel_list(entry, t)
+    found = update(entry, t)
     if found is not entry:
         orders[order_id] = found
         if entry is None:
@@ -163,15 +173,13 @@ def _parcel_entry(ctx: Context, namespace: str, order_id: str, t: int, retention
     return found
 
 
+def _parcel_entry(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> Any:
+    return _updated_entry(ctx, namespace, order_id, t, retention_ms, parcel_list)
+
+
 def note_delivery(ctx: Context, namespace: str, order_id: str, t: int, retention_ms: int) -> None:
     """The carrier delivered the order to the customer (the outbound parcel)."""
-    orders = ctx.keyed(namespace)
-    entry: Any = orders.get(order_id)
-    found = with_delivery(entry, t)
-    if found is not entry:
-        orders[order_id] = found
-        if entry is None:
-            file_for_sweep(ctx, (namespace, order_id), t + retention_ms)
+    _updated_entry(ctx, namespace, order_id, t, retention_ms, with_delivery)
 
 
 def earliest_route(first_ms: int | None, route: str | None, scan: CarrierScan) -> str | None:

@@ -49,7 +49,7 @@ from vigil.features.entity import TRACKED_TYPES as _FEATURE_TYPES
 from vigil.features.entity import EntityFeatures
 from vigil.features.facts import FACTS_FILE, FactsSettings, RequestFacts
 from vigil.ingest import event_time
-from vigil.ingest.dead_letter import DeadLetter
+from vigil.ingest.dead_letter import DeadLetter, DeadReason
 from vigil.ingest.sources import FileSource, LineSource
 from vigil.runtime import checkpoint
 from vigil.runtime.outputs import JsonlSink
@@ -603,21 +603,11 @@ class EmbeddedRuntime:
         self, raw: bytes, line_no: int, source_name: str, eid: str, t: int, wall_at: int
     ) -> None:
         self.stats.too_early += 1
-        self._dead_sink.write(
-            DeadLetter.of(
-                raw,
-                source=source_name,
-                line_no=line_no,
-                event_id=eid,
-                field="event_time_ms",
-                reason_code="too_early",
-                reason=(
-                    f"line {line_no}, event {eid!r}: event time {t} is more than "
-                    f"{self.settings.max_future_ms} ms ahead of the wall clock (until "
-                    f"{wall_at}): it cannot have happened yet"
-                ),
-            )
-        )
+        self._keep_dead(
+            raw, source_name, line_no, eid, "event_time_ms", "too_early",
+            f"event time {t} is more than {self.settings.max_future_ms} ms ahead of the wall "
+            f"clock (until {wall_at}): it cannot have happened yet",
+        )  # fmt: skip
 
     def _hold_early(self, raw: bytes, line_no: int, source_name: str, eid: str, t: int) -> None:
         """Hold an event ahead of the clock; once ``clock_jump_events`` are held in a row the
@@ -646,21 +636,11 @@ class EmbeddedRuntime:
         skew = self.settings.max_clock_skew_ms
         for ln, raw, eid, t in held:
             self.stats.too_early += 1
-            self._dead_sink.write(
-                DeadLetter.of(
-                    raw,
-                    source=source_name,
-                    line_no=ln,
-                    event_id=eid,
-                    field="event_time_ms",
-                    reason_code="too_early",
-                    reason=(
-                        f"line {ln}, event {eid!r}: event time {t} is more than the clock skew "
-                        f"({skew} ms) ahead of the stream's clock {self.max_event_time_ms}, "
-                        "and the stream did not move there"
-                    ),
-                )
-            )
+            self._keep_dead(
+                raw, source_name, ln, eid, "event_time_ms", "too_early",
+                f"event time {t} is more than the clock skew ({skew} ms) ahead of the "
+                f"stream's clock {self.max_event_time_ms}, and the stream did not move there",
+            )  # fmt: skip
 
     def _decide_request(self, ev: RefundRequested) -> None:
         """The request-time decision, from what arrived before ``ev`` (``decisions.jsonl``)."""
@@ -728,37 +708,41 @@ class EmbeddedRuntime:
 
     def _dead_conflicting(self, raw: bytes, line_no: int, source_name: str, eid: str) -> None:
         self.stats.conflicting_duplicates += 1
-        self._dead_sink.write(
-            DeadLetter.of(
-                raw,
-                source=source_name,
-                line_no=line_no,
-                event_id=eid,
-                field="event_id",
-                reason_code="conflicting_duplicate",
-                reason=(
-                    f"line {line_no}, event {eid!r}: an event with this id and another body "
-                    "was already accepted; this one was not processed"
-                ),
-            )
-        )
+        self._keep_dead(
+            raw, source_name, line_no, eid, "event_id", "conflicting_duplicate",
+            "an event with this id and another body was already accepted; this one was not "
+            "processed",
+        )  # fmt: skip
 
     def _dead_too_late(
         self, raw: bytes, line_no: int, source_name: str, eid: str, t: int, wm: int
     ) -> None:
         self.stats.too_late += 1
+        self._keep_dead(
+            raw, source_name, line_no, eid, "event_time_ms", "too_late",
+            f"event time {t} is more than the allowed lateness behind the watermark {wm}",
+        )  # fmt: skip
+
+    def _keep_dead(
+        self,
+        raw: bytes,
+        source_name: str,
+        line_no: int,
+        eid: str,
+        field: str,
+        reason_code: DeadReason,
+        what: str,
+    ) -> None:
+        """A decoded record not processed: a dead letter named by line and event id."""
         self._dead_sink.write(
             DeadLetter.of(
                 raw,
                 source=source_name,
                 line_no=line_no,
                 event_id=eid,
-                field="event_time_ms",
-                reason_code="too_late",
-                reason=(
-                    f"line {line_no}, event {eid!r}: event time {t} is more than the "
-                    f"allowed lateness behind the watermark {wm}"
-                ),
+                field=field,
+                reason_code=reason_code,
+                reason=f"line {line_no}, event {eid!r}: {what}",
             )
         )
 
@@ -885,7 +869,7 @@ class EmbeddedRuntime:
                     # what an operator watches (``vigil serve``'s /metrics and /healthz)
                     "processed": self.stats.processed,
                     "duplicates": self.stats.duplicates,
-                    "dead_letters": self.stats.summary()["dead_letter_reasons"],
+                    "dead_letters": self.stats.dead_letter_reasons(),
                     "alerts_by_detector": self.stats.alerts_by_detector,
                     "watermark_ms": None
                     if self.watermark_ms == NO_WATERMARK

@@ -49,6 +49,14 @@ class RunStats:
     def dead_lettered(self) -> int:
         return self.malformed + self.too_late + self.too_early + self.conflicting_duplicates
 
+    def dead_letter_reasons(self) -> dict[str, int]:
+        return {
+            "malformed": self.malformed,
+            "too_late": self.too_late,
+            "too_early": self.too_early,
+            "conflicting_duplicate": self.conflicting_duplicates,
+        }
+
     def reconciles(self) -> bool:
         return self.events_read == self.processed + self.dead_lettered + self.duplicates
 
@@ -59,12 +67,7 @@ class RunStats:
             "dead_lettered": self.dead_lettered,
             "duplicates": self.duplicates,
             "reconciles": self.reconciles(),
-            "dead_letter_reasons": {
-                "malformed": self.malformed,
-                "too_late": self.too_late,
-                "too_early": self.too_early,
-                "conflicting_duplicate": self.conflicting_duplicates,
-            },
+            "dead_letter_reasons": self.dead_letter_reasons(),
             "clock_jumps": self.clock_jumps,
             "blank_lines": self.blank_lines,
             "late_accepted": self.late_accepted,

@@ -67,6 +67,7 @@ from vigil.detectors.route_transit import (
     ParcelKeeping,
     RouteTransitStage,
 )
+from vigil.detectors.sequences._common import record_signup
 from vigil.detectors.settings import AgentRefundsSettings
 from vigil.events.derived import (
     AgentRefundValue,
@@ -307,14 +308,10 @@ class AgentRefundSignupsStage(_Stage):
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         handle = ctx.value("signup")
-        found = handle.get()
         if type(event) is CustomerSignup:
-            t = event.event_time_ms
-            if found is None:
-                handle.set((t, t), at_ms=t)
-            elif t < found[0]:
-                handle.set((t, found[1]), at_ms=found[1])
+            record_signup(handle, event.event_time_ms)
             return ()
+        found = handle.get()
         young = is_young(
             found[0] if found is not None else None, event.refund_ms,
             self.settings.young_account_ms,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from vigil.detectors.base import Signal
-from vigil.detectors.insider.session_risk import (
+from vigil.detectors.insider.session_scoring import (
     REASON_IMPOSSIBLE_TRAVEL,
     REASON_NEW_COUNTRY,
     REASON_NEW_DEVICE,

@@ -38,7 +38,12 @@ from vigil.detectors.route_transit import (
     RouteTransitStage,
     copy_hist,
 )
-from vigil.detectors.sequences._common import AmountBaseline, is_young, refund_facts
+from vigil.detectors.sequences._common import (
+    AmountBaseline,
+    is_young,
+    record_signup,
+    refund_facts,
+)
 from vigil.detectors.settings import RefundWithoutReturnSettings
 from vigil.events.derived import TransitAnswered, TransitAsked, UnreturnedRefund
 from vigil.events.schemas import (
@@ -178,14 +183,10 @@ class RefundSignupsStage(_Stage):
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         handle = ctx.value("signup")
-        found = handle.get()
         if type(event) is CustomerSignup:
-            t = event.event_time_ms
-            if found is None:
-                handle.set((t, t), at_ms=t)
-            elif t < found[0]:
-                handle.set((t, found[1]), at_ms=found[1])
+            record_signup(handle, event.event_time_ms)
             return ()
+        found = handle.get()
         facts = event.facts
         young = is_young(
             found[0] if found is not None else None, facts[8], self.settings.young_account_ms
