@@ -27,10 +27,17 @@ REQUEST_FIELDS = (
 
 
 @contextmanager
-def served(state_dir: Path, key: str, *args: str) -> Iterator[tuple[str, httpx.Client]]:
+def served(
+    state_dir: Path,
+    key: str,
+    *args: str,
+    stop: signal.Signals = signal.SIGINT,
+    exit_codes: list[int] | None = None,
+) -> Iterator[tuple[str, httpx.Client]]:
     """``vigil serve`` on ``state_dir`` with an API key of every scope (``args``: more
-    options); yields its URL and a client that sends the key. The server's output goes to
-    ``serve.log`` beside the state directory (a pipe nobody reads could fill and stall it)."""
+    options); yields its URL and a client that sends the key, then stops it with ``stop``
+    (its exit code appended to ``exit_codes``). The server's output goes to ``serve.log``
+    beside the state directory (a pipe nobody reads could fill and stall it)."""
     port = free_port()
     log = (state_dir.parent / "serve.log").open("wb")
     proc = subprocess.Popen(
@@ -55,13 +62,15 @@ def served(state_dir: Path, key: str, *args: str) -> Iterator[tuple[str, httpx.C
         yield url, client
     finally:
         client.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
         log.close()
+        if exit_codes is not None:
+            exit_codes.append(proc.returncode)
 
 
 def post_events(client: httpx.Client, lines: list[bytes]) -> None:

@@ -95,18 +95,22 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     assert con.execute("select count(*) from alerts").fetchone() == (stats["alerts"],)
 
 
-@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
-def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
-    big_stream: Path, tmp_path: Path, backend: str
+@pytest.mark.parametrize(
+    ("backend", "sig"),
+    [("memory", signal.SIGINT), ("rocksdb", signal.SIGINT), ("memory", signal.SIGTERM)],
+)
+def test_ctrl_c_or_sigterm_stops_cleanly_and_the_same_command_resumes(
+    big_stream: Path, tmp_path: Path, backend: str, sig: signal.Signals
 ) -> None:
-    """SIGINT to the whole process group (what Ctrl-C does): the run checkpoints, exits 0 and
-    says how to resume; running the same command again finishes with the uninterrupted alerts."""
+    """SIGINT to the whole process group (what Ctrl-C does), or SIGTERM (what a service
+    manager sends): the run checkpoints, exits 0 and says how to resume; running the same
+    command again finishes with the uninterrupted alerts."""
     ref_out = tmp_path / "ref"
     assert vigil_run(big_stream, ref_out, tmp_path / "ref-ckpt").wait(timeout=300) == 0
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
     proc = vigil_run(big_stream, out, ckpt, new_session=True, backend=backend)
     assert wait_for_new_checkpoint(ckpt / "checkpoint.pkl", proc)
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, sig)
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     said = proc.stderr.read().decode() if proc.stderr else ""
     assert "run the same command again to resume" in said

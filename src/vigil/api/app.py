@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vigil import __version__
 from vigil.api import alerts, cases, decisions, events, health, holds, metrics
 from vigil.api.auth import Authenticator
+from vigil.api.bounds import BoundedBodies
 from vigil.api.errors import status_of
 from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
@@ -147,7 +148,12 @@ def create_app(
             headers=exc.headers,
         )
 
-    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    app.add_middleware(
+        BoundedBodies,
+        limits=settings.body_limits,
+        on_refused=lambda reason: api_metrics.refused.labels(reason).inc(),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)  # outermost: times the refused too
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil.api.bounds import BodyLimits
 from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
@@ -49,6 +50,14 @@ class ApiSettings:
     fsync_decisions: bool = True
     #: largest request body accepted by ``POST /v1/events``
     max_body_bytes: int = 16 << 20
+    #: largest body of any other request
+    max_other_body_bytes: int = 1 << 20
+    #: a body must keep coming (a piece at least this often) and be complete within
+    #: ``body_total_timeout_s``; else 408
+    body_idle_timeout_s: float = 10.0
+    body_total_timeout_s: float = 60.0
+    #: the memory all bodies being received may hold together; past it, 503 and Retry-After
+    max_bodies_in_flight_bytes: int = 128 << 20
     max_records_per_request: int = 50_000
     #: how long an authenticated API key is trusted before it is checked again (revocation
     #: takes effect within this time)
@@ -64,8 +73,20 @@ class ApiSettings:
             raise ConfigError(f"tail_interval_s {self.tail_interval_s} must be > 0")
         if self.index_retention_ms is not None and self.index_retention_ms <= 0:
             raise ConfigError(f"index_retention_ms {self.index_retention_ms} must be > 0 or None")
-        if self.max_body_bytes <= 0 or self.max_records_per_request <= 0:
-            raise ConfigError("max_body_bytes and max_records_per_request must be > 0")
+        if min(self.max_body_bytes, self.max_other_body_bytes, self.max_records_per_request) <= 0:
+            raise ConfigError("body limits and max_records_per_request must be > 0")
+        if self.body_idle_timeout_s <= 0 or self.body_total_timeout_s <= 0:
+            raise ConfigError("body timeouts must be > 0")
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(
+            events_bytes=self.max_body_bytes,
+            other_bytes=self.max_other_body_bytes,
+            idle_s=self.body_idle_timeout_s,
+            total_s=self.body_total_timeout_s,
+            in_flight_bytes=max(self.max_bodies_in_flight_bytes, self.max_body_bytes),
+        )
 
     @property
     def input_log(self) -> Path:

@@ -55,6 +55,13 @@ class ApiMetrics:
             "vigil_api_decision_replays", "Repeated decide requests answered from the journal",
             registry=r,
         )  # fmt: skip
+        self.refused = Counter(
+            "vigil_api_requests_refused",
+            "Requests answered before the app read them (body too large or too slow, server "
+            "busy) or dropped because the client went away mid-body, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.staleness = Histogram(
             "vigil_index_staleness_seconds",
             "Upper bound of the time from appending events to the index reflecting them",

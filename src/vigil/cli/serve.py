@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,21 @@ if TYPE_CHECKING:
     help="Mark the console's cookies Secure (when users reach it over HTTPS, e.g. behind a "
     "TLS proxy).",
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client may take to send a request's headers; then 408 and the "
+    "connection is closed.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a request body may pause between pieces (and six times that in all); then 408.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     host: str,
@@ -128,6 +144,8 @@ def serve(
     demo_rate: float,
     demo_seed: int,
     secure_cookies: bool,
+    header_timeout: float,
+    body_timeout: float,
     log_level: str,
 ) -> None:
     """Serve the decision API, alerts, cases, /metrics and /healthz (docs/api.md)."""
@@ -136,6 +154,7 @@ def serve(
     from vigil.api import ApiSettings, StaticKeys, create_app
     from vigil.api.auth import AnyOf, Authenticator, CachedKeys
     from vigil.api.runtime import RuntimeCommand, RuntimeProcess
+    from vigil.api.server import config as server_config
 
     state_dir.mkdir(parents=True, exist_ok=True)
     db = None
@@ -173,6 +192,8 @@ def serve(
         index_retention_ms=index_retention or None,
         return_centres=centres,
         request_profile=request_profile,
+        body_idle_timeout_s=body_timeout,
+        body_total_timeout_s=6 * body_timeout,
     )
     static = StaticKeys()
     for spec in api_keys:
@@ -204,8 +225,7 @@ def serve(
             )
         )
     app = create_app(settings, auth, runtime=runtime, db=db, secure_cookies=secure_cookies)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, host, port, log_level, header_timeout))
     feeder: subprocess.Popen[bytes] | None = None
     url = f"http://{host}:{port}"
     stderr.print(f"vigil serve: {url} (OpenAPI: {url}/docs); state in {state_dir}/")
@@ -241,6 +261,10 @@ def serve(
         feeder.stdin.write(generated.encode() + b"\n")
         feeder.stdin.close()
         stderr.print(f"demo: a simulated retailer posts {demo_rate:.0f} events/s")
+    # SIGTERM is how a service manager stops a server. uvicorn shuts down gracefully on it,
+    # then raises it again; with a handler here that is the normal end: children stopped,
+    # exit 0
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         server.run()
     except KeyboardInterrupt:
