@@ -6,6 +6,7 @@ the server's memory stays bounded, it keeps answering, and SIGTERM ends it with 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -177,13 +178,23 @@ def test_hostile_http_is_answered_bounded_and_logged_in_one_line(tmp_path: Path)
         request = _a_refund_request(tmp_path)
         r = client.post("/v1/refunds/decide", json={**request, "record_event": False})
         assert r.status_code == 200, r.text
-        metrics = client.get("/metrics").text
+        # the runtime child killed (the OOM killer, say): restarted, and counted by why
+        os.kill(client.get("/healthz").json()["runtime"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        metrics = ""
+        while time.monotonic() < deadline and 'restarts{kind="killed"} 1.0' not in metrics:
+            time.sleep(0.2)
+            metrics = client.get("/metrics").text
+        assert 'vigil_runtime_restarts{kind="killed"} 1.0' in metrics
+        assert 'vigil_runtime_restarts{kind="crash"} 0.0' in metrics
+        child = client.get("/healthz").json()["runtime"]["pid"]
         for reason in ("payload_too_large", "request_timeout", "client_gone"):
             counted = rf'vigil_api_requests_refused_total{{reason="{reason}"}} [1-9]'
             assert re.search(counted, metrics), reason
 
     assert exits == [0], "SIGTERM must end vigil serve with exit 0"
-    assert (state / "checkpoint" / "checkpoint.pkl").exists(), "the runtime child checkpointed"
+    with pytest.raises(ProcessLookupError):  # the runtime child was stopped with the server
+        os.kill(child, 0)
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log
     assert re.search(r"client went away after \d+ bytes of a POST /v1/events body", log)

@@ -11,6 +11,7 @@ checkpoint and the runtime replays: exactly once.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,24 @@ class AnalyticsStore:
     def _scratch(self, data: bytes) -> str:
         self._scratch_no += 1
         scratch = self.path.with_name(f".{self.path.name}.load-{self._scratch_no}.jsonl")
-        scratch.write_bytes(data)
+        try:
+            scratch.write_bytes(data)
+        except OSError as exc:
+            scratch.unlink(missing_ok=True)
+            raise AnalyticsError(_write_failure(self.path.parent, exc)) from exc
         return str(scratch)
 
     def _send(self, kind: str, scratch: str, seq: int) -> None:
         self._conn.send((kind, scratch, seq))
         self._in_flight += 1
+
+
+def _write_failure(directory: Path, exc: OSError) -> str:
+    """One line for a scratch file that could not be written (a full disk, most often)."""
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"disk full in {str(directory)!r} while loading analytics: the outputs and the "
+            "last checkpoint are intact. Free space and run the same command again to resume "
+            "from the checkpoint"
+        )
+    return f"cannot write analytics scratch files in {str(directory)!r}: {exc.strerror or exc}"

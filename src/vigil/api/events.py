@@ -23,7 +23,12 @@ import msgspec
 from fastapi import APIRouter, Depends, Request, Response
 
 from vigil.api.auth import needs
-from vigil.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from vigil.api.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    UnavailableError,
+    UnsupportedMediaTypeError,
+)
 from vigil.api.schemas import IngestResponse, error_responses
 from vigil.api.state import EventClock, get_state
 from vigil.events.codec import DecodeFailure, decode_one
@@ -157,11 +162,20 @@ async def post_events(
             }
         )
     waits = []
-    if accepted:
-        waits.append((st.input_log, st.input_log.write(bytes(accepted))))
-        st.staleness.appended()
+    # all of the request or none of it (a full disk): the sender sends it again. The dead
+    # letters go first, as only they can be taken back: the runtime may already have read
+    # what was appended to the input log
     if rejected:
-        waits.append((st.dead_letters, st.dead_letters.write(bytes(rejected))))
+        seq, end = st.dead_letters.write_end(bytes(rejected))
+        waits.append((st.dead_letters, seq))
+    if accepted:
+        try:
+            waits.append((st.input_log, st.input_log.write(bytes(accepted))))
+        except UnavailableError:
+            if rejected:
+                st.dead_letters.cut(end - len(rejected))
+            raise
+        st.staleness.appended()
     for log, seq in waits:
         await log.durable(seq)
     for status, n in counts.items():

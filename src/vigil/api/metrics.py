@@ -51,12 +51,13 @@ def gauges(st: ApiState) -> Iterator[Gauge]:
     rt = st.runtime
     if rt is not None:
         yield "vigil_runtime_up", "1 when the runtime child is alive", float(rt.alive()), {}
-        yield (
-            "vigil_runtime_restarts",
-            "Times the runtime child was restarted",
-            float(rt.restarts),
-            {},
-        )
+        for kind, n in rt.restarts_by_kind.items():
+            yield (
+                "vigil_runtime_restarts",
+                "Times the runtime child was restarted, by why (crash, killed, exited, policy)",
+                float(n),
+                {"kind": kind},
+            )
 
 
 @router.get(

@@ -78,6 +78,9 @@ class RuntimeCommand:
         return argv
 
 
+RESTART_KINDS = ("crash", "killed", "exited", "policy")
+
+
 class RuntimeProcess:
     """One managed runtime child; ``check`` restarts it if it died."""
 
@@ -87,6 +90,10 @@ class RuntimeProcess:
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        #: restarts by why: ``crash`` (the child exited with an error), ``killed`` (by a
+        #: signal: the OOM killer, an operator), ``exited`` (it ended by itself, code 0),
+        #: ``policy`` (new decision thresholds, ``use_policy``)
+        self.restarts_by_kind: dict[str, int] = dict.fromkeys(RESTART_KINDS, 0)
         self.exit_code: int | None = None
         self._next_start = 0.0
         self._stopping = False
@@ -143,6 +150,7 @@ class RuntimeProcess:
             self.stop(timeout_s)
             self._stopping = False
             self.start()
+            self.restarts_by_kind["policy"] += 1
             return True
 
     def _check(self) -> bool:
@@ -156,6 +164,8 @@ class RuntimeProcess:
         if now < self._next_start:
             return False
         self.restarts += 1
+        kind = "crash" if code > 0 else "killed" if code < 0 else "exited"
+        self.restarts_by_kind[kind] += 1
         self._next_start = now + min(30.0, 0.5 * 2 ** min(self.restarts, 6))
         self.start()
         return self.alive()

@@ -16,11 +16,15 @@ def write_file(directory: Path, name: str, payload: Any) -> dict[str, Any]:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     path = directory / name
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves nothing half-written behind
+        raise
     return {"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 

@@ -14,6 +14,8 @@ its input from the checkpoint's offset, as it does with the in-memory backend.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import pickle
 import shutil
@@ -161,7 +163,11 @@ class RocksBackend:
         target = directory / name
         if target.exists():  # left by a crash before its manifest was committed
             shutil.rmtree(target)
-        rocksdict.Checkpoint(self.db).create_checkpoint(str(target))
+        try:
+            rocksdict.Checkpoint(self.db).create_checkpoint(str(target))
+        except Exception as exc:  # rocksdict raises plain Exception for RocksDB's IO errors
+            shutil.rmtree(target, ignore_errors=True)
+            raise disk_error(exc) from exc
         for path in target.iterdir():
             if path.is_file():
                 with open(path, "rb") as fh:
@@ -195,4 +201,18 @@ class RocksBackend:
         self._changed = 0
 
     def close(self) -> None:
-        self.db.close()
+        # a full disk fails the final flush too; harmless, as every checkpoint is complete and
+        # a resume rebuilds the live database from the last one
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+
+def disk_error(exc: Exception) -> Exception:
+    """RocksDB's IO error as the ``OSError`` it stands for (a full disk above all), so the
+    runtime reports it in one line as it does any other write that failed."""
+    text = str(exc)
+    if "No space left on device" in text:
+        return OSError(errno.ENOSPC, "No space left on device")
+    if text.startswith("IO error"):
+        return OSError(errno.EIO, text)
+    return exc
