@@ -166,6 +166,8 @@ def main() -> None:
                 print(r["stderr"])
         ok = bad["exit"] == 0 and n_kept == len(expected) and same
         print("RESULT:", "no crash, nothing lost, nothing changed" if ok else "FAILED")
+        if not ok:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":

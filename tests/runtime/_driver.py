@@ -9,6 +9,9 @@ With ``POINT:N`` the process SIGKILLs itself at the N-th pass through a crash po
 * ``store_flush``       after the analytics store flushed for a checkpoint, before outputs
 * ``sink_flush``        after an output file was flushed, before the checkpoint is saved
 * ``checkpoint_tmp``    after the checkpoint's temporary file is written, before the rename
+                        (the N-th ``os.replace``: a state backend's files count too)
+* ``state_saved``       after the state backend wrote its checkpoint files, before the
+                        snapshot that names them
 * ``checkpoint_saved``  right after a checkpoint was saved
 * ``features``          after the features table was written at the end of the run
 """
@@ -64,6 +67,12 @@ def _install_crash_point(spec: str) -> None:
         _die_at(outputs.JsonlSink, "flush", n)
     elif point == "checkpoint_tmp":
         _die_at(checkpoint.os, "replace", n, before=True)
+    elif point == "state_saved":
+        from vigil.state.keyed.memory import MemoryBackend
+        from vigil.state.keyed.rocks import RocksBackend
+
+        _die_at(MemoryBackend, "checkpoint", n)
+        _die_at(RocksBackend, "checkpoint", n)
     elif point == "checkpoint_saved":
         _die_at(checkpoint, "save", n)
     elif point == "features":

@@ -252,6 +252,7 @@ CRASH_POINTS = {
     ],
     "checkpoints_and_the_end": [
         "checkpoint_tmp:3",  # new checkpoint in its temporary file, not yet renamed
+        "state_saved:2",  # the state's checkpoint files written, the snapshot naming them not
         "checkpoint_saved:1",  # right after a checkpoint
         "checkpoint_tmp:1",
         "features:1",  # the end: features written, stats.json not yet
