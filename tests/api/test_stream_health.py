@@ -5,6 +5,7 @@ a burst of bad records and a jumped watermark turn the server degraded, with the
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgspec
@@ -59,6 +60,32 @@ def test_a_burst_of_bad_records_is_reported_while_it_lasts(
     assert before and not any(before)  # the simulator's few bad lines are the normal rate
     during = [p for n, p in seen if at + 1_500 <= n <= at + 3_000]
     assert during and all(any("dead letters jumped" in x for x in p) for p in during)
+    # a burst between on-time records: the watermark never stalls
+    assert not any("stalled" in x for _n, p in seen for x in p)
+
+
+def test_a_stream_sent_again_stalls_the_watermark_and_says_so(
+    lines: list[bytes], tmp_path: Path
+) -> None:
+    """The producer re-sends the whole stream after it: every line is a duplicate (or too
+    late), the watermark stands still while lines keep coming. Reported once that lasted a
+    minute, not before; the first pass never is."""
+    seen = _watched_run([*lines, *lines], tmp_path)
+    first = [p for n, p in seen if n <= len(lines)]
+    assert first and not any("stalled" in x for p in first for x in p)
+    stalled = [x for n, p in seen if n > len(lines) for x in p if "stalled" in x]
+    assert stalled, "a minute of lines that do not move the watermark must be reported"
+    # the old stream's lines are too late for the watermark (dead letters), or duplicates
+    assert re.fullmatch(
+        r"the watermark stalled at 2026-\d\d-\d\dT\d\d:\d\dZ: [\d,]+ lines over the last "
+        r"\d+ s did not move it \([\d,]+ dead letters, [\d,]+ duplicates\): a producer "
+        r"re-sending old data, or a clock that jumped ahead before",
+        stalled[0],
+    ), stalled[0]
+    # the first report comes a minute (of batches, a second each) into the second pass
+    first_at = next(n for n, p in seen if any("stalled" in x for x in p))
+    batches_in = sum(1 for n, _p in seen if len(lines) < n <= first_at)
+    assert stream_health.STALL_S <= batches_in <= stream_health.STALL_S + 2
 
 
 def test_a_jumped_watermark_is_reported_for_a_while() -> None:

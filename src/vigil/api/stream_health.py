@@ -10,9 +10,14 @@ operator two things a rate cannot hide in a total:
   producer started sending bad records, or a schema changed under it);
 - **the watermark jumped**: it moved more than ``JUMP_MS`` of event time between two
   samples (a clock that jumped, or a burst of far-future records let through), which a
-  burst of late data never does (late data is behind the watermark, not ahead of it).
+  burst of late data never does (late data is behind the watermark, not ahead of it);
+- **the watermark stalled**: for ``STALL_S`` or more, at least ``MIN_LINES`` lines came in
+  and none moved it (a producer re-sending old data, or a clock that jumped ahead earlier,
+  so that everything since is too late). A burst of late or bad records between on-time
+  ones does not: the on-time ones keep moving it.
 
-A stalled or lagging runtime is what ``/healthz`` already reports as a stale index.
+A runtime that is down or behind is what ``/healthz`` already reports (runtime down, stale
+index).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ JUMP_SHARE = 0.05
 JUMP_MS = 7 * 86_400_000
 #: how long a watermark jump keeps ``/healthz`` degraded
 JUMP_HOLD_S = 600.0
+#: lines arriving this long without moving the watermark: stalled
+STALL_S = 60.0
 
 
 class Progress(msgspec.Struct):
@@ -56,6 +63,8 @@ class StreamHealth:
         self._mtime_ns = -1
         #: (wall s, lines, dead letters, watermark) of each progress seen, newest last
         self._samples: collections.deque[tuple[float, int, int, int | None]] = collections.deque()
+        #: (wall s, lines, dead letters, duplicates) when the watermark last moved
+        self._moved: tuple[float, int, int, int] | None = None
         self._jump: tuple[float, str] | None = None
 
     def refresh(self) -> Progress | None:
@@ -87,6 +96,8 @@ class StreamHealth:
                     f"the watermark jumped {step / 86_400_000:,.1f} days ahead at line "
                     f"{progress.lines:,}",
                 )
+        if previous is None or wm != previous[3]:
+            self._moved = (now, progress.lines, dead, progress.duplicates)
         self._samples.append((now, progress.lines, dead, wm))
         while len(self._samples) > 2 and now - self._samples[1][0] > WINDOW_S:
             self._samples.popleft()
@@ -109,7 +120,27 @@ class StreamHealth:
                 )
         if self._jump is not None and self.clock_s() - self._jump[0] <= JUMP_HOLD_S:
             out.append(self._jump[1])
+        stalled = self._stalled()
+        if stalled:
+            out.append(stalled)
         return out
+
+    def _stalled(self) -> str | None:
+        last, moved = self.last, self._moved
+        if last is None or moved is None or last.watermark_ms is None:
+            return None
+        since_s = self.clock_s() - moved[0]
+        lines = last.lines - moved[1]
+        if since_s < STALL_S or lines < MIN_LINES:
+            return None
+        dead = sum(last.dead_letters.values()) - moved[2]
+        dups = last.duplicates - moved[3]
+        at = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(last.watermark_ms / 1000))
+        return (
+            f"the watermark stalled at {at}: {lines:,} lines over the last {since_s:,.0f} s "
+            f"did not move it ({dead:,} dead letters, {dups:,} duplicates): a producer "
+            "re-sending old data, or a clock that jumped ahead before"
+        )
 
     def gauges(self) -> Iterator[Gauge]:
         progress = self.refresh()
