@@ -171,7 +171,7 @@ def test_hostile_http_is_answered_bounded_and_logged_in_one_line(tmp_path: Path)
         # checks the budget itself)
 
         grown = _rss(client) - rss_before
-        assert grown < 300e6, f"the server grew by {grown / 1e6:.0f} MB"
+        assert grown < 200e6, f"the server grew by {grown / 1e6:.0f} MB"  # 12 MB measured
 
         # and it still answers as before
         assert client.get("/healthz").json()["runtime"]["alive"] is True
