@@ -178,3 +178,10 @@ def test_only_refunds_that_fit_the_pattern_are_put_at_risk() -> None:
         [*evs, f.tick(JUDGED + HOUR)], AgentRefundsSettings(list_pattern_refunds_only=False)
     )
     assert everything[0].refund_ids == ("rx0", "rx1", "rx2", "rx3", "rx4")
+    # ... unless it is dear enough: a laptop refunded to a long-standing account by an agent
+    # whose unreturned refunds stand out is listed too
+    dear = _run(
+        [*evs, f.tick(JUDGED + HOUR)], AgentRefundsSettings(list_dear_refunds_min_cents=90_000)
+    )
+    assert dear[0].refund_ids == ("rx0", "rx1", "rx2", "rx3", "rx4")
+    assert "(to new or repeat customers, or of $2,500.00 or more; 1 more" in a.explanation

@@ -74,6 +74,30 @@ def test_the_same_agent_refunding_the_same_customer_again_adds_risk() -> None:
     assert scores["r2"].score > 0.5 > scores["r1"].score
     assert REASON_REPEAT_CUSTOMER in scores["r2"].reasons
     assert REASON_REPEAT_CUSTOMER not in scores["r1"].reasons
+    # one pattern, one finding: the alert on the repeat covers the earlier unreturned refund
+    assert scores["r2"].refund_ids == ("r2", "r1")
+    assert scores["r2"].amount_cents == 160_000
+    assert "(r1 of $800.00: never returned either)" in scores["r2"].explanation
+    assert scores["r1"].refund_ids == ("r1",)
+
+
+def test_an_earlier_refund_whose_parcel_the_carrier_lost_is_not_covered() -> None:
+    """A return parcel scanned and then lost by the carrier is an honest return: the repeat
+    still adds risk to the later refund, but its alert does not cover the earlier one."""
+    f = Events()
+    evs = [
+        f.order("o1", T0),
+        f.delivered("o1", T0 + DAY),
+        f.refund("r1", "o1", T0 + 2 * DAY, amount_cents=80_000),
+        f.scan("ret1", "o1", T0 + 3 * DAY),
+        f.order("o2", T0 + 10 * DAY),
+        f.delivered("o2", T0 + 11 * DAY),
+        f.refund("r2", "o2", T0 + 12 * DAY, amount_cents=80_000),
+        f.tick(T0 + 40 * DAY),
+    ]
+    alerts = {a.subject_id: a for a in _run(evs)}
+    assert REASON_REPEAT_CUSTOMER in alerts["r2"].reasons
+    assert alerts["r2"].refund_ids == ("r2",)
 
 
 def test_return_scanned_in_time_does_not_alert() -> None:

@@ -204,6 +204,11 @@ class AgentRefundsSettings:
     #: refunds still count in the score and are named in the explanation, but an honest
     #: "not received" refund to an established customer is not put at risk by who issued it
     list_pattern_refunds_only: bool = True
+    #: ... except a refund this dear: an unreturned manual refund of at least this much by
+    #: an agent the peer comparison flags is listed whoever received it. "Not received"
+    #: claims of ordinary orders stay below it; an insider's client is refunded a laptop
+    #: or a console, often on a long-standing account (docs/detectors.md)
+    list_dear_refunds_min_cents: int = 250_000
     young_account_ms: int = 45 * DAY_MS
     #: peers needed (other active agents of the team in the window) for a comparison
     min_peers: int = 3

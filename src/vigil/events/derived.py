@@ -66,8 +66,9 @@ class TransitAnswered(DerivedEvent, tag="transit_answered", kw_only=True, frozen
 
 class UnreturnedRefund(DerivedEvent, tag="unreturned_refund", kw_only=True, frozen=True):
     """A refund that reached its deadline without a return, on its way to be scored: the
-    customer's stage adds ``young``, the agent|customer stage ``repeat``, the issuer's
-    stage scores it against the typical refund without return (``step`` says which)."""
+    customer's stage adds ``young``, the agent|customer stage ``repeat`` and ``earlier``,
+    the issuer's stage scores it against the typical refund without return (``step`` says
+    which)."""
 
     step: str
     facts: RefundFactsTuple
@@ -76,6 +77,10 @@ class UnreturnedRefund(DerivedEvent, tag="unreturned_refund", kw_only=True, froz
     deadline_ms: int
     young: bool = False
     repeat: bool = False
+    #: (refund id, amount) of the agent's earlier refunds to this customer that reached
+    #: their own deadline without a return, within the repeat window (the agent|customer
+    #: stage adds them; an alert on this refund covers them too)
+    earlier: tuple[tuple[str, int], ...] = ()
 
 
 #: an agent's refund as ``agent_refunds`` keeps it: (agent_id, refund_id, amount_cents,

@@ -17,7 +17,7 @@ REASON_OVERRIDES = "manual_overrides"
 REASON_MANY_MANUAL = "many_unreturned_manual_refunds"
 
 NAME = "agent_refunds"
-VERSION = 3
+VERSION = 4
 
 #: what the team's stage holds of one agent's window: (agent_id, unreturned manual refunds
 #: over the history, manual refunds in the window)
@@ -93,7 +93,9 @@ class PeerJudgement:
                 seen[r[4]] = seen.get(r[4], 0) + 1
 
             def fits(r: AgentRefundValue) -> bool:
-                return r[1] in young_refunds or seen[r[4]] > 1
+                return (
+                    r[1] in young_refunds or seen[r[4]] > 1 or r[2] >= s.list_dear_refunds_min_cents
+                )
 
             listed = sorted((r for r in dear if fits(r)), key=lambda r: r[1])
         else:
@@ -114,8 +116,9 @@ class PeerJudgement:
             f"({2**log2_ratio:.1f}x with floors); at risk: {len(listed)} refunds of "
             f"{money(s.listed_refund_min_cents)} or more worth {money(sum(r[2] for r in listed))}"
             + (
-                f" (to new or repeat customers; {len(dear) - len(listed)} more to established "
-                "one-off customers not listed)"
+                f" (to new or repeat customers, or of {money(s.list_dear_refunds_min_cents)} "
+                f"or more; {len(dear) - len(listed)} more to established one-off customers "
+                "not listed)"
                 if len(dear) > len(listed)
                 else ""
             )

@@ -42,8 +42,10 @@ def refund_signal(
     reasons: list[str],
     explanation: str,
     when_ms: int,
+    also: tuple[tuple[str, int], ...] = (),
 ) -> Signal:
-    """A signal about one refund (the score is clamped to [0, 1] and rounded)."""
+    """A signal about one refund (the score is clamped to [0, 1] and rounded); ``also``:
+    (refund id, amount) of earlier refunds of the same pattern it covers too."""
     refund_id, order_id, customer_id, amount, _, _, agent_id, session_id, _ = facts
     return Signal(
         detector=detector,
@@ -54,8 +56,8 @@ def refund_signal(
         reasons=tuple(reasons),
         explanation=explanation,
         event_time_ms=when_ms,
-        refund_ids=(refund_id,),
-        amount_cents=amount,
+        refund_ids=(refund_id, *(rid for rid, _ in also)),
+        amount_cents=amount + sum(cents for _, cents in also),
         customer_id=customer_id,
         agent_id=agent_id,
         order_id=order_id,

@@ -201,9 +201,11 @@ class RefundPairsStage(_Stage):
 
     def state(self) -> Sequence[StateSpec]:
         # (last refund ms, refund times ...), kept for the repeat window and, as the sweeps
-        # this replaces did, at least the detector's retention
+        # this replaces did, at least the detector's retention; and the pair's refunds that
+        # reached their deadline unreturned: ((refund id, refund ms, amount), ...)
         s = self.settings
-        return (ValueSpec("times", ttl_ms=max(s.repeat_window_ms, s.retention_ms)),)
+        ttl = max(s.repeat_window_ms, s.retention_ms)
+        return (ValueSpec("times", ttl_ms=ttl), ValueSpec("unreturned", ttl_ms=ttl))
 
     def key_of(self, event: Any) -> str | None:
         if type(event) is UnreturnedRefund:
@@ -230,10 +232,17 @@ class RefundPairsStage(_Stage):
                     times = sorted(times)[-_PAIR_TIMES:]
             handle.set((last, *times), at_ms=last)
             return ()
-        t = event.facts[8]
+        facts = event.facts
+        t = facts[8]
         window = self.settings.repeat_window_ms
         repeat = entry is not None and any(t - window <= x < t for x in entry[1:])
-        return (_next(event, "issuer", repeat=repeat),)
+        kept = ctx.value("unreturned")
+        before: tuple[tuple[str, int, int], ...] = kept.get() or ()
+        earlier = tuple((rid, amount) for rid, x, amount in before if t - window <= x < t)
+        if event.parcel != "lost":  # a parcel the carrier lost is an honest return
+            mine = (facts[0], t, facts[3])
+            kept.set(tuple(sorted((*before, mine), key=lambda e: e[1])[-_PAIR_TIMES:]), at_ms=t)
+        return (_next(event, "issuer", repeat=repeat, earlier=earlier if repeat else ()),)
 
 
 class RefundIssuersStage(_Stage):
@@ -267,12 +276,18 @@ class RefundIssuersStage(_Stage):
             return ()
         signal = score_unreturned(
             s, facts, event.delivered, event.parcel, event.young, event.repeat,
-            typical[0], typical[1], deadline,
+            typical[0], typical[1], deadline, event.earlier,
         )  # fmt: skip
         return (signal,) if signal is not None else ()
 
 
-def _next(event: UnreturnedRefund, step: str, **found: bool) -> UnreturnedRefund:
+def _next(
+    event: UnreturnedRefund,
+    step: str,
+    young: bool | None = None,
+    repeat: bool | None = None,
+    earlier: tuple[tuple[str, int], ...] | None = None,
+) -> UnreturnedRefund:
     return UnreturnedRefund(
         event_time_ms=event.event_time_ms,
         step=step,
@@ -280,8 +295,9 @@ def _next(event: UnreturnedRefund, step: str, **found: bool) -> UnreturnedRefund
         delivered=event.delivered,
         parcel=event.parcel,
         deadline_ms=event.deadline_ms,
-        young=found.get("young", event.young),
-        repeat=found.get("repeat", event.repeat),
+        young=event.young if young is None else young,
+        repeat=event.repeat if repeat is None else repeat,
+        earlier=event.earlier if earlier is None else earlier,
     )
 
 

@@ -64,7 +64,7 @@ REASON_YOUNG_ACCOUNT = "young_account"
 REASON_REPEAT_CUSTOMER = "same_agent_refunded_customer_before"
 
 NAME = "refund_without_return"
-VERSION = 3
+VERSION = 4
 
 
 class RefundWithoutReturnDetector(StagePipeline):
@@ -90,7 +90,11 @@ def score_unreturned(
     mean: float,
     sd: float,
     deadline: int,
+    earlier: tuple[tuple[str, int], ...] = (),
 ) -> Signal | None:
+    """The finding on one refund that reached its deadline unreturned (None: below
+    ``min_emit_score``). ``earlier``: the same agent's earlier unreturned refunds to this
+    customer, which the finding covers too (one pattern, one alert)."""
     refund_id, order_id, customer_id, amount, policy, issued_by, agent_id, _, _ = facts
     z = (math.log(max(1, amount)) - mean) / sd
     logit = s.bias + s.money_weight * min(z, s.max_money_z)
@@ -135,5 +139,12 @@ def score_unreturned(
         f"{money(round(math.exp(mean)))} (z {z:.1f})"
         + ("; account signed up recently" if young else "")
         + (f"; agent {agent_id} refunded this customer before" if repeat else "")
+        + (
+            " ("
+            + ", ".join(f"{rid} of {money(cents)}" for rid, cents in earlier)
+            + ": never returned either)"
+            if earlier
+            else ""
+        )
     )
-    return refund_signal(NAME, VERSION, facts, score, reasons, explanation, deadline)
+    return refund_signal(NAME, VERSION, facts, score, reasons, explanation, deadline, also=earlier)
