@@ -58,7 +58,7 @@ def test_alerts_that_cover_other_refunds_cover_only_the_pattern(world: Path) -> 
             earlier = truth[rid]
             assert (earlier.agent_id, earlier.customer_id) == (a.agent_id, a.customer_id)
             assert earlier.scenario == "insider_refund", (a.alert_id, rid, earlier.scenario)
-        assert a.amount_cents == sum(truth[r].amount_cents for r in a.refund_ids)
+        assert a.amount_cents == truth[a.subject_id].amount_cents
     listed = {r for a in alerts if a.score >= THRESHOLD for r in a.refund_ids}
     traps = sorted(r for r in listed if r in truth and (truth[r].scenario or "").startswith("trap"))
     assert traps == [], traps

@@ -45,7 +45,8 @@ def refund_signal(
     also: tuple[tuple[str, int], ...] = (),
 ) -> Signal:
     """A signal about one refund (the score is clamped to [0, 1] and rounded); ``also``:
-    (refund id, amount) of earlier refunds of the same pattern it covers too."""
+    (refund id, amount) of earlier refunds of the same pattern it covers too (listed in
+    ``refund_ids``; the amount stays the refund's own, as a case counts each refund once)."""
     refund_id, order_id, customer_id, amount, _, _, agent_id, session_id, _ = facts
     return Signal(
         detector=detector,
@@ -57,7 +58,7 @@ def refund_signal(
         explanation=explanation,
         event_time_ms=when_ms,
         refund_ids=(refund_id, *(rid for rid, _ in also)),
-        amount_cents=amount + sum(cents for _, cents in also),
+        amount_cents=amount,  # its own refund's: cases add refunds up once each
         customer_id=customer_id,
         agent_id=agent_id,
         order_id=order_id,
