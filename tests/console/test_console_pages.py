@@ -514,3 +514,63 @@ def test_a_form_posted_after_the_session_ended_logs_in_back_to_its_page(
     r = console_client.post("/console/cases/7/note", data={"text": "x"}, follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == "/console/login?next=%2Fconsole%2Fcases%2F7"
+
+
+def test_money_saved_counts_each_refund_once_and_agents_are_listed_by_their_plain_id(
+    console_client: TestClient, console_db: Database
+) -> None:
+    """A takeover's refunds land in the agent's case; after it is labelled fraud and closed,
+    a late refund alert about one of them opens a customer case, labelled fraud too: the
+    dashboard's money saved counts that refund once. An agent_refunds alert (subject
+    ``ag-20@<window>``) lists agent ag-20, and an agent whose strongest alert is under the
+    review threshold is not "risky"."""
+    from tests.api.conftest import Runtime
+
+    st = state_of(console_client)
+    session = make_alert(
+        detector="session_risk", subject_type="session", subject_id="ss-3f6acce9d96d730d",
+        agent_id="ag-20", score=0.99, refund_ids=["rf-0c35fe17ad2265", "rf-bb36ca0e1d837a"],
+        amount_cents=150_000,
+    )  # fmt: skip
+
+    def refund_alert(rid: str, cents: int, score: float = 0.9) -> Alert:
+        return make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=rid,
+            refund_ids=[rid], customer_id="c-ddbb5ff56a1ea521", agent_id="ag-20",
+            amount_cents=cents, score=score,
+        )  # fmt: skip
+
+    first = [refund_alert("rf-0c35fe17ad2265", 100_000), refund_alert("rf-bb36ca0e1d837a", 50_000)]
+    window = make_alert(subject_id="ag-20@2026-01-05T00:00Z", score=0.8, amount_cents=150_000)
+    weak = make_alert(
+        detector="session_risk", subject_type="session", subject_id="ss-9a0e", agent_id="ag-31",
+        score=0.38,
+    )  # fmt: skip
+    Runtime(st).emit(session, *first, window, weak)
+    _ingest(console_db, session, *first, window)
+    csrf = log_in(console_client, "ana")
+    html = console_client.get("/console/cases", params={"view": "all"}).text
+    cases = re.findall(r'href="/console/cases/(\d+)">([^<]+)<', html)
+    assert [t for _, t in cases] == ["agent ag-20"], cases  # one incident, one case
+
+    def label(cid: str) -> None:
+        for action, data in (("take", {}), ("transition", {"status": "triage"}),
+                             ("label", {"outcome": "fraud", "note": "takeover"})):  # fmt: skip
+            r = console_client.post(
+                f"/console/cases/{cid}/{action}", data={"csrf_token": csrf, **data},
+                follow_redirects=False,
+            )  # fmt: skip
+            assert r.status_code == 303 and "error=" not in r.headers["location"], r.headers
+
+    label(cases[0][0])
+    late = refund_alert("rf-0c35fe17ad2265", 100_000, score=0.95)
+    late = msgspec.structs.replace(late, alert_id=late.alert_id + ":late")
+    _ingest(console_db, late)  # the agent's case is closed: a case of its own
+    html = console_client.get("/console/cases", params={"view": "all"}).text
+    second = [cid for cid, _ in re.findall(r'href="/console/cases/(\d+)">([^<]+)<', html)]
+    (new,) = set(second) - {cases[0][0]}
+    label(new)
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="money-saved">$1,500.00<' in cards  # not $2,500.00
+    agents = re.findall(r'href="/console/agents/([^"]+)"', cards)
+    assert agents == ["ag-20"]

@@ -118,6 +118,16 @@ def _open_case_for(session: Session, group: Group) -> Case | None:
         )
         if ring_case is not None:
             return ring_case
+    if group.refund_lookup:  # one incident, one case: the open case that has its refunds
+        shared = session.scalar(
+            sa.select(Case)
+            .join(CaseMember, CaseMember.case_id == Case.id)
+            .where(Case.status.in_(_OPEN), CaseMember.entity.in_(group.refund_lookup))
+            .order_by(Case.id)
+            .limit(1)
+        )
+        if shared is not None:
+            return shared
     return session.scalar(
         sa.select(Case).where(
             Case.group_type == group.group_type,

@@ -42,7 +42,12 @@ def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> Tim
     timeline = TimelineStore(state.settings.input_log)
     app.state.console_auth = ConsoleAuth(state.db, secure_cookies=secure_cookies)
     app.state.console_timeline = timeline
-    app.state.console_dashboard = Dashboard(state.index, timeline, state.db)
+    app.state.console_dashboard = Dashboard(
+        state.index,
+        timeline,
+        state.db,
+        risky_score=state.settings.decision_policy.review_threshold,
+    )
     TEMPLATES.globals["missing_assets"] = missing_assets()
     app.include_router(router)
     app.include_router(rules_router)

@@ -4,9 +4,10 @@
 * alerts per detector and decisions per level (risk index: what the runtime published);
 * money at risk: refunds whose current decision is review or deny, but for those a person
   already blocked (their money is stopped); held refunds waiting for a person; money saved:
-  refunds in cases an analyst labelled fraud;
+  refunds in cases an analyst labelled fraud, each refund once however many cases hold it;
 * precision of labelled alerts: of the alerts in labelled cases, the share labelled fraud;
-* top risky agents (their strongest alert) and open rings (ring cases not resolved).
+* top risky agents (their strongest alert at or above the review threshold, by plain agent
+  id) and open rings (ring cases not resolved).
 
 Computed on demand, at most once per ``ttl_s`` (the page polls every few seconds; several
 analysts share one computation).
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 
 from vigil.api.index import RiskIndex
 from vigil.cases.holds import OPEN as HOLD_OPEN
-from vigil.cases.models import Case, RefundHold
+from vigil.cases.models import Case, CaseAlert, CaseMember, RefundHold
 from vigil.cases.transitions import OPEN
 from vigil.console.timeline import TimelineStore
 from vigil.security.db import Database
@@ -99,8 +100,11 @@ class Dashboard:
         db: Database,
         *,
         ttl_s: float = 1.0,
+        risky_score: float = 0.5,
     ) -> None:
         self.index = index
+        #: an agent is listed as risky from this alert score on (the review threshold)
+        self.risky_score = risky_score
         self.timeline = timeline
         self.db = db
         self.ttl_s = ttl_s
@@ -117,13 +121,54 @@ class Dashboard:
         """After an analyst's action, the next poll shows it at once."""
         self._cached = None
 
+    def _money_saved(self, s: Any) -> int:
+        """Refund money in cases labelled fraud, each refund once (an incident's refunds may
+        sit in an agent's case and a customer's). A refund's money is what the stream's
+        decision names, else its largest refund alert's; a case whose refunds are not all
+        known that way (or that names none: opened before cases recorded them) adds what its
+        own total has beyond the refunds known."""
+        rows = s.execute(
+            sa.select(Case.id, Case.amount_cents, CaseMember.entity)
+            .outerjoin(
+                CaseMember,
+                sa.and_(CaseMember.case_id == Case.id, CaseMember.entity.like("refund:%")),
+            )
+            .where(Case.status == "resolved_fraud")
+        ).all()
+        totals: dict[int, int] = {}
+        refunds_of_case: dict[int, set[str]] = {}
+        for case_id, cents, entity in rows:
+            totals[case_id] = cents
+            found = refunds_of_case.setdefault(case_id, set())
+            if entity:
+                found.add(entity.removeprefix("refund:"))
+        everyone = set().union(*refunds_of_case.values()) if refunds_of_case else set()
+        known: dict[str, int] = {}
+        for rid, cents in s.execute(
+            sa.select(CaseAlert.subject_id, CaseAlert.amount_cents).where(
+                CaseAlert.subject_type == "refund", CaseAlert.subject_id.in_(everyone)
+            )
+        ):
+            known[rid] = max(known.get(rid, 0), cents)
+        decisions = self.index.decisions
+        for rid in everyone:
+            decision = decisions.get(rid)
+            if decision is not None:
+                known[rid] = decision.amount_cents
+        saved = sum(known.values())
+        for case_id, refunds in refunds_of_case.items():
+            if not refunds or not refunds <= known.keys():
+                saved += max(0, totals[case_id] - sum(known.get(r, 0) for r in refunds))
+        return int(saved)
+
     def _compute(self) -> DashboardData:
         index = self.index
         per_detector = Counter(a.detector for a in index.live_alerts())
         agents: dict[str, list[Any]] = {}
         for a in index.live_alerts():
-            agent = a.subject_id if a.subject_type == "agent" else a.agent_id
-            if not agent:
+            # the plain id: an agent_refunds subject is "ag-10@<window>", one per window
+            agent = a.agent_id or (a.subject_id if a.subject_type == "agent" else None)
+            if not agent or a.score < self.risky_score:
                 continue
             row = agents.setdefault(agent, [0.0, 0, set()])
             row[0] = max(row[0], a.score)
@@ -139,11 +184,7 @@ class Dashboard:
                     sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
                 ).where(RefundHold.status.in_(tuple(HOLD_OPEN)))
             ).one()
-            saved = s.scalar(
-                sa.select(sa.func.coalesce(sa.func.sum(Case.amount_cents), 0)).where(
-                    Case.status == "resolved_fraud"
-                )
-            )
+            saved = self._money_saved(s)
             labelled = dict(
                 s.execute(
                     sa.select(Case.label, sa.func.sum(Case.alert_count))
