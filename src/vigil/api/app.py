@@ -23,6 +23,7 @@ from vigil import __version__
 from vigil.api import alerts, cases, decisions, events, health, holds, metrics
 from vigil.api.auth import Authenticator
 from vigil.api.bounds import BoundedBodies
+from vigil.api.docs_pages import add_docs
 from vigil.api.errors import status_of
 from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
@@ -97,6 +98,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs_pages from vendored assets, not a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "events", "description": "Ingest into the running pipeline"},
             {"name": "decisions", "description": "Synchronous and streamed refund decisions"},
@@ -112,6 +115,7 @@ def create_app(
         ],
     )
     app.state.vigil = state
+    add_docs(app)
     app.state.hold_feeder = feeder
     for module in (events, decisions, alerts, cases, holds, metrics, health):
         app.include_router(module.router)
