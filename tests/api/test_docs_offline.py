@@ -22,9 +22,7 @@ def test_the_api_docs_render_from_the_server_alone(tmp_path: Path) -> None:
             page.on("request", lambda req: requested.append(req.url))
             page.on(
                 "requestfailed",
-                lambda req: (
-                    refused.append(req.url) if req.failure == "csp" else None
-                ),
+                lambda req: refused.append(req.url) if req.failure == "csp" else None,
             )
             page.goto(f"{url}/docs")
             page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)

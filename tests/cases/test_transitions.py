@@ -19,6 +19,8 @@ from .conftest import AlertFactory
 LEGAL = {
     ("new", "triage"),
     ("new", "investigating"),
+    ("new", "resolved_fraud"),  # labelled at once: no moves through triage first
+    ("new", "resolved_legitimate"),
     ("triage", "investigating"),
     ("triage", "resolved_fraud"),
     ("triage", "resolved_legitimate"),

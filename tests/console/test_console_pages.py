@@ -215,16 +215,17 @@ def test_an_analyst_cannot_reopen_a_label_but_a_lead_can(
     _ingest(console_db, make_alert(subject_id="agent-3", agent_id="agent-3"))
     csrf = log_in(console_client, "ana")
     cid = _case_id(console_client, "agent-3")
-    for action, data in (
-        ("transition", {"status": "triage"}),
-        ("label", {"outcome": "legitimate"}),
-    ):
-        r = console_client.post(
-            f"/console/cases/{cid}/{action}",
-            data={"csrf_token": csrf, **data},
-            follow_redirects=False,
-        )
-        assert "msg=" in r.headers["location"], r.headers["location"]
+    page = console_client.get(f"/console/cases/{cid}").text
+    assert 'id="label"' in page  # a new case is labelled in one move: no take, no triage
+    r = console_client.post(
+        f"/console/cases/{cid}/label",
+        data={"csrf_token": csrf, "outcome": "legitimate"},
+        follow_redirects=False,
+    )
+    assert "msg=labelled" in r.headers["location"], r.headers["location"]
+    # nothing is offered that would be refused: an analyst cannot reopen, so no "Move to"
+    page = console_client.get(f"/console/cases/{cid}").text
+    assert 'id="move-status"' not in page and 'id="label"' not in page
     r = console_client.post(
         f"/console/cases/{cid}/transition",
         data={"csrf_token": csrf, "status": "investigating"},
@@ -232,6 +233,7 @@ def test_an_analyst_cannot_reopen_a_label_but_a_lead_can(
     )
     assert "error=" in r.headers["location"] and "reopen" in r.headers["location"]
     csrf = log_in(console_client, "lee")
+    assert 'id="move-status"' in console_client.get(f"/console/cases/{cid}").text
     r = console_client.post(
         f"/console/cases/{cid}/transition",
         data={"csrf_token": csrf, "status": "investigating"},

@@ -3,7 +3,7 @@
 =====================  =================================================
 from                   to
 =====================  =================================================
-new                    triage, investigating
+new                    triage, investigating, resolved_fraud, resolved_legitimate
 triage                 investigating, resolved_fraud, resolved_legitimate
 investigating          triage, resolved_fraud, resolved_legitimate
 resolved_fraud         investigating (reopen)
@@ -11,7 +11,9 @@ resolved_legitimate    investigating (reopen)
 =====================  =================================================
 
 A case is resolved only by a label (``service.label``), which records the outcome and emits
-the label events; ``service.transition`` moves between the open states and reopens.
+the label events; a new case can be labelled at once (an analyst who sees the answer should
+not have to move it through triage first); ``service.transition`` moves between the open
+states and reopens.
 Reopening needs ``cases:reopen`` (leads and admins): an analyst cannot quietly undo a label.
 """
 
@@ -38,7 +40,8 @@ OPEN: Final[frozenset[CaseStatus]] = frozenset(STATUSES) - RESOLVED
 
 # fmt: off
 TRANSITIONS: Final[dict[CaseStatus, frozenset[CaseStatus]]] = {
-    "new":                 frozenset({"triage", "investigating"}),
+    "new":                 frozenset({"triage", "investigating", "resolved_fraud",
+                                      "resolved_legitimate"}),
     "triage":              frozenset({"investigating", "resolved_fraud", "resolved_legitimate"}),
     "investigating":       frozenset({"triage", "resolved_fraud", "resolved_legitimate"}),
     "resolved_fraud":      frozenset({"investigating"}),

@@ -20,6 +20,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from vigil.security.permissions import allowed
 from vigil.security.sessions import LiveSession
 
 __all__ = ["SECURITY_HEADERS", "TEMPLATES", "money", "page"]
@@ -110,6 +111,8 @@ TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.filters.update(money=money, pct=pct, when=when, words=words, age=age)
+#: ``may(user, "cases:reopen")``: offer only what the user is allowed to do
+TEMPLATES.globals["may"] = allowed
 
 
 def page(
