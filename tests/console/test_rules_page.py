@@ -435,3 +435,35 @@ def test_an_approved_threshold_restarts_the_runtime_and_outlives_the_server(
     }
     flagged = serve.make_context("serve", ["--review-threshold", "0.5"])
     assert _approved_thresholds(console_db, flagged) == {}
+
+
+def test_a_fresh_server_has_nothing_to_backtest_and_says_so(
+    tmp_path: Path, console_db: Database
+) -> None:
+    """A server started without a rules file (``vigil serve --demo``): the backtest form does
+    not offer "the rules in force" (there are none), and asking for it anyway is a clear
+    refusal, not "the file must be a mapping with a `rules:` list"."""
+    settings = ApiSettings(state_dir=tmp_path / "state", fsync_events=False, fsync_decisions=False)
+    app = create_app(settings, static_keys(), db=console_db)
+    with TestClient(app, base_url="http://testserver") as c:
+        csrf = log_in(c, "ana")
+        html = c.get("/console/rules").text
+        assert 'value="current"' not in html and 'id="backtest-nothing"' in html
+        # no runtime runs a rules file here: nothing is shown as in force
+        assert 'id="rules-not-running"' in html and "<h2>Rules in force</h2>" not in html
+        r = c.post(
+            "/console/rules/backtest", data={"csrf_token": csrf, "what": "current"},
+            follow_redirects=False,
+        )  # fmt: skip
+        where = r.headers["location"]
+        assert "error=" in where and "mapping" not in where
+        assert "nothing+to+backtest" in where or "nothing%20to%20backtest" in where
+
+
+def test_no_two_elements_of_a_console_page_share_an_id(client: TestClient) -> None:
+    log_in(client, "lee")
+    for path in ("/console", "/console/cases", "/console/rules", "/console/holds"):
+        html = client.get(path).text
+        ids = re.findall(r'\sid="([^"]+)"', html)
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        assert dupes == [], (path, dupes)

@@ -307,6 +307,11 @@ def start_backtest(
         if what == "current":
             if current.error is not None:
                 raise ConflictError(f"the rules in force do not load: {current.error}")
+            if not current.text.strip():
+                raise ConflictError(
+                    "no rules are in force yet, so there is nothing to backtest: propose a "
+                    "rule set, then backtest that pending change"
+                )
             text, label = current.text, "the rules in force"
         else:
             change_id = int(what) if what.isdigit() else 0
