@@ -576,3 +576,52 @@ def test_money_saved_counts_each_refund_once_and_agents_are_listed_by_their_plai
     assert 'id="money-saved">$1,500.00<' in cards  # not $2,500.00
     agents = re.findall(r'href="/console/agents/([^"]+)"', cards)
     assert agents == ["ag-20"]
+
+
+def test_anything_is_found_by_id_and_a_customer_who_comes_back_shows_the_earlier_label(
+    console_client: TestClient, console_db: Database
+) -> None:
+    """A customer's refund case is labelled fraud; the customer comes back with another
+    refund: its new case names the earlier one and its label, the queue says which detector
+    found each case, and the search box finds the customer, the order and the refund."""
+    customer, order = "c-246e8f4e830807c5", "o-69ccf041f81be1"
+
+    def refund_alert(rid: str, order_id: str) -> Alert:
+        return make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=rid,
+            refund_ids=[rid], customer_id=customer, agent_id="ag-2", order_id=order_id,
+            amount_cents=22_699, score=0.9,
+        )  # fmt: skip
+
+    _ingest(console_db, refund_alert("rf-23a9ad412cf144", order))
+    csrf = log_in(console_client, "ana")
+    first = _case_id(console_client, customer)
+    r = console_client.post(
+        f"/console/cases/{first}/label", data={"csrf_token": csrf, "outcome": "fraud"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "msg=labelled" in r.headers["location"]
+    _ingest(console_db, refund_alert("rf-ff40de1829c0e2", "o-e6598de8e5a669"))
+    queue = console_client.get("/console/cases").text
+    (second,) = [int(c) for c, t in re.findall(r'href="/console/cases/(\d+)">([^<]+)<', queue)]
+    assert second != first
+    assert '<td class="detectors">refund_without_return</td>' in queue
+    page = console_client.get(f"/console/cases/{second}").text
+    related = page.split('id="related-cases"', 1)[1].split("</section>", 1)[0]
+    assert f'href="/console/cases/{first}"' in related and "label-fraud" in related
+    assert f"account:{customer}" in related
+
+    found = console_client.get("/console/search", params={"q": customer}).text
+    assert f'data-entity="account:{customer}"' in found
+    assert f'href="/console/cases/{first}"' in found and f'href="/console/cases/{second}"' in found
+    assert (
+        f'data-entity="order:{order}"'
+        in console_client.get("/console/search", params={"q": order}).text
+    )
+    assert (
+        'data-entity="refund:rf-ff40de1829c0e2"'
+        in console_client.get("/console/search", params={"q": "rf-ff40de1829c0e2"}).text
+    )
+    nothing = console_client.get("/console/search", params={"q": "c-0000000000000000"}).text
+    assert 'id="search-no-case"' in nothing
+    assert console_client.get("/console/search").status_code == 200

@@ -15,7 +15,8 @@ A pure function of the alert (``group_of``), so the rule is testable without a d
 Before its own group, an alert joins the open case that already covers one of its refunds
 (``refund_lookup``): a takeover's session alert and the refund alerts about the same
 refunds are one incident, whichever came first. Every refund an alert covers is a member of
-its case (``refund:rf-...``), which is what that lookup and the related cases read.
+its case (``refund:rf-...``), which is what that lookup and the related cases read; so are
+the account, agent, order and session an alert names, which is what a search by id finds.
 """
 
 from __future__ import annotations
@@ -51,9 +52,17 @@ def group_of(alert: Alert) -> Group:
     """The group (case key) of one alert; see the module docstring for the rule."""
     group = _own_group(alert)
     refunds = tuple(f"refund:{rid}" for rid in refunds_of(alert))
-    if not refunds:
-        return group
-    members = (*group.members, *(r for r in refunds if r not in group.members))
+    named = [
+        f"{kind}:{value}"
+        for kind, value in (
+            ("account", alert.customer_id),
+            ("agent", alert.agent_id),
+            ("order", alert.order_id),
+            ("session", alert.session_id),
+        )
+        if value
+    ]
+    members = tuple(dict.fromkeys((*group.members, *refunds, *named)))
     return Group(group.group_type, group.group_key, members, group.ring_lookup, refunds)
 
 

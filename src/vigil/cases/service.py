@@ -40,12 +40,14 @@ from vigil.cases.views import (
     CaseFilter,
     CasePage,
     CaseSummary,
+    EntityHit,
     HistoryItem,
     IngestResult,
     LabelResult,
     LabelView,
     NoteView,
     Paging,
+    RelatedCase,
 )
 from vigil.detectors.base import Alert
 from vigil.errors import ConflictError, NotFoundError, RequestError
@@ -545,6 +547,93 @@ def find_cases_by_identifier(
             .order_by(CaseIdentifier.case_id)
         )
     )
+
+
+#: the kinds of entity a case may hold, as its members name them (``kind:id``)
+ENTITY_KINDS = ("account", "agent", "refund", "order", "session", "device", "card", "address",
+                "ip", "ring")  # fmt: skip
+#: members in common listed per related case, and related cases listed per case
+MAX_SHARED = 8
+MAX_RELATED = 20
+
+
+def find_entity(session: Session, actor: Principal, text: str) -> tuple[EntityHit, ...]:
+    """The entities whose id is ``text`` (any kind; or ``kind:id`` as written) and the cases
+    that hold each, newest case first. What the console's search box asks."""
+    require(actor, "cases:read")
+    text = text.strip()
+    if not text:
+        return ()
+    wanted = [text] if ":" in text else [f"{kind}:{text}" for kind in ENTITY_KINDS]
+    rows = session.execute(
+        sa.select(CaseMember.entity, Case)
+        .join(Case, Case.id == CaseMember.case_id)
+        .where(CaseMember.entity.in_(wanted))
+        .order_by(CaseMember.entity, Case.id.desc())
+    ).all()
+    by_entity: dict[str, list[CaseSummary]] = {}
+    names = _usernames(session, {case.assignee_id for _, case in rows})
+    for entity, case in rows:
+        by_entity.setdefault(entity, []).append(_summary(case, names.get(case.assignee_id)))
+    return tuple(EntityHit(entity, tuple(cases)) for entity, cases in by_entity.items())
+
+
+def related_cases(session: Session, actor: Principal, case_id: int) -> tuple[RelatedCase, ...]:
+    """Other cases holding any of this case's accounts, agents, refunds or orders: an
+    earlier case of a customer who comes back (and its label), or a case that shares
+    refunds with this one. Newest first."""
+    require(actor, "cases:read")
+    mine = sa.select(CaseMember.entity).where(
+        CaseMember.case_id == case_id,
+        sa.or_(
+            *(CaseMember.entity.like(f"{k}:%") for k in ("account", "agent", "refund", "order"))
+        ),
+    )
+    rows = session.execute(
+        sa.select(CaseMember.case_id, CaseMember.entity)
+        .where(CaseMember.entity.in_(mine), CaseMember.case_id != case_id)
+        .order_by(CaseMember.case_id.desc(), CaseMember.entity)
+    ).all()
+    shared: dict[int, list[str]] = {}
+    for other, entity in rows:
+        if len(shared) >= MAX_RELATED and other not in shared:
+            continue
+        shared.setdefault(other, []).append(entity)
+    cases = {c.id: c for c in session.scalars(sa.select(Case).where(Case.id.in_(shared)))}
+    names = _usernames(session, {c.assignee_id for c in cases.values()})
+    return tuple(
+        RelatedCase(
+            _summary(cases[cid], names.get(cases[cid].assignee_id)), tuple(entities[:MAX_SHARED])
+        )
+        for cid, entities in shared.items()
+    )
+
+
+def detectors_of(
+    session: Session, actor: Principal, case_ids: Iterable[int]
+) -> dict[int, tuple[str, ...]]:
+    """The detectors that raised each case's alerts (a queue's "what" column)."""
+    require(actor, "cases:read")
+    ids = list(case_ids)
+    out: dict[int, list[str]] = {}
+    if ids:
+        rows = session.execute(
+            sa.select(CaseAlert.case_id, CaseAlert.detector)
+            .where(CaseAlert.case_id.in_(ids))
+            .distinct()
+            .order_by(CaseAlert.case_id, CaseAlert.detector)
+        )
+        for case_id, detector in rows:
+            out.setdefault(case_id, []).append(detector)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _usernames(session: Session, ids: set[int | None]) -> dict[int | None, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.execute(sa.select(User.id, User.username).where(User.id.in_(wanted))).all()
+    return {uid: name for uid, name in rows}
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -147,3 +147,21 @@ class LabelResult:
     case: CaseSummary
     #: one ``AnalystDecision`` per alert of the case, queued in the outbox
     events: tuple[AnalystDecision, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedCase:
+    """Another case that holds some of the same entities (an earlier case about the same
+    customer, a case that shares refunds): what it is and what they share."""
+
+    case: CaseSummary
+    shared: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityHit:
+    """An entity a search found (``account:c-...``, ``refund:rf-...``) and the cases about it,
+    newest first."""
+
+    entity: str
+    cases: tuple[CaseSummary, ...]

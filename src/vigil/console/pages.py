@@ -208,11 +208,13 @@ def queue(
     )
     with db_session(st) as session:
         result = service.list_cases(session, live.principal, flt, Paging(50, offset, order))
+        detectors = service.detectors_of(session, live.principal, (c.id for c in result.items))
     return page(
         request,
         "queue.html",
         live,
         result=result,
+        detectors=detectors,
         view=view,
         group_type=group_type,
         order=order,
@@ -280,6 +282,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
     with db_session(st) as session:
         detail = service.get_case(session, live.principal, case_id)
         hold_rows = holds_of_case(session, live.principal, detail)
+        related = service.related_cases(session, live.principal, case_id)
     payloads = [a.payload for a in detail.alerts]
     events = timeline.events_for(_timeline_keys(payloads, detail.members))
     rows = [_row(e) for e in events]
@@ -297,6 +300,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
         has_graph=bool(graph),
         peers={a: p for a, p in peers.items() if p is not None},
         hold_rows=hold_rows,
+        related=related,
         title=f"Case {case_id}",
     )
 
@@ -377,6 +381,37 @@ def label(
     )
     st.deliver_label_events()  # the label events go to the runtime (and the models)
     return response
+
+
+# --- search -----------------------------------------------------------------------------
+
+#: the timeline's keys an id may be (``TimelineStore`` indexes events by these)
+_TIMELINE_KINDS = ("customer", "refund", "order", "agent", "session", "return")
+
+
+@router.get("/search")
+def search_page(
+    request: Request,
+    live: User,
+    q: Annotated[str, Query(max_length=256)] = "",
+) -> HTMLResponse:
+    """Find anything by id: a customer, order, refund, agent, session, device, card, address
+    or ring. Lists the cases that hold it (with their labels: a customer labelled fraud who
+    comes back shows here) and the events that name it."""
+    st = get_state(request)
+    _, timeline, _ = _console(request)
+    text = q.strip()
+    hits: tuple[Any, ...] = ()
+    rows: list[tuple[int, str, str]] = []
+    if text:
+        with db_session(st) as session:
+            hits = service.find_entity(session, live.principal, text)
+        bare = text.split(":", 1)[1] if ":" in text else text
+        keys = [f"{kind}:{bare}" for kind in _TIMELINE_KINDS]
+        rows = [_row(e) for e in timeline.events_for(keys)]
+    return page(
+        request, "search.html", live, q=text, hits=hits, timeline=rows, title=f"Search {text}"
+    )
 
 
 # --- agents -----------------------------------------------------------------------------
