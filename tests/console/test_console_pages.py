@@ -226,6 +226,8 @@ def test_an_analyst_cannot_reopen_a_label_but_a_lead_can(
     # nothing is offered that would be refused: an analyst cannot reopen, so no "Move to"
     page = console_client.get(f"/console/cases/{cid}").text
     assert 'id="move-status"' not in page and 'id="label"' not in page
+    # the history says what changed, from and to
+    assert "case.label · status: new -&gt; resolved_legitimate; label: - -&gt; legitimate" in page
     r = console_client.post(
         f"/console/cases/{cid}/transition",
         data={"csrf_token": csrf, "status": "investigating"},
@@ -340,7 +342,7 @@ def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
     kinds = re.findall(r'<tr class="ev-([a-z_]+)">', page)
     assert kinds.index("customer_signup") < kinds.index("refund_issued")
     assert kinds.count("refund_issued") == 2  # r1 (the ring's) and r1b (same customer)
-    assert "amount=$900.00" in page
+    assert "amount: $900.00" in page
     # agent a1 against the other two frontline agents: every refund without a return
     peers = re.search(r'<table class="peers" data-agent="a1">(.*?)</table>', page, re.S)
     assert peers is not None

@@ -121,6 +121,27 @@ class HistoryItem:
     before: Any
     after: Any
 
+    @property
+    def change(self) -> str:
+        """What changed, in words: ``status: new -> triage``, ``label: fraud``, ``alert
+        refund_without_return:refund:rf-... (refund_without_return)``."""
+        before = self.before if isinstance(self.before, dict) else {}
+        after = self.after if isinstance(self.after, dict) else {}
+        if self.action == "case.add_alert":
+            return f"alert {after.get('alert_id')} ({after.get('detector')})"
+        if self.action == "case.note":
+            return "note"
+        if self.action == "case.open":
+            return f"opened: {after.get('title', '')}".rstrip(": ")
+        keys = ("status", "label", "assignee_id", "kind")
+        out = []
+        for key in keys:
+            if key in after and before.get(key) != after.get(key):
+                was, now = before.get(key), after.get(key)
+                name = "assignee" if key == "assignee_id" else key
+                out.append(f"{name}: {_or_dash(was)} -> {_or_dash(now)}")
+        return "; ".join(out)
+
 
 @dataclass(frozen=True, slots=True)
 class CaseDetail:
@@ -165,3 +186,7 @@ class EntityHit:
 
     entity: str
     cases: tuple[CaseSummary, ...]
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)

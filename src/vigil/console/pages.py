@@ -247,7 +247,8 @@ _HIDDEN = {"event_id", "event_time_ms", "v", "type"}
 
 
 def describe(event: EventBase) -> str:
-    """One line an analyst reads: the event's fields, amounts as money."""
+    """One line an analyst reads: the event's fields in words, amounts as money, lists
+    joined, yes/no for flags (not Python's ``['CLO-0276']`` or ``True``)."""
     parts = []
     for name, value in msgspec.structs.asdict(event).items():
         if name in _HIDDEN or value is None or value == "" or value == []:
@@ -256,8 +257,12 @@ def describe(event: EventBase) -> str:
             value = money(value)
         elif name == "items":
             value = ", ".join(f"{i.category} {money(i.price_cents)}" for i in value[:4])
-        parts.append(f"{name.removesuffix('_cents')}={value}")
-    return "  ".join(parts)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{name.removesuffix('_cents').replace('_', ' ')}: {value}")
+    return " · ".join(parts)
 
 
 def _row(event: EventBase) -> tuple[int, str, str]:
