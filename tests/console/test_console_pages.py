@@ -458,6 +458,12 @@ def test_refunds_per_minute_count_arrivals_not_the_history_read_at_start(tmp_pat
     assert store.catch_up()
     assert store.per_minute == {100: [2, 2_000]}
     assert store.agents["agent-1"].refunds == 5
+    # minutes before the server was watching are unknown, not zero (a restart is no outage)
+    now = [6_000.0 + 120]
+    store._clock = lambda: now[0]
+    minutes = store.minutes(5)
+    assert minutes == [(98, None, None), (99, None, None), (100, 2, 2_000), (101, 0, 0),
+                       (102, 0, 0)]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,8 @@ class RingRow:
 
 @dataclass(frozen=True)
 class DashboardData:
-    minutes: list[tuple[str, int, float]]
+    #: (minute label, refunds, money $); None before the server was watching
+    minutes: list[tuple[str, int | None, float | None]]
     alerts_by_detector: list[tuple[str, int]]
     decisions: dict[str, int]
     money_at_risk_cents: int
@@ -83,7 +84,7 @@ class DashboardData:
             "minutes": {
                 "labels": [m for m, _, _ in self.minutes],
                 "refunds": [n for _, n, _ in self.minutes],
-                "money": [round(d, 2) for _, _, d in self.minutes],
+                "money": [None if d is None else round(d, 2) for _, _, d in self.minutes],
             },
             "detectors": {
                 "labels": [d for d, _ in self.alerts_by_detector],
@@ -211,7 +212,11 @@ class Dashboard:
             if d.decision != "approve" and d.refund_id not in blocked
         ]
         minutes = [
-            (datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), n, cents / 100)
+            (
+                datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"),
+                n,
+                None if cents is None else cents / 100,
+            )
             for m, n, cents in self.timeline.minutes()
         ]
         return DashboardData(

@@ -159,8 +159,15 @@ def dashboard(request: Request, live: User) -> HTMLResponse:
     require(live.principal, "alerts:read")
     _, _, board = _console(request)
     data = board.data()
+    retention = get_state(request).settings.index_retention_ms
     return page(
-        request, "dashboard.html", live, data=data, charts=json.dumps(data.charts()), title="Live"
+        request,
+        "dashboard.html",
+        live,
+        data=data,
+        charts=json.dumps(data.charts()),
+        retention_days=None if retention is None else round(retention / 86_400_000),
+        title="Live",
     )
 
 

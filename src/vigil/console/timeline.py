@@ -114,6 +114,9 @@ class TimelineStore:
         self.undecodable = 0
         #: False while reading the history the log held at start; then events arrive live
         self.live = False
+        #: the wall-clock minute from which arrivals are counted (set when the history read
+        #: at start is done)
+        self.live_since_minute: int | None = None
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -186,8 +189,9 @@ class TimelineStore:
         """Read one slice of new lines; True when the end of the log was reached."""
         lines, at_end = self._file.read_lines(limit_bytes)
         self.feed_lines(lines)
-        if at_end:
+        if at_end and not self.live:
             self.live = True
+            self.live_since_minute = int(self._clock() // 60)
         return at_end
 
     async def run(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
@@ -208,11 +212,14 @@ class TimelineStore:
         ordered = sorted(seen.values(), key=lambda e: (e.event_time_ms, e.event_id))
         return ordered[-limit:]
 
-    def minutes(self, count: int = 30) -> list[tuple[int, int, int]]:
-        """(minute, refunds, money cents) for the last ``count`` wall-clock minutes."""
+    def minutes(self, count: int = 30) -> list[tuple[int, int | None, int | None]]:
+        """(minute, refunds, money cents) for the last ``count`` wall-clock minutes; None
+        for the minutes before this server was watching (not zero: nothing was counted then,
+        which is not the same as no refunds, and a restart must not look like an outage)."""
         now = int(self._clock() // 60)
+        start = self.live_since_minute
         return [
-            (m, *self.per_minute.get(m, [0, 0]))  # type: ignore[misc]
+            (m, None, None) if start is None or m < start else (m, *self.per_minute.get(m, [0, 0]))  # type: ignore[misc]
             for m in range(now - count + 1, now + 1)
         ]
 

@@ -25,7 +25,18 @@
       else {
         charts.minutes = new Chart(minutes, {
           data: spec,
-          options: { animation: false, scales: { n: { position: "left", beginAtZero: true }, usd: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } } },
+          options: {
+            animation: false,
+            scales: {
+              x: { title: { display: true, text: "minute (UTC, wall clock; blank: before this server was watching)" } },
+              n: { position: "left", beginAtZero: true, title: { display: true, text: "refunds per minute" }, ticks: { precision: 0 } },
+              usd: {
+                position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+                title: { display: true, text: "refund money per minute ($)" },
+                ticks: { callback: (v) => "$" + Number(v).toLocaleString("en-US") },
+              },
+            },
+          },
         });
       }
     }
@@ -34,7 +45,13 @@
       const spec = { labels: data.detectors.labels, datasets: [{ label: "alerts", data: data.detectors.counts, backgroundColor: "#5d6778" }] };
       if (charts.detectors) { charts.detectors.data = spec; charts.detectors.update("none"); }
       else {
-        charts.detectors = new Chart(detectors, { type: "bar", data: spec, options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } } });
+        charts.detectors = new Chart(detectors, {
+          type: "bar", data: spec,
+          options: {
+            animation: false, indexAxis: "y", plugins: { legend: { display: false } },
+            scales: { x: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "alerts in the index (its retention window of event time)" } } },
+          },
+        });
       }
     }
   }
