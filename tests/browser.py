@@ -41,9 +41,12 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def browser_page(profile: Path) -> Iterator[tuple[Page, list[str]]]:
+def browser_page(
+    profile: Path, *, width: int = 1400, bypass_csp: bool = False
+) -> Iterator[tuple[Page, list[str]]]:
     """A page in Debian's chromium with a fresh profile; yields it with the list that
-    collects its console errors and uncaught exceptions (CSP refusals are console errors)."""
+    collects its console errors and uncaught exceptions (CSP refusals are console errors).
+    ``bypass_csp``: let a test inject a script (axe-core) into pages whose policy forbids it."""
     errors: list[str] = []
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
@@ -51,7 +54,8 @@ def browser_page(profile: Path) -> Iterator[tuple[Page, list[str]]]:
             executable_path=chromium_path(),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
+            viewport={"width": width, "height": 1000},
+            bypass_csp=bypass_csp,
         )
         try:
             page = context.new_page()
@@ -73,3 +77,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+AXE = Path(__file__).resolve().parents[1] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical accessibility violations on the page (the page must
+    come from a context with ``bypass_csp``); one line each, naming the first elements."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: run `make assets` (npm ci in web/)", pytrace=False)
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found: list[list[str]] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => [v.id, v.help,
+                         v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")])"""
+    )
+    return [f"{rule}: {text} ({where})" for rule, text, where in found]

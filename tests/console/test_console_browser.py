@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
-from tests.browser import browser_page
+from tests.browser import browser_page, serious_violations
 from tests.serve_process import post_events, served
 
 from vigil.cases.service import ingest_alerts
@@ -148,3 +148,52 @@ def test_an_analyst_triages_and_labels_a_case_in_the_browser(
     # the label reached the case service and went into the stream as an analyst decision
     labelled = api.get("/v1/cases", params={"status": "resolved_fraud"}).json()
     assert labelled["total"] == 1
+
+
+#: where the screenshots of every page go, kept after the run (``out/`` is git-ignored)
+SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+
+
+@pytest.mark.slow
+def test_every_page_at_1440px_is_accessible_and_found_by_search(
+    server: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    """An analyst's day in Debian's chromium at 1440 px: search a customer by id from the
+    header, open the case the search finds, and look at every page. Each page has no serious
+    or critical accessibility violation (axe-core from the npm registry) and a screenshot
+    is kept in ``out/screenshots/`` for a person to look at."""
+    url, api = server
+    case = next(
+        c for c in api.get("/v1/cases", params={"limit": 50}).json()["items"]
+        if c["group_type"] == "customer"
+    )  # fmt: skip
+    customer = case["group_key"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(tmp_path / "profile", width=1440, bypass_csp=True) as (page, _errors):
+        _log_in(page, url)
+        page.get_by_label("Find by id").fill(customer)
+        page.get_by_role("button", name="Find").click()
+        expect(page).to_have_url(re.compile(r"/console/search\?q="))
+        results = page.locator(f'table[data-entity="account:{customer}"]')
+        expect(results).to_be_visible()
+        results.locator("a").first.click()
+        expect(page.locator("h1")).to_contain_text(customer)
+        case_path = page.url.split("?")[0].removeprefix(url)
+
+        problems: dict[str, list[str]] = {}
+        for name, path in (
+            ("dashboard", "/console"),
+            ("queue", "/console/cases?view=all"),
+            ("case", case_path),
+            ("search", f"/console/search?q={customer}"),
+            ("holds", "/console/holds"),
+            ("rules", "/console/rules"),
+        ):
+            page.goto(f"{url}{path}")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+            _not_blank(SHOTS / f"{name}.png")
+            found = serious_violations(page)
+            if found:
+                problems[name] = found
+        assert problems == {}, problems
