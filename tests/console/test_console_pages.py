@@ -338,6 +338,10 @@ def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
         "device:d9": "device", "agent:a1": "agent",
     }  # fmt: skip
     assert ("account:c1", "device:d9") in edges and ("account:c3", "agent:a1") in edges
+    # a legend names the kinds drawn; each kind has its own colour (and shape, in the script)
+    legend = re.search(r'id="ring-legend">(.*?)</ul>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert re.findall(r"kind-(\w+)", legend) == ["account", "agent", "device"]
+
     # the refund and the customer's sign-up are on the timeline, oldest first
     kinds = re.findall(r'<tr class="ev-([a-z_]+)">', page)
     assert kinds.index("customer_signup") < kinds.index("refund_issued")
@@ -351,6 +355,22 @@ def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
     )
     assert row is not None and row.groups() == ("100.0%", "0.0%")
     assert "against the median of 2 other agents" in peers.group(1)
+
+    # a refund of c2 by another agent joins the case: that agent is drawn with its edge to
+    # c2, and c2 carries its refund money
+    _ingest(
+        console_db,
+        make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id="r2",
+            refund_ids=["r2"], customer_id="c2", agent_id="a2", amount_cents=45_000,
+        ),
+    )  # fmt: skip
+    page = console_client.get(f"/console/cases/{cid}").text
+    graph = json.loads(re.search(r'id="ring-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    data = {e["data"]["id"]: e["data"] for e in graph if "source" not in e["data"]}
+    edges = {(e["data"]["source"], e["data"]["target"]) for e in graph if "source" in e["data"]}
+    assert ("account:c2", "agent:a2") in edges
+    assert data["account:c2"]["amount_cents"] == 45_000
 
 
 def test_timeline_memory_is_bounded(tmp_path: Any) -> None:

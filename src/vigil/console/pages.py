@@ -34,7 +34,7 @@ from vigil.console.auth import (
     new_login_csrf,
 )
 from vigil.console.dashboard import Dashboard
-from vigil.console.graph import ring_elements
+from vigil.console.graph import KINDS, ring_elements
 from vigil.console.hold_rows import holds_of_case
 from vigil.console.render import flash_query, money, page
 from vigil.console.timeline import TimelineStore
@@ -299,7 +299,11 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
     events = timeline.events_for(_timeline_keys(payloads, detail.members))
     rows = [_row(e) for e in events]
     ring = [p for p in payloads if p.get("subject_type") == "ring"]
-    graph = ring_elements(ring) if ring else []
+    graph = ring_elements(ring, payloads) if ring else []
+    kinds = sorted(
+        {e["data"]["kind"] for e in graph if "kind" in e["data"]},
+        key=lambda k: (KINDS.index(k) if k in KINDS else len(KINDS), k),
+    )
     peers = {a: timeline.peers(a) for a in _agents_of(payloads)}
     return page(
         request,
@@ -310,6 +314,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
         timeline=rows,
         graph=json.dumps(graph),
         has_graph=bool(graph),
+        graph_kinds=kinds,
         peers={a: p for a, p in peers.items() if p is not None},
         hold_rows=hold_rows,
         related=related,

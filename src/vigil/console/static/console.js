@@ -64,17 +64,38 @@
   }
 
   // --- case page: the ring as an interactive graph ---
+  // one colour and shape per kind of entity (the page's legend uses the same colours)
+  const KIND = {
+    account: ["#1f5fbf", "ellipse"],
+    agent: ["#b3261e", "star"],
+    device: ["#e07b00", "round-rectangle"],
+    card: ["#7b3fb3", "diamond"],
+    address: ["#2e7d32", "triangle"],
+    ip: ["#5d6778", "hexagon"],
+    email: ["#00838f", "round-tag"],
+    phone: ["#8d6e00", "vee"],
+  };
+  function money(cents) {
+    return "$" + (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
   function drawRing() {
     const box = document.getElementById("ring-graph");
     const elements = readJson("ring-data");
     if (!box || !elements || !window.cytoscape) return;
-    const colour = { account: "#1f5fbf", agent: "#b3261e" };
+    const kindOf = (n) => KIND[n.data("kind")] || ["#9aa5b5", "ellipse"];
     const cy = cytoscape({
       container: box,
       elements: elements,
-      layout: { name: "cose", animate: false, randomize: false },
+      // separate the clusters: strong repulsion, room between components
+      layout: { name: "cose", animate: false, randomize: false, nodeRepulsion: () => 9000, componentSpacing: 80, idealEdgeLength: () => 60 },
       style: [
-        { selector: "node", style: { label: "data(label)", "font-size": 9, width: 14, height: 14, "background-color": (n) => colour[n.data("kind")] || "#e07b00" } },
+        { selector: "node", style: {
+          "background-color": (n) => kindOf(n)[0], shape: (n) => kindOf(n)[1], width: 16, height: 16,
+          // only accounts carry a label (their money); others show theirs on hover
+          label: (n) => (n.data("amount_cents") ? money(n.data("amount_cents")) : ""),
+          "font-size": 9, "text-valign": "bottom", "text-margin-y": 3,
+        } },
+        { selector: "node.hover, node:selected", style: { label: (n) => n.data("label") + (n.data("amount_cents") ? " · " + money(n.data("amount_cents")) : ""), "font-size": 11, "z-index": 10, "text-background-color": "#fff", "text-background-opacity": 0.9 } },
         { selector: "edge", style: { width: (e) => 1 + 3 * e.data("weight"), "line-color": "#9aa5b5" } },
         { selector: ":selected", style: { "border-width": 3, "border-color": "#1d2430" } },
       ],
@@ -83,10 +104,13 @@
     box.dataset.nodes = String(cy.nodes().length);
     box.dataset.edges = String(cy.edges().length);
     const out = document.getElementById("ring-selected");
+    cy.on("mouseover", "node", (evt) => evt.target.addClass("hover"));
+    cy.on("mouseout", "node", (evt) => evt.target.removeClass("hover"));
     cy.on("tap", "node", (evt) => {
       const n = evt.target;
       const links = n.neighborhood("node").map((m) => m.id()).join(", ");
-      if (out) out.textContent = n.id() + " is linked to: " + links;
+      const amount = n.data("amount_cents") ? " (" + money(n.data("amount_cents")) + " of refunds in this case)" : "";
+      if (out) out.textContent = n.id() + amount + " is linked to: " + links;
     });
   }
 
