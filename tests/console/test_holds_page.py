@@ -182,21 +182,46 @@ def test_a_case_page_shows_its_refunds_holds_and_acts_on_them(
     assert "blocked</strong> by user:ana" in _row(page, MINE)
 
 
-def test_money_at_risk_leaves_out_what_a_person_blocked(
+def test_money_at_risk_is_what_is_not_paid_yet_and_paid_refunds_are_to_recover(
     console_client: TestClient, console_db: Database
 ) -> None:
+    """At risk: the held refunds a person can still stop; blocking one moves it to saved.
+    A refund paid at request time that the stream flags later is not at risk (the money is
+    gone) but "paid, then flagged", and a fraud label marks it confirmed."""
     _setup(console_db)
+    paid = "rf-9e1d0c2b3a4f56"  # approved at request time: no hold, the money left
     Runtime(state_of(console_client)).emit(
         make_alert(
             detector="refund_without_return", subject_type="refund", subject_id=OTHER,
             refund_ids=(OTHER,), score=0.8, amount_cents=12_000, customer_id=CID,
-        )
+        ),
+        make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=paid,
+            refund_ids=(paid,), score=0.9, amount_cents=30_000, customer_id=CID,
+        ),
     )  # fmt: skip
     csrf = log_in(console_client, "ana")
     cards = console_client.get("/console/dashboard/cards").text
-    assert 'id="money-at-risk">$120.00<' in cards
-    assert 'id="holds-waiting-card">3 held<' in cards
+    assert 'id="money-at-risk">$1,098.00<' in cards  # the three holds waiting
+    assert 'id="holds-waiting-card">3 refunds held<' in cards
+    assert 'id="flagged-after-payout">$300.00<' in cards
     _post(console_client, csrf, OTHER, "block", "no parcel came back")
     cards = console_client.get("/console/dashboard/cards").text
-    assert 'id="money-at-risk">$0.00<' in cards
-    assert 'id="holds-waiting-card">2 held<' in cards
+    assert 'id="money-at-risk">$978.00<' in cards
+    assert 'id="holds-waiting-card">2 refunds held<' in cards
+    assert "1 blocked before payout ($120.00)" in cards
+    # the paid refund's case, labelled fraud: confirmed, still to recover
+    with console_db.transaction() as s:
+        ingest_alerts(s, SYSTEM, [make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=paid,
+            refund_ids=(paid,), score=0.9, amount_cents=30_000, customer_id="c-5d4c3b2a19087f6e",
+        )])  # fmt: skip
+    html = console_client.get("/console/cases").text
+    cid = re.search(r'href="/console/cases/(\d+)">customer c-5d4c3b2a19087f6e<', html).group(1)  # type: ignore[union-attr]
+    r = console_client.post(
+        f"/console/cases/{cid}/label", data={"csrf_token": csrf, "outcome": "fraud"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "msg=labelled" in r.headers["location"]
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="flagged-after-payout">$300.00<' in cards and "(1 confirmed fraud" in cards

@@ -2,9 +2,12 @@
 
 * refunds and refund money per minute (timeline: what arrived, by wall-clock minute);
 * alerts per detector and decisions per level (risk index: what the runtime published);
-* money at risk: refunds whose current decision is review or deny, but for those a person
-  already blocked (their money is stopped); held refunds waiting for a person; money saved:
-  refunds in cases an analyst labelled fraud, each refund once however many cases hold it;
+* money at risk: refunds not paid yet, held or denied at request time, whose hold waits for
+  a person (what can still be stopped); paid, then flagged: refunds already paid (approved
+  at request time, or released) that the stream now answers review or deny, not in a case
+  labelled legitimate (money to recover, not to stop; a fraud label marks them confirmed);
+  money saved: refunds in cases an analyst labelled fraud, each refund once however many
+  cases hold it, and refunds blocked before payout;
 * precision of labelled alerts: of the alerts in labelled cases, the share labelled fraud;
 * top risky agents (their strongest alert at or above the review threshold, by plain agent
   id) and open rings (ring cases not resolved).
@@ -57,13 +60,24 @@ class DashboardData:
     minutes: list[tuple[str, int | None, float | None]]
     alerts_by_detector: list[tuple[str, int]]
     decisions: dict[str, int]
+    #: money not paid yet that a person can still stop: refunds held or denied at request
+    #: time whose hold waits for someone to release or block it
     money_at_risk_cents: int
     #: refunds counted in ``money_at_risk_cents``
     refunds_at_risk: int
-    #: held or denied refunds waiting for a person to release or block them, and their money
+    #: the same holds (kept apart for the link to the held refunds' page)
     holds_waiting: int
     holds_waiting_cents: int
+    #: refunds already paid (approved at request time, or released) that the stream now
+    #: answers review or deny, and no case labelled legitimate: money to recover, not to stop
+    flagged_after_payout: int
+    flagged_after_payout_cents: int
+    #: of those, in cases labelled fraud (confirmed)
+    flagged_after_payout_fraud: int
     money_saved_cents: int
+    #: refunds a person blocked before payout, and their money
+    blocked: int
+    blocked_cents: int
     labelled_fraud_alerts: int
     labelled_legit_alerts: int
     top_agents: list[AgentRisk]
@@ -122,12 +136,29 @@ class Dashboard:
         """After an analyst's action, the next poll shows it at once."""
         self._cached = None
 
+    @staticmethod
+    def _labels_of_refunds(s: Any) -> dict[str, str]:
+        """The label of each refund a labelled case holds (fraud wins over legitimate when
+        two cases disagree: the money is at least in question)."""
+        out: dict[str, str] = {}
+        rows = s.execute(
+            sa.select(CaseMember.entity, Case.label)
+            .join(Case, Case.id == CaseMember.case_id)
+            .where(Case.label.is_not(None), CaseMember.entity.like("refund:%"))
+        )
+        for entity, label in rows:
+            rid = entity.removeprefix("refund:")
+            if out.get(rid) != "fraud":
+                out[rid] = label
+        return out
+
     def _money_saved(self, s: Any) -> int:
         """Refund money in cases labelled fraud, each refund once (an incident's refunds may
         sit in an agent's case and a customer's). A refund's money is what the stream's
         decision names, else its largest refund alert's; a case whose refunds are not all
         known that way (or that names none: opened before cases recorded them) adds what its
-        own total has beyond the refunds known."""
+        own total has beyond the refunds known. Refunds a person blocked before payout count
+        too, once."""
         rows = s.execute(
             sa.select(Case.id, Case.amount_cents, CaseMember.entity)
             .outerjoin(
@@ -156,6 +187,13 @@ class Dashboard:
             decision = decisions.get(rid)
             if decision is not None:
                 known[rid] = decision.amount_cents
+        # refunds a person blocked before payout were saved too, labelled or not (once)
+        for rid, cents in s.execute(
+            sa.select(RefundHold.refund_id, RefundHold.amount_cents).where(
+                RefundHold.status == "blocked"
+            )
+        ):
+            known.setdefault(rid, int(cents or 0))
         saved = sum(known.values())
         for case_id, refunds in refunds_of_case.items():
             if not refunds or not refunds <= known.keys():
@@ -177,9 +215,19 @@ class Dashboard:
             row[2].add(a.detector)
         top = sorted(agents.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:10]
         with self.db.transaction() as s:
-            blocked = set(
-                s.scalars(sa.select(RefundHold.refund_id).where(RefundHold.status == "blocked"))
+            unpaid = dict(  # refund -> hold status, for every hold not released
+                s.execute(
+                    sa.select(RefundHold.refund_id, RefundHold.status).where(
+                        RefundHold.status != "released"
+                    )
+                ).all()
             )
+            blocked = s.execute(
+                sa.select(
+                    sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
+                ).where(RefundHold.status == "blocked")
+            ).one()
+            labels = self._labels_of_refunds(s)
             waiting = s.execute(
                 sa.select(
                     sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
@@ -206,10 +254,12 @@ class Dashboard:
                 RingRow(c.id, c.title, c.status, c.score_max, c.amount_cents, c.alert_count)
                 for c in rings
             ]
-        at_risk = [
-            d.amount_cents
+        flagged = [
+            d
             for d in index.decisions.values()
-            if d.decision != "approve" and d.refund_id not in blocked
+            if d.decision != "approve"
+            and d.refund_id not in unpaid  # paid: no hold, or released
+            and labels.get(d.refund_id) != "legitimate"
         ]
         minutes = [
             (
@@ -223,11 +273,18 @@ class Dashboard:
             minutes=minutes,
             alerts_by_detector=sorted(per_detector.items(), key=lambda kv: (-kv[1], kv[0])),
             decisions=dict(index.decisions_by_level),
-            money_at_risk_cents=sum(at_risk),
-            refunds_at_risk=len(at_risk),
+            money_at_risk_cents=int(waiting[1] or 0),
+            refunds_at_risk=int(waiting[0]),
             holds_waiting=int(waiting[0]),
             holds_waiting_cents=int(waiting[1] or 0),
+            flagged_after_payout=len(flagged),
+            flagged_after_payout_cents=sum(d.amount_cents for d in flagged),
+            flagged_after_payout_fraud=sum(
+                1 for d in flagged if labels.get(d.refund_id) == "fraud"
+            ),
             money_saved_cents=int(saved or 0),
+            blocked=int(blocked[0]),
+            blocked_cents=int(blocked[1] or 0),
             labelled_fraud_alerts=int(labelled.get("fraud") or 0),
             labelled_legit_alerts=int(labelled.get("legitimate") or 0),
             top_agents=[
