@@ -653,3 +653,41 @@ def test_anything_is_found_by_id_and_a_customer_who_comes_back_shows_the_earlier
     nothing = console_client.get("/console/search", params={"q": "c-0000000000000000"}).text
     assert 'id="search-no-case"' in nothing
     assert console_client.get("/console/search").status_code == 200
+
+
+def test_a_customers_case_page_leads_with_a_summary_and_leaves_out_the_agents_other_work(
+    console_client: TestClient, console_db: Database
+) -> None:
+    st = state_of(console_client)
+    mine, other = "c-7517ef7589e825fe", "c-ebcfda0e08410a9f"
+
+    def refund(rid: str, customer: str, t: int) -> dict[str, Any]:
+        return {"type": "refund_issued", "event_time_ms": t, "refund_id": rid,
+                "order_id": f"o-{rid[3:]}", "customer_id": customer, "amount_cents": 45_499,
+                "method": "original_payment", "issued_by": "agent", "agent_id": "ag-2",
+                "policy": "manual_override"}  # fmt: skip
+
+    _append_events(
+        st, refund("rf-ebb01063908ae4", mine, T0), refund("rf-2123c4d9698ff6", other, T0 + 1)
+    )
+    timeline: TimelineStore = console_client.app.state.console_timeline  # type: ignore[attr-defined]
+    while not timeline.catch_up():
+        pass
+    _ingest(
+        console_db,
+        make_alert(
+            detector="refund_without_return", subject_type="refund",
+            subject_id="rf-ebb01063908ae4", refund_ids=["rf-ebb01063908ae4"], customer_id=mine,
+            agent_id="ag-2", order_id="o-ebb01063908ae4", amount_cents=45_499, score=0.7,
+        ),
+    )  # fmt: skip
+    log_in(console_client, "ana")
+    page = console_client.get(f"/console/cases/{_case_id(console_client, mine)}").text
+    summary = re.search(r'id="case-summary">(.*?)</p>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert " ".join(summary.split()) == (
+        "1 alert by refund_without_return about 1 refund ($454.99 at stake)."
+    )
+    timeline_html = page.split('id="case-timeline"', 1)[1].split("</details>", 1)[0]
+    assert "rf-ebb01063908ae4" in timeline_html
+    assert "rf-2123c4d9698ff6" not in timeline_html  # the agent's refund to someone else
+    assert '<details id="case-history">' in page  # the audit log is folded

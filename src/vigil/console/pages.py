@@ -229,8 +229,14 @@ def queue(
     )
 
 
-def _timeline_keys(alerts: list[dict[str, Any]], members: tuple[str, ...]) -> list[str]:
+def _timeline_keys(
+    alerts: list[dict[str, Any]], members: tuple[str, ...], group_type: str = "customer"
+) -> list[str]:
+    """The timeline's keys of a case: its refunds, orders, customers and sessions; its
+    agents' whole activity only when the case is about an agent (a customer's case showed
+    every other thing the refunding agent did that day)."""
     keys: dict[str, None] = {}
+    about_agents = group_type == "agent"
     for a in alerts:
         for rid in a.get("refund_ids") or ():
             keys[f"refund:{rid}"] = None
@@ -240,9 +246,11 @@ def _timeline_keys(alerts: list[dict[str, Any]], members: tuple[str, ...]) -> li
             ("agent_id", "agent"),
             ("session_id", "session"),
         ):
-            if a.get(attr):
+            if a.get(attr) and (prefix != "agent" or about_agents):
                 keys[f"{prefix}:{a[attr]}"] = None
-        if a.get("subject_type") in ("agent", "session", "order"):
+        if a.get("subject_type") in ("session", "order") or (
+            a.get("subject_type") == "agent" and about_agents
+        ):
             keys[f"{a['subject_type']}:{a['subject_id']}"] = None
     for m in members:
         if m.startswith("account:"):
@@ -296,7 +304,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
         hold_rows = holds_of_case(session, live.principal, detail)
         related = service.related_cases(session, live.principal, case_id)
     payloads = [a.payload for a in detail.alerts]
-    events = timeline.events_for(_timeline_keys(payloads, detail.members))
+    events = timeline.events_for(_timeline_keys(payloads, detail.members, detail.case.group_type))
     rows = [_row(e) for e in events]
     ring = [p for p in payloads if p.get("subject_type") == "ring"]
     graph = ring_elements(ring, payloads) if ring else []
@@ -318,6 +326,7 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
         peers={a: p for a, p in peers.items() if p is not None},
         hold_rows=hold_rows,
         related=related,
+        case_refunds=sum(1 for m in detail.members if m.startswith("refund:")),
         title=f"Case {case_id}",
     )
 
