@@ -180,6 +180,11 @@ def test_every_page_at_1440px_is_accessible_and_found_by_search(
         expect(page.locator("h1")).to_contain_text(customer)
         case_path = page.url.split("?")[0].removeprefix(url)
 
+        # a threshold change is previewed as it is typed, before anyone proposes it
+        page.goto(f"{url}/console/rules")
+        page.locator("#threshold-value").fill("0.3")
+        expect(page.locator("#threshold-preview")).to_contain_text("refunds the server holds")
+
         problems: dict[str, list[str]] = {}
         for name, path in (
             ("dashboard", "/console"),

@@ -16,6 +16,7 @@ from tests.api.conftest import headers, make_alert, static_keys
 
 from vigil.api import ApiSettings, create_app
 from vigil.api.state import ApiState
+from vigil.cases.service import ingest_alerts, label
 from vigil.cli.serve import _approved_thresholds, serve
 from vigil.console.rules_state import RulesConsole
 from vigil.decisions.policy import DecisionPolicy
@@ -467,3 +468,49 @@ def test_no_two_elements_of_a_console_page_share_an_id(client: TestClient) -> No
         ids = re.findall(r'\sid="([^"]+)"', html)
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         assert dupes == [], (path, dupes)
+
+
+def test_a_threshold_change_is_previewed_on_the_refunds_the_server_holds(
+    client: TestClient, console_db: Database
+) -> None:
+    """Three refunds scored 0.45, 0.55 and 0.97, one of them in a case labelled fraud:
+    review from 0.4 would put one more in front of a person, and says which label it had."""
+    from tests.api.conftest import Runtime
+
+    st = _state(client)
+    scored = [("rf-0a1b2c3d4e5f60", 0.45), ("rf-1b2c3d4e5f6071", 0.55), ("rf-2c3d4e5f607182", 0.97)]
+    Runtime(st).emit(*(
+        make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=rid,
+            refund_ids=(rid,), score=score, amount_cents=10_000, customer_id="c-5d4c3b2a19087f6e",
+        )
+        for rid, score in scored
+    ))  # fmt: skip
+    with console_db.transaction() as s:
+        result = ingest_alerts(s, Principal.system("test"), [make_alert(
+            detector="refund_without_return", subject_type="refund", subject_id=scored[0][0],
+            refund_ids=(scored[0][0],), score=0.45, customer_id="c-5d4c3b2a19087f6e",
+        )])  # fmt: skip
+        case_id = next(iter(result.case_of.values()))
+        label(s, Principal.system("test"), case_id, "fraud")
+    log_in(client, "lee")
+    page = client.get("/console/rules").text
+    assert 'hx-get="/console/rules/thresholds/preview"' in page
+    fragment = client.get(
+        "/console/rules/thresholds/preview", params={"name": "review_threshold", "value": 0.4}
+    ).text
+    words = " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+    assert words == (
+        "review threshold from 0.50 to 0.40, on the 3 refunds the server holds: 1 more at or "
+        "above it (2 now, 3 then; $100.00 moves), of which 1 labelled fraud and 0 legitimate."
+    ), words
+    same = client.get(
+        "/console/rules/thresholds/preview", params={"name": "deny_threshold", "value": 0.96}
+    ).text
+    assert "no refund would change" in same
+    assert (
+        client.get(
+            "/console/rules/thresholds/preview", params={"name": "review_threshold", "value": 2}
+        ).status_code
+        == 422
+    )

@@ -628,6 +628,23 @@ def detectors_of(
     return {k: tuple(v) for k, v in out.items()}
 
 
+def refund_labels(session: Session) -> dict[str, str]:
+    """The label of each refund a labelled case holds (``fraud`` wins when two cases
+    disagree: the money is at least in question). For the console's figures, which check
+    their reader's permission themselves."""
+    out: dict[str, str] = {}
+    rows = session.execute(
+        sa.select(CaseMember.entity, Case.label)
+        .join(Case, Case.id == CaseMember.case_id)
+        .where(Case.label.is_not(None), CaseMember.entity.like("refund:%"))
+    )
+    for entity, label in rows:
+        rid = entity.removeprefix("refund:")
+        if out.get(rid) != "fraud":
+            out[rid] = str(label)
+    return out
+
+
 def _usernames(session: Session, ids: set[int | None]) -> dict[int | None, str]:
     wanted = [i for i in ids if i is not None]
     if not wanted:

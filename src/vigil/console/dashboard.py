@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from vigil.api.index import RiskIndex
 from vigil.cases.holds import OPEN as HOLD_OPEN
 from vigil.cases.models import Case, CaseAlert, CaseMember, RefundHold
+from vigil.cases.service import refund_labels
 from vigil.cases.transitions import OPEN
 from vigil.console.timeline import TimelineStore
 from vigil.security.db import Database
@@ -136,22 +137,6 @@ class Dashboard:
         """After an analyst's action, the next poll shows it at once."""
         self._cached = None
 
-    @staticmethod
-    def _labels_of_refunds(s: Any) -> dict[str, str]:
-        """The label of each refund a labelled case holds (fraud wins over legitimate when
-        two cases disagree: the money is at least in question)."""
-        out: dict[str, str] = {}
-        rows = s.execute(
-            sa.select(CaseMember.entity, Case.label)
-            .join(Case, Case.id == CaseMember.case_id)
-            .where(Case.label.is_not(None), CaseMember.entity.like("refund:%"))
-        )
-        for entity, label in rows:
-            rid = entity.removeprefix("refund:")
-            if out.get(rid) != "fraud":
-                out[rid] = label
-        return out
-
     def _money_saved(self, s: Any) -> int:
         """Refund money in cases labelled fraud, each refund once (an incident's refunds may
         sit in an agent's case and a customer's). A refund's money is what the stream's
@@ -227,7 +212,7 @@ class Dashboard:
                     sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
                 ).where(RefundHold.status == "blocked")
             ).one()
-            labels = self._labels_of_refunds(s)
+            labels = refund_labels(s)
             waiting = s.execute(
                 sa.select(
                     sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)

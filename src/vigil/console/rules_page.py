@@ -35,11 +35,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil.api.state import ApiState, get_state
+from vigil.cases.service import refund_labels
 from vigil.console.auth import Csrf, User
 from vigil.console.pages import back_to, db_session
 from vigil.console.render import flash_query, page
@@ -49,6 +50,7 @@ from vigil.console.rules_state import (
     ProposalProblems,
     RulesConsole,
 )
+from vigil.console.threshold_preview import preview
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.detectors.rules.store import HistoryRecord, to_yaml
 from vigil.errors import ConfigError, ConflictError, RequestError, ServiceError, VigilError
@@ -188,6 +190,24 @@ def propose_rules(
     return back_to(
         PAGE, msg=f"change {view.id} to {what} proposed: another lead or admin approves it"
     )
+
+
+@router.get("/rules/thresholds/preview")
+def threshold_preview(
+    request: Request,
+    live: User,
+    name: Annotated[Literal["review_threshold", "deny_threshold"], Query()],
+    value: Annotated[float, Query(ge=0.0, le=1.0)],
+) -> HTMLResponse:
+    """What ``name`` at ``value`` would do to the refunds the server holds (an htmx fragment
+    under the threshold form; docs/rules.md)."""
+    require(live.principal, "rules:read")
+    st = get_state(request)
+    current = float(getattr(st.settings.decision_policy, name))
+    with db_session(st) as session:
+        labels = refund_labels(session)
+    found = preview(st.index.decisions.values(), name, current, value, labels)
+    return page(request, "_threshold_preview.html", live, p=found)
 
 
 @router.post("/rules/thresholds")
