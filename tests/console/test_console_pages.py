@@ -604,6 +604,10 @@ def test_money_saved_counts_each_refund_once_and_agents_are_listed_by_their_plai
     assert 'id="money-saved">$1,500.00<' in cards  # not $2,500.00
     agents = re.findall(r'href="/console/agents/([^"]+)"', cards)
     assert agents == ["ag-20"]
+    # and its case's status beside it: a resolved agent is not just "risky"
+    assert re.search(
+        r'class="agent-case"><a href="/console/cases/\d+">\d+</a> resolved fraud', cards
+    )
 
 
 def test_anything_is_found_by_id_and_a_customer_who_comes_back_shows_the_earlier_label(

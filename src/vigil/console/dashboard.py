@@ -43,6 +43,9 @@ class AgentRisk:
     score: float
     alerts: int
     detectors: tuple[str, ...]
+    #: the agent's newest case: its id and status (``resolved_fraud``...), if it has one
+    case_id: int | None = None
+    case_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,14 @@ class Dashboard:
                 ).where(RefundHold.status == "blocked")
             ).one()
             labels = refund_labels(s)
+            agent_cases = {
+                key: (cid, status)
+                for cid, key, status in s.execute(
+                    sa.select(Case.id, Case.group_key, Case.status)
+                    .where(Case.group_type == "agent", Case.group_key.in_([a for a, _ in top]))
+                    .order_by(Case.id)
+                )
+            }  # the newest case of each agent wins
             waiting = s.execute(
                 sa.select(
                     sa.func.count(), sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)
@@ -273,7 +284,14 @@ class Dashboard:
             labelled_fraud_alerts=int(labelled.get("fraud") or 0),
             labelled_legit_alerts=int(labelled.get("legitimate") or 0),
             top_agents=[
-                AgentRisk(agent, row[0], row[1], tuple(sorted(row[2]))) for agent, row in top
+                AgentRisk(
+                    agent,
+                    row[0],
+                    row[1],
+                    tuple(sorted(row[2])),
+                    *agent_cases.get(agent, (None, None)),
+                )
+                for agent, row in top
             ],
             open_rings=ring_rows,
             open_cases=int(open_cases or 0),
