@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -159,26 +160,48 @@ def test_every_page_at_1440px_is_accessible_and_found_by_search(
     server: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     """An analyst's day in Debian's chromium at 1440 px: search a customer by id from the
-    header, open the case the search finds, and look at every page. Each page has no serious
-    or critical accessibility violation (axe-core from the npm registry) and a screenshot
-    is kept in ``out/screenshots/`` for a person to look at."""
+    header, open the one case of the incident, block its held refund, label the case fraud
+    and see the money saved; then look at every page. Each page has no serious or critical
+    accessibility violation (axe-core from the npm registry), and a screenshot of each is
+    kept in ``out/screenshots/`` for a person to look at."""
     url, api = server
-    case = next(
-        c for c in api.get("/v1/cases", params={"limit": 50}).json()["items"]
-        if c["group_type"] == "customer"
-    )  # fmt: skip
-    customer = case["group_key"]
+    deadline = time.monotonic() + 60
+    held: list[dict[str, Any]] = []
+    while not held:  # a refund held at request time whose case the feeders opened
+        held = [
+            h for h in api.get("/v1/holds", params={"status": "held", "limit": 100}).json()["items"]
+            if h["case_id"] and h["customer_id"]
+        ]  # fmt: skip
+        assert held or time.monotonic() < deadline, "no held refund with a case"
+        time.sleep(0.25)
+    target = held[0]
+    customer, refund, case_id = target["customer_id"], target["refund_id"], target["case_id"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     with browser_page(tmp_path / "profile", width=1440, bypass_csp=True) as (page, _errors):
         _log_in(page, url)
+        saved_before = page.locator("#money-saved").inner_text()
         page.get_by_label("Find by id").fill(customer)
         page.get_by_role("button", name="Find").click()
         expect(page).to_have_url(re.compile(r"/console/search\?q="))
         results = page.locator(f'table[data-entity="account:{customer}"]')
         expect(results).to_be_visible()
-        results.locator("a").first.click()
-        expect(page.locator("h1")).to_contain_text(customer)
-        case_path = page.url.split("?")[0].removeprefix(url)
+        results.locator(f'a[href="/console/cases/{case_id}"]').click()
+        expect(page.locator("h1")).to_contain_text(f"Case {case_id}")
+        case_path = f"/console/cases/{case_id}"
+
+        # act on the refund itself: block the held payout, with a reason
+        row = page.locator(f'#case-holds-table tr[data-refund="{refund}"]')
+        row.locator('input[name="reason"]').fill("nothing came back; same device as the ring")
+        row.locator("button.block").click()
+        expect(
+            page.locator(f'#case-holds-table tr[data-refund="{refund}"] .hold-status')
+        ).to_have_text("blocked")
+        # label the incident in one move, and see the money saved move
+        page.locator("#label-outcome").select_option("fraud")
+        page.locator("#label").click()
+        expect(page.locator("#case-status")).to_have_text("resolved fraud")
+        page.get_by_role("link", name="Live").click()
+        expect(page.locator("#money-saved")).not_to_have_text(saved_before)
 
         # a threshold change is previewed as it is typed, before anyone proposes it
         page.goto(f"{url}/console/rules")
