@@ -638,6 +638,7 @@ def test_anything_is_found_by_id_and_a_customer_who_comes_back_shows_the_earlier
     (second,) = [int(c) for c, t in re.findall(r'href="/console/cases/(\d+)">([^<]+)<', queue)]
     assert second != first
     assert '<td class="detectors">refund_without_return</td>' in queue
+    assert 'class="earlier label-fraud"' in queue  # the comeback is marked in the queue
     page = console_client.get(f"/console/cases/{second}").text
     related = page.split('id="related-cases"', 1)[1].split("</section>", 1)[0]
     assert f'href="/console/cases/{first}"' in related and "label-fraud" in related

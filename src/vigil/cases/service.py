@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vigil.cases.grouping import Group, group_of
 from vigil.cases.models import (
@@ -626,6 +626,34 @@ def detectors_of(
         for case_id, detector in rows:
             out.setdefault(case_id, []).append(detector)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def earlier_labels(
+    session: Session, actor: Principal, case_ids: Iterable[int]
+) -> dict[int, tuple[str, ...]]:
+    """For each case, the labels of other cases about the same accounts or agents (``fraud``
+    first): the queue marks a customer labelled fraud who comes back."""
+    require(actor, "cases:read")
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    mine = aliased(CaseMember)
+    theirs = aliased(CaseMember)
+    rows = session.execute(
+        sa.select(mine.case_id, Case.label)
+        .join(theirs, sa.and_(theirs.entity == mine.entity, theirs.case_id != mine.case_id))
+        .join(Case, Case.id == theirs.case_id)
+        .where(
+            mine.case_id.in_(ids),
+            Case.label.is_not(None),
+            sa.or_(mine.entity.like("account:%"), mine.entity.like("agent:%")),
+        )
+        .distinct()
+    )
+    out: dict[int, set[str]] = {}
+    for case_id, label in rows:
+        out.setdefault(case_id, set()).add(str(label))
+    return {k: tuple(sorted(v, key=lambda x: x != "fraud")) for k, v in out.items()}
 
 
 def refund_labels(session: Session) -> dict[str, str]:

@@ -216,12 +216,14 @@ def queue(
     with db_session(st) as session:
         result = service.list_cases(session, live.principal, flt, Paging(50, offset, order))
         detectors = service.detectors_of(session, live.principal, (c.id for c in result.items))
+        earlier = service.earlier_labels(session, live.principal, (c.id for c in result.items))
     return page(
         request,
         "queue.html",
         live,
         result=result,
         detectors=detectors,
+        earlier=earlier,
         view=view,
         group_type=group_type,
         order=order,
