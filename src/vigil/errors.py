@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class VigilError(Exception):
     """Root of all errors Vigil raises on purpose."""
@@ -17,6 +19,21 @@ class InputError(VigilError):
 
 class CheckpointError(VigilError):
     """A checkpoint cannot be loaded or does not match the run it is resumed with."""
+
+
+#: what a run that stopped on a full disk keeps, and how to go on (``vigil run``)
+RESUME_AFTER_FULL_DISK = (
+    "the outputs and the last checkpoint are intact",
+    "Free space and run the same command again to resume from the checkpoint",
+)
+
+
+def write_failure(exc: OSError, place: str, kept: str, then: str) -> str:
+    """One line for a write that failed: a full disk said as such, with what is intact and
+    what to do (``place``: "in '/data/ckpt' while writing a checkpoint")."""
+    if exc.errno == errno.ENOSPC:
+        return f"disk full {place}: {kept}. {then}"
+    return f"cannot write {place}: {exc.strerror or exc}; {kept}"
 
 
 # --- errors of the service layer (cases, security): each knows its HTTP status ------------

@@ -11,7 +11,6 @@ checkpoint and the runtime replays: exactly once.
 
 from __future__ import annotations
 
-import errno
 import multiprocessing as mp
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import msgspec
 
 from vigil.analytics import loader
 from vigil.detectors.base import Alert
-from vigil.errors import CheckpointError, VigilError
+from vigil.errors import RESUME_AFTER_FULL_DISK, CheckpointError, VigilError, write_failure
 
 #: ship event lines to the loader every this many events, even between checkpoints
 FLUSH_EVERY_EVENTS = 100_000
@@ -137,10 +136,5 @@ class AnalyticsStore:
 
 def _write_failure(directory: Path, exc: OSError) -> str:
     """One line for a scratch file that could not be written (a full disk, most often)."""
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"disk full in {str(directory)!r} while loading analytics: the outputs and the "
-            "last checkpoint are intact. Free space and run the same command again to resume "
-            "from the checkpoint"
-        )
-    return f"cannot write analytics scratch files in {str(directory)!r}: {exc.strerror or exc}"
+    place = f"in {str(directory)!r} while loading analytics"
+    return write_failure(exc, place, *RESUME_AFTER_FULL_DISK)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import threading
 from pathlib import Path
 
 from vigil.api.errors import UnavailableError
+from vigil.errors import write_failure
 
 #: the server's own log, printed at ``vigil serve --log-level``
 log = logging.getLogger("uvicorn.error")
@@ -168,12 +168,12 @@ class DurableAppender:
 
 
 def _append_failure(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"disk full: cannot append to {path}; nothing of this request was kept. "
-            "Free space and send it again"
-        )
-    return f"cannot append to {path}: {exc.strerror or exc}; nothing of this request was kept"
+    return write_failure(
+        exc,
+        f"appending to {path}",
+        "nothing of this request was kept",
+        "Free space and send it again",
+    )
 
 
 def _resolve(done: list[tuple[int, asyncio.Future[None]]], error: OSError | None) -> None:

@@ -16,7 +16,6 @@ committed bytes and of the input just before its position: a resume checks both
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -28,7 +27,7 @@ from typing import Any
 import msgspec
 
 from vigil.decisions.policy import THRESHOLDS
-from vigil.errors import CheckpointError
+from vigil.errors import CheckpointError, write_failure
 
 CHECKPOINT_FILE = "checkpoint.pkl"
 #: the checkpoint before the newest (used when the newest cannot be read)
@@ -123,12 +122,12 @@ def frame(raw_meta: Any, payload: dict[str, Any]) -> bytes:
 
 
 def _write_failure(directory: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"disk full in {str(directory)!r} while writing a checkpoint: the previous "
-            "checkpoint is intact. Free space and run the same command again to resume from it"
-        )
-    return f"cannot write a checkpoint in {str(directory)!r}: {exc.strerror or exc}"
+    return write_failure(
+        exc,
+        f"in {str(directory)!r} while writing a checkpoint",
+        "the previous checkpoint is intact",
+        "Free space and run the same command again to resume from it",
+    )
 
 
 def _write(tmp: Path, data: bytes) -> None:

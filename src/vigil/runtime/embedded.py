@@ -12,7 +12,6 @@ arrival order. See docs/adr/0001-runtime-semantics.md for the late-event policy.
 
 from __future__ import annotations
 
-import errno
 import gc
 import logging
 import shutil
@@ -34,7 +33,7 @@ from vigil.detectors.base import Alert, Detector, Signal
 from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
-from vigil.errors import CheckpointError, ConfigError
+from vigil.errors import RESUME_AFTER_FULL_DISK, CheckpointError, ConfigError, write_failure
 from vigil.events.codec import MAX_RECORD_BYTES, DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import (
@@ -1014,9 +1013,4 @@ class EmbeddedRuntime:
 
 def _output_failure(directory: Path, exc: OSError) -> str:
     """One line for an output or checkpoint write that failed (a full disk, most often)."""
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"disk full in {str(directory)!r}: the outputs and the last checkpoint are intact. "
-            "Free space and run the same command again to resume from the checkpoint"
-        )
-    return f"cannot write to {str(directory)!r}: {exc.strerror or exc}"
+    return write_failure(exc, f"in {str(directory)!r}", *RESUME_AFTER_FULL_DISK)
