@@ -130,3 +130,20 @@ def test_two_writers_racing_to_open_one_case_share_it(
     with db.transaction() as s:
         assert service.list_cases(s, people.analyst).total == 1
         assert service.get_case(s, people.analyst, results["a"]).case.alert_count == 2
+
+
+def test_a_ring_opens_its_own_case_even_when_a_member_refund_has_one(
+    db: Database, people, alerts: AlertFactory
+) -> None:
+    """A refund alert of c2 came first and opened c2's case; the ring over c1-c3 that covers
+    the same refund opens the ring's case (it is the incident), found by its plain id."""
+    with db.transaction() as s:
+        first = service.ingest_alerts(
+            s, people.system, [alerts.refund("c2", refund_ids=("rf-1b2c3d4e5f6071",))]
+        ).opened[0]
+        ring = alerts.ring("ring-c1#3", ["c1", "c2", "c3"], refund_ids=("rf-1b2c3d4e5f6071",))
+        placed = service.ingest_alerts(s, people.system, [ring])
+        assert placed.opened and placed.opened[0] != first
+        hits = service.find_entity(s, people.analyst, "ring-c1")
+        assert [h.entity for h in hits] == ["ring:ring-c1"]
+        assert [c.group_type for c in hits[0].cases] == ["ring"]

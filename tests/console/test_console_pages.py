@@ -546,12 +546,13 @@ def test_a_form_posted_after_the_session_ended_logs_in_back_to_its_page(
     assert r.headers["location"] == "/console/login?next=%2Fconsole%2Fcases%2F7"
 
 
-def test_money_saved_counts_each_refund_once_and_agents_are_listed_by_their_plain_id(
+def test_a_refund_in_two_fraud_cases_counts_once_and_agents_are_listed_by_their_plain_id(
     console_client: TestClient, console_db: Database
 ) -> None:
     """A takeover's refunds land in the agent's case; after it is labelled fraud and closed,
     a late refund alert about one of them opens a customer case, labelled fraud too: the
-    dashboard's money saved counts that refund once. An agent_refunds alert (subject
+    dashboard counts that refund once. They were paid at request time, so they are money
+    to recover ("paid, then flagged", confirmed by the labels), not money saved. An agent_refunds alert (subject
     ``ag-20@<window>``) lists agent ag-20, and an agent whose strongest alert is under the
     review threshold is not "risky"."""
     from tests.api.conftest import Runtime
@@ -601,7 +602,10 @@ def test_money_saved_counts_each_refund_once_and_agents_are_listed_by_their_plai
     (new,) = set(second) - {cases[0][0]}
     label(new)
     cards = console_client.get("/console/dashboard/cards").text
-    assert 'id="money-saved">$1,500.00<' in cards  # not $2,500.00
+    assert 'id="flagged-after-payout">$1,500.00<' in cards  # not $2,500.00
+    assert "2 refunds paid before the stream answered review or deny" in cards
+    assert "(2 confirmed fraud by a label)" in cards
+    assert 'id="money-saved">$0.00<' in cards  # a label stops no payout
     agents = re.findall(r'href="/console/agents/([^"]+)"', cards)
     assert agents == ["ag-20"]
     # and its case's status beside it: a resolved agent is not just "risky"

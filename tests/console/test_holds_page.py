@@ -187,7 +187,8 @@ def test_money_at_risk_is_what_is_not_paid_yet_and_paid_refunds_are_to_recover(
 ) -> None:
     """At risk: the held refunds a person can still stop; blocking one moves it to saved.
     A refund paid at request time that the stream flags later is not at risk (the money is
-    gone) but "paid, then flagged", and a fraud label marks it confirmed."""
+    gone) but "paid, then flagged", and a fraud label marks it confirmed without calling it
+    saved."""
     _setup(console_db)
     paid = "rf-9e1d0c2b3a4f56"  # approved at request time: no hold, the money left
     Runtime(state_of(console_client)).emit(
@@ -209,7 +210,7 @@ def test_money_at_risk_is_what_is_not_paid_yet_and_paid_refunds_are_to_recover(
     cards = console_client.get("/console/dashboard/cards").text
     assert 'id="money-at-risk">$978.00<' in cards
     assert 'id="holds-waiting-card">2 refunds held<' in cards
-    assert "1 blocked before payout ($120.00)" in cards
+    assert 'id="money-saved">$120.00<' in cards and "1 refund blocked by a person" in cards
     # the paid refund's case, labelled fraud: confirmed, still to recover
     with console_db.transaction() as s:
         ingest_alerts(s, SYSTEM, [make_alert(
@@ -225,3 +226,4 @@ def test_money_at_risk_is_what_is_not_paid_yet_and_paid_refunds_are_to_recover(
     assert "msg=labelled" in r.headers["location"]
     cards = console_client.get("/console/dashboard/cards").text
     assert 'id="flagged-after-payout">$300.00<' in cards and "(1 confirmed fraud" in cards
+    assert 'id="money-saved">$120.00<' in cards

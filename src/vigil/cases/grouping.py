@@ -14,7 +14,8 @@ A pure function of the alert (``group_of``), so the rule is testable without a d
 
 Before its own group, an alert joins the open case that already covers one of its refunds
 (``refund_lookup``): a takeover's session alert and the refund alerts about the same
-refunds are one incident, whichever came first. Every refund an alert covers is a member of
+refunds are one incident, whichever came first. A ring alert does not: the ring is the
+incident, and its case takes its members' later alerts (``ring_lookup``). Every refund an alert covers is a member of
 its case (``refund:rf-...``), which is what that lookup and the related cases read; so are
 the account, agent, order and session an alert names, which is what a search by id finds.
 """
@@ -62,8 +63,13 @@ def group_of(alert: Alert) -> Group:
         )
         if value
     ]
+    if alert.subject_type == "ring":  # searched by its id, with or without the "#3" suffix
+        named = [f"ring:{alert.subject_id.split('#', 1)[0]}", *named]
     members = tuple(dict.fromkeys((*group.members, *refunds, *named)))
-    return Group(group.group_type, group.group_key, members, group.ring_lookup, refunds)
+    # a ring is the incident: it opens (or keeps) its own case rather than joining the case
+    # of one member's refund; that customer's case and the ring's are related cases
+    lookup = () if group.group_type == "ring" else refunds
+    return Group(group.group_type, group.group_key, members, group.ring_lookup, lookup)
 
 
 def _own_group(alert: Alert) -> Group:

@@ -5,9 +5,9 @@
 * money at risk: refunds not paid yet, held or denied at request time, whose hold waits for
   a person (what can still be stopped); paid, then flagged: refunds already paid (approved
   at request time, or released) that the stream now answers review or deny, not in a case
-  labelled legitimate (money to recover, not to stop; a fraud label marks them confirmed);
-  money saved: refunds in cases an analyst labelled fraud, each refund once however many
-  cases hold it, and refunds blocked before payout;
+  labelled legitimate (money to recover, not to stop; a fraud label marks them confirmed,
+  each refund once however many cases hold it); money saved: refunds a person blocked
+  before payout (a label alone saves nothing: the refund was paid, or its hold still waits);
 * precision of labelled alerts: of the alerts in labelled cases, the share labelled fraud;
 * top risky agents (their strongest alert at or above the review threshold, by plain agent
   id) and open rings (ring cases not resolved).
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from vigil.api.index import RiskIndex
 from vigil.cases.holds import OPEN as HOLD_OPEN
-from vigil.cases.models import Case, CaseAlert, CaseMember, RefundHold
+from vigil.cases.models import Case, CaseMember, RefundHold
 from vigil.cases.service import refund_labels
 from vigil.cases.transitions import OPEN
 from vigil.console.timeline import TimelineStore
@@ -141,52 +141,25 @@ class Dashboard:
         self._cached = None
 
     def _money_saved(self, s: Any) -> int:
-        """Refund money in cases labelled fraud, each refund once (an incident's refunds may
-        sit in an agent's case and a customer's). A refund's money is what the stream's
-        decision names, else its largest refund alert's; a case whose refunds are not all
-        known that way (or that names none: opened before cases recorded them) adds what its
-        own total has beyond the refunds known. Refunds a person blocked before payout count
-        too, once."""
-        rows = s.execute(
-            sa.select(Case.id, Case.amount_cents, CaseMember.entity)
-            .outerjoin(
-                CaseMember,
-                sa.and_(CaseMember.case_id == Case.id, CaseMember.entity.like("refund:%")),
-            )
-            .where(Case.status == "resolved_fraud")
-        ).all()
-        totals: dict[int, int] = {}
-        refunds_of_case: dict[int, set[str]] = {}
-        for case_id, cents, entity in rows:
-            totals[case_id] = cents
-            found = refunds_of_case.setdefault(case_id, set())
-            if entity:
-                found.add(entity.removeprefix("refund:"))
-        everyone = set().union(*refunds_of_case.values()) if refunds_of_case else set()
-        known: dict[str, int] = {}
-        for rid, cents in s.execute(
-            sa.select(CaseAlert.subject_id, CaseAlert.amount_cents).where(
-                CaseAlert.subject_type == "refund", CaseAlert.subject_id.in_(everyone)
-            )
-        ):
-            known[rid] = max(known.get(rid, 0), cents)
-        decisions = self.index.decisions
-        for rid in everyone:
-            decision = decisions.get(rid)
-            if decision is not None:
-                known[rid] = decision.amount_cents
-        # refunds a person blocked before payout were saved too, labelled or not (once)
-        for rid, cents in s.execute(
-            sa.select(RefundHold.refund_id, RefundHold.amount_cents).where(
+        """Refund money stopped before it left: the refunds a person blocked (each hold is
+        one refund). A refund labelled fraud after it was paid is not saved money but money
+        to recover ("paid, then flagged"), and one labelled fraud whose hold still waits is
+        still at risk until someone blocks it. A case labelled fraud that names no refund
+        (opened before cases recorded them) adds its own total, as before."""
+        blocked = s.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(RefundHold.amount_cents), 0)).where(
                 RefundHold.status == "blocked"
             )
-        ):
-            known.setdefault(rid, int(cents or 0))
-        saved = sum(known.values())
-        for case_id, refunds in refunds_of_case.items():
-            if not refunds or not refunds <= known.keys():
-                saved += max(0, totals[case_id] - sum(known.get(r, 0) for r in refunds))
-        return int(saved)
+        ).scalar_one()
+        legacy = s.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(Case.amount_cents), 0)).where(
+                Case.status == "resolved_fraud",
+                ~sa.exists().where(
+                    CaseMember.case_id == Case.id, CaseMember.entity.like("refund:%")
+                ),
+            )
+        ).scalar_one()
+        return int(blocked or 0) + int(legacy or 0)
 
     def _compute(self) -> DashboardData:
         index = self.index
