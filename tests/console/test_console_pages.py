@@ -552,9 +552,9 @@ def test_a_refund_in_two_fraud_cases_counts_once_and_agents_are_listed_by_their_
     """A takeover's refunds land in the agent's case; after it is labelled fraud and closed,
     a late refund alert about one of them opens a customer case, labelled fraud too: the
     dashboard counts that refund once. They were paid at request time, so they are money
-    to recover ("paid, then flagged", confirmed by the labels), not money saved. An agent_refunds alert (subject
-    ``ag-20@<window>``) lists agent ag-20, and an agent whose strongest alert is under the
-    review threshold is not "risky"."""
+    to recover ("paid, then flagged", confirmed by the labels), not money saved. An
+    agent_refunds alert (subject ``ag-20@<window>``) lists agent ag-20, and an agent whose
+    strongest alert is under the review threshold is not "risky"."""
     from tests.api.conftest import Runtime
 
     st = state_of(console_client)

@@ -15,9 +15,10 @@ A pure function of the alert (``group_of``), so the rule is testable without a d
 Before its own group, an alert joins the open case that already covers one of its refunds
 (``refund_lookup``): a takeover's session alert and the refund alerts about the same
 refunds are one incident, whichever came first. A ring alert does not: the ring is the
-incident, and its case takes its members' later alerts (``ring_lookup``). Every refund an alert covers is a member of
-its case (``refund:rf-...``), which is what that lookup and the related cases read; so are
-the account, agent, order and session an alert names, which is what a search by id finds.
+incident, and its case takes its members' later alerts (``ring_lookup``). Every refund an
+alert covers is a member of its case (``refund:rf-...``), which is what that lookup and the
+related cases read; so are the account, agent, order and session an alert names, which is
+what a search by id finds.
 """
 
 from __future__ import annotations
