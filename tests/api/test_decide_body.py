@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tests.api.conftest import headers, state_of
 
 from vigil.api.decisions import decode_decide_body
+from vigil.api.errors import BadRequestError
 from vigil.api.schemas import DecideBody, DecideRequest
 from vigil.api.state import request_fingerprint
 
@@ -49,7 +50,7 @@ def _pydantic(raw: bytes) -> str | None:
 def _msgspec(raw: bytes) -> str | None:
     try:
         body = decode_decide_body(raw, "application/json")
-    except RequestValidationError:
+    except (RequestValidationError, BadRequestError):  # 422, or 400 for bytes not UTF-8
         return None
     return request_fingerprint(body)
 
@@ -167,3 +168,23 @@ def test_ids_a_reader_cannot_see_are_refused_and_named(client: TestClient) -> No
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "skus", 1]
     ok = client.post("/v1/refunds/decide", json={**VALID, "customer_id": "客户-7"}, headers=h)
     assert ok.status_code == 200
+
+
+def test_bytes_that_are_not_utf8_anywhere_are_a_400_naming_the_bodys_byte(client) -> None:  # type: ignore[no-untyped-def]
+    """Inside a string or outside one, or a whole body in UTF-16: 400 "not valid UTF-8", and
+    the byte is counted from the start of the body (it was counted inside the string)."""
+    good = (
+        b'{"refund_id": "rf-0c35fe17ad2265", "order_id": "o-3c7a84e1ad34e9", '
+        b'"customer_id": "c-1b626141fab723f2", "amount_cents": 101398, '
+        b'"policy": "manual_override"}'
+    )
+    for at in (3, 18, 60):
+        bad = good[:at] + b"\xff" + good[at + 1 :]
+        r = client.post("/v1/refunds/decide", content=bad,
+                        headers={**headers("all"), "Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"].startswith(f"the body is not valid UTF-8 (byte {at} of the body)")
+    utf16 = good.decode().encode("utf-16")
+    r = client.post("/v1/refunds/decide", content=utf16,
+                    headers={**headers("all"), "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 400 and "not valid UTF-8" in r.json()["detail"]

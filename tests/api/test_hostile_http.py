@@ -188,7 +188,7 @@ def test_hostile_http_is_answered_bounded_and_logged_in_one_line(tmp_path: Path)
         assert 'vigil_runtime_restarts{kind="killed"} 1.0' in metrics
         assert 'vigil_runtime_restarts{kind="crash"} 0.0' in metrics
         child = client.get("/healthz").json()["runtime"]["pid"]
-        for reason in ("payload_too_large", "request_timeout", "client_gone"):
+        for reason in ("payload_too_large", "request_timeout", "client_gone", "header_timeout"):
             counted = rf'vigil_api_requests_refused_total{{reason="{reason}"}} [1-9]'
             assert re.search(counted, metrics), reason
 

@@ -115,6 +115,7 @@ def create_app(
         ],
     )
     app.state.vigil = state
+    app.state.api_metrics = api_metrics
     add_docs(app)
     app.state.hold_feeder = feeder
     for module in (events, decisions, alerts, cases, holds, metrics, health):

@@ -106,6 +106,13 @@ def decode_decide_body(raw: bytes, content_type: str | None) -> DecideBody:
             "model_attributes_type",
         )
     try:
+        raw.decode("utf-8")  # the whole body, so the byte named is the body's (<= 1 MiB)
+    except UnicodeDecodeError as exc:  # bytes that are not text: the client's error, not ours
+        raise BadRequestError(
+            f"the body is not valid UTF-8 (byte {exc.start:,} of the body): send the request "
+            "as JSON in UTF-8"
+        ) from None
+    try:
         body = _decode_body(raw)
     except msgspec.ValidationError as exc:
         msg, _, where = str(exc).partition(" - at `$")

@@ -37,6 +37,10 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     header_timeout_s = HEADER_TIMEOUT_S
 
+    @staticmethod
+    def on_timeout() -> None:
+        """Told of each connection closed for slow headers (``/metrics`` counts them)."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
@@ -76,14 +80,24 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         )
         self.transport.write(_TIMEOUT_RESPONSE)
         self.transport.close()
+        self.on_timeout()
 
 
 def config(
     app: Any, host: str, port: int, log_level: str, header_timeout_s: float = HEADER_TIMEOUT_S
 ) -> uvicorn.Config:
-    """The uvicorn configuration ``vigil serve`` runs."""
+    """The uvicorn configuration ``vigil serve`` runs (``app``: from ``create_app``, whose
+    metrics count the connections closed for slow headers)."""
+    metrics = getattr(getattr(app, "state", None), "api_metrics", None)
+
+    def on_timeout() -> None:
+        if metrics is not None:
+            metrics.refused.labels("header_timeout").inc()
+
     protocol = type(
-        "HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": header_timeout_s}
+        "HeaderTimeoutProtocol",
+        (HeaderTimeoutProtocol,),
+        {"header_timeout_s": header_timeout_s, "on_timeout": staticmethod(on_timeout)},
     )
     return uvicorn.Config(
         app,

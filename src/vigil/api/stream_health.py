@@ -9,8 +9,10 @@ operator two things a rate cannot hide in a total:
   of dead-lettered lines is above ``JUMP_SHARE`` and ten times what it was before (a
   producer started sending bad records, or a schema changed under it);
 - **the watermark jumped**: it moved more than ``JUMP_MS`` of event time between two
-  samples (a clock that jumped, or a burst of far-future records let through), which a
-  burst of late data never does (late data is behind the watermark, not ahead of it);
+  samples, and more than ``JUMP_MS / MIN_LINES`` per line read between them (a clock that
+  jumped, or a burst of far-future records let through; not a runtime catching up on a
+  backlog of thousands of lines), which a burst of late data never does (late data is
+  behind the watermark, not ahead of it);
 - **the watermark stalled**: for ``STALL_S`` or more, at least ``MIN_LINES`` lines came in
   and none moved it (a producer re-sending old data, or a clock that jumped ahead earlier,
   so that everything since is too late). A burst of late or bad records between on-time
@@ -90,7 +92,10 @@ class StreamHealth:
         wm = progress.watermark_ms
         if previous is not None and previous[3] is not None and wm is not None:
             step = wm - previous[3]
-            if step > JUMP_MS:
+            lines = max(1, progress.lines - previous[1])
+            # far ahead for the data that came: a runtime catching up on a backlog reads
+            # thousands of lines between two publishes and may move weeks, honestly
+            if step > JUMP_MS and step / lines > JUMP_MS / MIN_LINES:
                 self._jump = (
                     now,
                     f"the watermark jumped {step / 86_400_000:,.1f} days ahead at line "
