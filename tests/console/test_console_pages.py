@@ -376,7 +376,8 @@ def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
 def test_timeline_memory_is_bounded(tmp_path: Any) -> None:
     from vigil.events.codec import decode_strict
 
-    store = TimelineStore(tmp_path / "none.jsonl", per_key=3, max_keys=4, clock=lambda: 600.0)
+    # five keys: four customers and the device they share
+    store = TimelineStore(tmp_path / "none.jsonl", per_key=3, max_keys=5, clock=lambda: 600.0)
 
     def login(i: int, customer: str) -> None:
         raw = {"type": "customer_login", "event_id": f"e{i}", "event_time_ms": T0 + i,
@@ -390,8 +391,8 @@ def test_timeline_memory_is_bounded(tmp_path: Any) -> None:
         login(i, c)
     # per key, the newest per_key events
     assert [e.event_id for e in store.events_for(["customer:c0"])] == ["e2", "e3", "e4"]
-    login(8, "c4")  # a fifth key: the least recently touched (c0) goes
-    assert len(store._by_key) == 4
+    login(8, "c4")  # a sixth key: the least recently touched (c0) goes
+    assert len(store._by_key) == 5
     assert store.events_for(["customer:c0"]) == []
     assert [e.event_id for e in store.events_for(["customer:c1", "customer:c4"])] == ["e5", "e8"]
 
@@ -659,8 +660,12 @@ def test_anything_is_found_by_id_and_a_customer_who_comes_back_shows_the_earlier
         'data-entity="refund:rf-ff40de1829c0e2"'
         in console_client.get("/console/search", params={"q": "rf-ff40de1829c0e2"}).text
     )
+    # as people write them: "customer:" for an account, upper case
+    for typed in (f"customer:{customer}", "RF-FF40DE1829C0E2"):
+        assert "data-entity=" in console_client.get("/console/search", params={"q": typed}).text
     nothing = console_client.get("/console/search", params={"q": "c-0000000000000000"}).text
     assert 'id="search-no-case"' in nothing
+    assert "No event that names it is in the console" in nothing
     assert console_client.get("/console/search").status_code == 200
 
 

@@ -101,8 +101,10 @@ async def post_events(
     principal: Annotated[Principal, Depends(needs("events:write"))],
 ) -> Response:
     """Validate each record; append the valid ones to the runtime's input (fsynced) and keep
-    the rejected ones, with their reason, in the dead-letter file. The answer lists every
-    record: ``accepted``, or ``rejected`` with the field and reason."""
+    the rejected ones as dead letters (fsynced), all of a request or none of it. One result per
+    record: ``accepted``; ``too_early`` (more than a day ahead of the wall clock) or
+    ``too_late`` (behind the stream by more than the allowed lateness), appended but kept by
+    the runtime as dead letters, not processed; or ``rejected`` with the field and reason."""
     st = get_state(request)
     body = await _read_body(request, st.settings.max_body_bytes)
     records = _split(body, request.headers.get("content-type", ""))

@@ -550,8 +550,10 @@ def find_cases_by_identifier(
 
 
 #: the kinds of entity a case may hold, as its members name them (``kind:id``)
-ENTITY_KINDS = ("account", "agent", "refund", "order", "session", "device", "card", "address",
-                "ip", "ring")  # fmt: skip
+ENTITY_KINDS = ("account", "agent", "refund", "order", "session", "device", "card", "payment",
+                "address", "ip", "email", "phone", "ring")  # fmt: skip
+#: the words a person may write before the colon, and the kind a case's members use
+KIND_ALIASES = {"customer": "account", "card": "payment"}
 #: members in common listed per related case, and related cases listed per case
 MAX_SHARED = 8
 MAX_RELATED = 20
@@ -564,7 +566,12 @@ def find_entity(session: Session, actor: Principal, text: str) -> tuple[EntityHi
     text = text.strip()
     if not text:
         return ()
-    wanted = [text] if ":" in text else [f"{kind}:{text}" for kind in ENTITY_KINDS]
+    wanted: list[str] = []
+    for typed in dict.fromkeys((text, text.lower())):  # ids are lower case; people may not be
+        kind, sep, rest = typed.partition(":")
+        if sep and kind in (*ENTITY_KINDS, *KIND_ALIASES):
+            wanted.append(f"{KIND_ALIASES.get(kind, kind)}:{rest}")
+        wanted += [f"{k}:{typed}" for k in ENTITY_KINDS]  # ids may hold a colon (pf:...)
     rows = session.execute(
         sa.select(CaseMember.entity, Case)
         .join(Case, Case.id == CaseMember.case_id)

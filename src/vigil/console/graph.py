@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["KINDS", "ring_elements"]
 
 #: the kinds a node may be, in the legend's order
-KINDS = ("account", "agent", "device", "card", "address", "ip", "email", "phone")
+KINDS = ("account", "agent", "device", "card", "payment", "address", "ip", "email", "phone")
 
 
 def _kind(member: str) -> str:

@@ -414,7 +414,7 @@ def label(
 # --- search -----------------------------------------------------------------------------
 
 #: the timeline's keys an id may be (``TimelineStore`` indexes events by these)
-_TIMELINE_KINDS = ("customer", "refund", "order", "agent", "session", "return")
+_TIMELINE_KINDS = ("customer", "refund", "order", "agent", "session", "return", "device")
 
 
 @router.get("/search")
@@ -434,8 +434,9 @@ def search_page(
     if text:
         with db_session(st) as session:
             hits = service.find_entity(session, live.principal, text)
-        bare = text.split(":", 1)[1] if ":" in text else text
-        keys = [f"{kind}:{bare}" for kind in _TIMELINE_KINDS]
+        kind, sep, rest = text.partition(":")
+        bare = rest if sep and kind in (*service.ENTITY_KINDS, *service.KIND_ALIASES) else text
+        keys = [f"{k}:{v}" for v in dict.fromkeys((bare, bare.lower())) for k in _TIMELINE_KINDS]
         rows = [_row(e) for e in timeline.events_for(keys)]
     return page(
         request, "search.html", live, q=text, hits=hits, timeline=rows, title=f"Search {text}"

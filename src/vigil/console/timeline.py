@@ -52,6 +52,7 @@ _KEY_FIELDS = (
     ("session_id", "session"),
     ("refund_id", "refund"),
     ("return_id", "return"),
+    ("device_id", "device"),
 )
 #: bytes decoded per slice: about 280 events, ~1 ms (measured), so a request never waits long
 TAIL_SLICE_BYTES = 64 << 10

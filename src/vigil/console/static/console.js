@@ -70,6 +70,7 @@
     agent: ["#b3261e", "star"],
     device: ["#e07b00", "round-rectangle"],
     card: ["#7b3fb3", "diamond"],
+    payment: ["#7b3fb3", "diamond"],
     address: ["#2e7d32", "triangle"],
     ip: ["#5d6778", "hexagon"],
     email: ["#00838f", "round-tag"],
