@@ -355,6 +355,9 @@ def test_a_ring_case_shows_its_graph_timeline_and_the_agent_against_peers(
     )
     assert row is not None and row.groups() == ("100.0%", "0.0%")
     assert "against the median of 2 other agents" in peers.group(1)
+    # counts as whole numbers, money as money
+    assert re.search(r"<td>refunds</td>\s*<td>2</td>", peers.group(1))
+    assert re.search(r"<td>average refund \(\$\)</td>\s*<td>\$900\.00</td>", peers.group(1))
 
     # a refund of c2 by another agent joins the case: that agent is drawn with its edge to
     # c2, and c2 carries its refund money

@@ -226,5 +226,5 @@ if __name__ == "__main__":
     except KeyboardInterrupt:  # Ctrl-C on `vigil serve --demo` reaches the feeder too
         sys.exit(130)
     except (OSError, http.client.HTTPException) as exc:  # the server stopped first
-        print(f"demo feed: the server went away ({exc}); stopping", file=sys.stderr)
+        print("demo feed: the server stopped, so the feed stops too", file=sys.stderr)
         sys.exit(0)
