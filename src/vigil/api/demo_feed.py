@@ -225,6 +225,6 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:  # Ctrl-C on `vigil serve --demo` reaches the feeder too
         sys.exit(130)
-    except (OSError, http.client.HTTPException) as exc:  # the server stopped first
+    except (OSError, http.client.HTTPException):  # the server stopped first
         print("demo feed: the server stopped, so the feed stops too", file=sys.stderr)
         sys.exit(0)
