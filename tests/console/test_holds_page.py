@@ -227,3 +227,34 @@ def test_money_at_risk_is_what_is_not_paid_yet_and_paid_refunds_are_to_recover(
     cards = console_client.get("/console/dashboard/cards").text
     assert 'id="flagged-after-payout">$300.00<' in cards and "(1 confirmed fraud" in cards
     assert 'id="money-saved">$120.00<' in cards
+
+
+def test_a_fraud_label_blocks_the_payouts_of_the_case_that_still_wait(
+    console_client: TestClient, console_db: Database
+) -> None:
+    """The incident is fraud: its held payouts are stopped by the same move, as the person
+    who labelled it; the agent who issued one of them cannot block their own, so that one is
+    left for someone else, and the flash says so. Money at risk drops, money saved rises."""
+    _setup(console_db)
+    session_alert = make_alert(
+        detector="session_risk", subject_type="session", subject_id="ss-192573b7a06b5b2f#1",
+        agent_id="ag-31", customer_id=CID, refund_ids=(MINE, OTHER), score=0.99,
+        amount_cents=48_900 + 12_000,
+    )  # fmt: skip
+    with console_db.transaction() as s:
+        case_id = next(iter(ingest_alerts(s, SYSTEM, [session_alert]).case_of.values()))
+    csrf = log_in(console_client, "agt")  # the analyst who is agent ag-20 (MINE's issuer)
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="money-at-risk">$1,098.00<' in cards and 'id="money-saved">$0.00<' in cards
+    r = console_client.post(
+        f"/console/cases/{case_id}/label", data={"csrf_token": csrf, "outcome": "fraud"},
+        follow_redirects=False,
+    )  # fmt: skip
+    flash = _flash(r.headers["location"])
+    assert "labelled fraud; 1 waiting payout blocked; 1 left for someone else" in flash
+    assert MINE in flash
+    page = console_client.get(f"/console/cases/{case_id}").text
+    assert "blocked</strong> by user:agt" in _row(page, OTHER)
+    assert "hold-held" in page and 'data-refund="' + MINE in page  # MINE still waits
+    cards = console_client.get("/console/dashboard/cards").text
+    assert 'id="money-at-risk">$978.00<' in cards and 'id="money-saved">$120.00<' in cards

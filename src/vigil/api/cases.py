@@ -27,7 +27,7 @@ from vigil.api.schemas import (
     error_responses,
 )
 from vigil.api.state import ApiState, get_state
-from vigil.cases import service
+from vigil.cases import holds, service
 from vigil.cases.transitions import CaseStatus
 from vigil.cases.views import CaseDetail, CaseFilter, CasePage, CaseSummary, NoteView, Paging
 from vigil.security.permissions import Principal
@@ -138,11 +138,16 @@ def add_note(request: Request, case_id: CaseId, body: NoteRequest, principal: Wr
 )
 def label(request: Request, case_id: CaseId, body: LabelRequest, principal: Writer) -> CaseSummary:
     """Records the label and queues one ``analyst_decision`` event per alert of the case;
-    after commit the events are appended to the runtime's input (the models read them)."""
+    after commit the events are appended to the runtime's input (the models read them). A
+    fraud label also blocks the case's refunds whose payout still waits (held or denied),
+    those the caller may block (``holds:write``; never the issuing agent's own)."""
     st = get_state(request)
     with _transaction(st) as session:
+        at_ms = st.clock.now_ms()
         result = service.label(
-            session, principal, case_id, body.label, note=body.note, event_time_ms=st.clock.now_ms()
+            session, principal, case_id, body.label, note=body.note, event_time_ms=at_ms
         )
+        if body.label == "fraud":
+            holds.block_holds_of_case(session, principal, case_id, event_time_ms=at_ms)
     st.deliver_label_events()
     return result.case

@@ -39,7 +39,7 @@ from typing import Any, Final, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from vigil.cases.models import CaseAlert, OutboxRow, RefundHold
+from vigil.cases.models import CaseAlert, CaseMember, OutboxRow, RefundHold
 from vigil.errors import ConflictError, ForbiddenError, NotFoundError, RequestError
 from vigil.events.codec import encode_one
 from vigil.events.schemas import InvestigationOutcome
@@ -522,6 +522,56 @@ def resolve(
     action = "hold.release" if to == "released" else "hold.block"
     audit.record(session, actor, action, "refund_hold", refund_id, before, after, now=at)
     return _view(row)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseBlocks:
+    """What labelling a case fraud did to its refunds' holds."""
+
+    blocked: tuple[str, ...] = ()
+    #: (refund id, why not) of the open holds left for a person
+    left: tuple[tuple[str, str], ...] = ()
+
+
+def block_holds_of_case(
+    session: Session,
+    actor: Principal,
+    case_id: int,
+    *,
+    now: datetime | None = None,
+    event_time_ms: int | None = None,
+) -> CaseBlocks:
+    """A case labelled fraud: block the payouts of its refunds that still wait (held or
+    denied at request time), as the person who labelled it, with the case as the reason. A
+    hold that person may not block (the agent who issued the refund; a key without
+    ``holds:write``) is left open for someone else, and said so."""
+    refunds = [
+        e.removeprefix("refund:")
+        for e in session.scalars(
+            sa.select(CaseMember.entity).where(
+                CaseMember.case_id == case_id, CaseMember.entity.like("refund:%")
+            )
+        )
+    ]
+    rows = session.scalars(
+        sa.select(RefundHold).where(
+            sa.or_(RefundHold.refund_id.in_(refunds), RefundHold.case_id == case_id),
+            RefundHold.status.in_(tuple(OPEN)),
+        )
+    ).all()
+    blocked: list[str] = []
+    left: list[tuple[str, str]] = []
+    for row in sorted(rows, key=lambda r: r.id):
+        why = refusal(actor, _view(row), "blocked")
+        if why is not None:
+            left.append((row.refund_id, why))
+            continue
+        resolve(
+            session, actor, row.refund_id, "blocked", f"case {case_id} labelled fraud",
+            now=now, event_time_ms=event_time_ms,
+        )  # fmt: skip
+        blocked.append(row.refund_id)
+    return CaseBlocks(tuple(blocked), tuple(left))
 
 
 def record_refusal(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from vigil.api.state import ApiState, get_state
 from vigil.cases import service
+from vigil.cases.holds import CaseBlocks, block_holds_of_case
 from vigil.cases.transitions import OPEN, STATUSES, CaseStatus
 from vigil.cases.views import CaseFilter, Paging
 from vigil.console.auth import (
@@ -394,21 +395,30 @@ def label(
     note: Annotated[str, Form(max_length=10_000)] = "",
 ) -> RedirectResponse:
     st = get_state(request)
-    response = _act(
-        request,
-        case_id,
-        f"labelled {outcome}",
-        lambda s: service.label(
-            s,
-            live.principal,
-            case_id,
-            outcome,
-            note=note or None,
-            event_time_ms=st.clock.now_ms(),
-        ),
-    )
-    st.deliver_label_events()  # the label events go to the runtime (and the models)
-    return response
+    done: list[CaseBlocks] = []
+
+    def act(s: Session) -> None:
+        at_ms = st.clock.now_ms()
+        service.label(s, live.principal, case_id, outcome, note=note or None, event_time_ms=at_ms)
+        if outcome == "fraud":  # the incident's payouts that still wait are stopped too
+            done.append(block_holds_of_case(s, live.principal, case_id, event_time_ms=at_ms))
+
+    words = f"labelled {outcome}"
+    path = f"/console/cases/{case_id}"
+    try:
+        with db_session(st) as session:
+            act(session)
+    except ServiceError as exc:
+        return back_to(path, error=str(exc))
+    _console(request)[2].invalidate()
+    st.deliver_label_events()  # the label and block events go to the runtime (and the models)
+    if done and done[0].blocked:
+        n = len(done[0].blocked)
+        words += f"; {n} waiting payout{'' if n == 1 else 's'} blocked"
+    if done and done[0].left:
+        rid, why = done[0].left[0]
+        words += f"; {len(done[0].left)} left for someone else ({rid}: {why})"
+    return back_to(path, msg=words)
 
 
 # --- search -----------------------------------------------------------------------------
