@@ -106,7 +106,7 @@ async def post_events(
     ``too_late`` (behind the stream by more than the allowed lateness), appended but kept by
     the runtime as dead letters, not processed; or ``rejected`` with the field and reason."""
     st = get_state(request)
-    body = await _read_body(request, st.settings.max_body_bytes)
+    body = await request.body()  # within max_body_bytes: BoundedBodies received it
     records = _split(body, request.headers.get("content-type", ""))
     if len(records) > st.settings.max_records_per_request:
         raise PayloadTooLargeError(
@@ -215,18 +215,6 @@ def _placed(clock: EventClock, time_ms: int) -> tuple[str, str | None]:
         )
     clock.observe(time_ms)
     return "accepted", None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body of {int(declared):,} bytes; at most {limit:,} accepted")
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
-            raise PayloadTooLargeError(f"body larger than {limit:,} bytes")
-    return bytes(buf)
 
 
 def _split(body: bytes, content_type: str) -> list[tuple[int, bytes]]:

@@ -67,11 +67,8 @@ class DashboardData:
     #: money not paid yet that a person can still stop: refunds held or denied at request
     #: time whose hold waits for someone to release or block it
     money_at_risk_cents: int
-    #: refunds counted in ``money_at_risk_cents``
-    refunds_at_risk: int
-    #: the same holds (kept apart for the link to the held refunds' page)
+    #: those holds: the refunds counted in ``money_at_risk_cents``
     holds_waiting: int
-    holds_waiting_cents: int
     #: refunds already paid (approved at request time, or released) that the stream now
     #: answers review or deny, and no case labelled legitimate: money to recover, not to stop
     flagged_after_payout: int
@@ -243,9 +240,7 @@ class Dashboard:
             alerts_by_detector=sorted(per_detector.items(), key=lambda kv: (-kv[1], kv[0])),
             decisions=dict(index.decisions_by_level),
             money_at_risk_cents=int(waiting[1] or 0),
-            refunds_at_risk=int(waiting[0]),
             holds_waiting=int(waiting[0]),
-            holds_waiting_cents=int(waiting[1] or 0),
             flagged_after_payout=len(flagged),
             flagged_after_payout_cents=sum(d.amount_cents for d in flagged),
             flagged_after_payout_fraud=sum(

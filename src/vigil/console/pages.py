@@ -38,7 +38,7 @@ from vigil.console.dashboard import Dashboard
 from vigil.console.graph import KINDS, ring_elements
 from vigil.console.hold_rows import holds_of_case
 from vigil.console.render import flash_query, money, page
-from vigil.console.timeline import TimelineStore
+from vigil.console.timeline import KEY_KINDS, TimelineStore
 from vigil.errors import ServiceError, UnauthorizedError
 from vigil.events.schemas import EventBase
 from vigil.security import sessions, throttle
@@ -335,8 +335,13 @@ def case_page(request: Request, case_id: CaseId, live: User) -> HTMLResponse:
 
 
 def _act(
-    request: Request, case_id: int, what: str, action: Callable[[Session], object]
+    request: Request,
+    case_id: int,
+    what: str | Callable[[], str],
+    action: Callable[[Session], object],
 ) -> RedirectResponse:
+    """Run ``action`` in one transaction; back to the case page with ``what`` (or what it
+    returns, asked after the action), or with the service's refusal."""
     st = get_state(request)
     path = f"/console/cases/{case_id}"
     try:
@@ -345,7 +350,7 @@ def _act(
     except ServiceError as exc:
         return back_to(path, error=str(exc))
     _console(request)[2].invalidate()
-    return back_to(path, msg=what)
+    return back_to(path, msg=what if isinstance(what, str) else what())
 
 
 @router.post("/cases/{case_id}/take")
@@ -403,28 +408,22 @@ def label(
         if outcome == "fraud":  # the incident's payouts that still wait are stopped too
             done.append(block_holds_of_case(s, live.principal, case_id, event_time_ms=at_ms))
 
-    words = f"labelled {outcome}"
-    path = f"/console/cases/{case_id}"
-    try:
-        with db_session(st) as session:
-            act(session)
-    except ServiceError as exc:
-        return back_to(path, error=str(exc))
-    _console(request)[2].invalidate()
+    def words() -> str:
+        said = f"labelled {outcome}"
+        if done and done[0].blocked:
+            n = len(done[0].blocked)
+            said += f"; {n} waiting payout{'' if n == 1 else 's'} blocked"
+        if done and done[0].left:
+            rid, why = done[0].left[0]
+            said += f"; {len(done[0].left)} left for someone else ({rid}: {why})"
+        return said
+
+    response = _act(request, case_id, words, act)
     st.deliver_label_events()  # the label and block events go to the runtime (and the models)
-    if done and done[0].blocked:
-        n = len(done[0].blocked)
-        words += f"; {n} waiting payout{'' if n == 1 else 's'} blocked"
-    if done and done[0].left:
-        rid, why = done[0].left[0]
-        words += f"; {len(done[0].left)} left for someone else ({rid}: {why})"
-    return back_to(path, msg=words)
+    return response
 
 
 # --- search -----------------------------------------------------------------------------
-
-#: the timeline's keys an id may be (``TimelineStore`` indexes events by these)
-_TIMELINE_KINDS = ("customer", "refund", "order", "agent", "session", "return", "device")
 
 
 @router.get("/search")
@@ -446,7 +445,7 @@ def search_page(
             hits = service.find_entity(session, live.principal, text)
         kind, sep, rest = text.partition(":")
         bare = rest if sep and kind in (*service.ENTITY_KINDS, *service.KIND_ALIASES) else text
-        keys = [f"{k}:{v}" for v in dict.fromkeys((bare, bare.lower())) for k in _TIMELINE_KINDS]
+        keys = [f"{k}:{v}" for v in dict.fromkeys((bare, bare.lower())) for k in KEY_KINDS]
         rows = [_row(e) for e in timeline.events_for(keys)]
     return page(
         request, "search.html", live, q=text, hits=hits, timeline=rows, title=f"Search {text}"

@@ -64,6 +64,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/console", include_in_schema=False)
 ChangeId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 JobId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: the thresholds a lead may change (``DecisionPolicy``'s fields)
+ThresholdName = Literal["review_threshold", "deny_threshold"]
 
 # --- the page -----------------------------------------------------------------------------
 
@@ -196,7 +198,7 @@ def propose_rules(
 def threshold_preview(
     request: Request,
     live: User,
-    name: Annotated[Literal["review_threshold", "deny_threshold"], Query()],
+    name: Annotated[ThresholdName, Query()],
     value: Annotated[float, Query(ge=0.0, le=1.0)],
 ) -> HTMLResponse:
     """What ``name`` at ``value`` would do to the refunds the server holds (an htmx fragment
@@ -214,7 +216,7 @@ def threshold_preview(
 def propose_threshold(
     request: Request,
     live: Csrf,
-    name: Annotated[Literal["review_threshold", "deny_threshold"], Form()],
+    name: Annotated[ThresholdName, Form()],
     value: Annotated[float, Form(ge=0.0, le=1.0)],
     reason: Annotated[str, Form(max_length=2_000)] = "",
 ) -> RedirectResponse:

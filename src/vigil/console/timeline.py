@@ -41,7 +41,7 @@ from vigil.events.schemas import (
     RefundIssued,
 )
 
-__all__ = ["AgentStats", "PeerRow", "TimelineStore"]
+__all__ = ["KEY_KINDS", "AgentStats", "PeerRow", "TimelineStore"]
 
 YOUNG_ACCOUNT_MS = 30 * 86_400_000
 #: fields that name an entity an analyst looks up, and the key prefix for each
@@ -54,6 +54,8 @@ _KEY_FIELDS = (
     ("return_id", "return"),
     ("device_id", "device"),
 )
+#: the kinds of key events are kept under (``kind:id``), which a search asks for
+KEY_KINDS = tuple(prefix for _, prefix in _KEY_FIELDS)
 #: bytes decoded per slice: about 280 events, ~1 ms (measured), so a request never waits long
 TAIL_SLICE_BYTES = 64 << 10
 
