@@ -28,9 +28,25 @@ from typing import Any
 from _detectors import make_detectors  # run as a script: this directory is on sys.path
 
 from vigil.analytics.store import AnalyticsStore
+from vigil.detectors.rules import RulesDetector, load_rules_text
 from vigil.ingest.sources import FileSource
 from vigil.runtime import checkpoint, outputs
 from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
+
+#: a rule whose evaluation gathers two ids' histories (the customer's refunds, the order's
+#: receipts), so the rules' stages and their pending evaluations go through every kill too
+RULES = """
+rules:
+  - name: refunds_twice_no_receipt
+    description: the customer's second refund within 2 hours, no receipt within 30 minutes
+    when: >-
+      count(refund_issued by customer_id within 2h) >= 2
+      and no return_received for order_id within 30m after refund_issued
+    score: 0.7
+    reasons: [repeat_refund]
+    subject: refund
+    mode: active
+"""
 
 SETTINGS = {
     "max_out_of_orderness_ms": 10 * 60_000,
@@ -94,7 +110,8 @@ def main(argv: list[str]) -> int:
         state_backend=os.environ.get("VIGIL_TEST_STATE_BACKEND", "memory"),
         **SETTINGS,
     )
-    runtime = EmbeddedRuntime(make_detectors(), out, settings, checkpoint_dir=ckpt)
+    rules = RulesDetector(load_rules_text(RULES, "kill-test.yaml").ruleset)
+    runtime = EmbeddedRuntime([*make_detectors(), rules], out, settings, checkpoint_dir=ckpt)
     stats = runtime.run(FileSource(inp, chunk_bytes=chunk_bytes))
     return 0 if stats.reconciles() else 3
 

@@ -174,6 +174,7 @@ def _case(tmp: Path, n_lines: int, seed: int, every: int, chunk_bytes: int) -> C
     assert stats["duplicates"] and stats["late_accepted"] and stats["window_late_drops"]
     assert stats["dead_letter_reasons"]["malformed"] and stats["dead_letter_reasons"]["too_late"]
     assert stats["blank_lines"] and stats["alerts"] and stats["pending_timers_at_end"]
+    assert b'"rule:refunds_twice_no_receipt"' in reference.alerts  # the rules' stages ran
     return Case(inp, every, chunk_bytes, reference)
 
 

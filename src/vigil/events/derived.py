@@ -6,7 +6,7 @@ and the pipeline hands them on at once (``vigil.state.keyed.pipeline``).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -157,6 +157,38 @@ class SessionRefundAttributed(
     facts: tuple[str, str | None, str | None, int, str, str, int]
 
 
+#: one recorded entry of a rule's history: (namespace, event time, value, cut); ``cut`` is the
+#: time at or before which the namespace's entries are forgotten (None: a lookup, which keeps
+#: its latest entries instead)
+RuleRecord = tuple[str, int, Any, int | None]
+
+
+class RuleHistoryRecorded(DerivedEvent, tag="rule_history_recorded", kw_only=True, frozen=True):
+    """What the rules record of one event under one of its ids (``key``: ``field=value``,
+    such as ``customer_id=c-1``), for that id's history stage."""
+
+    key: str
+    records: tuple[RuleRecord, ...]
+
+
+class RuleHistoryAsked(DerivedEvent, tag="rule_history_asked", kw_only=True, frozen=True):
+    """A pending rule evaluation (of event ``asker``, timer ``timer``) asks the history stage
+    of ``key`` for its entries in ``namespaces``, as of the evaluation's time."""
+
+    key: str
+    asker: str
+    timer: str
+    namespaces: tuple[str, ...]
+
+
+class RuleHistoryAnswered(DerivedEvent, tag="rule_history_answered", kw_only=True, frozen=True):
+    """The history stage's answer: the ``(event time, value)`` entries of each namespace."""
+
+    asker: str
+    timer: str
+    histories: tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]
+
+
 DERIVED_TYPES: Final = frozenset(
     {
         "order_returned",
@@ -170,5 +202,8 @@ DERIVED_TYPES: Final = frozenset(
         "agent_session_opened",
         "session_evaluation",
         "session_refund_attributed",
+        "rule_history_recorded",
+        "rule_history_asked",
+        "rule_history_answered",
     }
 )

@@ -13,8 +13,9 @@ that no session was found); and/or/not use three-valued (Kleene) logic; a rule m
 when its expression is ``true``.
 
 State the expressions read (event histories per key for aggregates and sequences, the
-latest related event per id for lookups) is declared here as ``SourceSpec``/``LookupSpec``
-and recorded by ``RulesDetector`` through the runtime's ``Context``.
+latest related event per id for lookups) is declared here as ``SourceSpec``/``LookupSpec``,
+recorded by the rules' history stages (``stages.py``) and handed to an evaluation as
+``Env.state``: the entries of each namespace under the trigger event's own id.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.detectors.base import Context
 from vigil.detectors.rules.catalog import (
     BOOL,
     ERROR,
@@ -54,6 +54,7 @@ from vigil.events.schemas import EventBase
 
 __all__ = [
     "MAX_WINDOW_MS",
+    "Entries",
     "Env",
     "ExprCompiler",
     "ExprProblem",
@@ -70,13 +71,19 @@ DAY_MS = 86_400_000
 MAX_WINDOW_MS = 366 * DAY_MS
 
 
+#: time-sorted ``(event time, value)`` entries of one namespace, under one id
+Entries = tuple[tuple[int, Any], ...]
+
+
 class Env:
-    """What an expression sees: the event it runs on, its time and the state (None in filters)."""
+    """What an expression sees: the event it runs on, its time, and the state its rule reads
+    (namespace -> the entries under the event's id for that namespace's key; None in
+    filters, which read no state)."""
 
-    __slots__ = ("ctx", "event", "t")
+    __slots__ = ("event", "state", "t")
 
-    def __init__(self, ctx: Context | None, event: EventBase, t: int) -> None:
-        self.ctx = ctx
+    def __init__(self, state: Mapping[str, Entries] | None, event: EventBase, t: int) -> None:
+        self.state = state
         self.event = event
         self.t = t
 
@@ -314,10 +321,9 @@ class ExprCompiler:
         get_key = operator.attrgetter(key)
 
         def lookup(env: Env) -> Any:
-            k = get_key(env.event)
-            if k is None or env.ctx is None:
+            if get_key(env.event) is None or env.state is None:
                 return None
-            entries = env.ctx.keyed(ns).get(k)
+            entries = env.state.get(ns)
             if not entries:
                 return None
             i = bisect_right(entries, env.t, key=entry_time) - 1
@@ -566,10 +572,9 @@ class ExprCompiler:
         get_key = operator.attrgetter(node.key)
 
         def sequence(env: Env) -> bool:
-            k = get_key(env.event)
-            if k is None or env.ctx is None:
+            if get_key(env.event) is None or env.state is None:
                 return not want
-            entries = env.ctx.keyed(ns).get(k)
+            entries = env.state.get(ns)
             if not entries:
                 return not want
             lo, hi = (env.t, env.t + within) if after else (env.t - within, env.t)
@@ -584,11 +589,10 @@ def _aggregate_fn(fn: str, ns: str, by: str, within: int) -> tuple[FieldType, Fn
     get_key = operator.attrgetter(by)
     empty: Any = 0 if fn in ("count", "sum", "distinct") else None
 
-    def window(env: Env) -> list[tuple[int, Any]] | None:
-        k = get_key(env.event)
-        if k is None or env.ctx is None:
+    def window(env: Env) -> Entries | None:
+        if get_key(env.event) is None or env.state is None:
             return None
-        entries: list[tuple[int, Any]] | None = env.ctx.keyed(ns).get(k)
+        entries = env.state.get(ns)
         if not entries:
             return None
         t = env.t

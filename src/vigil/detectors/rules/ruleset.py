@@ -131,6 +131,8 @@ class CompiledRule:
     #: scheduled before a reload still run if it is unchanged
     when_key: str
     subject_field: str
+    #: the state it reads: (namespace, the trigger's id field that keys it), sorted
+    reads: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -349,6 +351,12 @@ def compile_rules(
             detector_name=("shadow:" if d.mode == "shadow" else "") + "rule:" + ident,
             when_key=_when_key(trigger, d.when, comp.used_features),
             subject_field=subject_field,
+            reads=tuple(
+                sorted(
+                    {(ns, spec.key) for ns, (spec, _) in comp.sources.items()}
+                    | {(ns, lk.key) for ns, lk in comp.lookups.items()}
+                )
+            ),
         )
         compiled.append(rule)
         uses.append((rule, comp.sources, comp.lookups))

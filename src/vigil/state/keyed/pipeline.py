@@ -14,7 +14,8 @@ incrementally.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from vigil.detectors.base import BaseDetector, Context, Signal
@@ -91,6 +92,19 @@ class StagePipeline(BaseDetector):
                 self._readers.setdefault(tag, []).append((stage, sctx))
         self._by_type = {}
         return self._contexts
+
+    @contextmanager
+    def bound(self, stage_name: str, key: str, ctx: Context) -> Iterator[StageContext]:
+        """Stage ``stage_name``'s context bound to ``key`` at the watermark, outside any event
+        or timer: for a control step at a batch boundary (the rules record which rule set is
+        in effect). The handles reach that key's state only, as in an event."""
+        sctx = self._bind_host(ctx)[stage_name]
+        wm = ctx.watermark_ms
+        sctx.bind(key, wm, wm)
+        try:
+            yield sctx
+        finally:
+            sctx.bind(None, 0, 0)
 
     def _readers_of(self, event: Any) -> list[tuple[Stage, StageContext]]:
         tp = type(event)

@@ -40,6 +40,8 @@ KeyKind = Literal[
     "campaign",
     "route",
     "issuer",
+    "event",
+    "field",
     "global",
 ]
 KEY_KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
