@@ -19,6 +19,7 @@ from vigil.detectors.sequences.empty_box import EmptyBoxDetector
 from vigil.detectors.sequences.refund_without_return import RefundWithoutReturnDetector
 from vigil.detectors.settings import DetectorSettings
 from vigil.errors import ConfigError
+from vigil.state.keyed.pipeline import share_stages
 
 __all__ = ["DETECTORS", "build_detector", "default_detectors", "detector_names"]
 
@@ -63,6 +64,8 @@ def build_detector(name: str, settings: DetectorSettings | None = None) -> Detec
 
 
 def default_detectors(settings: DetectorSettings | None = None) -> list[Detector]:
-    """Every built-in detector, in a fixed order, configured from ``settings``."""
+    """Every built-in detector, in a fixed order, configured from ``settings``; detectors
+    whose stages share an order and a route stage run as one pipeline (``share_stages``:
+    the order's parcels are kept once)."""
     settings = settings or DetectorSettings()
-    return [build_detector(name, settings) for name in DETECTORS]
+    return share_stages([build_detector(name, settings) for name in DETECTORS])

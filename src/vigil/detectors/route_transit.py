@@ -14,14 +14,15 @@ and asks it, from a timer, when a scanned parcel is due (``TransitAsked``); it a
 established (enough received parcels). The order stage reads the answer within the same
 timer, so it judges by what the route had learned at that event time.
 
-Each detector built on it has its own route stage (a subclass naming it), with the
-transit settings of that detector; the learned times are the same code as
-``order_facts.TransitHistogram``.
+The detectors that share the order stage (``order_stage``) share one route stage, which
+answers each with its own transit settings; ``empty_box`` keeps its own. The learned times
+are the same code as ``order_facts.TransitHistogram``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from vigil.detectors.order_facts import (
@@ -118,18 +119,43 @@ def transit_model(s: TransitSettings) -> TransitModel:
     )
 
 
+@dataclass(frozen=True)
+class RouteModels:
+    """The transit settings a route stage answers with, per question's ``purpose``."""
+
+    models: tuple[tuple[str, Any], ...]
+
+
 class RouteTransitStage:
     """Learns a route's first-scan-to-receipt times and answers when its parcels are due.
 
-    Subclasses set ``name``."""
+    One stage serves every detector whose parcels its order stage keeps (``share_stages``
+    merges them): each question names its ``purpose`` and is answered with the transit
+    settings of the detector that asked. A subclass with its own ``name`` keeps its own
+    routes (``empty_box``, whose order stage is its own)."""
 
     name: ClassVar[str] = "routes"
     version: ClassVar[int] = 1
     reads: ClassVar[frozenset[str]] = frozenset({"parcel_received", "transit_asked"})
     key: ClassVar[KeyKind] = "route"
 
-    def __init__(self, settings: TransitSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: TransitSettings, purpose: str = "refund") -> None:
+        self.settings = RouteModels(((purpose, settings),))
+
+    def merged(self, other: RouteTransitStage) -> RouteTransitStage:
+        """One stage answering the questions of both (``share_stages``)."""
+        mine, theirs = dict(self.settings.models), dict(other.settings.models)
+        if any(mine[p] != theirs[p] for p in mine.keys() & theirs.keys()):
+            raise ValueError("route stages ask with different settings for one purpose")
+        out = type(self)(self.settings.models[0][1])
+        out.settings = RouteModels(tuple({**mine, **theirs}.items()))
+        return out
+
+    def _model(self, purpose: str) -> TransitModel:
+        models = self.settings.models
+        if len(models) == 1:
+            return transit_model(models[0][1])
+        return transit_model(dict(models)[purpose])
 
     def state(self) -> Sequence[StateSpec]:
         return (ValueSpec("transit", ttl_ms=None),)  # TransitHistogram
@@ -148,7 +174,7 @@ class RouteTransitStage:
             handle.set(state)
             return ()
         if type(event) is TransitAsked:
-            model = transit_model(self.settings)
+            model = self._model(event.purpose)
             transit, known = model.prior_ms, False
             if state is not None:
                 state = copy_hist(state)
@@ -182,6 +208,7 @@ __all__ = [
     "PARCEL_EVENTS",
     "PARCEL_TIMER",
     "ParcelKeeping",
+    "RouteModels",
     "RouteTransitStage",
     "TransitSettings",
     "copy_hist",

@@ -27,12 +27,12 @@ least ``listed_refund_min_cents`` as the refunds at risk.
 
 As stages (docs/adr/0004-keyed-state.md), at a window's judgement time T:
 
-1. ``agent_refund_orders`` (key: order) keeps the order's parcels (``route_transit``'s
-   ``ParcelKeeping``) and the agents' manual refunds on it; its timer at T judges each
-   refund's parcel as of the refund's deadline, asking the route's stage (read at T) whether
-   a scanned parcel is still within its normal time, and reports the unreturned ones
-   (``ManualRefundUnreturned``);
-2. ``agent_refund_routes`` (key: route): the learned transit times;
+1. ``orders`` (key: order; shared with ``refund_without_return``, ``order_stage``) keeps
+   the order's parcels and, in this detector's part, the agents' manual refunds on it; its
+   timer at T judges each refund's parcel as of the refund's deadline, asking the route's
+   stage (read at T) whether a scanned parcel is still within its normal time, and reports
+   the unreturned ones (``ManualRefundUnreturned``);
+2. ``routes`` (key: route; shared too): the learned transit times;
 3. ``agent_refund_agents`` (key: agent; timers in phase 1, after the orders'): the roster,
    the windows and the history; at T it reports the agent's window to its team
    (``AgentWindowClosed``) and asks the customers' stages about the refunds it might list;
@@ -61,12 +61,8 @@ from vigil.detectors.insider.peer_judgement import (
     PeerJudgement,
 )
 from vigil.detectors.order_facts import TransitModel, return_status
-from vigil.detectors.route_transit import (
-    PARCEL_EVENTS,
-    PARCEL_TIMER,
-    ParcelKeeping,
-    RouteTransitStage,
-)
+from vigil.detectors.order_stage import OrdersStage
+from vigil.detectors.route_transit import RouteTransitStage
 from vigil.detectors.sequences._common import record_signup
 from vigil.detectors.settings import AgentRefundsSettings
 from vigil.events.derived import (
@@ -74,7 +70,6 @@ from vigil.events.derived import (
     AgentWindowClosed,
     ManualRefundUnreturned,
     RefundCustomerAge,
-    TransitAnswered,
     TransitAsked,
 )
 from vigil.events.schemas import AgentRostered, CustomerSignup, RefundIssued
@@ -121,56 +116,57 @@ def _by_agent(event: Any) -> bool:
     return event.issued_by == "agent" and bool(event.agent_id)
 
 
-class AgentRefundOrdersStage(_Stage, ParcelKeeping):
-    name: ClassVar[str] = "agent_refund_orders"
-    reads: ClassVar[frozenset[str]] = PARCEL_EVENTS | {"refund_issued", "transit_answered"}
-    key: ClassVar[KeyKind] = "order"
+class AgentRefundOrderPart:
+    """This detector's part of the shared order stage (``order_stage.OrdersStage``): the
+    agents' manual refunds on the order, each judged at its window's judgement."""
+
+    prefix = "agent"
+    reads: frozenset[str] = frozenset({"refund_issued", "transit_answered"})
+
+    def __init__(self, settings: AgentRefundsSettings) -> None:
+        self.settings = settings
+
+    @property
+    def retention_ms(self) -> int:
+        return self.settings.retention_ms
+
+    def _judged_at(self, t: int) -> int:
+        s = self.settings
+        return t - t % s.window_ms + s.window_ms + s.return_grace_ms
 
     def state(self) -> Sequence[StateSpec]:
-        return (
-            ValueSpec("parcel", ttl_ms=self.settings.retention_ms),  # see ``ParcelKeeping``
-            MapSpec("refunds", ttl_ms=None),  # refund id -> AgentRefundValue, until judged
-        )
+        return (MapSpec("manual_refunds", ttl_ms=None),)  # refund id -> AgentRefundValue
 
-    def key_of(self, event: Any) -> str | None:
-        if type(event) is RefundIssued and not (
-            _by_agent(event) and event.policy in self.settings.manual_policies
-        ):
-            return None
-        return event.order_id  # type: ignore[no-any-return]
+    def on_event(self, event: Any, ctx: StageContext, orders: OrdersStage) -> Sequence[Output]:
+        if type(event) is RefundIssued:
+            if _by_agent(event) and event.policy in self.settings.manual_policies:
+                value = _manual_value(event, self.settings)
+                ctx.map("manual_refunds").put(event.refund_id, value)
+                orders.part_timer(self, ctx, self._judged_at(value[7]), _JUDGE + event.refund_id)
+            return ()
+        if event.purpose != _ASK:
+            return ()  # another detector's question
+        found = ctx.map("manual_refunds").get(event.refund_id)
+        if found is None:
+            return ()
+        ctx.map("manual_refunds").remove(event.refund_id)
+        # a scanned parcel still within its route's normal time is on its way
+        deadline = found[7] + self.settings.return_grace_ms
+        return () if event.due_ms > deadline else (self._unreturned(found),)
 
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        tp = type(event)
-        if tp is RefundIssued:
-            value = _manual_value(event, self.settings)
-            ctx.map("refunds").put(event.refund_id, value)
-            ctx.timer(self._judged_at(self._start(value[7])), _JUDGE + event.refund_id)
-        elif tp is TransitAnswered:
-            if event.purpose != _ASK:
-                return ()
-            found = ctx.map("refunds").get(event.refund_id)
-            if found is None:
-                return ()
-            ctx.map("refunds").remove(event.refund_id)
-            # a scanned parcel still within its route's normal time is on its way
-            deadline = found[7] + self.settings.return_grace_ms
-            return () if event.due_ms > deadline else (self._unreturned(found),)
-        else:
-            self.note_parcel(event, ctx)
-        return ()
-
-    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
-        if name.startswith(PARCEL_TIMER):
-            return self.parcel_lesson(name, ctx)
+    def on_timer(
+        self, name: str, fired_at_ms: int, ctx: StageContext, orders: OrdersStage
+    ) -> Sequence[Output]:
         refund_id = name[len(_JUDGE) :]
-        value: AgentRefundValue | None = ctx.map("refunds").get(refund_id)
+        refunds = ctx.map("manual_refunds")
+        value: AgentRefundValue | None = refunds.get(refund_id)
         if value is None:
             return ()
         deadline = value[7] + self.settings.return_grace_ms
-        status = return_status(self.parcel(ctx)[0], deadline)
+        status = return_status(orders.parcel(ctx)[0], deadline)
         # never delivered: a lost parcel, not money that should come back
         if not status.delivered or status.received:
-            ctx.map("refunds").remove(refund_id)
+            refunds.remove(refund_id)
             return ()
         if status.first_scan_ms is not None:
             if status.route is not None:
@@ -185,24 +181,22 @@ class AgentRefundOrdersStage(_Stage, ParcelKeeping):
                         purpose=_ASK,
                     ),
                 )
-            ctx.map("refunds").remove(refund_id)
+            refunds.remove(refund_id)
             if status.first_scan_ms + _MODEL.prior_ms > deadline:
                 return ()
             return (self._unreturned(value),)
-        ctx.map("refunds").remove(refund_id)
+        refunds.remove(refund_id)
         return (self._unreturned(value),)
 
     def _unreturned(self, value: AgentRefundValue) -> ManualRefundUnreturned:
+        t = value[7]
+        start = t - t % self.settings.window_ms
         return ManualRefundUnreturned(
-            event_time_ms=self._judged_at(self._start(value[7])),
+            event_time_ms=self._judged_at(t),
             agent_id=value[0],
-            window_start_ms=self._start(value[7]),
+            window_start_ms=start,
             value=value,
         )
-
-
-class AgentRefundRoutesStage(RouteTransitStage):
-    name: ClassVar[str] = "agent_refund_routes"
 
 
 class AgentRefundAgentsStage(_Stage):
@@ -384,8 +378,8 @@ class AgentRefundTransit:
 def agent_refund_stages(settings: AgentRefundsSettings) -> list[Any]:
     """The five stages, in the order a window's judgement goes through them."""
     return [
-        AgentRefundOrdersStage(settings),
-        AgentRefundRoutesStage(AgentRefundTransit()),
+        OrdersStage((AgentRefundOrderPart(settings),)),
+        RouteTransitStage(AgentRefundTransit(), _ASK),
         AgentRefundAgentsStage(settings),
         AgentRefundSignupsStage(settings),
         AgentRefundTeamsStage(settings),

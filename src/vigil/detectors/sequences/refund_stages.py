@@ -4,13 +4,14 @@ The detector used to read five kinds of state at once when a refund's deadline p
 order's parcels, the route's normal transit, the customer's sign-up, the agent|customer
 pair and the issuer's typical amount. As stages (docs/adr/0004-keyed-state.md):
 
-1. ``refund_orders`` (key: order): the order's deliveries, return scans and receipt, and
-   its refunds; a timer at each refund's deadline judges the parcel as of then. A scanned,
-   unreceived parcel asks its route when it is due (``TransitAsked``); a received one
-   teaches its route (``ParcelReceived``); a refund with no return goes on
-   (``UnreturnedRefund``).
-2. ``refund_routes`` (key: route): the learned transit times; answers ``TransitAnswered``,
-   and the order stage judges again at the due time if that is later.
+1. ``orders`` (key: order; shared with ``agent_refunds``, ``order_stage``): the order's
+   deliveries, return scans and receipt, and, in this detector's part, its refunds; a
+   timer at each refund's deadline judges the parcel as of then. A scanned, unreceived
+   parcel asks its route when it is due (``TransitAsked``); a received one teaches its
+   route (``ParcelReceived``); a refund with no return goes on (``UnreturnedRefund``).
+2. ``routes`` (key: route; shared too): the learned transit times; answers
+   ``TransitAnswered`` with this detector's transit settings, and the order's part judges
+   again at the due time if that is later.
 3. ``refund_signups`` (key: customer): was the account young at the refund?
 4. ``refund_pairs`` (key: agent|customer): had this agent refunded this customer before?
 5. ``refund_issuers`` (key: issuer, "agent" or "system"): the typical refund without return
@@ -31,13 +32,8 @@ from typing import Any, ClassVar
 from vigil.detectors.order_facts import (
     return_status,
 )
-from vigil.detectors.route_transit import (
-    PARCEL_EVENTS,
-    PARCEL_TIMER,
-    ParcelKeeping,
-    RouteTransitStage,
-    copy_hist,
-)
+from vigil.detectors.order_stage import OrdersStage
+from vigil.detectors.route_transit import RouteTransitStage, copy_hist
 from vigil.detectors.sequences._common import (
     AmountBaseline,
     is_young,
@@ -45,7 +41,7 @@ from vigil.detectors.sequences._common import (
     refund_facts,
 )
 from vigil.detectors.settings import RefundWithoutReturnSettings
-from vigil.events.derived import TransitAnswered, TransitAsked, UnreturnedRefund
+from vigil.events.derived import TransitAsked, UnreturnedRefund
 from vigil.events.schemas import (
     CustomerSignup,
     RefundIssued,
@@ -53,6 +49,8 @@ from vigil.events.schemas import (
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
+#: what this detector's route questions say (the route stage answers each with its model)
+_PURPOSE = "refund"
 _REFUND = "refund|"
 _IN_TRANSIT = "in_transit|"
 #: refund times kept per agent and customer
@@ -69,52 +67,52 @@ class _Stage:
         return ()
 
 
-class RefundOrdersStage(_Stage, ParcelKeeping):
-    name: ClassVar[str] = "refund_orders"
-    reads: ClassVar[frozenset[str]] = PARCEL_EVENTS | {"refund_issued", "transit_answered"}
-    key: ClassVar[KeyKind] = "order"
+class RefundOrderPart:
+    """This detector's part of the shared order stage (``order_stage.OrdersStage``): the
+    order's refunds, each judged at its deadline against the order's parcels."""
+
+    prefix = "refund"
+    reads: frozenset[str] = frozenset({"refund_issued", "transit_answered"})
+
+    def __init__(self, settings: RefundWithoutReturnSettings) -> None:
+        self.settings = settings
+
+    @property
+    def retention_ms(self) -> int:
+        return self.settings.retention_ms
 
     def state(self) -> Sequence[StateSpec]:
-        return (
-            # (entry, basis): see ``ParcelKeeping``
-            ValueSpec("parcel", ttl_ms=self.settings.retention_ms),
-            # refund id -> its facts, until judged
-            MapSpec("refunds", ttl_ms=None),
-        )
+        # refund id -> its facts, until judged
+        return (MapSpec("refunds", ttl_ms=None),)
 
-    def key_of(self, event: Any) -> str | None:
-        return event.order_id  # type: ignore[no-any-return]
-
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        tp = type(event)
-        if tp is RefundIssued:
+    def on_event(self, event: Any, ctx: StageContext, orders: OrdersStage) -> Sequence[Output]:
+        if type(event) is RefundIssued:
             t = event.event_time_ms
             if event.policy != "on_receipt" and event.amount_cents > 0:
                 facts = refund_facts(event)
                 ctx.map("refunds").put(event.refund_id, facts)
-                ctx.timer(t + self.settings.wait_ms, _REFUND + event.refund_id)
-        elif tp is TransitAnswered:
-            facts = ctx.map("refunds").get(event.refund_id)
-            if facts is None:
-                return ()
-            if event.due_ms > event.deadline_ms:
-                ctx.timer(event.due_ms, _IN_TRANSIT + event.refund_id)
-                return ()
-            return self._unreturned(ctx, facts, event.deadline_ms)
-        else:
-            self.note_parcel(event, ctx)
-        return ()
+                orders.part_timer(self, ctx, t + self.settings.wait_ms, _REFUND + event.refund_id)
+            return ()
+        if event.purpose != _PURPOSE:
+            return ()  # another detector's question
+        facts = ctx.map("refunds").get(event.refund_id)
+        if facts is None:
+            return ()
+        if event.due_ms > event.deadline_ms:
+            orders.part_timer(self, ctx, event.due_ms, _IN_TRANSIT + event.refund_id)
+            return ()
+        return self._unreturned(ctx, orders, facts, event.deadline_ms)
 
-    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
-        if name.startswith(PARCEL_TIMER):
-            return self.parcel_lesson(name, ctx)
+    def on_timer(
+        self, name: str, fired_at_ms: int, ctx: StageContext, orders: OrdersStage
+    ) -> Sequence[Output]:
         again = name.startswith(_IN_TRANSIT)
         refund_id = name[len(_IN_TRANSIT if again else _REFUND) :]
         facts = ctx.map("refunds").get(refund_id)
         if facts is None:
             return ()
         deadline = fired_at_ms if again else facts[8] + self.settings.wait_ms
-        entry, _basis = self.parcel(ctx)
+        entry, _basis = orders.parcel(ctx)
         status = return_status(entry, deadline)
         if status.received:
             ctx.map("refunds").remove(refund_id)
@@ -124,9 +122,9 @@ class RefundOrdersStage(_Stage, ParcelKeeping):
             if status.route is None:
                 due = status.first_scan_ms + self.settings.transit_prior_ms
                 if due > deadline:
-                    ctx.timer(due, _IN_TRANSIT + refund_id)
+                    orders.part_timer(self, ctx, due, _IN_TRANSIT + refund_id)
                     return ()
-                return self._unreturned(ctx, facts, deadline)
+                return self._unreturned(ctx, orders, facts, deadline)
             return (
                 TransitAsked(
                     event_time_ms=deadline,
@@ -135,13 +133,16 @@ class RefundOrdersStage(_Stage, ParcelKeeping):
                     refund_id=refund_id,
                     first_scan_ms=status.first_scan_ms,
                     deadline_ms=deadline,
+                    purpose=_PURPOSE,
                 ),
             )
-        return self._unreturned(ctx, facts, deadline)
+        return self._unreturned(ctx, orders, facts, deadline)
 
-    def _unreturned(self, ctx: StageContext, facts: Any, deadline: int) -> Sequence[Output]:
+    def _unreturned(
+        self, ctx: StageContext, orders: OrdersStage, facts: Any, deadline: int
+    ) -> Sequence[Output]:
         ctx.map("refunds").remove(facts[0])
-        entry, _basis = self.parcel(ctx)
+        entry, _basis = orders.parcel(ctx)
         status = return_status(entry, deadline)
         if status.first_scan_ms is None:
             parcel = ""
@@ -159,10 +160,6 @@ class RefundOrdersStage(_Stage, ParcelKeeping):
                 deadline_ms=deadline,
             ),
         )
-
-
-class RefundRoutesStage(RouteTransitStage):
-    name: ClassVar[str] = "refund_routes"
 
 
 class RefundSignupsStage(_Stage):
@@ -304,8 +301,8 @@ def _next(
 def refund_stages(settings: RefundWithoutReturnSettings) -> list[Any]:
     """The five stages, in the order a refund goes through them."""
     return [
-        RefundOrdersStage(settings),
-        RefundRoutesStage(settings),
+        OrdersStage((RefundOrderPart(settings),)),
+        RouteTransitStage(settings, _PURPOSE),
         RefundSignupsStage(settings),
         RefundPairsStage(settings),
         RefundIssuersStage(settings),

@@ -168,4 +168,61 @@ def _collect(outputs: Sequence[Any], signals: list[Signal], queue: deque[Any]) -
             queue.append(out)
 
 
-__all__ = ["StagePipeline"]
+class SharedPipeline(StagePipeline):
+    """Several detectors' pipelines run as one, so that stages they share (one order stage,
+    one route stage) hold one state and see each event once (``share_stages``). Its
+    findings keep their detectors' names: a signal names its detector, not the pipeline."""
+
+    def __init__(
+        self, name: str, stages: Sequence[Stage], settings: Any = None, version: int = 1
+    ) -> None:
+        self.name = name  # type: ignore[misc]
+        self.version = version  # type: ignore[misc]
+        super().__init__(stages, settings)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SharedPipeline, (self.name, self.stages, self.settings, self.version))
+
+
+def share_stages(detectors: Sequence[Any]) -> list[Any]:
+    """``detectors`` with the stage pipelines that declare a stage of the same name merged
+    into one ``SharedPipeline`` (at the place of the first), those stages merged with their
+    ``merged`` method. Other detectors are kept as they are, in their order."""
+    out: list[Any] = []
+    for det in detectors:
+        names = {s.name for s in det.stages} if isinstance(det, StagePipeline) else set()
+        at = next(
+            (
+                i
+                for i, d in enumerate(out)
+                if names and isinstance(d, StagePipeline) and names & {s.name for s in d.stages}
+            ),
+            None,
+        )
+        if at is None:
+            out.append(det)
+        else:
+            out[at] = _merge(out[at], det)
+    return out
+
+
+def _merge(a: StagePipeline, b: StagePipeline) -> SharedPipeline:
+    stages = list(a.stages)
+    for stage in b.stages:
+        i = next((i for i, s in enumerate(stages) if s.name == stage.name), None)
+        if i is None:
+            stages.append(stage)
+            continue
+        merge = getattr(stages[i], "merged", None)
+        if merge is None:
+            raise ValueError(
+                f"{a.name} and {b.name} both declare stage {stage.name!r}, which cannot be shared"
+            )
+        stages[i] = merge(stage)
+    members = (a.settings if isinstance(a, SharedPipeline) else ((a.name, a.settings),)) + (
+        (b.name, b.settings),
+    )
+    return SharedPipeline(f"{a.name}+{b.name}", stages, members)
+
+
+__all__ = ["SharedPipeline", "StagePipeline", "share_stages"]
