@@ -4,6 +4,7 @@ applied to a copy, pruned without changing what a read sees."""
 from __future__ import annotations
 
 import math
+import pickle
 from collections import defaultdict
 from pathlib import Path
 
@@ -151,6 +152,21 @@ def test_published_lines_rebuild_the_same_facts(events: list[EventBase]) -> None
         assert msgspec.json.encode(copy.tables[kind], order="sorted") == msgspec.json.encode(
             table, order="sorted"
         ), kind
+
+
+def test_a_checkpoint_keeps_the_facts_as_they_are(events: list[EventBase]) -> None:
+    """``state`` (one MessagePack blob per table) restores equal facts, and a checkpoint
+    written before the tables were encoded (the structs pickled) still restores."""
+    facts = RequestFacts()
+    for ev in events:
+        facts.update_one(ev)
+    state = pickle.loads(pickle.dumps(facts.state()))
+    assert all(isinstance(blob, bytes) for blob in state.values())
+    for saved in (state, pickle.loads(pickle.dumps(facts.tables))):
+        copy = RequestFacts()
+        copy.restore(saved)
+        assert copy.tables == facts.tables
+        assert all(copy.tables[kind] for kind in ("order", "customer", "session", "refund"))
 
 
 def test_pruning_never_changes_what_a_read_sees(events: list[EventBase]) -> None:

@@ -218,6 +218,13 @@ _FACT_TYPES: dict[str, type[_Fact]] = {
 }
 KINDS: Final = tuple(_FACT_TYPES)
 _DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in _FACT_TYPES.items()}
+#: a checkpoint keeps each table as one MessagePack blob (``state``): pickling the structs one
+#: by one took seconds at a million events, encoding them takes a few tens of milliseconds
+_table_encoder = msgspec.msgpack.Encoder()
+_TABLE_DECODERS = {
+    kind: msgspec.msgpack.Decoder(dict[str, cls])  # type: ignore[valid-type]
+    for kind, cls in _FACT_TYPES.items()
+}
 _encode = msgspec.json.Encoder().encode
 _line_decoder = msgspec.json.Decoder(tuple[str, str, msgspec.Raw])
 
@@ -651,13 +658,18 @@ class RequestFacts:
         last_ms: int = entry.last_ms
         return kind, key, last_ms
 
-    def state(self) -> dict[str, dict[str, Any]]:
-        """What a checkpoint keeps (msgspec structs pickle as they are)."""
-        return self.tables
+    def state(self) -> dict[str, bytes]:
+        """What a checkpoint keeps: each table encoded as MessagePack."""
+        return {kind: _table_encoder.encode(table) for kind, table in self.tables.items()}
 
-    def restore(self, tables: dict[str, dict[str, Any]]) -> None:
+    def restore(self, tables: dict[str, bytes | dict[str, Any]]) -> None:
+        """Take what ``state`` gave (or, from a checkpoint written before it encoded the
+        tables, the tables themselves)."""
         for kind in KINDS:
-            self.tables[kind] = tables.get(kind, {})
+            found = tables.get(kind, {})
+            self.tables[kind] = (
+                _TABLE_DECODERS[kind].decode(found) if isinstance(found, bytes) else found
+            )
 
 
 def _remember(known: list[str], value: str) -> list[str]:
