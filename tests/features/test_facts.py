@@ -169,6 +169,33 @@ def test_a_checkpoint_keeps_the_facts_as_they_are(events: list[EventBase]) -> No
         assert all(copy.tables[kind] for kind in ("order", "customer", "session", "refund"))
 
 
+def test_checkpoint_files_follow_the_changes_and_restore_equal(
+    events: list[EventBase], tmp_path: Path
+) -> None:
+    """A base first, then deltas holding only the entries changed or pruned since; the
+    files restore the facts as they were, pruned entries gone."""
+    facts = RequestFacts(checkpointed=True)
+    manifests = []
+    for i, ev in enumerate(events, 1):
+        facts.update_one(ev)
+        if i % 2_000 == 0:
+            manifests.append(facts.checkpoint(tmp_path))
+    with_deltas = [m for m in manifests if len(m["files"]) > 2]
+    assert with_deltas
+    for m in with_deltas:
+        names = [f["name"] for f in m["files"]]
+        assert names[0].endswith(".base") and all(n.endswith(".delta") for n in names[1:])
+        sizes = [f["bytes"] for f in m["files"]]
+        assert max(sizes[1:]) < sizes[0]  # a delta holds the changes, not the whole
+    facts.prune(events[-1].event_time_ms + 200 * DAY_MS)  # orders and sessions go
+    manifests.append(facts.checkpoint(tmp_path))
+    facts.committed(tmp_path, manifests[-1], manifests[-2])
+    copy = RequestFacts()
+    copy.restore_files(tmp_path, manifests[-1])
+    assert copy.tables == facts.tables
+    assert not copy.tables["order"] and copy.tables["customer"]
+
+
 def test_pruning_never_changes_what_a_read_sees(events: list[EventBase]) -> None:
     settings = FactsSettings(order_retention_ms=5 * DAY_MS, customer_retention_ms=8 * DAY_MS)
     kept = RequestFacts(settings)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from vigil.detectors.registry import default_detectors
-from vigil.errors import CheckpointError
+from vigil.errors import CheckpointError, InputError
 from vigil.ingest.sources import FileSource
 from vigil.runtime import checkpoint
 from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
@@ -190,3 +190,14 @@ def test_a_full_disk_at_a_checkpoint_is_one_clear_error_and_a_rerun_resumes(
     monkeypatch.undo()
     _run(stream, out, ckpt)
     assert _outputs(out) == reference
+
+
+def test_a_damaged_facts_file_is_refused_by_name(stream: Path, tmp_path: Path) -> None:
+    """The request-time facts keep their own checkpoint files (a base and deltas of the
+    entries changed, beside the state backend's): damage to one is named, never resumed."""
+    out, ckpt = _interrupted(stream, tmp_path)
+    files = sorted(ckpt.glob("facts-*"))
+    assert any(f.suffix == ".delta" for f in files)  # checkpoints after the first add deltas
+    _flip(files[-1])
+    with pytest.raises(InputError, match=rf"{files[-1].name} is damaged"):
+        _run(stream, out, ckpt)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -51,6 +52,7 @@ from vigil.events.schemas import (
 )
 from vigil.features.geo import is_impossible_travel
 from vigil.features.shifts import in_shift
+from vigil.state.keyed.files import DeltaLog
 
 __all__ = [
     "FACTS_FILE",
@@ -218,9 +220,12 @@ _FACT_TYPES: dict[str, type[_Fact]] = {
 }
 KINDS: Final = tuple(_FACT_TYPES)
 _DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in _FACT_TYPES.items()}
-#: a checkpoint keeps each table as one MessagePack blob (``state``): pickling the structs one
-#: by one took seconds at a million events, encoding them takes a few tens of milliseconds
+#: a checkpoint's base keeps each table as one MessagePack blob (``state``): pickling the
+#: structs one by one took seconds at a million events; a delta, each changed entry
 _table_encoder = msgspec.msgpack.Encoder()
+_ENTRY_DECODERS = {kind: msgspec.msgpack.Decoder(cls) for kind, cls in _FACT_TYPES.items()}
+#: the facts' checkpoint files (``RequestFacts.checkpoint``), beside the state backend's
+CHECKPOINT_PREFIX: Final = "facts-"
 _TABLE_DECODERS = {
     kind: msgspec.msgpack.Decoder(dict[str, cls])  # type: ignore[valid-type]
     for kind, cls in _FACT_TYPES.items()
@@ -251,12 +256,25 @@ class FactsSettings(msgspec.Struct, frozen=True, kw_only=True):
 class RequestFacts:
     """Facts per (kind, plain id), updated in arrival order; see the module docstring."""
 
-    def __init__(self, settings: FactsSettings | None = None, *, track_dirty: bool = False) -> None:
+    def __init__(
+        self,
+        settings: FactsSettings | None = None,
+        *,
+        track_dirty: bool = False,
+        checkpointed: bool = False,
+    ) -> None:
         self.settings = settings or FactsSettings()
         self.tables: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-        #: publish mode: (kind, id) of entries changed since the last ``dirty_lines``
+        #: (kind, id) of entries changed since the last ``dirty_lines`` (publish mode) or,
+        #: when nothing publishes, since the last checkpoint
         self.track_dirty = track_dirty
+        #: changes are tracked for publishing or for ``checkpoint`` (an API's copy does neither)
+        self._track = track_dirty or checkpointed
         self.dirty: set[tuple[str, str]] = set()
+        #: changed (or pruned) since the last checkpoint and already taken off ``dirty`` by
+        #: ``dirty_lines``
+        self._unsaved: set[tuple[str, str]] = set()
+        self._log = DeltaLog(CHECKPOINT_PREFIX)
         self._visible = {
             kind: self.settings.retention(kind) - self.settings.allowed_lateness_ms
             for kind in KINDS
@@ -338,7 +356,7 @@ class RequestFacts:
     def _touch(self, kind: str, key: str, entry: Any, t: int) -> None:
         if t > entry.last_ms:
             entry.last_ms = t
-        if self.track_dirty:
+        if self._track:
             self.dirty.add((kind, key))
 
     def _customer(self, customer_id: str, t: int) -> CustomerFacts:
@@ -400,7 +418,7 @@ class RequestFacts:
             o.total_cents = ev.total_cents
             o.country = ev.country
             o.items = ev.items
-        if self.track_dirty:
+        if self._track:
             self.dirty.add(("order", ev.order_id))
         c = self._customer(ev.customer_id, t)
         c.orders += 1
@@ -419,7 +437,7 @@ class RequestFacts:
                 o.last_ms = t
         elif t > o.last_ms:
             o.last_ms = t
-        if self.track_dirty:
+        if self._track:
             self.dirty.add(("order", ev.order_id))
 
     def _return_requested(self, ev: ReturnRequested) -> None:
@@ -631,6 +649,8 @@ class RequestFacts:
             old = [k for k, v in table.items() if v.last_ms < horizon]
             for k in old:
                 del table[k]
+            if self._track:
+                self._unsaved.update((kind, k) for k in old)
             dropped += len(old)
         return dropped
 
@@ -641,6 +661,7 @@ class RequestFacts:
     def dirty_lines(self) -> Iterator[bytes]:
         """One JSON line per entry changed since the last call: ``[kind, id, fact]``."""
         dirty, self.dirty = self.dirty, set()
+        self._unsaved |= dirty
         tables = self.tables
         for kind, key in sorted(dirty):
             entry = tables[kind].get(key)
@@ -659,8 +680,45 @@ class RequestFacts:
         return kind, key, last_ms
 
     def state(self) -> dict[str, bytes]:
-        """What a checkpoint keeps: each table encoded as MessagePack."""
+        """Every table, each encoded as one MessagePack blob (a checkpoint's base)."""
         return {kind: _table_encoder.encode(table) for kind, table in self.tables.items()}
+
+    def checkpoint(self, directory: Path) -> dict[str, Any]:
+        """Write the entries changed since the last checkpoint (or, now and then, every
+        entry) to ``directory``; the manifest the runtime's snapshot keeps. Its cost follows
+        the entries changed, not the facts held."""
+        changed = self._unsaved | self.dirty
+        if not self.track_dirty:
+            self.dirty = set()
+        self._unsaved = set()
+        tables, encode = self.tables, _table_encoder.encode
+
+        def changes() -> list[tuple[str, str, bytes | None]]:
+            out: list[tuple[str, str, bytes | None]] = []
+            for kind, key in sorted(changed):
+                entry = tables[kind].get(key)
+                out.append((kind, key, None if entry is None else encode(entry)))
+            return out
+
+        return self._log.write(directory, self.state, changes)
+
+    def committed(
+        self, directory: Path, manifest: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """The snapshot naming ``manifest`` is saved: remove files no kept manifest names."""
+        self._log.committed(directory, manifest, previous)
+
+    def restore_files(self, directory: Path, manifest: dict[str, Any]) -> None:
+        """Take the facts a ``checkpoint`` manifest names (each file verified)."""
+        base, deltas = self._log.read(directory, manifest)
+        self.restore(base)
+        for records in deltas:
+            for kind, key, blob in records:
+                if blob is None:
+                    self.tables[kind].pop(key, None)
+                else:
+                    self.tables[kind][key] = _ENTRY_DECODERS[kind].decode(blob)
+        self.dirty, self._unsaved = set(), set()
 
     def restore(self, tables: dict[str, bytes | dict[str, Any]]) -> None:
         """Take what ``state`` gave (or, from a checkpoint written before it encoded the

@@ -241,6 +241,7 @@ class EmbeddedRuntime:
         self._input_path: Path | None = None
         #: the state manifest of the last checkpoint written or restored (kept at the next)
         self._last_manifest: dict[str, Any] | None = None
+        self._last_facts_manifest: dict[str, Any] | None = None
         #: events held ahead of the clock: (line number, raw line, event id, event time)
         self._early: list[tuple[int, bytes, str, int]] = []
         #: processing held events after the stream showed it moved on
@@ -254,6 +255,7 @@ class EmbeddedRuntime:
         self.facts = RequestFacts(
             FactsSettings(allowed_lateness_ms=self.settings.allowed_lateness_ms),
             track_dirty=self.settings.publish_every_batch,
+            checkpointed=checkpoint_dir is not None,
         )
         #: the alerts raised so far, by the plain ids they concern (request-time evidence)
         self.alert_index = AlertIndex(self.settings.evidence_retention_ms)
@@ -914,6 +916,7 @@ class EmbeddedRuntime:
         # that names it: a crash between the two leaves the previous snapshot and its files
         try:
             state_manifest = self.state.checkpoint(self.checkpoint_dir)
+            facts_manifest = self.facts.checkpoint(self.checkpoint_dir)
             input_tail = checkpoint.input_tail_digest(self._input_path, input_offset)
         except OSError as exc:
             raise CheckpointError(_output_failure(self.checkpoint_dir, exc)) from exc
@@ -941,7 +944,7 @@ class EmbeddedRuntime:
                 ),
                 "emitted": self._emitted,
                 "decisions": self.decisions.state(),
-                "facts": self.facts.state(),
+                "facts": {"files": facts_manifest},
                 "alert_index": self.alert_index,
                 "decision_policy": self.settings.thresholds(),
                 "stats": self.stats,
@@ -952,6 +955,8 @@ class EmbeddedRuntime:
         # resume falls back to when this one cannot be read
         self.state.committed(self.checkpoint_dir, state_manifest, self._last_manifest)
         self._last_manifest = state_manifest
+        self.facts.committed(self.checkpoint_dir, facts_manifest, self._last_facts_manifest)
+        self._last_facts_manifest = facts_manifest
         self.stats.checkpoints += 1
 
     def _restore(self, payload: dict[str, Any]) -> int:
@@ -976,7 +981,13 @@ class EmbeddedRuntime:
         ) = payload["seen"]
         self._emitted = payload["emitted"]
         self.decisions.restore(payload["decisions"])
-        self.facts.restore(payload["facts"])
+        facts = payload["facts"]
+        if isinstance(facts, dict) and "files" in facts:
+            assert self.checkpoint_dir is not None
+            self.facts.restore_files(self.checkpoint_dir, facts["files"])
+            self._last_facts_manifest = facts["files"]
+        else:  # a checkpoint from before the facts had files of their own
+            self.facts.restore(facts)
         self.alert_index = payload["alert_index"]
         self.stats = payload["stats"]
         if not hasattr(self.stats, "policy_changes"):  # a checkpoint from before the field

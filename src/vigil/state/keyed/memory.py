@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from vigil.state.keyed.files import fsync_dir, read_file, write_file
+from vigil.state.keyed.files import DeltaLog
 from vigil.state.keyed.spec import NEVER
 
 PREFIX: Final = "state-mem-"
@@ -31,8 +31,7 @@ class MemoryBackend:
         # expiry -> namespace -> what expires then
         self._exp_v: dict[int, dict[str, set[str]]] = {}
         self._exp_m: dict[int, dict[str, set[tuple[str, str]]]] = {}
-        self._seq = 0
-        self._files: list[dict[str, Any]] = []
+        self._log = DeltaLog(PREFIX)
 
     # --- entries -------------------------------------------------------------------------
 
@@ -127,40 +126,29 @@ class MemoryBackend:
         return sum(map(len, self._dirty_v.values())) + sum(map(len, self._dirty_m.values()))
 
     def checkpoint(self, directory: Path) -> dict[str, Any]:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._seq += 1
-        deltas = sum(int(f["bytes"]) for f in self._files[1:])
-        base = int(self._files[0]["bytes"]) if self._files else 0
-        if not self._files or deltas > base:
-            entry = write_file(directory, f"{PREFIX}{self._seq:08d}.base", (self.values, self.maps))
-            self._files = [entry]
-        else:
-            records: list[tuple[str, str, str, str, Any]] = []
-            for ns, keys in sorted(self._dirty_v.items()):
-                records.extend(("v", ns, key, "", self.get(ns, key)) for key in sorted(keys))
-            for ns, refs in sorted(self._dirty_m.items()):
-                records.extend(
-                    ("m", ns, key, field, self.map_get(ns, key, field))
-                    for key, field in sorted(refs)
-                )
-            self._files.append(write_file(directory, f"{PREFIX}{self._seq:08d}.delta", records))
-        fsync_dir(directory)
+        manifest = self._log.write(directory, lambda: (self.values, self.maps), self._changes)
         self._dirty_v, self._dirty_m = {}, {}
-        return {"backend": self.name, "seq": self._seq, "files": list(self._files)}
+        return {"backend": self.name, **manifest}
+
+    def _changes(self) -> list[tuple[str, str, str, str, Any]]:
+        records: list[tuple[str, str, str, str, Any]] = []
+        for ns, keys in sorted(self._dirty_v.items()):
+            records.extend(("v", ns, key, "", self.get(ns, key)) for key in sorted(keys))
+        for ns, refs in sorted(self._dirty_m.items()):
+            records.extend(
+                ("m", ns, key, field, self.map_get(ns, key, field)) for key, field in sorted(refs)
+            )
+        return records
 
     def committed(
         self, directory: Path, manifest: dict[str, Any], previous: dict[str, Any] | None = None
     ) -> None:
-        keep = {str(f["name"]) for m in (manifest, previous) if m for f in m.get("files", ())}
-        for path in directory.glob(PREFIX + "*"):
-            if path.name not in keep:
-                path.unlink(missing_ok=True)
+        self._log.committed(directory, manifest, previous)
 
     def restore(self, directory: Path, manifest: dict[str, Any]) -> None:
-        files: list[dict[str, Any]] = list(manifest["files"])
-        self.values, self.maps = read_file(directory, files[0])
-        for entry in files[1:]:
-            for kind, ns, key, field, now in read_file(directory, entry):
+        (self.values, self.maps), deltas = self._log.read(directory, manifest)
+        for records in deltas:
+            for kind, ns, key, field, now in records:
                 if kind == "v":
                     if now is None:
                         self.values.get(ns, {}).pop(key, None)
@@ -185,8 +173,6 @@ class MemoryBackend:
                     if expiry != NEVER:
                         _index(self._exp_m, expiry, ns, (key, field))
         self._dirty_v, self._dirty_m = {}, {}
-        self._seq = int(manifest["seq"])
-        self._files = files
 
     def close(self) -> None:
         return None
