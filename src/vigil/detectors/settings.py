@@ -413,6 +413,10 @@ class RequestRiskSettings:
     #: logit added when the order was never reported delivered (a lost parcel is an honest,
     #: common reason for a dear refund without return)
     undelivered_weight: float = -4.0
+    #: logit added when the return was received, its items matched and not empty, before the
+    #: request: the goods are back, so the refund pays for something returned (a dear item
+    #: bought by a young account and returned intact is an ordinary return)
+    returned_matched_weight: float = -3.0
     #: an account that signed up at most this long before the request is young; logit added
     young_account_ms: int = 45 * DAY_MS
     young_account_weight: float = 3.5

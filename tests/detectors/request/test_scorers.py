@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from vigil.detectors.base import Signal
 from vigil.detectors.request import score_request
 from vigil.detectors.request.parcel import (
     REASON_AWAY,
@@ -294,6 +295,35 @@ def test_an_account_that_orders_at_once_after_signing_up_adds_to_a_young_one() -
     b = profile_finding(req, later, S.request_risk)
     assert a is not None and REASON_FRESH_ORDER in a.reasons
     assert b is not None and REASON_FRESH_ORDER not in b.reasons and b.score < a.score
+
+
+def test_goods_received_and_matched_before_the_request_pull_it_down() -> None:
+    """A dear laptop bought right after sign-up and returned intact is an ordinary return
+    (the simulator's high-value-return trap): the refund pays for goods that are back. The
+    same request after an empty box stays held."""
+
+    def after_receipt(**receipt: object) -> Signal | None:
+        f = Events()
+        t = T0 + 10 * DAY
+        facts = _facts(
+            f.signup(CID, T0 - 12 * HOUR),
+            *_ordered(f),
+            _label(t, "wh-reno", "89506"),
+            _scan(t + DAY, 2_650, "94107"),
+            f.receipt("rt-201", OID, t + 4 * DAY, weight_g=2_650, **receipt),  # type: ignore[arg-type]
+        )
+        return profile_finding(
+            _request(t + 4 * DAY + HOUR, policy="on_receipt"), facts, S.request_risk
+        )
+
+    intact = after_receipt()
+    empty = after_receipt(
+        items_matched=False,
+        condition="empty",
+    )
+    assert empty is not None and REASON_YOUNG in empty.reasons and empty.score >= 0.5
+    assert intact is None or intact.score < 0.5
+    assert intact is None or "received and its items matched" in intact.explanation
 
 
 def test_a_customer_labelled_fraud_is_held_whatever_the_amount() -> None:

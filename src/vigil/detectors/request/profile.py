@@ -38,6 +38,8 @@ REASON_REPEAT = "same_agent_refunded_customer_before"
 REASON_OVER_REFUND = "refunds_exceed_order_total"
 REASON_AGENT_FLAGGED = "agent_flagged_against_peers"
 #: return reasons that mean nothing is sent back
+#: receipt conditions that mean the goods did not come back
+_BAD = frozenset({"empty", "wrong_item"})
 NOT_RECEIVED_REASONS = frozenset({"item_not_received", "not_received", "inr", "dna"})
 
 
@@ -75,6 +77,10 @@ def profile_finding(
         logit += s.no_parcel_weight
         reasons.append(REASON_NO_PARCEL)
         notes.append("nothing sent back")
+    received = parcel.received if parcel is not None else None
+    if received is not None and received[0] <= t and received[1] and received[2] not in _BAD:
+        logit += s.returned_matched_weight
+        notes.append("the return was received and its items matched")
     if order is not None and order.placed_ms is not None:
         if order.delivered_ms is None or order.delivered_ms > t:
             if not in_view:
