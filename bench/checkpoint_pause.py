@@ -2,7 +2,8 @@
 
 One command: ``python bench/checkpoint_pause.py --data EVENTS.jsonl [--every N] [--json]``
 (without ``--data`` it simulates 1M events first). It runs ``vigil run`` semantics over the
-file with a checkpoint every ``N`` events (default 200,000), times every checkpoint (the
+file with a checkpoint every ``N`` events (default 200,000; taken at the first batch end, about
+4 MiB of input, after each N), times every checkpoint (the
 whole pause: outputs flushed, state backend, request facts, snapshot written), then, on the
 final state, times taking each part whole. Beside it, in the same run, the baseline: the
 request-time facts pickled whole, struct by struct, as every checkpoint kept them before
@@ -30,6 +31,8 @@ def main() -> None:
     parser.add_argument("--state-backend", default="memory", choices=("memory", "rocksdb"))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    if args.data is not None and not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file (a simulator's events.jsonl)")
 
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource

@@ -2,6 +2,7 @@
 
     python bench/state_scale.py [--customers N] [--backend memory|rocksdb] [--changed K]
                                 [--checkpoints C] [--json]
+    python bench/state_scale.py --pipeline [--customers N] [--backend ...] [--every E] [--json]
 
 In one child process (so peak RSS is this workload's alone): N customers are written through
 the stage contract (``vigil.state.keyed``), each with a value (sign-up, country, order and
@@ -14,9 +15,14 @@ the same state as the runtime's snapshot held it before ADR 0004 (the whole stat
 The figure to read is the pause of a checkpoint after K changes against those two: it should
 follow K, not N.
 
-This measures the state layer with a customer-shaped workload. The issue's full figure
-(10 million customers through the whole pipeline) waits for every detector to be on stages
-(docs/adr/0004-keyed-state.md, "Where it stands").
+With ``--pipeline``, the same question through the whole pipeline: a file is generated with
+N customers, each signing up, logging in, placing an order (device, IP, address, card) that
+is delivered, one in ten asking for and getting a refund (about 4.2 events a customer, in
+event-time order), and ``vigil run`` semantics (every detector, request-time decisions, no
+analytics sink) run over it in a child process, checkpointing every ``--every`` events; the
+child's peak RSS and every checkpoint's pause are reported, with the state backend's part.
+What stays in the heap whatever the backend (``fraud_ring``'s graph, the request-time
+facts, the dedup ids) is what the RocksDB figure shows.
 """
 
 from __future__ import annotations
@@ -127,6 +133,187 @@ def child(customers: int, backend_name: str, changed: int, checkpoints: int) -> 
     }
 
 
+def write_customers(path: Path, customers: int) -> int:
+    """``customers`` customers' events, in event-time order, as JSON lines; how many."""
+    import heapq
+
+    from vigil.events.codec import encode_one
+    from vigil.events.schemas import (
+        CustomerLogin,
+        CustomerSignup,
+        LineItem,
+        OrderPlaced,
+        RefundIssued,
+        RefundRequested,
+        ShipmentDelivered,
+    )
+
+    rng = random.Random(7)
+    step = 60_000 * 60 * 24 * 90 // max(1, customers)  # sign-ups spread over 90 days
+    countries = ("US", "GB", "DE", "FR", "CA", "ES", "IT", "NL")
+
+    def stream(kind: str, offset_ms: int, every: int = 1):
+        for i in range(0, customers, every):
+            yield T0 + i * step + offset_ms, i, kind
+
+    def event(kind: str, t: int, i: int):  # type: ignore[no-untyped-def]
+        cid, oid = f"c-{i:016x}", f"o-{i:014x}"
+        dev, ip = f"dv-{i:012x}", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        country = countries[i % len(countries)]
+        if kind == "signup":
+            return CustomerSignup(
+                event_id=f"su-{i:x}",
+                event_time_ms=t,
+                customer_id=cid,
+                email_hash=f"em-{i:x}",
+                country=country,
+                device_id=dev,
+                ip=ip,
+            )
+        if kind == "login":
+            return CustomerLogin(
+                event_id=f"li-{i:x}",
+                event_time_ms=t,
+                customer_id=cid,
+                device_id=dev,
+                ip=ip,
+                country=country,
+                success=True,
+            )
+        price = 2_000 + (i * 7919) % 150_000
+        if kind == "order":
+            item = LineItem(
+                sku=f"sku-{i % 5000}",
+                category="electronics",
+                price_cents=price,
+                weight_g=500 + i % 3000,
+            )
+            return OrderPlaced(
+                event_id=f"op-{i:x}",
+                event_time_ms=t,
+                order_id=oid,
+                customer_id=cid,
+                items=[item],
+                total_cents=price,
+                shipping_address_hash=f"ad-{i:x}",
+                payment_fingerprint=f"pf-{i:x}",
+                device_id=dev,
+                ip=ip,
+                country=country,
+            )
+        if kind == "delivered":
+            return ShipmentDelivered(
+                event_id=f"sd-{i:x}", event_time_ms=t, order_id=oid, customer_id=cid, carrier="ups"
+            )
+        refund = {
+            "event_id": f"rq-{i:x}",
+            "event_time_ms": t,
+            "refund_id": f"rf-{i:x}",
+            "order_id": oid,
+            "customer_id": cid,
+            "amount_cents": price,
+            "method": "original_payment",
+            "issued_by": "system",
+            "policy": "returnless",
+        }
+        if kind == "request":
+            return RefundRequested(**refund, channel="self_service")
+        return RefundIssued(**{**refund, "event_id": f"ri-{i:x}", "event_time_ms": t + 1_000})
+
+    day = 86_400_000
+    streams = [
+        stream("signup", 0), stream("login", 60_000), stream("order", 300_000),
+        stream("delivered", 2 * day), stream("request", 5 * day, 10), stream("issued", 5 * day, 10),
+    ]  # fmt: skip
+    n = 0
+    with open(path, "wb") as fh:
+        for t, i, kind in heapq.merge(*streams):
+            fh.write(encode_one(event(kind, t, i)) + b"\n")
+            n += 1
+    del rng
+    return n
+
+
+def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object]:
+    from vigil.detectors.registry import default_detectors
+    from vigil.ingest.sources import FileSource
+    from vigil.runtime import checkpoint
+    from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
+
+    with tempfile.TemporaryDirectory(prefix="vigil-state-scale-") as tmp:
+        settings = RuntimeSettings(
+            analytics=False, checkpoint_every_events=every, state_backend=backend_name
+        )
+        rt = EmbeddedRuntime(
+            default_detectors(), Path(tmp) / "out", settings, checkpoint_dir=Path(tmp) / "ckpt"
+        )
+        pauses: list[float] = []
+        backend_ms: list[float] = []
+        inner, inner_state = rt._checkpoint, rt.state.checkpoint
+
+        def timed(*a: object, **kw: object) -> None:
+            t0 = time.perf_counter()
+            inner(*a, **kw)  # type: ignore[arg-type]
+            pauses.append((time.perf_counter() - t0) * 1000)
+
+        def timed_state(*a: object, **kw: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return inner_state(*a, **kw)  # type: ignore[arg-type]
+            finally:
+                backend_ms.append((time.perf_counter() - t0) * 1000)
+
+        rt._checkpoint = timed  # type: ignore[method-assign]
+        rt.state.checkpoint = timed_state  # type: ignore[method-assign]
+        started = time.perf_counter()
+        stats = rt.run(FileSource(Path(path)))
+        seconds = time.perf_counter() - started
+        ckpt_bytes = sum(p.stat().st_size for p in (Path(tmp) / "ckpt").rglob("*") if p.is_file())
+        del checkpoint
+    ordered = sorted(pauses)
+    return {
+        "events": stats.lines,
+        "events_per_second": round(stats.lines / seconds),
+        "checkpoints": len(pauses),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "checkpoint_pause_p50_ms": round(statistics.median(pauses), 1),
+        "checkpoint_pause_p99_ms": round(
+            ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1
+        ),
+        "state_backend_p50_ms": round(statistics.median(backend_ms), 1),
+        "checkpoint_bytes": ckpt_bytes,
+    }
+
+
+def main_pipeline(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="vigil-state-scale-in-") as tmp:
+        path = Path(tmp) / "events.jsonl"
+        if not args.json:
+            print(f"writing {args.customers:,} customers' events ...", file=sys.stderr)
+        n = write_customers(path, args.customers)
+        if not args.json:
+            print(f"{n:,} events; running the pipeline on {args.backend} ...", file=sys.stderr)
+        cmd = [
+            sys.executable, __file__, "--child-pipeline", str(path), "--backend", args.backend,
+            "--every", str(args.every),
+        ]  # fmt: skip
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    r = {"customers": args.customers, "backend": args.backend, **json.loads(out)}
+    if args.json:
+        print(json.dumps(r))
+        return
+    print(f"customers              {r['customers']:,} ({r['backend']}), {r['events']:,} events")
+    print(f"throughput             {r['events_per_second']:,} events/s (all detectors, no sink)")
+    print(f"peak RSS               {r['peak_rss_bytes'] / 2**30:.2f} GiB "
+          f"({r['peak_rss_bytes'] / r['customers']:,.0f} bytes a customer)")  # fmt: skip
+    print(
+        f"checkpoint pause       p50 {r['checkpoint_pause_p50_ms']} ms, p99 "
+        f"{r['checkpoint_pause_p99_ms']} ms over {r['checkpoints']} checkpoints "
+        f"(state backend p50 {r['state_backend_p50_ms']} ms); "
+        f"{r['checkpoint_bytes'] / 2**20:.0f} MiB on disk at the end"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
@@ -134,8 +321,21 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=10_000, help="keys changed per checkpoint")
     ap.add_argument("--checkpoints", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--pipeline", action="store_true", help="the customers' events through the whole pipeline"
+    )
+    ap.add_argument(
+        "--every", type=int, default=500_000, help="--pipeline: checkpoint every N events"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child-pipeline", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_pipeline:
+        print(json.dumps(child_pipeline(args.child_pipeline, args.backend, args.every)))
+        return
+    if args.pipeline:
+        main_pipeline(args)
+        return
     if args.child:
         print(json.dumps(child(args.customers, args.backend, args.changed, args.checkpoints)))
         return

@@ -201,3 +201,20 @@ def test_a_damaged_facts_file_is_refused_by_name(stream: Path, tmp_path: Path) -
     _flip(files[-1])
     with pytest.raises(InputError, match=rf"{files[-1].name} is damaged"):
         _run(stream, out, ckpt)
+
+
+def test_a_resume_on_another_state_backend_names_the_setting(
+    stream: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, ckpt = _interrupted(stream, tmp_path)
+    with pytest.raises(CheckpointError, match=r"state_backend: 'memory' then, 'rocksdb' now"):
+        _run(stream, out, ckpt, backend="rocksdb")
+
+
+def test_a_fresh_rocksdb_run_warns_of_nothing(
+    stream: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The RocksDB backend's working database is not a leftover of an earlier run."""
+    with caplog.at_level(logging.WARNING):
+        _run(stream, tmp_path / "out", tmp_path / "ckpt", stop_after=2, backend="rocksdb")
+    assert not [r for r in caplog.records if "no checkpoint" in r.getMessage()]

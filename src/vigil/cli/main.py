@@ -548,6 +548,11 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
                 else "without --checkpoint-dir a new run starts from the beginning"
             )
         )
+    if stats.resumed_from_line is not None:
+        stderr.print(
+            f"resumed from the checkpoint at line {stats.resumed_from_line:,} (the counts "
+            "below include the lines before it, read by the run that wrote it)"
+        )
     stderr.print(
         f"read {s['events_read']:,} events: {s['processed']:,} processed, "
         f"{s['dead_lettered']:,} dead-lettered "

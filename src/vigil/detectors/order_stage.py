@@ -8,10 +8,10 @@ each detector's part of the order (``OrderPart``): its refunds on the order, its
 what it does when they fire. A part reaches the parcels through the stage, and its own
 handles, under the one order key: nothing reads another order.
 
-Each detector still builds its own ``OrdersStage`` with its one part, so it runs alone
-(tests, ``vigil run`` with one detector). ``share_stages`` (the registry calls it) merges the
-pipelines that hold stages of the same name into one, merging those stages: one order stage
-with every part, one route stage answering every detector's model.
+Each detector still builds its own ``OrdersStage`` with its one part, so it also runs
+alone (``build_detector``, the detectors' own tests). ``share_stages`` (the registry calls
+it) merges the pipelines that hold stages of the same name into one, merging those stages:
+one order stage with every part, one route stage answering every detector's model.
 """
 
 from __future__ import annotations

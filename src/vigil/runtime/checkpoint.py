@@ -230,6 +230,29 @@ def _check(
             )
 
 
+def _named_difference(was: str, now: str) -> str | None:
+    """``setting: X then, Y now`` for the first runtime setting (the JSON head of a settings
+    fingerprint) that differs; None when the heads are not settings or do not differ. The
+    state backend is left out of the head when it is the default, memory."""
+    try:
+        a, b = msgspec.json.decode(was), msgspec.json.decode(now)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    for d in (a, b):
+        d.setdefault("state_backend", "memory")
+    for key in sorted(a.keys() | b.keys()):
+        x, y = a.get(key), b.get(key)
+        if x == y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):  # one level down: the setting itself
+            sub = next(k for k in sorted(x.keys() | y.keys()) if x.get(k) != y.get(k))
+            key, x, y = f"{key}.{sub}", x.get(sub), y.get(sub)
+        return f"{key}: {x!r} then, {y!r} now"
+    return None
+
+
 def _without_thresholds(fingerprint: str) -> str:
     """A settings fingerprint written before the decision thresholds could change at a resume
     (they were part of it then), as it is written now; any other fingerprint unchanged."""
@@ -246,6 +269,9 @@ def _without_thresholds(fingerprint: str) -> str:
 
 def _difference(was: str, now: str) -> str:
     """The first differing setting of two fingerprints, not two screenfuls of settings."""
+    named = _named_difference(was.partition("|")[0], now.partition("|")[0])
+    if named is not None:
+        return named
     parts_was = re.split(r"[|,]\s*", was)
     parts_now = re.split(r"[|,]\s*", now)
     for a, b in zip(parts_was, parts_now, strict=False):

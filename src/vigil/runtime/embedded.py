@@ -54,6 +54,7 @@ from vigil.runtime import checkpoint
 from vigil.runtime.outputs import JsonlSink
 from vigil.runtime.stats import RunStats
 from vigil.state.keyed import StateBackend, open_backend
+from vigil.state.keyed.backend import LIVE_DIR
 from vigil.state.timers import TimerQueue
 from vigil.state.windows import Window, WindowStore
 
@@ -400,7 +401,12 @@ class EmbeddedRuntime:
 
     def _warn_if_started_before(self, directory: Path) -> None:
         """No checkpoint, yet an earlier run left state or outputs: say what happens now."""
-        leftovers = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+        # the RocksDB backend's working database is not something an earlier run left
+        leftovers = (
+            sorted(p.name for p in directory.iterdir() if p.name != LIVE_DIR)
+            if directory.is_dir()
+            else []
+        )
         outputs = [
             name
             for name in ("alerts.jsonl", "decisions.jsonl", "dead_letter.jsonl")
@@ -920,6 +926,8 @@ class EmbeddedRuntime:
             input_tail = checkpoint.input_tail_digest(self._input_path, input_offset)
         except OSError as exc:
             raise CheckpointError(_output_failure(self.checkpoint_dir, exc)) from exc
+        # counted in the snapshot's own stats, so a resume reports every checkpoint written
+        self.stats.checkpoints += 1
         checkpoint.save(
             self.checkpoint_dir,
             meta,
@@ -957,7 +965,6 @@ class EmbeddedRuntime:
         self._last_manifest = state_manifest
         self.facts.committed(self.checkpoint_dir, facts_manifest, self._last_facts_manifest)
         self._last_facts_manifest = facts_manifest
-        self.stats.checkpoints += 1
 
     def _restore(self, payload: dict[str, Any]) -> int:
         self.keyed_state = payload["keyed_state"]

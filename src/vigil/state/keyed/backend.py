@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from vigil.errors import ConfigError
 
 BackendName = Literal["memory", "rocksdb"]
+#: the RocksDB backend's working database, beside the checkpoints (not a checkpoint: it is
+#: rebuilt from the checkpoint at every start)
+LIVE_DIR: Final = "state-live"
 BACKENDS: tuple[BackendName, ...] = ("memory", "rocksdb")
 
 

@@ -11,6 +11,11 @@ from typing import Any
 
 from vigil.errors import InputError
 
+_START_OVER = (
+    "use a new --checkpoint-dir or remove this one to start over (the outputs are written "
+    "again from the start of the input)"
+)
+
 
 def write_file(directory: Path, name: str, payload: Any) -> dict[str, Any]:
     """Pickle ``payload`` to ``directory/name`` durably; its manifest entry."""
@@ -36,12 +41,12 @@ def read_file(directory: Path, entry: dict[str, Any]) -> Any:
         data = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputError(
-            f"state checkpoint file {path} is missing: the checkpoint cannot be restored"
+            f"checkpoint file {path} is missing: the checkpoint cannot be restored; {_START_OVER}"
         ) from exc
     if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise InputError(
-            f"state checkpoint file {path} is damaged (its checksum does not match the "
-            "manifest): the checkpoint cannot be restored"
+            f"checkpoint file {path} is damaged (its checksum does not match the manifest): "
+            f"the checkpoint cannot be restored; {_START_OVER}"
         )
     return pickle.loads(data)
 

@@ -26,6 +26,7 @@ from typing import Any, Final, cast
 import rocksdict
 
 from vigil.errors import InputError
+from vigil.state.keyed.backend import LIVE_DIR
 from vigil.state.keyed.files import fsync_dir
 from vigil.state.keyed.spec import NEVER
 
@@ -60,7 +61,7 @@ class RocksBackend:
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = Path(work_dir)
-        self.live = self.work_dir / "state-live"
+        self.live = self.work_dir / LIVE_DIR
         self._changed = 0
         self._seq = 0
         self.db = self._open(fresh=True)
