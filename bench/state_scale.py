@@ -269,6 +269,14 @@ def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object
         stats = rt.run(FileSource(Path(path)))
         seconds = time.perf_counter() - started
         ckpt_bytes = sum(p.stat().st_size for p in (Path(tmp) / "ckpt").rglob("*") if p.is_file())
+        # what the heap holds whatever the backend, by its pickled size (where the memory goes)
+        held = {
+            "fraud_ring graph and maps": rt.keyed_state,
+            "request-time facts": rt.facts.tables,
+            "dedup ids": (rt._seen_new, rt._seen_old),
+            "decisions": rt.decisions.state(),
+        }
+        held_mb = {k: round(len(pickle.dumps(v, protocol=5)) / 1e6, 1) for k, v in held.items()}
         del checkpoint
     ordered = sorted(pauses)
     return {
@@ -282,6 +290,7 @@ def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object
         ),
         "state_backend_p50_ms": round(statistics.median(backend_ms), 1),
         "checkpoint_bytes": ckpt_bytes,
+        "heap_parts_pickled_mb": held_mb,
     }
 
 
@@ -312,6 +321,8 @@ def main_pipeline(args: argparse.Namespace) -> None:
         f"(state backend p50 {r['state_backend_p50_ms']} ms); "
         f"{r['checkpoint_bytes'] / 2**20:.0f} MiB on disk at the end"
     )
+    parts = ", ".join(f"{k} {v} MB" for k, v in r["heap_parts_pickled_mb"].items())
+    print(f"held in the heap       (pickled) {parts}")
 
 
 def main() -> None:
