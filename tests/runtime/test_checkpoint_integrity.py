@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from vigil.detectors.registry import default_detectors
-from vigil.errors import CheckpointError, InputError
+from vigil.errors import CheckpointError
 from vigil.ingest.sources import FileSource
 from vigil.runtime import checkpoint
 from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
@@ -192,14 +192,41 @@ def test_a_full_disk_at_a_checkpoint_is_one_clear_error_and_a_rerun_resumes(
     assert _outputs(out) == reference
 
 
-def test_a_damaged_facts_file_is_refused_by_name(stream: Path, tmp_path: Path) -> None:
-    """The request-time facts keep their own checkpoint files (a base and deltas of the
-    entries changed, beside the state backend's): damage to one is named, never resumed."""
+@pytest.mark.parametrize("prefix", ["facts-", "state-mem-"])
+def test_a_damaged_newest_state_file_gives_way_to_the_previous_checkpoint(
+    stream: Path,
+    reference: dict[str, bytes],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    prefix: str,
+) -> None:
+    """The request-time facts and the in-memory state backend keep their own checkpoint
+    files (a base and deltas of what changed). The newest file (a delta, or a new base) is the
+    newest checkpoint's alone: damaged, the previous checkpoint is resumed, as for a damaged
+    snapshot, and the outputs come out the same."""
+    out, ckpt = _interrupted(stream, tmp_path)
+    files = sorted(ckpt.glob(prefix + "*"))
+    assert len(files) > 1
+    _flip(files[-1])
+    with caplog.at_level(logging.WARNING):
+        stats = _run(stream, out, ckpt)
+    assert not stats.stopped_early
+    assert _outputs(out) == reference
+    assert any(
+        files[-1].name in r.getMessage() and "previous checkpoint" in r.getMessage()
+        for r in caplog.records
+    )
+    assert (ckpt / checkpoint.DAMAGED_FILE).exists()
+
+
+def test_when_both_checkpoints_facts_are_damaged_the_resume_is_refused_by_name(
+    stream: Path, tmp_path: Path
+) -> None:
     out, ckpt = _interrupted(stream, tmp_path)
     files = sorted(ckpt.glob("facts-*"))
-    assert any(f.suffix == ".delta" for f in files)  # checkpoints after the first add deltas
-    _flip(files[-1])
-    with pytest.raises(InputError, match=rf"{files[-1].name} is damaged"):
+    for f in files:
+        _flip(f)
+    with pytest.raises(CheckpointError, match=r"can be restored: .* is damaged.*previous one"):
         _run(stream, out, ckpt)
 
 

@@ -186,6 +186,32 @@ def load(
     )
 
 
+def fall_back(
+    directory: Path, expected: CheckpointMeta, input_path: Path | None, problem: str
+) -> dict[str, Any]:
+    """The previous checkpoint's payload, when the newest one's own files (state, facts) turned
+    out damaged or missing (``problem``): the newest is moved aside, as a damaged snapshot is,
+    and the previous one (whose files the last checkpoint kept) is resumed, with a warning."""
+    path, previous = directory / CHECKPOINT_FILE, directory / PREVIOUS_FILE
+    if not previous.exists():
+        raise CheckpointError(f"{problem}; there is no previous checkpoint to fall back to")
+    try:
+        raw_meta, payload = read_snapshot(previous)
+    except _Unreadable as exc:
+        raise CheckpointError(f"{problem}; and {previous.name}: {exc}") from exc
+    meta = msgspec.convert(raw_meta, CheckpointMeta)
+    _check(previous, meta, expected, input_path)
+    if path.exists():
+        os.replace(path, directory / DAMAGED_FILE)
+    _log.warning(
+        "checkpoint %s cannot be used (%s): resuming from the previous checkpoint, %s; what "
+        "came after it is processed again",
+        path, problem, previous.name,
+    )  # fmt: skip
+    assert isinstance(payload, dict)
+    return payload
+
+
 class _Unreadable(CheckpointError):
     pass
 

@@ -33,7 +33,13 @@ from vigil.detectors.base import Alert, Detector, Signal
 from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
-from vigil.errors import RESUME_AFTER_FULL_DISK, CheckpointError, ConfigError, write_failure
+from vigil.errors import (
+    RESUME_AFTER_FULL_DISK,
+    CheckpointError,
+    ConfigError,
+    InputError,
+    write_failure,
+)
 from vigil.events.codec import MAX_RECORD_BYTES, DecodeFailure, decode_one, decode_strict
 from vigil.events.codec import encode_one as encode_event
 from vigil.events.schemas import (
@@ -338,7 +344,20 @@ class EmbeddedRuntime:
         digests: dict[str, str] = {}
         self._input_path = source.path if isinstance(source, FileSource) else None
         if restored is not None:
-            offset = self._restore(restored)
+            try:
+                offset = self._restore(restored)
+            except InputError as exc:  # one of its state or facts files is damaged or missing
+                assert self.checkpoint_dir is not None
+                restored = checkpoint.fall_back(
+                    self.checkpoint_dir, meta, self._input_path, str(exc)
+                )
+                try:
+                    offset = self._restore(restored)
+                except InputError as again:
+                    raise CheckpointError(
+                        f"no checkpoint in {str(self.checkpoint_dir)!r} can be restored: {exc}; "
+                        f"and the previous one: {again}"
+                    ) from again
             checkpoint.verify_input(self._input_path, offset, restored.get("input_tail"))
             positions = restored["outputs"]
             digests = restored.get("output_digests", {})
