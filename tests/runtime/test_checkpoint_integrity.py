@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,17 @@ def test_a_fresh_rocksdb_run_warns_of_nothing(
     with caplog.at_level(logging.WARNING):
         _run(stream, tmp_path / "out", tmp_path / "ckpt", stop_after=2, backend="rocksdb")
     assert not [r for r in caplog.records if "no checkpoint" in r.getMessage()]
+
+
+def test_a_missing_newest_rocksdb_checkpoint_gives_way_to_the_previous(
+    stream: Path, reference: dict[str, bytes], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, ckpt = _interrupted(stream, tmp_path, "rocksdb")
+    folders = sorted(p for p in ckpt.glob("state-rocks-*") if p.is_dir())
+    assert len(folders) == 2  # the newest checkpoint's and the previous one's
+    shutil.rmtree(folders[-1])
+    with caplog.at_level(logging.WARNING):
+        stats = _run(stream, out, ckpt, backend="rocksdb")
+    assert not stats.stopped_early
+    assert _outputs(out) == reference
+    assert any("previous checkpoint" in r.getMessage() for r in caplog.records)
