@@ -74,9 +74,11 @@ class RuleEventStage:
         )
 
     def key_of(self, event: Any) -> str | None:
-        if isinstance(event, RuleHistoryAnswered):
-            return event.asker
-        return event.event_id  # type: ignore[no-any-return]
+        tp = type(event)
+        if tp is RuleHistoryAnswered:
+            return event.asker  # type: ignore[no-any-return]
+        # most events concern no rule: not even bound to their key
+        return event.event_id if tp in self.rules.plans else None
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
         if type(event) is RuleHistoryAnswered:
