@@ -84,6 +84,7 @@ def test_registry_order_and_names() -> None:
     ]
     shared = [s.name for s in dets[0].stages]  # type: ignore[attr-defined]
     assert shared.count("orders") == 1 and shared.count("routes") == 1
+    assert shared.count("signups") == 1
     assert NAMES == [
         "refund_without_return",
         "empty_box",

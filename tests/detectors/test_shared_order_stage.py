@@ -39,6 +39,7 @@ def test_share_stages_keeps_one_order_and_one_route_stage() -> None:
     assert isinstance(shared, SharedPipeline)
     names = [s.name for s in shared.stages]
     assert names.count("orders") == 1 and names.count("routes") == 1
+    assert names.count("signups") == 1
     orders = next(s for s in shared.stages if s.name == "orders")
     assert [p.prefix for p in orders.settings.parts] == ["refund", "agent"]  # type: ignore[attr-defined]
     # the shared pipeline's settings name both detectors (the checkpoint fingerprint)

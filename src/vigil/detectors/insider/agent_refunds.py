@@ -36,7 +36,8 @@ As stages (docs/adr/0004-keyed-state.md), at a window's judgement time T:
 3. ``agent_refund_agents`` (key: agent; timers in phase 1, after the orders'): the roster,
    the windows and the history; at T it reports the agent's window to its team
    (``AgentWindowClosed``) and asks the customers' stages about the refunds it might list;
-4. ``agent_refund_signups`` (key: customer): was the account young at the refund?
+4. ``signups`` (key: customer; shared with ``refund_without_return``, ``signup_stage``):
+   was the account young at the refund?
 5. ``agent_refund_teams`` (key: team; timers in phase 2, after the agents'): compares the
    agents of the team (``peer_judgement``).
 
@@ -63,8 +64,8 @@ from vigil.detectors.insider.peer_judgement import (
 from vigil.detectors.order_facts import TransitModel, return_status
 from vigil.detectors.order_stage import OrdersStage
 from vigil.detectors.route_transit import RouteTransitStage
-from vigil.detectors.sequences._common import record_signup
 from vigil.detectors.settings import AgentRefundsSettings
+from vigil.detectors.signup_stage import SignupsStage
 from vigil.events.derived import (
     AgentRefundValue,
     AgentWindowClosed,
@@ -72,7 +73,7 @@ from vigil.events.derived import (
     RefundCustomerAge,
     TransitAsked,
 )
-from vigil.events.schemas import AgentRostered, CustomerSignup, RefundIssued
+from vigil.events.schemas import AgentRostered, RefundIssued
 from vigil.state.keyed.pipeline import StagePipeline
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
@@ -284,32 +285,24 @@ class AgentRefundAgentsStage(_Stage):
         return out
 
 
-class AgentRefundSignupsStage(_Stage):
-    name: ClassVar[str] = "agent_refund_signups"
-    reads: ClassVar[frozenset[str]] = frozenset({"customer_signup", "refund_customer_age"})
-    key: ClassVar[KeyKind] = "customer"
+class AgentRefundSignupPart:
+    """This detector's question to the shared sign-up stage (``signup_stage``): was the
+    customer of a refund the agent's alert may list young at the refund?"""
 
-    def state(self) -> Sequence[StateSpec]:
-        # (earliest sign-up, basis), kept the detector's retention
-        return (ValueSpec("signup", ttl_ms=self.settings.retention_ms),)
+    reads: frozenset[str] = frozenset({"refund_customer_age"})
+
+    def __init__(self, settings: AgentRefundsSettings) -> None:
+        self.settings = settings
+
+    @property
+    def ttl_ms(self) -> int:
+        return self.settings.retention_ms
 
     def key_of(self, event: Any) -> str | None:
-        if type(event) is RefundCustomerAge:
-            return event.customer_id if event.step == "customer" else None
-        if not self.settings.list_pattern_refunds_only:
-            return None
-        return event.customer_id  # type: ignore[no-any-return]
+        return event.customer_id if event.step == "customer" else None
 
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        handle = ctx.value("signup")
-        if type(event) is CustomerSignup:
-            record_signup(handle, event.event_time_ms)
-            return ()
-        found = handle.get()
-        young = is_young(
-            found[0] if found is not None else None, event.refund_ms,
-            self.settings.young_account_ms,
-        )  # fmt: skip
+    def answer(self, event: Any, signup_ms: int | None) -> Sequence[Output]:
+        young = is_young(signup_ms, event.refund_ms, self.settings.young_account_ms)
         return (
             RefundCustomerAge(
                 event_time_ms=event.event_time_ms, step="team", team=event.team,
@@ -381,7 +374,7 @@ def agent_refund_stages(settings: AgentRefundsSettings) -> list[Any]:
         OrdersStage((AgentRefundOrderPart(settings),)),
         RouteTransitStage(AgentRefundTransit(), _ASK),
         AgentRefundAgentsStage(settings),
-        AgentRefundSignupsStage(settings),
+        SignupsStage((AgentRefundSignupPart(settings),)),
         AgentRefundTeamsStage(settings),
     ]
 

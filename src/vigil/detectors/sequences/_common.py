@@ -155,17 +155,6 @@ def note_signup(ctx: Context, namespace: str, customer_id: str, t: int, retentio
         signups[customer_id] = t
 
 
-def record_signup(handle: Any, t: int) -> None:
-    """A stage's sign-up value ``(earliest sign-up, basis)`` once a sign-up at ``t`` is known
-    (``handle``: its ``ValueHandle``, bound to the customer). Its time-to-live counts from the
-    first sign-up seen (``basis``), as the day-bucketed sweeps it replaces did."""
-    found = handle.get()
-    if found is None:
-        handle.set((t, t), at_ms=t)
-    elif t < found[0]:
-        handle.set((t, found[1]), at_ms=found[1])
-
-
 def is_young(signup_ms: int | None, at_ms: int, young_ms: int) -> bool:
     """Did the account sign up at most ``young_ms`` before ``at_ms``? (unknown: no, it is older
     than the stream)"""

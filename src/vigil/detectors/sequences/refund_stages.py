@@ -12,7 +12,8 @@ pair and the issuer's typical amount. As stages (docs/adr/0004-keyed-state.md):
 2. ``routes`` (key: route; shared too): the learned transit times; answers
    ``TransitAnswered`` with this detector's transit settings, and the order's part judges
    again at the due time if that is later.
-3. ``refund_signups`` (key: customer): was the account young at the refund?
+3. ``signups`` (key: customer; shared with ``agent_refunds``, ``signup_stage``): was the
+   account young at the refund?
 4. ``refund_pairs`` (key: agent|customer): had this agent refunded this customer before?
 5. ``refund_issuers`` (key: issuer, "agent" or "system"): the typical refund without return
    of the issuer, and the score (``refund_without_return._score``).
@@ -37,13 +38,12 @@ from vigil.detectors.route_transit import RouteTransitStage, copy_hist
 from vigil.detectors.sequences._common import (
     AmountBaseline,
     is_young,
-    record_signup,
     refund_facts,
 )
 from vigil.detectors.settings import RefundWithoutReturnSettings
+from vigil.detectors.signup_stage import SignupsStage
 from vigil.events.derived import TransitAsked, UnreturnedRefund
 from vigil.events.schemas import (
-    CustomerSignup,
     RefundIssued,
 )
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
@@ -162,32 +162,27 @@ class RefundOrderPart:
         )
 
 
-class RefundSignupsStage(_Stage):
-    name: ClassVar[str] = "refund_signups"
-    reads: ClassVar[frozenset[str]] = frozenset({"customer_signup", "unreturned_refund"})
-    key: ClassVar[KeyKind] = "customer"
+class RefundSignupPart:
+    """This detector's question to the shared sign-up stage (``signup_stage``): was the
+    account of an unreturned refund young at the refund?"""
 
-    def state(self) -> Sequence[StateSpec]:
-        # (earliest sign-up, basis), kept while the account is young and, as the sweeps
-        # this replaces did, at least the detector's retention
-        s = self.settings
-        return (ValueSpec("signup", ttl_ms=max(s.young_account_ms, s.retention_ms)),)
+    reads: frozenset[str] = frozenset({"unreturned_refund"})
+
+    def __init__(self, settings: RefundWithoutReturnSettings) -> None:
+        self.settings = settings
+
+    @property
+    def ttl_ms(self) -> int:
+        # kept while the account is young and, as the sweeps this replaces did, at least the
+        # detector's retention
+        return max(self.settings.young_account_ms, self.settings.retention_ms)
 
     def key_of(self, event: Any) -> str | None:
-        if type(event) is UnreturnedRefund:
-            return event.facts[2] if event.step == "customer" else None
-        return event.customer_id  # type: ignore[no-any-return]
+        return event.facts[2] if event.step == "customer" else None
 
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        handle = ctx.value("signup")
-        if type(event) is CustomerSignup:
-            record_signup(handle, event.event_time_ms)
-            return ()
-        found = handle.get()
+    def answer(self, event: Any, signup_ms: int | None) -> Sequence[Output]:
         facts = event.facts
-        young = is_young(
-            found[0] if found is not None else None, facts[8], self.settings.young_account_ms
-        )
+        young = is_young(signup_ms, facts[8], self.settings.young_account_ms)
         return (_next(event, "pair" if facts[6] else "issuer", young=young),)
 
 
@@ -303,7 +298,7 @@ def refund_stages(settings: RefundWithoutReturnSettings) -> list[Any]:
     return [
         OrdersStage((RefundOrderPart(settings),)),
         RouteTransitStage(settings, _PURPOSE),
-        RefundSignupsStage(settings),
+        SignupsStage((RefundSignupPart(settings),)),
         RefundPairsStage(settings),
         RefundIssuersStage(settings),
     ]
