@@ -56,6 +56,7 @@ from vigil.state.keyed.files import DeltaLog
 
 __all__ = [
     "FACTS_FILE",
+    "GOODS_NOT_BACK",
     "KINDS",
     "AgentFacts",
     "AmountFacts",
@@ -67,6 +68,7 @@ __all__ = [
     "RefundFacts",
     "RequestFacts",
     "SessionFacts",
+    "goods_back",
 ]
 
 DAY_MS: Final = 86_400_000
@@ -110,6 +112,20 @@ class ParcelFacts(msgspec.Struct, array_like=True, gc=False, kw_only=True):
     scan_destinations: list[tuple[int, str]] = []
     #: (time_ms, items_matched, condition, weight_g) of the first receipt
     received: tuple[int, bool, str, int] | None = None
+
+    def receipt_by(self, t: int) -> tuple[int, bool, str, int] | None:
+        """The first receipt, if the warehouse had it at ``t``."""
+        r = self.received
+        return r if r is not None and r[0] <= t else None
+
+
+#: receipt conditions that mean the goods did not come back
+GOODS_NOT_BACK: Final = frozenset({"empty", "wrong_item"})
+
+
+def goods_back(receipt: tuple[int, bool, str, int] | None) -> bool:
+    """The receipt says the goods came back: the items matched and the box was not empty."""
+    return receipt is not None and receipt[1] and receipt[2] not in GOODS_NOT_BACK
 
 
 class OrderFacts(_Fact, kw_only=True):

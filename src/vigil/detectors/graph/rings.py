@@ -62,6 +62,7 @@ from vigil.events.schemas import (
     ReturnReceived,
     ShipmentDelivered,
 )
+from vigil.features.facts import GOODS_NOT_BACK
 
 REASON_LINKED = "linked_accounts"
 REASON_COUNTRIES = "many_countries"
@@ -74,7 +75,6 @@ _GRAPH = "graph"
 _REFUNDS = "refunds"  # customer id -> [last refund ms, [RefundFacts, ...]]
 _ORDERS = "orders"  # order facts (first delivery, first scan or receipt)
 _RECEIPTS = "receipts"  # order id -> receipt ms (negative: the items did not match)
-_BAD_CONDITIONS = frozenset({"empty", "wrong_item"})
 #: "a|<anchor>" -> [alerts, accounts, cents at risk, score]; "c|<cid>" -> anchor
 _RINGS = "rings"
 _JUDGE = "judge|"
@@ -179,7 +179,7 @@ class FraudRingDetector(BaseDetector):
         elif type(event) is ReturnReceived:
             record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
             receipts = ctx.keyed(_RECEIPTS)
-            good = event.items_matched and event.condition not in _BAD_CONDITIONS
+            good = event.items_matched and event.condition not in GOODS_NOT_BACK
             old = receipts.get(event.order_id)
             # the earliest receipt decides; a mismatching one is kept as a negative time
             if old is None or t < abs(old):

@@ -23,7 +23,7 @@ from vigil.detectors.return_centres import ReturnCentre, ReturnCentres
 from vigil.detectors.sequences._common import logistic
 from vigil.detectors.settings import ParcelCheckSettings
 from vigil.events.schemas import RefundRequested
-from vigil.features.facts import OrderFacts, RequestFacts
+from vigil.features.facts import OrderFacts, RequestFacts, goods_back
 
 DETECTOR = "empty_box"
 REASON_LIGHT_SCAN = "first_scan_weight_below_expected"
@@ -57,9 +57,9 @@ def parcel_finding(
     logit = _BIAS
     reasons: list[str] = []
     notes: list[str] = []
-    received = parcel.received if parcel.received and parcel.received[0] <= t else None
+    received = parcel.receipt_by(t)
     if received is not None:
-        if received[1] and received[2] not in ("empty", "wrong_item"):
+        if goods_back(received):
             return None  # inspected and matched: whatever the route looked like, it arrived
         logit += 2 * s.label_elsewhere_logit
         reasons.append(REASON_RECEIPT_MISMATCH)

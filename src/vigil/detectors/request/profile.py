@@ -22,7 +22,7 @@ from vigil.detectors.request._signal import money, request_signal
 from vigil.detectors.sequences._common import logistic
 from vigil.detectors.settings import RequestRiskSettings
 from vigil.events.schemas import RefundRequested
-from vigil.features.facts import ParcelFacts, RequestFacts
+from vigil.features.facts import ParcelFacts, RequestFacts, goods_back
 
 REQUEST_RISK = "request_risk"
 REASON_MANUAL_OVERRIDE = "manual_override"
@@ -38,8 +38,6 @@ REASON_REPEAT = "same_agent_refunded_customer_before"
 REASON_OVER_REFUND = "refunds_exceed_order_total"
 REASON_AGENT_FLAGGED = "agent_flagged_against_peers"
 #: return reasons that mean nothing is sent back
-#: receipt conditions that mean the goods did not come back
-_BAD = frozenset({"empty", "wrong_item"})
 NOT_RECEIVED_REASONS = frozenset({"item_not_received", "not_received", "inr", "dna"})
 
 
@@ -77,8 +75,7 @@ def profile_finding(
         logit += s.no_parcel_weight
         reasons.append(REASON_NO_PARCEL)
         notes.append("nothing sent back")
-    received = parcel.received if parcel is not None else None
-    if received is not None and received[0] <= t and received[1] and received[2] not in _BAD:
+    if parcel is not None and goods_back(parcel.receipt_by(t)):
         logit += s.returned_matched_weight
         notes.append("the return was received and its items matched")
     if order is not None and order.placed_ms is not None:

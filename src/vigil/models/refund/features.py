@@ -38,6 +38,7 @@ from vigil.events.schemas import (
     ReturnRequested,
     ShipmentDelivered,
 )
+from vigil.features.facts import GOODS_NOT_BACK
 from vigil.models.refund.anomaly import ColdStartScorer
 from vigil.models.words import (
     NAN,
@@ -380,7 +381,7 @@ class RefundFeatureTracker(BaseDetector):
             if o is not None:
                 o[5] = _min_time(o[5], t)
                 if isinstance(event, ReturnReceived):
-                    if not event.items_matched or event.condition in ("empty", "wrong_item"):
+                    if not event.items_matched or event.condition in GOODS_NOT_BACK:
                         o[6] = _min_time(o[6], t)
                 elif isinstance(event, CarrierScan) and (o[7] is None or t < o[7]):
                     o[7], o[8] = t, event.weight_g
