@@ -148,11 +148,15 @@ def _write(tmp: Path, data: bytes) -> None:
 
 
 def load(
-    directory: Path, expected: CheckpointMeta, input_path: Path | None = None
+    directory: Path,
+    expected: CheckpointMeta,
+    input_path: Path | None = None,
+    newest_unusable: str | None = None,
 ) -> dict[str, Any] | None:
     """The saved payload, None if there is no checkpoint yet; raises if it belongs elsewhere.
 
-    A newest checkpoint that cannot be read (damaged, cut short) gives way to the previous
+    A newest checkpoint that cannot be read (damaged, cut short), or whose own state files
+    turned out damaged or missing (``newest_unusable`` says how), gives way to the previous
     one, with a warning; if that fails too, the error names both."""
     path = directory / CHECKPOINT_FILE
     previous = directory / PREVIOUS_FILE
@@ -162,6 +166,9 @@ def load(
     for candidate in (path, previous):
         if not candidate.exists():
             problems.append(f"{candidate.name} is missing")
+            continue
+        if candidate == path and newest_unusable is not None:
+            problems.append(f"{candidate.name}: {newest_unusable}")
             continue
         try:
             raw_meta, payload = read_snapshot(candidate)
@@ -184,32 +191,6 @@ def load(
         f"no checkpoint in {str(directory)!r} can be read ({'; '.join(problems)}); remove the "
         "directory (and the outputs) to start over"
     )
-
-
-def fall_back(
-    directory: Path, expected: CheckpointMeta, input_path: Path | None, problem: str
-) -> dict[str, Any]:
-    """The previous checkpoint's payload, when the newest one's own files (state, facts) turned
-    out damaged or missing (``problem``): the newest is moved aside, as a damaged snapshot is,
-    and the previous one (whose files the last checkpoint kept) is resumed, with a warning."""
-    path, previous = directory / CHECKPOINT_FILE, directory / PREVIOUS_FILE
-    if not previous.exists():
-        raise CheckpointError(f"{problem}; there is no previous checkpoint to fall back to")
-    try:
-        raw_meta, payload = read_snapshot(previous)
-    except _Unreadable as exc:
-        raise CheckpointError(f"{problem}; and {previous.name}: {exc}") from exc
-    meta = msgspec.convert(raw_meta, CheckpointMeta)
-    _check(previous, meta, expected, input_path)
-    if path.exists():
-        os.replace(path, directory / DAMAGED_FILE)
-    _log.warning(
-        "checkpoint %s cannot be used (%s): resuming from the previous checkpoint, %s; what "
-        "came after it is processed again",
-        path, problem, previous.name,
-    )  # fmt: skip
-    assert isinstance(payload, dict)
-    return payload
 
 
 class _Unreadable(CheckpointError):

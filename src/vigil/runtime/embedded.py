@@ -348,9 +348,10 @@ class EmbeddedRuntime:
                 offset = self._restore(restored)
             except InputError as exc:  # one of its state or facts files is damaged or missing
                 assert self.checkpoint_dir is not None
-                restored = checkpoint.fall_back(
-                    self.checkpoint_dir, meta, self._input_path, str(exc)
+                restored = checkpoint.load(
+                    self.checkpoint_dir, meta, self._input_path, newest_unusable=str(exc)
                 )
+                assert restored is not None
                 try:
                     offset = self._restore(restored)
                 except InputError as again:
