@@ -286,6 +286,7 @@ class RequestFacts:
         self.track_dirty = track_dirty
         #: changes are tracked for publishing or for ``checkpoint`` (an API's copy does neither)
         self._track = track_dirty or checkpointed
+        self._checkpointed = checkpointed
         self.dirty: set[tuple[str, str]] = set()
         #: changed (or pruned) since the last checkpoint and already taken off ``dirty`` by
         #: ``dirty_lines``
@@ -665,7 +666,7 @@ class RequestFacts:
             old = [k for k, v in table.items() if v.last_ms < horizon]
             for k in old:
                 del table[k]
-            if self._track:
+            if self._checkpointed:
                 self._unsaved.update((kind, k) for k in old)
             dropped += len(old)
         return dropped
@@ -677,7 +678,8 @@ class RequestFacts:
     def dirty_lines(self) -> Iterator[bytes]:
         """One JSON line per entry changed since the last call: ``[kind, id, fact]``."""
         dirty, self.dirty = self.dirty, set()
-        self._unsaved |= dirty
+        if self._checkpointed:  # the next checkpoint still has to write them
+            self._unsaved |= dirty
         tables = self.tables
         for kind, key in sorted(dirty):
             entry = tables[kind].get(key)
