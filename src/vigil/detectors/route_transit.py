@@ -21,6 +21,7 @@ are the same code as ``order_facts.TransitHistogram``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -139,23 +140,18 @@ class RouteTransitStage:
     reads: ClassVar[frozenset[str]] = frozenset({"parcel_received", "transit_asked"})
     key: ClassVar[KeyKind] = "route"
 
-    def __init__(self, settings: TransitSettings, purpose: str = "refund") -> None:
-        self.settings = RouteModels(((purpose, settings),))
+    def __init__(self, settings: TransitSettings, purposes: tuple[str, ...]) -> None:
+        """Answer the questions of these ``purposes`` with ``settings``."""
+        self.settings = RouteModels(tuple((p, settings) for p in purposes))
 
     def merged(self, other: RouteTransitStage) -> RouteTransitStage:
         """One stage answering the questions of both (``share_stages``)."""
         mine, theirs = dict(self.settings.models), dict(other.settings.models)
         if any(mine[p] != theirs[p] for p in mine.keys() & theirs.keys()):
             raise ValueError("route stages ask with different settings for one purpose")
-        out = type(self)(self.settings.models[0][1])
+        out = copy.copy(self)
         out.settings = RouteModels(tuple({**mine, **theirs}.items()))
         return out
-
-    def _model(self, purpose: str) -> TransitModel:
-        models = self.settings.models
-        if len(models) == 1:
-            return transit_model(models[0][1])
-        return transit_model(dict(models)[purpose])
 
     def state(self) -> Sequence[StateSpec]:
         return (ValueSpec("transit", ttl_ms=None),)  # TransitHistogram
@@ -174,7 +170,7 @@ class RouteTransitStage:
             handle.set(state)
             return ()
         if type(event) is TransitAsked:
-            model = self._model(event.purpose)
+            model = transit_model(dict(self.settings.models)[event.purpose])
             transit, known = model.prior_ms, False
             if state is not None:
                 state = copy_hist(state)

@@ -372,7 +372,7 @@ def agent_refund_stages(settings: AgentRefundsSettings) -> list[Any]:
     """The five stages, in the order a window's judgement goes through them."""
     return [
         OrdersStage((AgentRefundOrderPart(settings),)),
-        RouteTransitStage(AgentRefundTransit(), _ASK),
+        RouteTransitStage(AgentRefundTransit(), (_ASK,)),
         AgentRefundAgentsStage(settings),
         SignupsStage((AgentRefundSignupPart(settings),)),
         AgentRefundTeamsStage(settings),

@@ -299,7 +299,7 @@ class EmptyBoxRoutesStage(RouteTransitStage):
 
 def empty_box_stages(settings: EmptyBoxSettings) -> list[Any]:
     """The order stage and its route stage."""
-    return [EmptyBoxOrdersStage(settings), EmptyBoxRoutesStage(settings)]
+    return [EmptyBoxOrdersStage(settings), EmptyBoxRoutesStage(settings, (_ASK_DUE, _ASK_KNOWN))]
 
 
 class EmptyBoxDetector(StagePipeline):

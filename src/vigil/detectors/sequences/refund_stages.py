@@ -297,7 +297,7 @@ def refund_stages(settings: RefundWithoutReturnSettings) -> list[Any]:
     """The five stages, in the order a refund goes through them."""
     return [
         OrdersStage((RefundOrderPart(settings),)),
-        RouteTransitStage(settings, _PURPOSE),
+        RouteTransitStage(settings, (_PURPOSE,)),
         SignupsStage((RefundSignupPart(settings),)),
         RefundPairsStage(settings),
         RefundIssuersStage(settings),
