@@ -91,12 +91,7 @@ class RuleEventStage:
         if plan.sources or plan.lookups:
             out.extend(_records(plan, event, t, ctx.horizon_ms))
         if plan.immediate:
-            env = Env({}, event, t)
-            for rule in plan.immediate:
-                if rule.predicate(env) is True:
-                    sig = _signal(rule, event, t)
-                    if sig is not None:
-                        out.append(sig)
+            out.extend(_matches(plan.immediate, Env({}, event, t), t))
         if plan.delayed:
             pending = ctx.map("pending")
             for offset, rules in plan.delayed:
@@ -111,15 +106,16 @@ class RuleEventStage:
         if found is None:
             return ()
         idents, event = found
+        rules = self._still_there(idents)
         by_key: dict[str, list[str]] = {}
-        for rule in self._still_there(idents):
+        for rule in rules:
             for ns, field in rule.reads:
                 k = getattr(event, field)
                 if k is not None:
                     by_key.setdefault(f"{field}={k}", []).append(ns)
         if not by_key:
             pending.remove(name)
-            return self._evaluate(idents, event, {}, fired_at_ms)
+            return _matches(rules, Env({}, event, event.event_time_ms), fired_at_ms - 1)
         ctx.map("answers").put(name, (len(by_key), ()))
         asker = ctx.key
         assert asker is not None
@@ -150,7 +146,8 @@ class RuleEventStage:
         pending = ctx.map("pending")
         idents, event = pending.get(answer.timer)
         pending.remove(answer.timer)
-        return self._evaluate(idents, event, dict(got), ctx.now_ms)
+        env = Env(dict(got), event, event.event_time_ms)
+        return _matches(self._still_there(idents), env, ctx.now_ms - 1)
 
     def _still_there(self, idents: tuple[tuple[str, str], ...]) -> list[CompiledRule]:
         """The pending rules that still exist with the same expression (a reload since they
@@ -163,21 +160,18 @@ class RuleEventStage:
                 out.append(rule)
         return out
 
-    def _evaluate(
-        self,
-        idents: tuple[tuple[str, str], ...],
-        event: EventBase,
-        state: dict[str, Entries],
-        fired_at_ms: int,
-    ) -> list[Output]:
-        env = Env(state, event, event.event_time_ms)
-        out: list[Output] = []
-        for rule in self._still_there(idents):
-            if rule.predicate(env) is True:
-                sig = _signal(rule, event, fired_at_ms - 1)
-                if sig is not None:
-                    out.append(sig)
-        return out
+
+def _matches(rules: Sequence[CompiledRule], env: Env, t_alert: int) -> list[Output]:
+    """The findings of the ``rules`` whose expression is true in ``env`` (alert time
+    ``t_alert``: the event's for a rule read on it, the timer's less 1 ms for one that
+    waited)."""
+    out: list[Output] = []
+    for rule in rules:
+        if rule.predicate(env) is True:
+            sig = _signal(rule, env.event, t_alert)
+            if sig is not None:
+                out.append(sig)
+    return out
 
 
 def _records(plan: Any, event: EventBase, t: int, watermark_ms: int) -> list[Output]:
