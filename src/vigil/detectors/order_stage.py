@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from vigil.detectors.route_transit import PARCEL_EVENTS, PARCEL_TIMER, ParcelKeeping
 from vigil.state.keyed.spec import StateSpec, ValueSpec
-from vigil.state.keyed.stage import KeyKind, Output, StageContext
+from vigil.state.keyed.stage import KeyKind, Output, StageContext, type_name
 
 __all__ = ["OrderPart", "OrderParts", "OrdersStage"]
 
@@ -99,7 +99,7 @@ class OrdersStage(ParcelKeeping):
         return event.order_id  # type: ignore[no-any-return]
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        tag = type(event).__struct_config__.tag
+        tag = type_name(event)
         if tag in PARCEL_EVENTS:
             self.note_parcel(event, ctx)
         out: list[Output] = []

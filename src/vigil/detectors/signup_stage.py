@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 from vigil.events.schemas import CustomerSignup
 from vigil.state.keyed.spec import StateSpec, ValueSpec
-from vigil.state.keyed.stage import KeyKind, Output, StageContext
+from vigil.state.keyed.stage import KeyKind, Output, StageContext, type_name
 
 __all__ = ["SignupPart", "SignupParts", "SignupsStage"]
 
@@ -87,7 +87,7 @@ class SignupsStage:
     def key_of(self, event: Any) -> str | None:
         if type(event) is CustomerSignup:
             return event.customer_id
-        tag = type(event).__struct_config__.tag
+        tag = type_name(event)
         for part in self.settings.parts:
             if tag in part.reads:
                 return part.key_of(event)
@@ -99,7 +99,7 @@ class SignupsStage:
             record_signup(handle, event.event_time_ms)
             return ()
         found = handle.get()
-        tag = type(event).__struct_config__.tag
+        tag = type_name(event)
         for part in self.settings.parts:
             if tag in part.reads:
                 return part.answer(event, found[0] if found is not None else None)
