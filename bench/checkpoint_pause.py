@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _timing import time_calls  # run as a script: this directory is on sys.path
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -53,21 +55,14 @@ def main() -> None:
             default_detectors(), Path(tmp) / "out", settings, checkpoint_dir=Path(tmp) / "ckpt"
         )
         pauses: list[float] = []
-        inner = rt._checkpoint
-
-        def timed(*a: Any, **kw: Any) -> None:
-            t0 = time.perf_counter()
-            inner(*a, **kw)
-            pauses.append((time.perf_counter() - t0) * 1000)
-
-        rt._checkpoint = timed  # type: ignore[method-assign]
+        time_calls(rt, "_checkpoint", pauses)
         backend_ms: list[float] = []
         snapshot_ms: list[float] = []
-        _time_calls(rt.state, "checkpoint", backend_ms)
-        _time_calls(checkpoint, "save", snapshot_ms)
+        time_calls(rt.state, "checkpoint", backend_ms)
+        time_calls(checkpoint, "save", snapshot_ms)
         facts_ms: list[float] = []
         if hasattr(rt.facts, "checkpoint"):  # (a checkout from before the facts had files)
-            _time_calls(rt.facts, "checkpoint", facts_ms)
+            time_calls(rt.facts, "checkpoint", facts_ms)
         stats = rt.run(FileSource(Path(data)))
         parts: dict[str, Any] = {
             "keyed_state (fraud_ring, global maps)": lambda: rt.keyed_state,
@@ -107,19 +102,6 @@ def main() -> None:
         f"request facts taken whole: {costs['request facts (whole)'][0]:.0f} ms encoded, against "
         f"{baseline[0]:.0f} ms pickled struct by struct in this run ({ratio:.0f}x)"
     )
-
-
-def _time_calls(owner: Any, attr: str, into: list[float]) -> None:
-    inner = getattr(owner, attr)
-
-    def timed(*a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return inner(*a, **kw)
-        finally:
-            into.append((time.perf_counter() - t0) * 1000)
-
-    setattr(owner, attr, timed)
 
 
 def _pickle_ms(get: Any) -> tuple[float, float]:

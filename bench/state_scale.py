@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import time_calls  # run as a script: this directory is on sys.path
+
 DAY_MS = 86_400_000
 T0 = 1_767_225_600_000
 
@@ -148,7 +150,6 @@ def write_customers(path: Path, customers: int) -> int:
         ShipmentDelivered,
     )
 
-    rng = random.Random(7)
     step = 60_000 * 60 * 24 * 90 // max(1, customers)  # sign-ups spread over 90 days
     countries = ("US", "GB", "DE", "FR", "CA", "ES", "IT", "NL")
 
@@ -230,14 +231,12 @@ def write_customers(path: Path, customers: int) -> int:
         for t, i, kind in heapq.merge(*streams):
             fh.write(encode_one(event(kind, t, i)) + b"\n")
             n += 1
-    del rng
     return n
 
 
 def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object]:
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource
-    from vigil.runtime import checkpoint
     from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 
     with tempfile.TemporaryDirectory(prefix="vigil-state-scale-") as tmp:
@@ -249,22 +248,8 @@ def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object
         )
         pauses: list[float] = []
         backend_ms: list[float] = []
-        inner, inner_state = rt._checkpoint, rt.state.checkpoint
-
-        def timed(*a: object, **kw: object) -> None:
-            t0 = time.perf_counter()
-            inner(*a, **kw)  # type: ignore[arg-type]
-            pauses.append((time.perf_counter() - t0) * 1000)
-
-        def timed_state(*a: object, **kw: object) -> object:
-            t0 = time.perf_counter()
-            try:
-                return inner_state(*a, **kw)  # type: ignore[arg-type]
-            finally:
-                backend_ms.append((time.perf_counter() - t0) * 1000)
-
-        rt._checkpoint = timed  # type: ignore[method-assign]
-        rt.state.checkpoint = timed_state  # type: ignore[method-assign]
+        time_calls(rt, "_checkpoint", pauses)
+        time_calls(rt.state, "checkpoint", backend_ms)
         started = time.perf_counter()
         stats = rt.run(FileSource(Path(path)))
         seconds = time.perf_counter() - started
@@ -277,7 +262,6 @@ def child_pipeline(path: str, backend_name: str, every: int) -> dict[str, object
             "decisions": rt.decisions.state(),
         }
         held_mb = {k: round(len(pickle.dumps(v, protocol=5)) / 1e6, 1) for k, v in held.items()}
-        del checkpoint
     ordered = sorted(pauses)
     return {
         "events": stats.lines,
