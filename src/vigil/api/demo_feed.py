@@ -20,12 +20,12 @@ import argparse
 import http.client
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from vigil.api.poster import Poster, wait_for_server
 from vigil.sim import SimConfig, simulate
 
 _decode = msgspec.json.decode
@@ -103,7 +103,7 @@ def feed(
     stream = {"seed": seed, "events": n_events}
     lap, line = _resume_at(position, stream)
     posted = 0
-    with _Poster(url, api_key) as client:
+    with Poster(url, api_key) as client:
         while laps is None or lap < laps:
             lines = first if lap == 0 else lap_lines(sim.events_path, lap, shift_ms)
             next_at = time.monotonic()
@@ -123,7 +123,7 @@ def feed(
 POSITION_FILE = "feed-position.json"
 
 
-def _post_in_order(client: _Poster, chunk: list[bytes]) -> None:
+def _post_in_order(client: Poster, chunk: list[bytes]) -> None:
     """Post a chunk's events, and ask ``decide`` about each request where it stands."""
     pending: list[bytes] = []
     for raw in chunk:
@@ -156,38 +156,6 @@ def _keep_position(position: Path, where: dict[str, int]) -> None:
     tmp.replace(position)
 
 
-class _Poster:
-    """POSTs over one keep-alive connection (the standard library: no client dependency)."""
-
-    def __init__(self, url: str, api_key: str) -> None:
-        parts = urllib.parse.urlsplit(url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
-        self.api_key = api_key
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-
-    def post(self, path: str, body: bytes, content_type: str) -> int:
-        headers = {"X-API-Key": self.api_key, "Content-Type": content_type}
-        for attempt in range(2):
-            try:
-                self.conn.request("POST", path, body=body, headers=headers)
-                resp = self.conn.getresponse()
-                resp.read()
-                return resp.status
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-                if attempt:
-                    raise
-        return 0
-
-    def __enter__(self) -> _Poster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
-
-
 def _time_of(raw: bytes) -> int | None:
     try:
         t = _decode(raw).get("event_time_ms")
@@ -206,17 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--laps", type=int, default=None)
     args = p.parse_args(argv)
     api_key = sys.stdin.readline().strip()  # never on the command line (ps shows it)
-    # wait for the server to come up
-    parts = urllib.parse.urlsplit(args.url)
-    for _ in range(300):
-        try:
-            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=1)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            conn.close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_server(args.url)
     feed(args.url, api_key, args.work_dir, args.rate, args.seed, args.events, args.laps)
 
 

@@ -31,6 +31,7 @@ from vigil.runtime.embedded import RuntimeSettings
 from vigil.runtime.stats import RunStats
 
 if TYPE_CHECKING:
+    from vigil.cli.kafka_run import KafkaRunOptions
     from vigil.detectors.return_centres import ReturnCentres
 
 
@@ -90,8 +91,9 @@ def simulate(
     "--input",
     "input_path",
     required=True,
-    metavar="FILE",
-    help="JSON Lines file to read, or - for standard input.",
+    metavar="FILE|URL",
+    help="JSON Lines file to read, - for standard input, or Kafka topics as "
+    "kafka://HOST:PORT/TOPIC[,TOPIC] (one event per record; docs/kafka.md).",
 )
 @click.option(
     "--out",
@@ -99,6 +101,41 @@ def simulate(
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
     help="Directory for alerts.jsonl, dead_letter.jsonl, stats.json, analytics.duckdb.",
+)
+@click.option(
+    "--group",
+    default="vigil",
+    show_default=True,
+    help="Kafka input: the consumer group the checkpoint's offsets are committed to.",
+)
+@click.option(
+    "--kafka-start",
+    type=click.Choice(["committed", "earliest", "latest"]),
+    default="committed",
+    show_default=True,
+    help="Kafka input with no checkpoint to resume from: start at the group's committed "
+    "offsets (the beginning where it has none), the beginning, or the end.",
+)
+@click.option(
+    "--kafka-option",
+    "kafka_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A librdkafka setting for every Kafka client (security.protocol=SSL, ...); repeatable.",
+)
+@click.option(
+    "--alerts-topic",
+    default=None,
+    metavar="TOPIC|URL",
+    help="Also produce alerts.jsonl's records to this topic, exactly once, after each "
+    "checkpoint (brokers of a kafka:// --input, or kafka://HOST:PORT/TOPIC).",
+)
+@click.option(
+    "--decisions-topic",
+    default=None,
+    metavar="TOPIC|URL",
+    help="Also produce decisions.jsonl's records to this topic (as --alerts-topic), keyed "
+    "by refund id.",
 )
 @click.option(
     "--checkpoint-dir",
@@ -167,7 +204,7 @@ def simulate(
     "--idle-timeout",
     type=float,
     default=None,
-    help="With --follow: stop after S seconds without new lines.",
+    help="With --follow or a Kafka input: stop after S seconds without new records.",
 )
 @click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
 @click.option(
@@ -231,6 +268,11 @@ def simulate(
 def run(
     input_path: str,
     out_dir: Path,
+    group: str,
+    kafka_start: str,
+    kafka_options: tuple[str, ...],
+    alerts_topic: str | None,
+    decisions_topic: str | None,
     checkpoint_dir: Path | None,
     checkpoint_every: int,
     checkpoint_interval: float | None,
@@ -251,6 +293,15 @@ def run(
     return_centres_path: Path | None,
 ) -> None:
     """Run the detectors over an event stream and write alerts, dead letters and stats."""
+    from vigil.cli.kafka_run import kafka_run_options
+
+    kafka = kafka_run_options(
+        input_path, group, kafka_start, kafka_options, alerts_topic, decisions_topic
+    )
+    if kafka is not None and kafka.source is not None:
+        follow = True  # a topic has no end: outputs are published batch by batch
+        if checkpoint_interval is None and checkpoint_dir is not None:
+            checkpoint_interval = kafka.checkpoint_interval_s
     centres = None
     if return_centres_path is not None:
         from vigil.detectors.return_centres import load_return_centres
@@ -280,6 +331,7 @@ def run(
         model_dir,
         return_centres=centres,
         request_model_dir=request_model_dir,
+        kafka=kafka,
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
@@ -434,6 +486,7 @@ def run_pipeline(
     *,
     return_centres: ReturnCentres | None = None,
     request_model_dir: Path | None = None,
+    kafka: KafkaRunOptions | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -455,6 +508,7 @@ def run_pipeline(
             model_dir,
             return_centres,
             request_model_dir,
+            kafka,
         )
     finally:
         for sig, handler in previous.items():
@@ -473,6 +527,7 @@ def _run_source(
     model_dir: Path | None = None,
     return_centres: ReturnCentres | None = None,
     request_model_dir: Path | None = None,
+    kafka: KafkaRunOptions | None = None,
 ) -> RunStats:
     from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
@@ -482,7 +537,9 @@ def _run_source(
 
     source: LineSource
     total = 0
-    if input_path == "-":
+    if kafka is not None and kafka.source is not None:
+        source = kafka.open_source(idle_timeout, should_stop=lambda: stop["flag"])
+    elif input_path == "-":
         source = StdinSource()
     else:
         path = Path(input_path)
@@ -525,6 +582,7 @@ def _run_source(
         detector_settings=detector_settings,
         return_centres=return_centres,
         request_profile=request_profile,
+        publisher=None if kafka is None else kafka.open_outbox(out_dir),
     )
     if total and not follow:
         with Reporter("vigil run", total, "bytes") as rep:

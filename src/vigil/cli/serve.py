@@ -99,6 +99,26 @@ if TYPE_CHECKING:
     "server, not of the machine; for demos and benchmarks).",
 )
 @click.option("--demo", is_flag=True, help="Also feed a simulated stream at a steady rate.")
+@click.option(
+    "--kafka-input",
+    default=None,
+    metavar="URL",
+    help="Also feed the events of these Kafka topics (kafka://HOST:PORT/TOPIC[,TOPIC]) to "
+    "the API and its runtime, as if posted to /v1/events (docs/kafka.md).",
+)
+@click.option(
+    "--kafka-group",
+    default="vigil-serve",
+    show_default=True,
+    help="With --kafka-input: the consumer group whose committed offsets the feed goes on from.",
+)
+@click.option(
+    "--kafka-option",
+    "kafka_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --kafka-input: a librdkafka setting (repeatable).",
+)
 @click.option("--demo-rate", type=click.FloatRange(min=1.0), default=200.0, show_default=True)
 @click.option("--demo-seed", type=int, default=1, show_default=True)
 @click.option(
@@ -141,6 +161,9 @@ def serve(
     deny_threshold: float,
     no_fsync: bool,
     demo: bool,
+    kafka_input: str | None,
+    kafka_group: str,
+    kafka_options: tuple[str, ...],
     demo_rate: float,
     demo_seed: int,
     secure_cookies: bool,
@@ -156,6 +179,10 @@ def serve(
     from vigil.api.runtime import RuntimeCommand, RuntimeProcess
     from vigil.api.server import config as server_config
 
+    if kafka_input is not None:  # a bad address or option is said before anything starts
+        from vigil.kafka.config import parse_kafka_url, parse_options
+
+        parse_kafka_url(kafka_input, parse_options(kafka_options))
     state_dir.mkdir(parents=True, exist_ok=True)
     db = None
     if not no_cases:
@@ -199,7 +226,7 @@ def serve(
     for spec in api_keys:
         static.add_spec(spec)
     generated: str | None = None
-    if not api_keys or demo:
+    if not api_keys or demo or kafka_input:
         generated = _dev_key(static, state_dir / "dev-api-key")
     auth: Authenticator = static
     if db is not None:
@@ -261,6 +288,13 @@ def serve(
         feeder.stdin.write(generated.encode() + b"\n")
         feeder.stdin.close()
         stderr.print(f"demo: a simulated retailer posts {demo_rate:.0f} events/s")
+    kafka_feed: subprocess.Popen[bytes] | None = None
+    if kafka_input is not None:
+        assert generated is not None
+        kafka_feed = _start_kafka_feed(
+            url, generated, kafka_input, kafka_group, kafka_options, state_dir / "kafka-feed"
+        )
+        stderr.print(f"kafka: feeding {kafka_input} (group {kafka_group}) to the API")
     # SIGTERM is how a service manager stops a server. uvicorn shuts down gracefully on it,
     # then raises it again; with a handler here that is the normal end: children stopped,
     # exit 0
@@ -270,11 +304,27 @@ def serve(
     except KeyboardInterrupt:
         pass  # uvicorn has shut down; the children are stopped below
     finally:
-        if feeder is not None:
-            feeder.terminate()
-            feeder.wait(timeout=10)
+        for child in (feeder, kafka_feed):
+            if child is not None:
+                child.terminate()
+                child.wait(timeout=10)
         if db is not None:
             db.dispose()
+
+
+def _start_kafka_feed(
+    url: str, key: str, address: str, group: str, options: tuple[str, ...], work_dir: Path
+) -> subprocess.Popen[bytes]:
+    """``python -m vigil.api.kafka_feed``: the topics posted to the API (the key on stdin)."""
+    argv = [sys.executable, "-m", "vigil.api.kafka_feed", "--url", url, "--input", address,
+            "--group", group, "--work-dir", str(work_dir)]  # fmt: skip
+    for option in options:
+        argv += ["--kafka-option", option]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, env={**os.environ})
+    assert proc.stdin is not None
+    proc.stdin.write(key.encode() + b"\n")
+    proc.stdin.close()
+    return proc
 
 
 DEMO_USERS = (("demo-analyst", "analyst"), ("demo-lead", "lead"), ("demo-lead-2", "lead"))

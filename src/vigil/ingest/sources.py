@@ -21,18 +21,23 @@ from vigil.errors import InputError
 CHUNK_BYTES = 4 << 20
 
 
+#: where input stopped: a byte offset in a file, or the next offset per ``topic/partition``
+#: of a Kafka input (``vigil.kafka.source``)
+Position = int | dict[str, int]
+
+
 class Batch(NamedTuple):
-    """Complete lines (without ``\\n``) and the input offset just after the last one."""
+    """Complete lines (without ``\\n``) and the input position just after the last one."""
 
     lines: list[bytes]
-    end_offset: int
+    end_offset: Position
 
 
 class LineSource(Protocol):
     name: str
     resumable: bool
 
-    def batches(self, start_offset: int) -> Iterator[Batch]: ...
+    def batches(self, start_offset: Position) -> Iterator[Batch]: ...
 
 
 class FileSource:
@@ -62,7 +67,11 @@ class FileSource:
         #: control while nothing arrives (the runtime checkpoints what it published)
         self.idle_batches = idle_batches
 
-    def batches(self, start_offset: int) -> Iterator[Batch]:
+    def batches(self, start_offset: Position) -> Iterator[Batch]:
+        if not isinstance(start_offset, int):
+            raise InputError(
+                f"{self.name}: a file is resumed from a byte offset, not {start_offset!r}"
+            )
         with self.path.open("rb") as fh:
             fh.seek(start_offset)
             yield from _read_batches(
@@ -88,7 +97,7 @@ class StdinSource:
     resumable = False
     name = "<stdin>"
 
-    def batches(self, start_offset: int) -> Iterator[Batch]:
+    def batches(self, start_offset: Position) -> Iterator[Batch]:
         # read1: hand out what a pipe has now instead of waiting for a full chunk
         stdin = cast(io.BufferedReader, sys.stdin.buffer)
         yield from _read_batches(stdin.read1, 0, lambda _since: False, 1 << 16, True)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zlib import crc32
 
 import msgspec
@@ -55,7 +55,7 @@ from vigil.features.entity import EntityFeatures
 from vigil.features.facts import FACTS_FILE, FactsSettings, RequestFacts
 from vigil.ingest import event_time
 from vigil.ingest.dead_letter import DeadLetter, DeadReason
-from vigil.ingest.sources import FileSource, LineSource
+from vigil.ingest.sources import FileSource, LineSource, Position
 from vigil.runtime import checkpoint
 from vigil.runtime.outputs import JsonlSink
 from vigil.runtime.stats import RunStats
@@ -205,6 +205,18 @@ class _DetectorContext:
         self._cache.clear()
 
 
+class OutputPublisher(Protocol):
+    """Hands the durable outputs on after each checkpoint (``vigil.kafka.outbox``)."""
+
+    def start(self, saved: Any, resumed: bool) -> None: ...
+
+    def snapshot(self) -> Any: ...
+
+    def publish(self, positions: dict[str, int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class EmbeddedRuntime:
     """Runs detectors over one source into alerts, dead letters, analytics and stats."""
 
@@ -220,8 +232,12 @@ class EmbeddedRuntime:
         detector_settings: DetectorSettings | None = None,
         return_centres: ReturnCentres | None = None,
         request_profile: ProfileScorer | None = None,
+        publisher: OutputPublisher | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
+        #: produces the durable outputs elsewhere (Kafka topics) after each checkpoint
+        self.publisher = publisher
+        self._source: LineSource | None = None
         #: judges a request's profile in place of ``request_risk`` (the request model)
         self.request_profile = request_profile
         #: what the request-time scorers read (``vigil.decisions.request``)
@@ -309,7 +325,8 @@ class EmbeddedRuntime:
         meta = checkpoint.CheckpointMeta(
             format_version=checkpoint.FORMAT_VERSION,
             input_name=source.name,
-            input_fingerprint=checkpoint.input_fingerprint(
+            input_fingerprint=getattr(source, "fingerprint", None)
+            or checkpoint.input_fingerprint(
                 source.path if isinstance(source, FileSource) else None
             ),
             settings_fingerprint=self.settings.fingerprint()
@@ -339,7 +356,8 @@ class EmbeddedRuntime:
             )
         if restored is None and self.checkpoint_dir is not None:
             self._warn_if_started_before(self.checkpoint_dir)
-        offset = 0
+        self._source = source
+        offset: Position = 0
         positions: dict[str, int] | None = None
         digests: dict[str, str] = {}
         self._input_path = source.path if isinstance(source, FileSource) else None
@@ -359,7 +377,8 @@ class EmbeddedRuntime:
                         f"no checkpoint in {str(self.checkpoint_dir)!r} can be restored: {exc}; "
                         f"and the previous one: {again}"
                     ) from again
-            checkpoint.verify_input(self._input_path, offset, restored.get("input_tail"))
+            if isinstance(offset, int):  # a file: still holding what the checkpoint read
+                checkpoint.verify_input(self._input_path, offset, restored.get("input_tail"))
             positions = restored["outputs"]
             digests = restored.get("output_digests", {})
             self.stats.resumed_from_line = self.stats.lines
@@ -402,6 +421,12 @@ class EmbeddedRuntime:
         if self._facts_sink is not None and self._facts_sink.lost:
             _log.warning("%s lost its tail in a crash: publishing every fact again", FACTS_FILE)
             self.facts.mark_all_dirty()
+        if self.publisher is not None:
+            self.publisher.start(
+                None if restored is None else restored.get("outbox"), bool(restored)
+            )
+            if positions is not None:  # what the crashed run had not produced
+                self.publisher.publish(positions)
         gc_threshold = gc.get_threshold()
         # State holds millions of small containers; the default thresholds make the cyclic
         # collector rescan them every few thousand allocations (measured on 1M simulated
@@ -414,6 +439,11 @@ class EmbeddedRuntime:
             gc.set_threshold(*gc_threshold)
             if store is not None:
                 store.close()
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            if self.publisher is not None:
+                self.publisher.close()
             self.state.close()
             if self.checkpoint_dir is None:  # a database nobody can resume from
                 shutil.rmtree(self.out_dir / ".vigil-state", ignore_errors=True)
@@ -443,7 +473,7 @@ class EmbeddedRuntime:
                 self.out_dir,
             )
 
-    def _loop(self, source: LineSource, offset: int, meta: checkpoint.CheckpointMeta) -> None:
+    def _loop(self, source: LineSource, offset: Position, meta: checkpoint.CheckpointMeta) -> None:
         stats = self.stats
         started = time.perf_counter()
         every = self.settings.checkpoint_every_events
@@ -481,7 +511,8 @@ class EmbeddedRuntime:
             elif publish and lines:
                 self._publish(offset)
             if self.progress:
-                self.progress(stats, offset)
+                # a byte offset (a topic has no size to show progress against)
+                self.progress(stats, offset if isinstance(offset, int) else 0)
             if self.should_stop():
                 stats.stopped_early = True
                 break
@@ -857,7 +888,7 @@ class EmbeddedRuntime:
 
     # --- durability -----------------------------------------------------------------------
 
-    def _publish(self, input_offset: int) -> None:
+    def _publish(self, input_offset: Position) -> None:
         """Hand the batch's outputs to the files (not durably) and say how far input got.
 
         What is published after the last checkpoint may be lost in a machine crash or cut
@@ -884,13 +915,17 @@ class EmbeddedRuntime:
             for line in self.facts.dirty_lines():
                 sink.write_line(line)
 
-    def _write_progress(self, input_offset: int) -> None:
+    def _write_progress(self, input_offset: Position) -> None:
         path = self.out_dir / PROGRESS_FILE
         tmp = path.with_name(PROGRESS_FILE + ".tmp")
         tmp.write_bytes(
             msgspec.json.encode(
                 {
-                    "input_offset": input_offset,
+                    # a file's byte offset; for topics, lines read (and the offsets below)
+                    "input_offset": input_offset
+                    if isinstance(input_offset, int)
+                    else self.stats.lines,
+                    "input_positions": None if isinstance(input_offset, int) else input_offset,
                     "lines": self.stats.lines,
                     "published_at_ms": int(time.time() * 1000),
                     # what an operator watches (``vigil serve``'s /metrics and /healthz)
@@ -906,7 +941,7 @@ class EmbeddedRuntime:
         )
         tmp.replace(path)
 
-    def _checkpoint(self, meta: checkpoint.CheckpointMeta, input_offset: int) -> None:
+    def _checkpoint(self, meta: checkpoint.CheckpointMeta, input_offset: Position) -> None:
         """Make outputs durable, then snapshot everything that produced them."""
         self._flush_seq += 1
         if self._store is not None:
@@ -927,13 +962,18 @@ class EmbeddedRuntime:
         if self.checkpoint_dir is not None:
             digests = {name: sink.digest() for name, sink in sinks.items()}
             self._save(meta, input_offset, positions, digests)
+            committed = getattr(self._source, "committed", None)
+            if committed is not None:  # the source may tell its log (a consumer group)
+                committed(input_offset)
+        if self.publisher is not None:
+            self.publisher.publish(positions)
         if self.settings.publish_every_batch:
             self._write_progress(input_offset)
 
     def _save(
         self,
         meta: checkpoint.CheckpointMeta,
-        input_offset: int,
+        input_offset: Position,
         positions: dict[str, int],
         digests: dict[str, str],
     ) -> None:
@@ -943,7 +983,11 @@ class EmbeddedRuntime:
         try:
             state_manifest = self.state.checkpoint(self.checkpoint_dir)
             facts_manifest = self.facts.checkpoint(self.checkpoint_dir)
-            input_tail = checkpoint.input_tail_digest(self._input_path, input_offset)
+            input_tail = (
+                checkpoint.input_tail_digest(self._input_path, input_offset)
+                if isinstance(input_offset, int)
+                else None
+            )
         except OSError as exc:
             raise CheckpointError(_output_failure(self.checkpoint_dir, exc)) from exc
         # counted in the snapshot's own stats, so a resume reports every checkpoint written
@@ -977,6 +1021,7 @@ class EmbeddedRuntime:
                 "decision_policy": self.settings.thresholds(),
                 "stats": self.stats,
                 "state_manifest": state_manifest,
+                "outbox": None if self.publisher is None else self.publisher.snapshot(),
             },
         )
         # the state files of this checkpoint and the previous one stay: the previous is what a
@@ -986,7 +1031,7 @@ class EmbeddedRuntime:
         self.facts.committed(self.checkpoint_dir, facts_manifest, self._last_facts_manifest)
         self._last_facts_manifest = facts_manifest
 
-    def _restore(self, payload: dict[str, Any]) -> int:
+    def _restore(self, payload: dict[str, Any]) -> Position:
         self.keyed_state = payload["keyed_state"]
         manifest = payload.get("state_manifest")
         if manifest is not None:
@@ -1029,7 +1074,7 @@ class EmbeddedRuntime:
             ctx.forget_cache()
         self._recompute_next_due()
         offset = payload["input_offset"]
-        assert isinstance(offset, int)
+        assert isinstance(offset, int | dict)
         return offset
 
     def _finish(self) -> None:
