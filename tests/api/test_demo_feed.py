@@ -34,7 +34,7 @@ class Recorder:
 def test_a_restarted_feed_goes_on_from_where_it_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(demo_feed, "_Poster", Recorder)
+    monkeypatch.setattr(demo_feed, "Poster", Recorder)
     Recorder.posted = []
 
     def run(laps: int) -> list[str]:
