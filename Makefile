@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ASSETS := src/vigil/console/static/vendor/.lock-$(shell cksum < web/package-lock.json | cut -d' ' -f1)
 
-.PHONY: setup demo test lint bench clean browser postgres assets
+.PHONY: setup demo test lint bench clean browser postgres assets java
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,7 +25,7 @@ demo: $(STAMP) $(ASSETS)
 	$(VENV)/bin/vigil demo
 
 ## lint, type-check and run the whole test suite (the README's second command; CI runs it)
-test: $(STAMP) $(ASSETS) lint browser
+test: $(STAMP) $(ASSETS) lint browser java
 	url="$${VIGIL_TEST_PG_URL:-$$(bash scripts/ensure-postgres.sh)}" && [ -n "$$url" ] && \
 	  VIGIL_TEST_PG_URL="$$url" $(VENV)/bin/pytest
 
@@ -36,6 +36,10 @@ postgres:
 ## Debian's chromium for the browser tests (installed with apt-get when missing)
 browser:
 	bash scripts/ensure-chromium.sh >/dev/null
+
+## Debian's OpenJDK 17 for the Spark runtime's tests (installed with apt-get when missing)
+java:
+	bash scripts/ensure-java.sh >/dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -25,6 +25,7 @@ from vigil.cli.progress import Reporter, stderr
 from vigil.cli.rules import rules as rules_command
 from vigil.cli.serve import serve as serve_command
 from vigil.cli.simulate import build_sim_config
+from vigil.cli.spark import spark as spark_command
 from vigil.decisions.policy import DecisionPolicy
 from vigil.errors import ConfigError, VigilError
 from vigil.runtime.embedded import RuntimeSettings
@@ -657,6 +658,7 @@ cli.add_command(agents_command)  # vigil agents: insider-risk ranking (cli/agent
 cli.add_command(rules_command)  # vigil rules: check, commit, history, show, diff, backtest
 cli.add_command(model_command)  # vigil model: train, score, registry (cli/model.py)
 cli.add_command(serve_command)  # vigil serve: decision API + runtime child (docs/api.md)
+cli.add_command(spark_command)  # vigil spark run: the stages on Spark (docs/spark.md)
 for _command in admin_commands:  # vigil db, users, keys (cli/admin.py, docs/security.md)
     cli.add_command(_command)
 
