@@ -14,11 +14,10 @@ def test_an_address_gives_brokers_and_topics() -> None:
     address = parse_kafka_url("kafka://b1:9092,b2:9093/events,returns", {"acks": "all"})
     assert address.bootstrap == "b1:9092,b2:9093"
     assert address.topics == ("events", "returns")
-    assert address.client_config(**{"group.id": "g"}) == {
-        "bootstrap.servers": "b1:9092,b2:9093",
-        "group.id": "g",
-        "acks": "all",
-    }
+    config = address.client_config(**{"group.id": "g"})
+    assert config["bootstrap.servers"] == "b1:9092,b2:9093"
+    assert config["group.id"] == "g" and config["acks"] == "all"
+    assert config["logger"].name == "vigil.kafka.client"  # librdkafka's log, repeats thinned
 
 
 @pytest.mark.parametrize(
@@ -29,6 +28,8 @@ def test_an_address_gives_brokers_and_topics() -> None:
         ("kafka://localhost:9092/", "names no topic"),
         ("kafka://localhost:9092/bad topic", "'bad topic' is not a Kafka topic name"),
         ("kafka://localhost:9092/a,a", "names a topic twice"),
+        ("kafka://localhost:9092/a,,b", "an empty topic name"),
+        ("kafka:/localhost:9092/a", "starts with kafka:// \\(two slashes\\)"),
     ],
 )
 def test_a_bad_address_is_explained(url: str, says: str) -> None:
@@ -43,6 +44,25 @@ def test_options_are_key_value_pairs() -> None:
     }
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         parse_options(["security.protocol"])
+    # what Vigil sets itself is not an option: the flag that sets it is named
+    with pytest.raises(ConfigError, match=r"group.id: Vigil sets it \(--group\)"):
+        parse_options(["group.id=other"])
+    with pytest.raises(ConfigError, match=r"enable\.idempotence: Vigil sets it"):
+        parse_options(["enable.idempotence=false"])
+
+
+def test_a_setting_librdkafka_refuses_is_named() -> None:
+    from vigil.kafka.config import make_client
+
+    config = {"bootstrap.servers": "k:1", "group.id": "g"}
+    with pytest.raises(ConfigError, match=r'No such configuration property: "no\.such\.setting"'):
+        make_client("Consumer", {**config, "no.such.setting": "1"})
+    with pytest.raises(ConfigError, match='Invalid value for configuration property "fetch'):
+        make_client("Consumer", {**config, "fetch.max.bytes": "abc"})
+
+
+def test_upper_case_scheme_is_kafka() -> None:
+    assert parse_kafka_url("KAFKA://k:9092/events").topics == ("events",)
 
 
 def test_output_topics_take_the_inputs_brokers_or_their_own() -> None:
@@ -58,5 +78,9 @@ def test_output_topics_take_the_inputs_brokers_or_their_own() -> None:
     with pytest.raises(ConfigError, match="give the brokers too"):
         kafka_run_options("events.jsonl", "g", "committed", (), "alerts", None)
     assert kafka_run_options("events.jsonl", "g", "committed", (), None, None) is None
+    with pytest.raises(ConfigError, match="is an input topic"):
+        kafka_run_options("kafka://k:9092/events", "g", "committed", (), "events", None)
+    with pytest.raises(ConfigError, match="are both 'out'"):
+        kafka_run_options("kafka://k:9092/events", "g", "committed", (), "out", "out")
     with pytest.raises(ConfigError, match="neither the input nor an output is Kafka"):
-        kafka_run_options("events.jsonl", "g", "committed", ("acks=all",), None, None)
+        kafka_run_options("events.jsonl", "g", "committed", ("linger.ms=5",), None, None)

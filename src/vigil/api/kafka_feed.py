@@ -17,8 +17,10 @@ import argparse
 import http.client
 import json
 import logging
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vigil.api.poster import Poster, wait_for_server
@@ -42,7 +44,17 @@ def _one_line(value: bytes) -> bytes:
     return value
 
 
-def feed(source: KafkaSource, client: Poster, refused: Path) -> int:
+class _Stopped(Exception):
+    """The feed was told to stop while a batch waited for the API (it is posted again at
+    the next start: the runtime drops what it already has as duplicates)."""
+
+
+def feed(
+    source: KafkaSource,
+    client: Poster,
+    refused: Path,
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
     """Post the topics' records until the source stops; return how many were posted."""
     posted = 0
     for lines, position in source.batches(0):
@@ -53,18 +65,18 @@ def feed(source: KafkaSource, client: Poster, refused: Path) -> int:
         for raw in lines:
             line = _one_line(raw)
             if chunk and (len(chunk) >= MAX_RECORDS or size + len(line) > MAX_BYTES):
-                _post(client, chunk, refused)
+                _post(client, chunk, refused, stopping)
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line) + 1
         if chunk:
-            _post(client, chunk, refused)
+            _post(client, chunk, refused, stopping)
         posted += len(lines)
         source.committed(position)
     return posted
 
 
-def _post(client: Poster, chunk: list[bytes], refused: Path) -> None:
+def _post(client: Poster, chunk: list[bytes], refused: Path, stopping: Callable[[], bool]) -> None:
     """Post until the API has the records: it may be starting, restarting or busy (503)."""
     body = b"\n".join(chunk) + b"\n"
     delay = 0.2
@@ -79,8 +91,8 @@ def _post(client: Poster, chunk: list[bytes], refused: Path) -> None:
             return
         if status == 413 and len(chunk) > 1:  # too large together: halves go alone
             half = len(chunk) // 2
-            _post(client, chunk[:half], refused)
-            _post(client, chunk[half:], refused)
+            _post(client, chunk[:half], refused, stopping)
+            _post(client, chunk[half:], refused, stopping)
             return
         if status in (400, 413):  # one record the API cannot take: kept here, with why
             with refused.open("ab") as fh:
@@ -92,6 +104,8 @@ def _post(client: Poster, chunk: list[bytes], refused: Path) -> None:
             return
         if status in (401, 403):
             raise SystemExit(f"kafka feed: the API refused the feed's key ({why})")
+        if stopping():
+            raise _Stopped
         _log.warning("posting to the API failed (%s); retrying in %.1f s", why, delay)
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
@@ -110,10 +124,19 @@ def main(argv: list[str] | None = None) -> None:
     address = parse_kafka_url(args.input, parse_options(args.kafka_option))
     args.work_dir.mkdir(parents=True, exist_ok=True)
     wait_for_server(args.url)
-    source = KafkaSource(address, group=args.group, start="committed")
+    stop = {"flag": False}
+    # vigil serve stops its children with SIGTERM, and Ctrl-C reaches the whole process
+    # group: finish the batch in hand, commit, leave
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _s, _f: stop.update(flag=True))
+    source = KafkaSource(
+        address, group=args.group, start="committed", should_stop=lambda: stop["flag"]
+    )
     try:
         with Poster(args.url, api_key) as client:
-            feed(source, client, args.work_dir / REFUSED_FILE)
+            feed(source, client, args.work_dir / REFUSED_FILE, lambda: stop["flag"])
+    except _Stopped:
+        _log.info("stopped while the API was away: that batch is posted again at the next start")
     finally:
         source.close()
 

@@ -24,6 +24,7 @@ class KafkaRunOptions:
     checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
 
     def open_source(self, idle_timeout_s: float | None, should_stop: Callable[[], bool]):  # type: ignore[no-untyped-def]
+        from vigil.cli.progress import stderr
         from vigil.kafka.source import KafkaSource
 
         assert self.source is not None
@@ -33,6 +34,7 @@ class KafkaRunOptions:
             start=self.start,
             idle_timeout_s=idle_timeout_s,
             should_stop=should_stop,
+            on_start=lambda line: stderr.print(line, markup=False, highlight=False),
         )
 
     def open_outbox(self, out_dir: Path):  # type: ignore[no-untyped-def]
@@ -79,7 +81,17 @@ def kafka_run_options(
                 f"{flag} {value!r}: with a file input, give the brokers too, as in "
                 f"kafka://localhost:9092/{value}"
             )
+        if source is not None and address.topics[0] in source.topics:
+            raise ConfigError(
+                f"{flag} {value!r} is an input topic: the run would read its own outputs"
+            )
         outputs[name] = address
+    topics = [a.topics[0] for a in outputs.values()]
+    if len(set(topics)) != len(topics):
+        raise ConfigError(
+            f"--alerts-topic and --decisions-topic are both {topics[0]!r}: give each its own "
+            "topic (a record's line number is its line in its own file)"
+        )
     if source is None and not outputs:
         if option_pairs:
             raise ConfigError("--kafka-option given, but neither the input nor an output is Kafka")

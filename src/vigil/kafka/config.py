@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,19 @@ from vigil.errors import ConfigError
 SCHEME = "kafka://"
 #: a topic name as Kafka allows it
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+#: settings Vigil owns, and the option that sets them instead (``--kafka-option`` may not)
+RESERVED = {
+    "bootstrap.servers": "the brokers of the kafka:// address",
+    "group.id": "--group",
+    "enable.auto.commit": "offsets are committed after each checkpoint",
+    "enable.auto.offset.store": "offsets are committed after each checkpoint",
+    "enable.partition.eof": "the idle timeout needs end-of-partition events",
+    "auto.offset.reset": "--kafka-start",
+    "enable.idempotence": "the outputs are produced exactly once",
+    "acks": "acks=all, for the outputs to be produced exactly once",
+    "transactional.id": "the outputs are produced exactly once without transactions",
+    "logger": "librdkafka's log goes to Vigil's log",
+}
 #: a group join waits about half the session timeout with some brokers (tansu: 23 s at
 #: librdkafka's default 45 s); Vigil is the group's only member, so a short one costs nothing
 DEFAULT_SESSION_TIMEOUT_MS = 6_000
@@ -30,11 +45,14 @@ class KafkaAddress:
         return f"{SCHEME}{self.bootstrap}/{','.join(self.topics)}"
 
     def client_config(self, **more: Any) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap, **more, **self.options}
+        return {"bootstrap.servers": self.bootstrap, "logger": client_log, **self.options, **more}
 
 
 def is_kafka_url(text: str) -> bool:
-    return text.startswith(SCHEME)
+    """``kafka://...`` in any case; ``kafka:/...`` (one slash) is refused, not a file name."""
+    if text[:6].lower() == "kafka:" and text[:8].lower() != SCHEME:
+        raise ConfigError(f"{text!r}: a Kafka address starts with kafka:// (two slashes)")
+    return text[:8].lower() == SCHEME
 
 
 def parse_kafka_url(url: str, options: dict[str, str] | None = None) -> KafkaAddress:
@@ -44,8 +62,10 @@ def parse_kafka_url(url: str, options: dict[str, str] | None = None) -> KafkaAdd
     example = "kafka://localhost:9092/events"
     if not hosts or not all(_host_port(h) for h in hosts.split(",")):
         raise ConfigError(f"{url!r}: expected brokers as HOST:PORT[,HOST:PORT], as in {example}")
-    topics = tuple(t for t in topics_part.split(",") if t)
-    if not topics:
+    topics = tuple(topics_part.split(",")) if topics_part else ()
+    if "" in topics and any(topics):
+        raise ConfigError(f"{url!r} has an empty topic name (two commas, or one at an end)")
+    if not any(topics):
         raise ConfigError(f"{url!r} names no topic: add one after the brokers, as in {example}")
     bad = [t for t in topics if not _TOPIC.match(t)]
     if bad:
@@ -66,8 +86,48 @@ def parse_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise ConfigError(
                 f"--kafka-option {pair!r}: expected KEY=VALUE, as in security.protocol=SSL"
             )
-        options[key.strip()] = value
+        key = key.strip()
+        if key in RESERVED:
+            raise ConfigError(f"--kafka-option {key}: Vigil sets it ({RESERVED[key]})")
+        options[key] = value
     return options
+
+
+def make_client(kind: str, config: dict[str, Any]) -> Any:
+    """A confluent-kafka ``Consumer``/``Producer``; a setting librdkafka refuses is named."""
+    kafka = require_client()
+    try:
+        return getattr(kafka, kind)(config)
+    except kafka.KafkaException as exc:
+        raise ConfigError(
+            f"--kafka-option: librdkafka refused a setting: {exc.args[0].str()}"
+        ) from exc
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--kafka-option: {exc}") from exc
+
+
+class _Repeats(logging.Filter):
+    """librdkafka logs a refused connection at every retry: once a minute is enough."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # "FAIL|rdkafka#consumer-2| [thrd:...]: ...: Connect to ... failed: ..." minus the
+        # client and thread names, which change from client to client
+        text = record.getMessage().split("]: ", 1)[-1]
+        now = time.monotonic()
+        if now - self._last.get(text, -1e9) < self.every_s:
+            return False
+        self._last[text] = now
+        return True
+
+
+#: where librdkafka's own log lines go (each distinct line at most once a minute)
+client_log = logging.getLogger("vigil.kafka.client")
+client_log.addFilter(_Repeats())
 
 
 def _host_port(text: str) -> bool:

@@ -22,8 +22,8 @@ from typing import Any
 import msgspec
 
 from vigil.errors import CheckpointError, InputError
-from vigil.kafka.config import KafkaAddress, require_client
-from vigil.kafka.source import partition_key
+from vigil.kafka.config import KafkaAddress, make_client, require_client
+from vigil.kafka.source import METADATA_TIMEOUT_S, partition_key
 
 _log = logging.getLogger(__name__)
 
@@ -102,14 +102,15 @@ class TopicOutbox:
     def _read_back(self) -> None:
         """Collect the lines of this run already in the topics after the recorded ends."""
         kafka = self._kafka
-        consumer = kafka.Consumer(
+        consumer = make_client(
+            "Consumer",
             self.address.client_config(
                 **{
                     "group.id": f"vigil-outbox-{self.state.run_id}",
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
                 }
-            )
+            ),
         )
         try:
             assignment = []
@@ -216,8 +217,8 @@ class TopicOutbox:
 
     def _open(self) -> Any:
         if self._producer is None:
-            kafka = self._kafka
-            self._producer = kafka.Producer(
+            self._producer = make_client(
+                "Producer",
                 self.address.client_config(
                     **{
                         "client.id": "vigil-outbox",
@@ -226,7 +227,7 @@ class TopicOutbox:
                         "linger.ms": 5,
                         "message.timeout.ms": int(FLUSH_TIMEOUT_S * 1000),
                     }
-                )
+                ),
             )
             self._check_topics()
         return self._producer
@@ -234,12 +235,20 @@ class TopicOutbox:
     def _check_topics(self) -> None:
         """Refuse a missing topic rather than have a broker create it with its defaults (a
         producer's metadata request may; a consumer's never does)."""
-        consumer = self._kafka.Consumer(
-            self.address.client_config(**{"group.id": f"vigil-outbox-{self.state.run_id}"})
+        consumer = make_client(
+            "Consumer",
+            self.address.client_config(**{"group.id": f"vigil-outbox-{self.state.run_id}"}),
         )
         try:
             for topic in sorted(set(self.topics.values())):
-                meta = consumer.list_topics(topic, timeout=FLUSH_TIMEOUT_S)
+                try:
+                    meta = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+                except self._kafka.KafkaException as exc:
+                    raise InputError(
+                        f"output topics: no answer from the brokers {self.address.bootstrap} "
+                        f"within {METADATA_TIMEOUT_S:.0f} s ({exc.args[0].str()}); is the "
+                        "broker running?"
+                    ) from exc
                 info = meta.topics.get(topic)
                 if info is None or info.error is not None or not info.partitions:
                     raise InputError(_missing(topic, self.address))

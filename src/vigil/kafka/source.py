@@ -21,7 +21,14 @@ from typing import Any
 
 from vigil.errors import InputError
 from vigil.ingest.sources import Batch, Position
-from vigil.kafka.config import DEFAULT_SESSION_TIMEOUT_MS, KafkaAddress, require_client
+from vigil.kafka.config import (
+    DEFAULT_SESSION_TIMEOUT_MS,
+    KafkaAddress,
+    client_log,
+    make_client,
+    require_client,
+)
+from vigil.kafka.merge import AlignedMerge
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ class KafkaSource:
         start: str = "committed",
         idle_timeout_s: float | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        on_start: Callable[[str], None] | None = None,
         poll_s: float = 0.2,
         batch_records: int = BATCH_RECORDS,
     ) -> None:
@@ -63,6 +71,8 @@ class KafkaSource:
         self.start = start
         self.idle_timeout_s = idle_timeout_s
         self.should_stop = should_stop
+        #: told where the run starts (a line for the operator)
+        self.on_start = on_start
         self.poll_s = poll_s
         self.batch_records = batch_records
         self._kafka = require_client()
@@ -86,6 +96,10 @@ class KafkaSource:
         #: partition read to its end, and nothing new for ``idle_timeout_s`` (a consumer still
         #: connecting is not idle)
         ends: dict[str, int] = {}
+        #: the next offset fetched per partition (``position``: the next one handed on)
+        fetched = dict(position)
+        # one partition: records go as fetched; several: merged by event time (``merge``)
+        merge = AlignedMerge(self._assigned) if len(self._assigned) > 1 else None
         idle_since = time.monotonic()
         while True:
             messages = consumer.consume(self.batch_records, self.poll_s)
@@ -96,7 +110,11 @@ class KafkaSource:
             for msg in messages:
                 err = msg.error()
                 if err is None:  # the hot path: a record
-                    append(msg.value() or b"")
+                    if merge is None:
+                        append(msg.value() or b"")
+                    else:
+                        key = partition_key(msg.topic(), msg.partition())
+                        merge.add(key, msg.value() or b"", msg.offset())
                     last[msg.topic(), msg.partition()] = msg.offset()
                     continue
                 if err.code() == eof:
@@ -108,7 +126,14 @@ class KafkaSource:
                     )
                 _log.warning("%s: %s (retrying)", self.name, err.str())
             for (topic, part), offset in last.items():
-                position[partition_key(topic, part)] = offset + 1
+                fetched[partition_key(topic, part)] = offset + 1
+            if merge is None:
+                position.update(fetched)
+            else:
+                caught_up = {
+                    k for k in self._assigned if k in ends and fetched.get(k, ends[k]) >= ends[k]
+                }
+                lines = merge.take(caught_up, position)
             if lines:
                 idle_since = time.monotonic()
                 yield Batch(lines, dict(position))
@@ -118,7 +143,8 @@ class KafkaSource:
             if (
                 self.idle_timeout_s is not None
                 and time.monotonic() - idle_since > self.idle_timeout_s
-                and self._all_read(position, ends)
+                and self._all_read(fetched, ends)
+                and (merge is None or not merge.waiting)
             ):
                 return
             # the runtime gets control while nothing arrives (it checkpoints what it has)
@@ -132,7 +158,8 @@ class KafkaSource:
 
     def _open(self) -> Any:
         if self._consumer is None:
-            self._consumer = self._kafka.Consumer(
+            self._consumer = make_client(
+                "Consumer",
                 self.address.client_config(
                     **{
                         "group.id": self.group,
@@ -144,12 +171,12 @@ class KafkaSource:
                         "session.timeout.ms": DEFAULT_SESSION_TIMEOUT_MS,
                         "error_cb": self._on_error,
                     }
-                )
+                ),
             )
         return self._consumer
 
     def _on_error(self, err: Any) -> None:
-        _log.warning("%s: %s", self.name, err.str())
+        client_log.warning("%s: %s", self.name, err.str())  # repeats: once a minute
 
     def _partitions(self, consumer: Any) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []
@@ -215,10 +242,14 @@ class KafkaSource:
                     f"({', '.join(gone)}); was a topic deleted and created again?"
                 )
         elif committed and self.start == "committed":
-            self.started_from = f"group {self.group!r}'s committed offsets"
+            self.started_from = f"the offsets committed by group {self.group!r}"
         else:
             self.started_from = "the end" if self.start == "latest" else "the beginning"
-        _log.info("%s: starting from %s", self.name, self.started_from)
+        where = ", ".join(f"{k}@{v}" for k, v in sorted(position.items())) or "no record yet"
+        line = f"{self.name}: starting from {self.started_from} ({where})"
+        _log.info("%s", line)
+        if self.on_start is not None:
+            self.on_start(line)
         return position
 
     # --- after a checkpoint -------------------------------------------------------------
