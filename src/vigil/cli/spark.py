@@ -29,9 +29,10 @@ def spark() -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
     required=True,
-    help="JSON Lines file to read (cut into one file per micro-batch, in order).",
+    metavar="FILE|URL",
+    help="JSON Lines file to read (cut into one file per micro-batch, in order), or Kafka "
+    "topics as kafka://HOST:PORT/TOPIC (read through Vigil's Python data source).",
 )
 @click.option(
     "--out",
@@ -62,7 +63,7 @@ def spark() -> None:
     help="Input lines per micro-batch.",
 )
 def run(
-    input_path: Path,
+    input_path: str,
     out_dir: Path,
     checkpoint_dir: Path,
     detectors: tuple[str, ...],
@@ -83,10 +84,16 @@ def run(
     except ImportError as exc:
         raise click.ClickException("vigil spark needs pyspark: pip install 'vigil[spark]'") from exc
     from vigil.detectors.registry import default_detectors
+    from vigil.kafka.config import is_kafka_url
     from vigil.spark.job import SparkSettings
     from vigil.spark.job import run as run_job
     from vigil.state.keyed.pipeline import StagePipeline
 
+    source: Path | str = input_path
+    if not is_kafka_url(input_path):
+        source = Path(input_path)
+        if not source.is_file():
+            raise click.BadParameter(f"{input_path!r} is not a file", param_hint="--input")
     pipelines = [
         d for d in default_detectors() if d.name in wanted and isinstance(d, StagePipeline)
     ]
@@ -96,7 +103,7 @@ def run(
     for pipeline in pipelines:
         stats = run_job(
             pipeline,
-            input_path,
+            source,
             out_dir,
             checkpoint_dir / pipeline.name,
             settings,

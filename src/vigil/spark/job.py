@@ -90,10 +90,12 @@ def _builder(session_cls: Any, settings: SparkSettings) -> Any:
         )
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
+        # every micro-batch's progress is kept: stats.json counts the run's input from them
+        .config("spark.sql.streaming.numRecentProgressUpdates", "100000")
     )
 
 
-def build(spark: Any, pipeline: StagePipeline, input_glob: str, settings: SparkSettings) -> Any:
+def build(spark: Any, pipeline: StagePipeline, lines: Any, settings: SparkSettings) -> Any:
     """The query's findings: a streaming DataFrame of ``ROW_DDL`` rows of kind ``signal``."""
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.stateful_processor import StatefulProcessor
@@ -103,7 +105,6 @@ def build(spark: Any, pipeline: StagePipeline, input_glob: str, settings: SparkS
     class Processor(StageProcessor, StatefulProcessor):
         pass
 
-    lines = spark.readStream.option("maxFilesPerTrigger", 1).text(input_glob)
     lines = lines.select(
         "value",
         F.get_json_object("value", "$.type").alias("type"),
@@ -193,9 +194,33 @@ def stage_input(input_path: Path, work_dir: Path, max_lines: int) -> Path:
     return work_dir
 
 
+def _source(
+    spark: Any, input_path: Path | str, checkpoint_dir: Path, settings: SparkSettings
+) -> Any:
+    """The input as a stream of ``value`` lines: a file cut into micro-batches, or Kafka
+    topics through the Python data source (``kafka_source``)."""
+    from vigil.kafka.config import is_kafka_url
+
+    if isinstance(input_path, str) and is_kafka_url(input_path):
+        from vigil.spark.kafka_source import VigilKafkaSource
+
+        spark.dataSource.register(VigilKafkaSource)
+        return (
+            spark.readStream.format("vigil_kafka")
+            .option("url", input_path)
+            .option("maxRecordsPerBatch", str(settings.max_lines))
+            .load()
+        )
+    path = Path(input_path)
+    if not path.is_file():
+        raise ConfigError(f"input file {str(path)!r} does not exist or is not a file")
+    parts = stage_input(path, checkpoint_dir / "input", settings.max_lines)
+    return spark.readStream.option("maxFilesPerTrigger", 1).text(str(parts / "part-*.jsonl"))
+
+
 def run(
     pipeline: StagePipeline,
-    input_path: Path,
+    input_path: Path | str,
     out_dir: Path,
     checkpoint_dir: Path,
     settings: SparkSettings | None = None,
@@ -204,8 +229,6 @@ def run(
     """Run to the end of the input; write ``alerts.jsonl`` and ``stats.json``. ``spark``: a
     session to use (and leave running), else one is started and stopped."""
     settings = settings or SparkSettings()
-    if not input_path.is_file():
-        raise ConfigError(f"input file {str(input_path)!r} does not exist or is not a file")
     out_dir.mkdir(parents=True, exist_ok=True)
     batches = out_dir / BATCHES_DIR / pipeline.name
     batches.mkdir(parents=True, exist_ok=True)
@@ -214,8 +237,12 @@ def run(
     if own:
         spark = session(settings, out_dir / "spark.log")
     try:
-        parts = stage_input(input_path, checkpoint_dir / "input", settings.max_lines)
-        found = build(spark, pipeline, str(parts / "part-*.jsonl"), settings)
+        found = build(
+            spark, pipeline, _source(spark, input_path, checkpoint_dir, settings), settings
+        )
+        # a file: everything there, then stop; Kafka: until everything available is
+        # processed (Spark's Python sources have no availableNow), then stop
+        bounded = not isinstance(input_path, str)
 
         def keep(df: Any, batch_id: int) -> None:
             rows = df.select("t_ms", "seq", "body").collect()
@@ -224,13 +251,16 @@ def run(
             tmp.write_bytes(b"".join(len(r.body).to_bytes(4, "big") + bytes(r.body) for r in rows))
             tmp.replace(batches / f"batch-{batch_id:09d}.bin")
 
-        query = (
-            found.writeStream.foreachBatch(keep)
-            .option("checkpointLocation", str(checkpoint_dir / "query"))
-            .trigger(availableNow=True)
-            .start()
+        writer = found.writeStream.foreachBatch(keep).option(
+            "checkpointLocation", str(checkpoint_dir / "query")
         )
-        query.awaitTermination()
+        if bounded:
+            query = writer.trigger(availableNow=True).start()
+            query.awaitTermination()
+        else:
+            query = writer.start()
+            query.processAllAvailable()
+            query.stop()
         progress = query.recentProgress
         batch_ms = [
             p["durationMs"].get("triggerExecution", 0) for p in progress if p["numInputRows"]
@@ -240,7 +270,7 @@ def run(
             spark.stop()
     alerts = assemble(sorted((out_dir / BATCHES_DIR).iterdir()), out_dir / "alerts.jsonl")
     seconds = time.perf_counter() - started
-    lines = sum(1 for _ in input_path.open("rb"))
+    lines = sum(int(p["numInputRows"]) for p in progress)
     stats = {
         "engine": "spark",
         "events_read": lines,
