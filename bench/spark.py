@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -38,9 +39,15 @@ def main() -> None:
         for d in default_detectors()
         if d.name == "serial_returner" and isinstance(d, StagePipeline)
     ]
+    from vigil.spark.processor import PROFILE_ENV
+
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-spark-") as tmp_name:
         tmp = Path(tmp_name)
+        # where the stages' Python workers say where their time went (read after each run)
+        profile = tmp / "profile"
+        profile.mkdir()
+        os.environ[PROFILE_ENV] = str(profile)
         path = args.data
         if path is None:
             from vigil.sim import SimConfig, simulate
@@ -68,6 +75,12 @@ def main() -> None:
             finally:
                 spark.stop()
             got = sorted((out / "alerts.jsonl").read_bytes().splitlines())
+            spent = {"handler_s": 0.0, "state_s": 0.0, "keys": 0, "rows": 0}
+            for f in profile.glob("*.jsonl"):
+                for line in f.read_text().splitlines():
+                    for k in spent:
+                        spent[k] += json.loads(line)[k]
+                f.unlink()
             rows.append(
                 {
                     "engine": f"spark local[{cores}]",
@@ -78,6 +91,12 @@ def main() -> None:
                     "batch_ms_p50": stats["batch_ms_p50"],
                     "batch_ms_max": stats["batch_ms_max"],
                     "alerts_identical": got == expected,
+                    # of the cores' time in the run: the stages' Python handlers (state calls
+                    # included), and the state calls alone
+                    "python_handlers_share": spent["handler_s"] / (run_s * cores),
+                    "state_calls_share": spent["state_s"] / (run_s * cores),
+                    "key_groups": spent["keys"],
+                    "stage_rows": spent["rows"],
                 }
             )
     base = rows[0]["events_per_s"]
@@ -98,7 +117,10 @@ def main() -> None:
             extra = (
                 f"  JVM start {row['jvm_start_s']:.1f} s, {row['micro_batches']} micro-batches, "
                 f"batch p50 {row['batch_ms_p50']} ms, max {row['batch_ms_max']} ms, "
-                f"alerts identical: {row['alerts_identical']}"
+                f"alerts identical: {row['alerts_identical']}\n{'':<18}of the cores' time: "
+                f"stage handlers {row['python_handlers_share']:.0%} (state calls "
+                f"{row['state_calls_share']:.0%}); {row['key_groups']:,} key groups, "
+                f"{row['stage_rows']:,} stage rows"
             )
         print(
             f"{row['engine']:<16} {row['events_per_s']:>10,.0f} events/s  "

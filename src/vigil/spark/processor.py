@@ -15,7 +15,10 @@ event's time, as in the embedded runtime; ``horizon_ms`` is the batch's watermar
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +28,9 @@ from vigil.state.keyed.stage import Stage, StageContext
 #: the stage that reads it and its key there, its event time (ms and as a timestamp), an order
 #: within one event time, and the record (a source line, or MessagePack of a derived event
 #: or a signal)
+#: where a processor appends where its time went when it closes (``bench/spark.py``)
+PROFILE_ENV = "VIGIL_SPARK_PROFILE_DIR"
+
 ROW_DDL = "kind string, stage string, key string, t_ms long, t timestamp, seq long, body binary"
 
 
@@ -130,6 +136,9 @@ class StageProcessor:
         from vigil.events.codec import DecodeFailure, decode_one
 
         self.handle = handle
+        #: seconds in state calls (the socket to the JVM) and in the whole of the handlers;
+        #: key groups and rows handled
+        self.timing = {"state_s": 0.0, "handler_s": 0.0, "keys": 0, "rows": 0}
         self.blob = handle.getValueState(
             "state", StructType([StructField("blob", BinaryType(), True)])
         )
@@ -142,12 +151,16 @@ class StageProcessor:
     def handleInputRows(self, key: Any, rows: Any, timerValues: Any) -> Iterator[Any]:
         from pyspark.sql import Row
 
+        began = time.perf_counter()
         k = key[0]
         wm = max(timerValues.getCurrentWatermarkInMs(), 0)
         state = KeyState.loads(self._blob())
         ctx = self._context(state)
         out: list[Any] = []
-        for row in sorted(rows, key=lambda r: (r.t_ms, r.seq, r.body)):
+        ordered = sorted(rows, key=lambda r: (r.t_ms, r.seq, r.body))
+        self.timing["keys"] += 1
+        self.timing["rows"] += len(ordered)
+        for row in ordered:
             if row.kind == "event":
                 event = self._decode_line(bytes(row.body), 0)
                 if isinstance(event, self._failure):
@@ -161,6 +174,7 @@ class StageProcessor:
                 ctx.bind(None, 0, 0)
             self._rows(outputs, row.seq + 1, out, Row)
         self._save(state, wm)
+        self.timing["handler_s"] += time.perf_counter() - began
         return iter(out)
 
     def handleExpiredTimer(
@@ -184,12 +198,18 @@ class StageProcessor:
         return iter(out)
 
     def close(self) -> None:
-        pass
+        where = os.environ.get(PROFILE_ENV)
+        if where and getattr(self, "timing", None) and self.timing["keys"]:
+            line = json.dumps({"stage": self.stage.name, "pid": os.getpid(), **self.timing})
+            with open(os.path.join(where, f"{self.stage.name}.jsonl"), "a") as fh:
+                fh.write(line + "\n")
 
     # --- helpers ------------------------------------------------------------------------
 
     def _blob(self) -> bytes | None:
+        began = time.perf_counter()
         found = self.blob.get()
+        self.timing["state_s"] += time.perf_counter() - began
         return None if found is None else found[0]
 
     def _context(self, state: KeyState) -> StageContext:
@@ -203,10 +223,12 @@ class StageProcessor:
 
     def _save(self, state: KeyState, watermark_ms: int) -> None:
         state.sweep(watermark_ms)
+        began = time.perf_counter()
         if state.empty():
             self.blob.clear()
         else:
             self.blob.update((state.dumps(),))
+        self.timing["state_s"] += time.perf_counter() - began
 
     def _rows(self, outputs: Any, seq: int, out: list[Any], row: Any) -> None:
         from vigil.detectors.base import Signal
