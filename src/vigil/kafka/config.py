@@ -106,6 +106,30 @@ def make_client(kind: str, config: dict[str, Any]) -> Any:
         raise ConfigError(f"--kafka-option: {exc}") from exc
 
 
+#: how long to wait for the brokers' metadata and committed offsets
+METADATA_TIMEOUT_S = 15.0
+
+
+def topic_partitions(consumer: Any, address: KafkaAddress, topic: str, missing: str) -> list[int]:
+    """The partitions of ``topic``, asked with ``consumer`` (a consumer's metadata request
+    never creates a topic); an ``InputError`` when the brokers do not answer, or with
+    ``missing`` when the topic does not exist."""
+    from vigil.errors import InputError
+
+    kafka = require_client()
+    try:
+        meta = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+    except kafka.KafkaException as exc:
+        raise InputError(
+            f"no answer from the brokers {address.bootstrap} within {METADATA_TIMEOUT_S:.0f} s "
+            f"({exc.args[0].str()}); is the broker running?"
+        ) from exc
+    info = meta.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        raise InputError(missing)
+    return sorted(info.partitions)
+
+
 class _Repeats(logging.Filter):
     """librdkafka logs a refused connection at every retry: once a minute is enough."""
 

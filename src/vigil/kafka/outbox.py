@@ -21,9 +21,9 @@ from typing import Any
 
 import msgspec
 
-from vigil.errors import CheckpointError, InputError
-from vigil.kafka.config import KafkaAddress, make_client, require_client
-from vigil.kafka.source import METADATA_TIMEOUT_S, partition_key
+from vigil.errors import CheckpointError
+from vigil.kafka.config import KafkaAddress, make_client, require_client, topic_partitions
+from vigil.kafka.source import partition_key
 
 _log = logging.getLogger(__name__)
 
@@ -115,11 +115,8 @@ class TopicOutbox:
         try:
             assignment = []
             for topic in sorted(set(self.topics.values())):
-                meta = consumer.list_topics(topic, timeout=FLUSH_TIMEOUT_S)
-                info = meta.topics.get(topic)
-                if info is None or info.error is not None:
-                    raise InputError(_missing(topic, self.address))
-                for p in sorted(info.partitions):
+                missing = _missing(topic, self.address)
+                for p in topic_partitions(consumer, self.address, topic, missing):
                     start = self.state.ends.get(partition_key(topic, p), kafka.OFFSET_BEGINNING)
                     assignment.append(kafka.TopicPartition(topic, p, start))
             consumer.assign(assignment)
@@ -241,17 +238,7 @@ class TopicOutbox:
         )
         try:
             for topic in sorted(set(self.topics.values())):
-                try:
-                    meta = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
-                except self._kafka.KafkaException as exc:
-                    raise InputError(
-                        f"output topics: no answer from the brokers {self.address.bootstrap} "
-                        f"within {METADATA_TIMEOUT_S:.0f} s ({exc.args[0].str()}); is the "
-                        "broker running?"
-                    ) from exc
-                info = meta.topics.get(topic)
-                if info is None or info.error is not None or not info.partitions:
-                    raise InputError(_missing(topic, self.address))
+                topic_partitions(consumer, self.address, topic, _missing(topic, self.address))
         finally:
             consumer.close()
 

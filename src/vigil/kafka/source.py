@@ -23,10 +23,12 @@ from vigil.errors import InputError
 from vigil.ingest.sources import Batch, Position
 from vigil.kafka.config import (
     DEFAULT_SESSION_TIMEOUT_MS,
+    METADATA_TIMEOUT_S,
     KafkaAddress,
     client_log,
     make_client,
     require_client,
+    topic_partitions,
 )
 from vigil.kafka.merge import AlignedMerge
 
@@ -36,8 +38,6 @@ _log = logging.getLogger(__name__)
 STARTS = ("committed", "earliest", "latest")
 #: records handed to the runtime per batch at most
 BATCH_RECORDS = 10_000
-#: how long to wait for the broker's metadata and committed offsets
-METADATA_TIMEOUT_S = 15.0
 
 
 def partition_key(topic: str, partition: int) -> str:
@@ -181,21 +181,11 @@ class KafkaSource:
     def _partitions(self, consumer: Any) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []
         for topic in self.address.topics:
-            try:
-                meta = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
-            except self._kafka.KafkaException as exc:
-                raise InputError(
-                    f"{self.name}: no answer from the brokers {self.address.bootstrap} within "
-                    f"{METADATA_TIMEOUT_S:.0f} s ({exc.args[0].str()}); is the broker running?"
-                ) from exc
-            info = meta.topics.get(topic)
-            if info is None or info.error is not None or not info.partitions:
-                raise InputError(
-                    f"{self.name}: topic {topic!r} does not exist on "
-                    f"{self.address.bootstrap}; Vigil never creates its input topics, create "
-                    "it (docs/kafka.md)"
-                )
-            found += [(topic, p) for p in sorted(info.partitions)]
+            missing = (
+                f"{self.name}: topic {topic!r} does not exist on {self.address.bootstrap}; "
+                "Vigil never creates its input topics, create it (docs/kafka.md)"
+            )
+            found += [(topic, p) for p in topic_partitions(consumer, self.address, topic, missing)]
         return found
 
     def _assign(self, consumer: Any, checkpointed: dict[str, int] | None) -> dict[str, int]:

@@ -21,8 +21,8 @@ from typing import Any
 from pyspark.sql.datasource import DataSource, SimpleDataSourceStreamReader
 from pyspark.sql.types import StructType
 
-from vigil.kafka.config import make_client, parse_kafka_url, require_client
-from vigil.kafka.source import METADATA_TIMEOUT_S, partition_key
+from vigil.kafka.config import make_client, parse_kafka_url, require_client, topic_partitions
+from vigil.kafka.source import partition_key
 
 #: how long one read waits for partitions to report their end
 READ_TIMEOUT_S = 30.0
@@ -66,11 +66,8 @@ class KafkaReader(SimpleDataSourceStreamReader):
         try:
             offsets = {}
             for topic in self.address.topics:
-                meta = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
-                info = meta.topics.get(topic)
-                if info is None or info.error is not None or not info.partitions:
-                    raise ValueError(f"topic {topic!r} does not exist on {self.address.bootstrap}")
-                for p in sorted(info.partitions):
+                missing = f"topic {topic!r} does not exist on {self.address.bootstrap}"
+                for p in topic_partitions(consumer, self.address, topic, missing):
                     offsets[partition_key(topic, p)] = 0
             return offsets
         finally:
