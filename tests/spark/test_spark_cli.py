@@ -57,7 +57,7 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_alerts(
 
     out, ckpt = tmp_path / "out", tmp_path / "ck"
     proc = _spark_run(events, out, ckpt, "--max-lines", "15000")
-    batches = out / ".spark-batches" / "serial_returner"
+    batches = ckpt / "serial_returner" / "findings"
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if batches.is_dir() and len(list(batches.glob("batch-*.bin"))) >= 2:
@@ -69,3 +69,61 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_alerts(
     again = _spark_run(events, out, ckpt, "--max-lines", "15000")
     assert again.wait(timeout=600) == 0, again.stderr.read() if again.stderr else ""
     assert sorted((out / "alerts.jsonl").read_bytes().splitlines()) == sorted(expected.splitlines())
+
+
+def test_a_checkpoint_is_resumed_only_with_what_it_was_started_with(
+    spark: object, tmp_path: Path
+) -> None:
+    from vigil.detectors.registry import default_detectors
+    from vigil.errors import ConfigError
+    from vigil.spark.job import SparkSettings, run
+
+    golden = Path(__file__).resolve().parents[1] / "golden"
+    det = next(d for d in default_detectors() if d.name == "serial_returner")
+    ckpt = tmp_path / "ck"
+    run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),  # type: ignore[arg-type]
+        spark=spark)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"was written with input .*legit_mix\.jsonl"):
+        run(det, golden / "ring.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),  # type: ignore[arg-type]
+            spark=spark)  # fmt: skip
+    with pytest.raises(ConfigError, match="was written with max_lines 500, not 400"):
+        run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=400),  # type: ignore[arg-type]
+            spark=spark)  # fmt: skip
+
+
+def test_events_from_the_far_future_are_skipped_not_fatal(spark: object, tmp_path: Path) -> None:
+    """``vigil run`` keeps them as too_early dead letters. On Spark, a time past what a
+    timestamp holds stopped the query (on every re-run), and one in 2100 moved the watermark
+    and would have made every later event too late."""
+    import json
+
+    from vigil.detectors.registry import default_detectors
+    from vigil.sim import SimConfig, simulate
+    from vigil.spark.job import SparkSettings, run
+
+    simulate(SimConfig(seed=8, events=30_000), tmp_path / "sim")
+    sim = tmp_path / "sim" / "events.jsonl"
+    lines = sim.read_bytes().splitlines()
+    done = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(sim),
+         "--out", str(tmp_path / "embedded"), "--no-analytics"],
+        capture_output=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    expected = sorted(
+        line
+        for line in (tmp_path / "embedded" / "alerts.jsonl").read_bytes().splitlines()
+        if line.startswith(b'{"detector":"serial_returner"')
+    )
+    assert expected
+    first = json.loads(lines[0])
+    future = [
+        json.dumps({**first, "event_id": f"future-{n}", "event_time_ms": t}).encode()
+        for n, t in enumerate((99_999_999_999_999_999, 4_102_444_800_000))
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join([*future, *lines]) + b"\n")
+    det = next(d for d in default_detectors() if d.name == "serial_returner")
+    run(det, events, tmp_path / "out", tmp_path / "ck", SparkSettings(max_lines=10_000),  # type: ignore[arg-type]
+        spark=spark)  # fmt: skip
+    assert sorted((tmp_path / "out" / "alerts.jsonl").read_bytes().splitlines()) == expected

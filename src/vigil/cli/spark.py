@@ -54,7 +54,13 @@ def spark() -> None:
     type=click.Choice(sorted((*ON_SPARK, *NOT_YET))),
     help=f"Detectors to run (repeatable; default: those on Spark so far: {', '.join(ON_SPARK)}).",
 )
-@click.option("--cores", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--cores",
+    type=click.IntRange(1, 256),
+    default=2,
+    show_default=True,
+    help="Spark's local[N]: worker threads on this machine.",
+)
 @click.option(
     "--max-lines",
     type=click.IntRange(min=1),
@@ -101,16 +107,18 @@ def run(
     stderr.print(f"vigil spark run: local[{cores}], Spark's log in {out_dir / 'spark.log'}")
     total = 0
     for pipeline in pipelines:
-        stats = run_job(
-            pipeline,
-            source,
-            out_dir,
-            checkpoint_dir / pipeline.name,
-            settings,
-        )
+        try:
+            stats = run_job(pipeline, source, out_dir, checkpoint_dir / pipeline.name, settings)
+        except KeyboardInterrupt:
+            stderr.print(
+                "vigil spark run: interrupted; run the same command again to resume from the "
+                "checkpoint"
+            )
+            raise SystemExit(130) from None
         total += stats["alerts"]
         stderr.print(
-            f"{pipeline.name}: {stats['alerts']} alerts, {stats['micro_batches']} micro-batches, "
-            f"{stats['events_per_second']:,} events/s"
+            f"{pipeline.name}: {stats['alerts']} alerts in all; this run read "
+            f"{stats['events_read']:,} events in {stats['micro_batches']} micro-batch(es), "
+            f"{stats['events_per_second'] or 0:,.0f} events/s with Spark's start"
         )
     stderr.print(f"outputs in {out_dir}/: alerts.jsonl, stats.json")

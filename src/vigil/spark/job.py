@@ -38,7 +38,12 @@ KEY_FIELDS = {
     "session": "session_id",
     "campaign": "campaign_id",
 }
-BATCHES_DIR = ".spark-batches"
+#: in the checkpoint directory: each micro-batch's findings, and what the run was started with
+FINDINGS_DIR = "findings"
+RUN_FILE = "vigil-run.json"
+#: an event further ahead of the wall clock than this never happened yet: skipped, as
+#: ``vigil run`` keeps it as a ``too_early`` dead letter (and it would move the watermark)
+MAX_FUTURE_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def build(spark: Any, pipeline: StagePipeline, lines: Any, settings: SparkSettin
         "value",
         F.get_json_object("value", "$.type").alias("type"),
         F.get_json_object("value", "$.event_time_ms").try_cast("long").alias("t_ms"),
-    ).where(F.col("t_ms").isNotNull())
+    ).where(F.col("t_ms").between(0, int(time.time() * 1000) + MAX_FUTURE_MS))
     # ties in event time within a key: source events before what stages derive from them
     lines = lines.withColumn("t", F.timestamp_millis("t_ms")).withColumn("seq", F.lit(0))
     lines = lines.withWatermark("t", f"{settings.watermark_delay_ms} milliseconds")
@@ -229,8 +234,9 @@ def run(
     """Run to the end of the input; write ``alerts.jsonl`` and ``stats.json``. ``spark``: a
     session to use (and leave running), else one is started and stopped."""
     settings = settings or SparkSettings()
+    _same_run(checkpoint_dir, pipeline, input_path, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    batches = out_dir / BATCHES_DIR / pipeline.name
+    batches = checkpoint_dir / FINDINGS_DIR
     batches.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     own = spark is None
@@ -268,7 +274,7 @@ def run(
     finally:
         if own:
             spark.stop()
-    alerts = assemble(sorted((out_dir / BATCHES_DIR).iterdir()), out_dir / "alerts.jsonl")
+    alerts = assemble([batches], out_dir / "alerts.jsonl")
     seconds = time.perf_counter() - started
     lines = sum(int(p["numInputRows"]) for p in progress)
     stats = {
@@ -286,6 +292,47 @@ def run(
     }
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
+
+
+def _same_run(
+    checkpoint_dir: Path, pipeline: StagePipeline, input_path: Path | str, settings: SparkSettings
+) -> None:
+    """Refuse to resume a checkpoint with another input, detector or cut into micro-batches:
+    Spark would take the new input's files or offsets for ones it has seen (docs/spark.md)."""
+    from vigil.runtime.checkpoint import input_fingerprint
+
+    if isinstance(input_path, Path):
+        source: dict[str, Any] = {
+            "input": str(input_path.resolve()),
+            "input_bytes": input_path.stat().st_size if input_path.is_file() else None,
+            "input_start": input_fingerprint(input_path) if input_path.is_file() else None,
+        }
+    else:
+        from vigil.kafka.config import parse_kafka_url
+
+        source = {"input": "kafka:" + ",".join(sorted(parse_kafka_url(input_path).topics))}
+    now = {
+        **source,
+        "stages": pipeline.stage_versions,
+        "settings": repr(getattr(pipeline, "settings", None)),
+        "max_lines": settings.max_lines,
+        "watermark_delay_ms": settings.watermark_delay_ms,
+    }
+    path = checkpoint_dir / RUN_FILE
+    if path.is_file():
+        was = json.loads(path.read_text())
+        changed = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+        if changed:
+            k = changed[0]
+            raise ConfigError(
+                f"the checkpoint in {str(checkpoint_dir)!r} was written with {k} "
+                f"{was.get(k)!r}, not {now.get(k)!r}: resume with what it was started with, "
+                "or give a new --checkpoint-dir (a file that grew is a new input: Spark's file "
+                "source does not read a file again)"
+            )
+        return
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(now, indent=2) + "\n")
 
 
 def _pct(values: list[int], q: float) -> int | None:
