@@ -67,15 +67,22 @@ def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
         future.result(30)
 
 
-def produce_lines(bootstrap: str, topic: str, lines: list[bytes], key_field: bool = False) -> None:
-    """One record per line, in order (round-robin over partitions without a key)."""
+def produce_lines(
+    bootstrap: str, topic: str, lines: list[bytes], partitions: int | None = None
+) -> None:
+    """One record per line, in order. ``partitions``: line ``i`` goes to partition
+    ``i % partitions`` (without it, the producer's sticky partitioner may put every line in
+    one partition)."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20}
     )
-    for line in lines:
+    for i, line in enumerate(lines):
         while True:
             try:
-                producer.produce(topic, line)
+                if partitions is None:
+                    producer.produce(topic, line)
+                else:
+                    producer.produce(topic, line, partition=i % partitions)
                 break
             except BufferError:
                 producer.poll(0.1)

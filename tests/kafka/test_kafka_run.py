@@ -79,7 +79,7 @@ def test_several_partitions_every_record_processed_once(
 
     lines = _lines(stream)
     create_topics(broker, {"events-c": 3})
-    produce_lines(broker, "events-c", lines)
+    produce_lines(broker, "events-c", lines, partitions=3)
     out = tmp_path / "out"
     done = vigil_run(
         "--input", f"kafka://{broker}/events-c", "--out", str(out), "--group", "vigil-c",

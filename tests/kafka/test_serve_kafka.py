@@ -19,7 +19,7 @@ def test_a_topic_fed_to_serve_gives_the_runs_alerts(
 ) -> None:
     lines = stream.read_bytes().splitlines()
     create_topics(broker, {"events-s": 2})
-    produce_lines(broker, "events-s", lines)
+    produce_lines(broker, "events-s", lines, partitions=2)
     state = tmp_path / "state"
     with served(state, "k" * 32, "--no-cases", "--kafka-input", f"kafka://{broker}/events-s") as (
         _url,

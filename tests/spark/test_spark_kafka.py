@@ -36,7 +36,7 @@ def test_a_topic_read_by_spark_gives_the_embedded_alerts(spark: Any, tmp_path: P
     assert len(expected) >= 3
     with running_broker(tmp_path / "tansu.log") as broker:
         create_topics(broker, {"events": 2})
-        produce_lines(broker, "events", events.read_bytes().splitlines())
+        produce_lines(broker, "events", events.read_bytes().splitlines(), partitions=2)
         det = next(d for d in default_detectors() if d.name == "serial_returner")
         stats = run(
             det,  # type: ignore[arg-type]

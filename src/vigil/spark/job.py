@@ -17,7 +17,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,17 @@ def session(settings: SparkSettings, log_path: Path) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    with output_to(log_path):
+        spark = _builder(SparkSession, settings).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+@contextmanager
+def output_to(log_path: Path) -> Iterator[None]:
+    """This process's standard output and error (file descriptors 1 and 2, so what a child
+    started meanwhile inherits too) go to ``log_path`` for the block: Spark's start, and a
+    query's run, where an interrupt makes py4j log tracebacks of its own."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     saved = os.dup(1), os.dup(2)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -73,14 +85,14 @@ def session(settings: SparkSettings, log_path: Path) -> Any:
     os.dup2(log, 1)
     os.dup2(log, 2)
     try:
-        spark = _builder(SparkSession, settings).getOrCreate()
+        yield
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, log):
             os.close(fd)
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
 
 
 def _builder(session_cls: Any, settings: SparkSettings) -> Any:
@@ -260,13 +272,14 @@ def run(
         writer = found.writeStream.foreachBatch(keep).option(
             "checkpointLocation", str(checkpoint_dir / "query")
         )
-        if bounded:
-            query = writer.trigger(availableNow=True).start()
-            query.awaitTermination()
-        else:
-            query = writer.start()
-            query.processAllAvailable()
-            query.stop()
+        with output_to(out_dir / "spark.log"):
+            if bounded:
+                query = writer.trigger(availableNow=True).start()
+                query.awaitTermination()
+            else:
+                query = writer.start()
+                query.processAllAvailable()
+                query.stop()
         progress = query.recentProgress
         batch_ms = [
             p["durationMs"].get("triggerExecution", 0) for p in progress if p["numInputRows"]
