@@ -3,6 +3,7 @@ the same alerts and decisions as the file run, offsets committed, outputs produc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.kafka.conftest import vigil_run
@@ -27,6 +28,12 @@ def test_a_topic_gives_the_file_runs_alerts_and_decisions(
     assert done.returncode == 0, done.stderr
     for name in ("alerts", "decisions"):
         assert (out / f"{name}.jsonl").read_bytes() == (ref / f"{name}.jsonl").read_bytes()
+    # a dead letter names its record: the address, then partition and offset
+    dead = [json.loads(x) for x in (out / "dead_letter.jsonl").read_text().splitlines()]
+    assert dead
+    for letter in dead:
+        assert letter["source"] == f"kafka://{broker}/events-a events-a/0@{letter['line_no'] - 1}"
+        assert letter["raw"] == _lines(stream)[letter["line_no"] - 1].decode()
     # every input record is accounted for, and the group knows how far the checkpoint got
     assert committed_offsets(broker, "vigil-a", "events-a") == {0: len(_lines(stream))}
     # the topics hold the files' lines, each once, tagged with its line number
@@ -75,7 +82,6 @@ def test_several_partitions_every_record_processed_once(
 ) -> None:
     """Three partitions, records spread round-robin: every record is processed, dead-lettered
     or counted as a duplicate exactly once, and each partition's offset is committed."""
-    import json
 
     lines = _lines(stream)
     create_topics(broker, {"events-c": 3})
@@ -95,6 +101,14 @@ def test_several_partitions_every_record_processed_once(
     # file run's (fetched as it comes, one partition ran ahead and most events were too late)
     ref = json.loads((stream.parent / "ref" / "stats.json").read_text())
     assert stats["dead_letter_reasons"] == ref["dead_letter_reasons"]
+    # each dead letter names its record's partition and offset: line i is partition i % 3,
+    # offset i // 3
+    dead = [json.loads(x) for x in (out / "dead_letter.jsonl").read_text().splitlines()]
+    assert dead
+    for letter in dead:
+        place = letter["source"].rsplit(" ", 1)[1]  # "events-c/P@O"
+        partition, offset = (int(x) for x in place.removeprefix("events-c/").split("@"))
+        assert lines[offset * 3 + partition].decode() == letter["raw"], letter
     alerts = sorted((out / "alerts.jsonl").read_bytes().splitlines())
     assert alerts == sorted((stream.parent / "ref" / "alerts.jsonl").read_bytes().splitlines())
 

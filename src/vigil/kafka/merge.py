@@ -53,10 +53,16 @@ class AlignedMerge:
         self._queues[partition].append((event_time(value), value, offset))
         self.waiting += 1
 
-    def take(self, caught_up: set[str], position: dict[str, int]) -> list[bytes]:
+    def take(
+        self,
+        caught_up: set[str],
+        position: dict[str, int],
+        where: list[tuple[str, int]] | None = None,
+    ) -> list[bytes]:
         """The records that may go, earliest first; ``position`` (next offset per partition)
-        moves past each. ``caught_up``: partitions read to their end, with nothing fetched
-        since (an empty queue of theirs holds nothing back)."""
+        moves past each, and ``where`` gets each one's (partition, offset). ``caught_up``:
+        partitions read to their end, with nothing fetched since (an empty queue of theirs
+        holds nothing back)."""
         queues = self._queues
         heap = [(q[0][0], p) for p, q in queues.items() if q]
         heapq.heapify(heap)
@@ -72,6 +78,8 @@ class AlignedMerge:
             self.waiting -= 1
             out.append(value)
             position[p] = offset + 1
+            if where is not None:
+                where.append((p, offset))
             if queue:
                 heapq.heappush(heap, (queue[0][0], p))
             elif p not in caught_up:

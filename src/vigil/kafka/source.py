@@ -79,6 +79,8 @@ class KafkaSource:
         self._consumer: Any = None
         self._last_commit: list[Any] = []
         self._assigned: list[str] = []
+        #: (partition, offset) of each record of the batch handed on last
+        self._where: list[tuple[str, int]] = []
         #: where this run started each partition, and from what (logged, and for tests)
         self.started_at: dict[str, int] = {}
         self.started_from = ""
@@ -100,11 +102,13 @@ class KafkaSource:
         fetched = dict(position)
         # one partition: records go as fetched; several: merged by event time (``merge``)
         merge = AlignedMerge(self._assigned) if len(self._assigned) > 1 else None
+        only = self._assigned[0]
         idle_since = time.monotonic()
         while True:
             messages = consumer.consume(self.batch_records, self.poll_s)
             lines: list[bytes] = []
             append = lines.append
+            where: list[tuple[str, int]] = []
             #: the last offset read per (topic, partition) in this batch
             last: dict[tuple[str, int], int] = {}
             for msg in messages:
@@ -112,6 +116,7 @@ class KafkaSource:
                 if err is None:  # the hot path: a record
                     if merge is None:
                         append(msg.value() or b"")
+                        where.append((only, msg.offset()))
                     else:
                         key = partition_key(msg.topic(), msg.partition())
                         merge.add(key, msg.value() or b"", msg.offset())
@@ -133,9 +138,10 @@ class KafkaSource:
                 caught_up = {
                     k for k in self._assigned if k in ends and fetched.get(k, ends[k]) >= ends[k]
                 }
-                lines = merge.take(caught_up, position)
+                lines = merge.take(caught_up, position, where)
             if lines:
                 idle_since = time.monotonic()
+                self._where = where
                 yield Batch(lines, dict(position))
                 continue
             if self.should_stop():
@@ -149,6 +155,14 @@ class KafkaSource:
                 return
             # the runtime gets control while nothing arrives (it checkpoints what it has)
             yield Batch([], dict(position))
+
+    def locate(self, index: int) -> str | None:
+        """``topic/partition@offset`` of record ``index`` of the batch handed on last (for a
+        dead letter to name the record), or None."""
+        if 0 <= index < len(self._where):
+            key, offset = self._where[index]
+            return f"{key}@{offset}"
+        return None
 
     def _all_read(self, position: dict[str, int], ends: dict[str, int]) -> bool:
         """Every partition has reported its end, and was read up to it."""

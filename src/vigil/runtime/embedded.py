@@ -238,6 +238,8 @@ class EmbeddedRuntime:
         #: produces the durable outputs elsewhere (Kafka topics) after each checkpoint
         self.publisher = publisher
         self._source: LineSource | None = None
+        #: lines read before the current batch (a dead letter's place in it, ``_where``)
+        self._batch_first_line = 0
         #: judges a request's profile in place of ``request_risk`` (the request model)
         self.request_profile = request_profile
         #: what the request-time scorers read (``vigil.decisions.request``)
@@ -490,6 +492,7 @@ class EmbeddedRuntime:
             for refresh, ctx in self._refreshers:
                 refresh(ctx)
             if lines:
+                self._batch_first_line = stats.lines
                 line_no = self._run_batch(lines, stats.lines, name)
                 stats.lines = line_no
                 dirty = True
@@ -755,7 +758,7 @@ class EmbeddedRuntime:
         self._dead_sink.write(
             DeadLetter.of(
                 raw,
-                source=source_name,
+                source=self._where(source_name, line_no),
                 line_no=line_no,
                 event_id=failure.event_id,
                 field=failure.field,
@@ -795,7 +798,7 @@ class EmbeddedRuntime:
         self._dead_sink.write(
             DeadLetter.of(
                 raw,
-                source=source_name,
+                source=self._where(source_name, line_no),
                 line_no=line_no,
                 event_id=eid,
                 field=field,
@@ -803,6 +806,13 @@ class EmbeddedRuntime:
                 reason=f"line {line_no}, event {eid!r}: {what}",
             )
         )
+
+    def _where(self, source_name: str, line_no: int) -> str:
+        """The source, and for a Kafka input the record's partition and offset (``locate``):
+        what an operator needs to find a dead letter's record in its log."""
+        locate = getattr(self._source, "locate", None)
+        found = None if locate is None else locate(line_no - self._batch_first_line - 1)
+        return source_name if found is None else f"{source_name} {found}"
 
     def _fire_due(self, watermark: int, line_no: int) -> None:
         """Fire windows and timers up to the watermark, in event-time order."""
