@@ -28,17 +28,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource
     from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
     from vigil.spark.job import SparkSettings, run, session
-    from vigil.state.keyed.pipeline import StagePipeline
+    from vigil.spark.support import pipelines
 
-    on_spark = [
-        d
-        for d in default_detectors()
-        if d.name == "serial_returner" and isinstance(d, StagePipeline)
-    ]
+    on_spark = pipelines()
     from vigil.spark.processor import PROFILE_ENV
 
     rows: list[dict[str, object]] = []

@@ -28,3 +28,24 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     spark = session(SparkSettings(), tmp_path_factory.mktemp("spark") / "spark.log")
     yield spark
     spark.stop()
+
+
+def embedded_alerts(events: Path, out: Path) -> dict[str, list[bytes]]:
+    """What ``vigil run`` raises over ``events``, for each detector on Spark: the reference
+    the Spark runtime must give, as sorted lines."""
+    import sys
+
+    from vigil.spark.support import ON_SPARK
+
+    done = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events), "--out", str(out),
+         "--no-analytics"],
+        capture_output=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    found: dict[str, list[bytes]] = {name: [] for name in ON_SPARK}
+    for line in (out / "alerts.jsonl").read_bytes().splitlines():
+        for name in ON_SPARK:
+            if line.startswith(b'{"detector":"' + name.encode() + b'"'):
+                found[name].append(line)
+    return {name: sorted(lines) for name, lines in found.items()}

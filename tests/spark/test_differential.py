@@ -4,44 +4,26 @@ events the detectors were not tuned on (docs/spark.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.spark.conftest import embedded_alerts
 
-from vigil.detectors.registry import default_detectors
 from vigil.spark.job import SparkSettings, run
+from vigil.spark.support import pipelines
 
 pytestmark = pytest.mark.slow
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-ON_SPARK = ("serial_returner",)
-
-
-def _embedded(events: Path, out: Path) -> dict[str, list[bytes]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events), "--out", str(out),
-         "--no-analytics"],
-        capture_output=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr.decode()
-    found: dict[str, list[bytes]] = {name: [] for name in ON_SPARK}
-    for line in (out / "alerts.jsonl").read_bytes().splitlines():
-        for name in ON_SPARK:
-            if line.startswith(b'{"detector":"' + name.encode() + b'"'):
-                found[name].append(line)
-    return {name: sorted(lines) for name, lines in found.items()}
 
 
 def _on_spark(spark: Any, events: Path, out: Path, max_lines: int) -> dict[str, list[bytes]]:
     found = {}
-    for det in default_detectors():
-        if det.name in ON_SPARK:
-            run(det, events, out / det.name, out / f"ckpt-{det.name}",  # type: ignore[arg-type]
-                SparkSettings(max_lines=max_lines), spark=spark)  # fmt: skip
-            found[det.name] = sorted((out / det.name / "alerts.jsonl").read_bytes().splitlines())
+    for det in pipelines():
+        settings = SparkSettings(max_lines=max_lines)
+        run(det, events, out / det.name, out / f"ckpt-{det.name}", settings, spark=spark)
+        found[det.name] = sorted((out / det.name / "alerts.jsonl").read_bytes().splitlines())
     return found
 
 
@@ -50,7 +32,7 @@ def _on_spark(spark: Any, events: Path, out: Path, max_lines: int) -> dict[str, 
 )
 def test_golden_streams_give_the_same_alerts(spark: Any, stream: str, tmp_path: Path) -> None:
     events = GOLDEN / stream
-    assert _on_spark(spark, events, tmp_path / "spark", 1_000) == _embedded(
+    assert _on_spark(spark, events, tmp_path / "spark", 1_000) == embedded_alerts(
         events, tmp_path / "embedded"
     )
 
@@ -60,7 +42,7 @@ def test_a_simulated_stream_gives_the_same_alerts(spark: Any, tmp_path: Path) ->
 
     simulate(SimConfig(seed=17, events=100_000), tmp_path / "sim")
     events = tmp_path / "sim" / "events.jsonl"
-    expected = _embedded(events, tmp_path / "embedded")
+    expected = embedded_alerts(events, tmp_path / "embedded")
     assert sum(len(v) for v in expected.values()) >= 10, "too few alerts to mean anything"
     # several micro-batches: state, watermark and lateness cross batch boundaries
     assert _on_spark(spark, events, tmp_path / "spark", 25_000) == expected

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.spark.conftest import embedded_alerts
 
 pytestmark = pytest.mark.slow
 
@@ -42,18 +43,8 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_alerts(
     events = tmp_path / "sim" / "events.jsonl"
     # the reference: the embedded runtime's alerts of the detectors on Spark
     # (test_differential.py shows the two runtimes agree)
-    ref = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events),
-         "--out", str(tmp_path / "ref"), "--no-analytics"],
-        capture_output=True,
-    )  # fmt: skip
-    assert ref.returncode == 0, ref.stderr.decode()
-    expected = b"\n".join(
-        line
-        for line in (tmp_path / "ref" / "alerts.jsonl").read_bytes().splitlines()
-        if line.startswith(b'{"detector":"serial_returner"')
-    )
-    assert expected.count(b"\n") >= 5
+    expected = embedded_alerts(events, tmp_path / "ref")["serial_returner"]
+    assert len(expected) >= 6
 
     out, ckpt = tmp_path / "out", tmp_path / "ck"
     proc = _spark_run(events, out, ckpt, "--max-lines", "15000")
@@ -68,26 +59,26 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_alerts(
     proc.wait(timeout=60)
     again = _spark_run(events, out, ckpt, "--max-lines", "15000")
     assert again.wait(timeout=600) == 0, again.stderr.read() if again.stderr else ""
-    assert sorted((out / "alerts.jsonl").read_bytes().splitlines()) == sorted(expected.splitlines())
+    assert sorted((out / "alerts.jsonl").read_bytes().splitlines()) == expected
 
 
 def test_a_checkpoint_is_resumed_only_with_what_it_was_started_with(
     spark: object, tmp_path: Path
 ) -> None:
-    from vigil.detectors.registry import default_detectors
     from vigil.errors import ConfigError
     from vigil.spark.job import SparkSettings, run
+    from vigil.spark.support import pipelines
 
     golden = Path(__file__).resolve().parents[1] / "golden"
-    det = next(d for d in default_detectors() if d.name == "serial_returner")
+    (det,) = pipelines(["serial_returner"])
     ckpt = tmp_path / "ck"
-    run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),  # type: ignore[arg-type]
+    run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),
         spark=spark)  # fmt: skip
     with pytest.raises(ConfigError, match=r"was written with input .*legit_mix\.jsonl"):
-        run(det, golden / "ring.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),  # type: ignore[arg-type]
+        run(det, golden / "ring.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=500),
             spark=spark)  # fmt: skip
     with pytest.raises(ConfigError, match="was written with max_lines 500, not 400"):
-        run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=400),  # type: ignore[arg-type]
+        run(det, golden / "legit_mix.jsonl", tmp_path / "out", ckpt, SparkSettings(max_lines=400),
             spark=spark)  # fmt: skip
 
 
@@ -97,24 +88,14 @@ def test_events_from_the_far_future_are_skipped_not_fatal(spark: object, tmp_pat
     and would have made every later event too late."""
     import json
 
-    from vigil.detectors.registry import default_detectors
     from vigil.sim import SimConfig, simulate
     from vigil.spark.job import SparkSettings, run
+    from vigil.spark.support import pipelines
 
     simulate(SimConfig(seed=8, events=30_000), tmp_path / "sim")
     sim = tmp_path / "sim" / "events.jsonl"
     lines = sim.read_bytes().splitlines()
-    done = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(sim),
-         "--out", str(tmp_path / "embedded"), "--no-analytics"],
-        capture_output=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr.decode()
-    expected = sorted(
-        line
-        for line in (tmp_path / "embedded" / "alerts.jsonl").read_bytes().splitlines()
-        if line.startswith(b'{"detector":"serial_returner"')
-    )
+    expected = embedded_alerts(sim, tmp_path / "embedded")["serial_returner"]
     assert expected
     first = json.loads(lines[0])
     future = [
@@ -123,7 +104,7 @@ def test_events_from_the_far_future_are_skipped_not_fatal(spark: object, tmp_pat
     ]
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join([*future, *lines]) + b"\n")
-    det = next(d for d in default_detectors() if d.name == "serial_returner")
-    run(det, events, tmp_path / "out", tmp_path / "ck", SparkSettings(max_lines=10_000),  # type: ignore[arg-type]
+    (det,) = pipelines(["serial_returner"])
+    run(det, events, tmp_path / "out", tmp_path / "ck", SparkSettings(max_lines=10_000),
         spark=spark)  # fmt: skip
     assert sorted((tmp_path / "out" / "alerts.jsonl").read_bytes().splitlines()) == expected

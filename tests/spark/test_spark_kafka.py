@@ -3,16 +3,15 @@ broker gives the alerts the embedded runtime raises from the same events."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.kafka_broker import create_topics, produce_lines, running_broker
+from tests.spark.conftest import embedded_alerts
 
-from vigil.detectors.registry import default_detectors
 from vigil.spark.job import SparkSettings, run
+from vigil.spark.support import pipelines
 
 pytestmark = pytest.mark.slow
 
@@ -22,24 +21,14 @@ def test_a_topic_read_by_spark_gives_the_embedded_alerts(spark: Any, tmp_path: P
 
     simulate(SimConfig(seed=23, events=40_000), tmp_path / "sim")
     events = tmp_path / "sim" / "events.jsonl"
-    done = subprocess.run(
-        [sys.executable, "-m", "vigil.cli.main", "run", "--input", str(events),
-         "--out", str(tmp_path / "embedded"), "--no-analytics"],
-        capture_output=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr.decode()
-    expected = sorted(
-        line
-        for line in (tmp_path / "embedded" / "alerts.jsonl").read_bytes().splitlines()
-        if line.startswith(b'{"detector":"serial_returner"')
-    )
+    expected = embedded_alerts(events, tmp_path / "embedded")["serial_returner"]
     assert len(expected) >= 3
     with running_broker(tmp_path / "tansu.log") as broker:
         create_topics(broker, {"events": 2})
         produce_lines(broker, "events", events.read_bytes().splitlines(), partitions=2)
-        det = next(d for d in default_detectors() if d.name == "serial_returner")
+        (det,) = pipelines(["serial_returner"])
         stats = run(
-            det,  # type: ignore[arg-type]
+            det,
             f"kafka://{broker}/events",
             tmp_path / "spark",
             tmp_path / "ckpt",

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vigil.errors import ConfigError
 from vigil.kafka.config import KafkaAddress, is_kafka_url, parse_kafka_url, parse_options
+
+if TYPE_CHECKING:
+    from vigil.kafka.outbox import TopicOutbox
+    from vigil.kafka.source import KafkaSource
 
 #: a Kafka input checkpoints (and commits its offsets, and produces its output topics) at
 #: least this often when ``--checkpoint-interval`` is not given
@@ -23,7 +28,9 @@ class KafkaRunOptions:
     outputs: dict[str, KafkaAddress]
     checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S
 
-    def open_source(self, idle_timeout_s: float | None, should_stop: Callable[[], bool]):  # type: ignore[no-untyped-def]
+    def open_source(
+        self, idle_timeout_s: float | None, should_stop: Callable[[], bool]
+    ) -> KafkaSource:
         from vigil.cli.progress import stderr
         from vigil.kafka.source import KafkaSource
 
@@ -37,7 +44,7 @@ class KafkaRunOptions:
             on_start=lambda line: stderr.print(line, markup=False, highlight=False),
         )
 
-    def open_outbox(self, out_dir: Path):  # type: ignore[no-untyped-def]
+    def open_outbox(self, out_dir: Path) -> TopicOutbox | None:
         if not self.outputs:
             return None
         from vigil.kafka.outbox import TopicOutbox

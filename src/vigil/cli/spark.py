@@ -8,16 +8,7 @@ from pathlib import Path
 import click
 
 from vigil.cli.progress import stderr
-
-#: detectors whose stages form a chain Spark runs as one query, and why the others do not yet
-ON_SPARK = ("serial_returner",)
-NOT_YET = {
-    "refund_without_return": "its order and route stages ask and answer each other (a cycle)",
-    "agent_refunds": "it shares the order stage of refund_without_return (a cycle)",
-    "empty_box": "its order and route stages ask and answer each other (a cycle)",
-    "session_risk": "its session and agent stages tell each other (a cycle)",
-    "fraud_ring": "its graph is not on the keyed-state contract yet",
-}
+from vigil.spark.support import NOT_YET, ON_SPARK
 
 
 @click.group()
@@ -89,24 +80,20 @@ def run(
         import pyspark  # noqa: F401
     except ImportError as exc:
         raise click.ClickException("vigil spark needs pyspark: pip install 'vigil[spark]'") from exc
-    from vigil.detectors.registry import default_detectors
     from vigil.kafka.config import is_kafka_url
     from vigil.spark.job import SparkSettings
     from vigil.spark.job import run as run_job
-    from vigil.state.keyed.pipeline import StagePipeline
+    from vigil.spark.support import pipelines
 
     source: Path | str = input_path
     if not is_kafka_url(input_path):
         source = Path(input_path)
         if not source.is_file():
             raise click.BadParameter(f"{input_path!r} is not a file", param_hint="--input")
-    pipelines = [
-        d for d in default_detectors() if d.name in wanted and isinstance(d, StagePipeline)
-    ]
     settings = SparkSettings(cores=cores, max_lines=max_lines)
     stderr.print(f"vigil spark run: local[{cores}], Spark's log in {out_dir / 'spark.log'}")
     total = 0
-    for pipeline in pipelines:
+    for pipeline in pipelines(wanted):
         try:
             stats = run_job(pipeline, source, out_dir, checkpoint_dir / pipeline.name, settings)
         except KeyboardInterrupt:

@@ -67,6 +67,8 @@ class TopicOutbox:
         self.state = OutboxState(uuid.uuid4().hex, {n: SinkProgress() for n in topics})
         #: line numbers a crashed run already produced past ``state``, per output
         self._present: dict[str, set[int]] = {n: set() for n in topics}
+        #: each output topic's partitions (``_check_topics``, at the start)
+        self._partitions: dict[str, list[int]] = {}
         self._failed: list[str] = []
         self._keys = {
             name: msgspec.json.Decoder(
@@ -102,21 +104,11 @@ class TopicOutbox:
     def _read_back(self) -> None:
         """Collect the lines of this run already in the topics after the recorded ends."""
         kafka = self._kafka
-        consumer = make_client(
-            "Consumer",
-            self.address.client_config(
-                **{
-                    "group.id": f"vigil-outbox-{self.state.run_id}",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                }
-            ),
-        )
+        consumer = self._reader()
         try:
             assignment = []
-            for topic in sorted(set(self.topics.values())):
-                missing = _missing(topic, self.address)
-                for p in topic_partitions(consumer, self.address, topic, missing):
+            for topic, partitions in self._partitions.items():  # asked by ``_check_topics``
+                for p in partitions:
                     start = self.state.ends.get(partition_key(topic, p), kafka.OFFSET_BEGINNING)
                     assignment.append(kafka.TopicPartition(topic, p, start))
             consumer.assign(assignment)
@@ -231,16 +223,30 @@ class TopicOutbox:
 
     def _check_topics(self) -> None:
         """Refuse a missing topic rather than have a broker create it with its defaults (a
-        producer's metadata request may; a consumer's never does)."""
-        consumer = make_client(
-            "Consumer",
-            self.address.client_config(**{"group.id": f"vigil-outbox-{self.state.run_id}"}),
-        )
+        producer's metadata request may; a consumer's never does); keep their partitions."""
+        consumer = self._reader()
         try:
-            for topic in sorted(set(self.topics.values())):
-                topic_partitions(consumer, self.address, topic, _missing(topic, self.address))
+            self._partitions = {
+                topic: topic_partitions(
+                    consumer, self.address, topic, _missing(topic, self.address)
+                )
+                for topic in sorted(set(self.topics.values()))
+            }
         finally:
             consumer.close()
+
+    def _reader(self) -> Any:
+        """A consumer that only reads: it never commits, and reports partition ends."""
+        return make_client(
+            "Consumer",
+            self.address.client_config(
+                **{
+                    "group.id": f"vigil-outbox-{self.state.run_id}",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                }
+            ),
+        )
 
     def close(self) -> None:
         if self._producer is not None:

@@ -81,9 +81,6 @@ class KafkaSource:
         self._assigned: list[str] = []
         #: (partition, offset) of each record of the batch handed on last
         self._where: list[tuple[str, int]] = []
-        #: where this run started each partition, and from what (logged, and for tests)
-        self.started_at: dict[str, int] = {}
-        self.started_from = ""
 
     # --- reading ------------------------------------------------------------------------
 
@@ -236,9 +233,8 @@ class KafkaSource:
                 position[key] = offset
         consumer.assign(assignment)
         self._assigned = [partition_key(t, p) for t, p in parts]
-        self.started_at = dict(position)
         if checkpointed is not None:
-            self.started_from = "checkpoint"
+            started_from = "the checkpoint"
             gone = sorted(set(checkpointed) - {partition_key(t, p) for t, p in parts})
             if gone:
                 raise InputError(
@@ -246,11 +242,11 @@ class KafkaSource:
                     f"({', '.join(gone)}); was a topic deleted and created again?"
                 )
         elif committed and self.start == "committed":
-            self.started_from = f"the offsets committed by group {self.group!r}"
+            started_from = f"the offsets committed by group {self.group!r}"
         else:
-            self.started_from = "the end" if self.start == "latest" else "the beginning"
+            started_from = "the end" if self.start == "latest" else "the beginning"
         where = ", ".join(f"{k}@{v}" for k, v in sorted(position.items())) or "no record yet"
-        line = f"{self.name}: starting from {self.started_from} ({where})"
+        line = f"{self.name}: starting from {started_from} ({where})"
         _log.info("%s", line)
         if self.on_start is not None:
             self.on_start(line)
