@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from vigil.cases.text import pattern, written
 
 #: the largest integer every JSON reader keeps exact (IEEE double): the documented bound of
 #: amounts and times, so no client's parser can round a value past the check
@@ -356,12 +358,35 @@ class Health(BaseModel):
 MAX_DB_ID = 2_147_483_647
 
 
+def _trimmed(low: int, high: int) -> AfterValidator:
+    """Free text of ``low``-``high`` characters once JSON's whitespace is trimmed
+    (:mod:`vigil.cases.text`). The schema states the rule as a pattern; the check is ours, so
+    a refusal says it in words rather than quoting a regular expression."""
+
+    def check(text: str) -> str:
+        if written(text, low, high) is None:
+            raise ValueError(f"give {low}-{high:,} characters, not counting spaces around them")
+        return text
+
+    return AfterValidator(check)
+
+
+def _text_field(low: int, high: int) -> Any:
+    return Field(min_length=low, max_length=high, json_schema_extra={"pattern": pattern(low)})
+
+
+#: a case note
+_Note = Annotated[str, _text_field(1, 10_000), _trimmed(1, 10_000)]
+#: why a hold is released or blocked
+_Reason = Annotated[str, _text_field(3, 500), _trimmed(3, 500)]
+
+
 class TransitionRequest(BaseModel):
     """Open states only: a case is resolved by labelling it (``/label``)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     status: Literal["new", "triage", "investigating"]
-    note: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    note: _Note | None = None
 
 
 class AssignRequest(BaseModel):
@@ -373,13 +398,13 @@ class AssignRequest(BaseModel):
 
 class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+    text: _Note
 
 
 class LabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     label: Literal["fraud", "legitimate"]
-    note: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    note: _Note | None = None
 
 
 # --- holds -------------------------------------------------------------------------------
@@ -389,7 +414,7 @@ class ResolveHoldRequest(BaseModel):
     """Why the refund is released (legitimate) or blocked (fraud): kept in the audit log."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: _Reason
 
 
 class HoldEventOut(BaseModel):

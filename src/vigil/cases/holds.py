@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from vigil.cases.models import CaseAlert, CaseMember, OutboxRow, RefundHold
+from vigil.cases.text import SPACE, written
 from vigil.errors import ConflictError, ForbiddenError, NotFoundError, RequestError
 from vigil.events.codec import encode_one
 from vigil.events.schemas import InvestigationOutcome
@@ -647,11 +648,11 @@ def _check(actor: Principal, hold: RefundHold | HoldView, to: Resolution) -> Non
 
 
 def _reason(refund_id: str, reason: str) -> str:
-    text = reason.strip()
-    if not MIN_REASON_CHARS <= len(text) <= MAX_REASON_CHARS:
+    text = written(reason, MIN_REASON_CHARS, MAX_REASON_CHARS)
+    if text is None:
         raise RequestError(
             f"refund {refund_id!r}: give a reason of {MIN_REASON_CHARS}-{MAX_REASON_CHARS} "
-            f"characters (got {len(text)})"
+            f"characters once trimmed (got {len(reason.strip(SPACE))})"
         )
     return text
 

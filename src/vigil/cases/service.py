@@ -33,6 +33,7 @@ from vigil.cases.models import (
     CaseNote,
     OutboxRow,
 )
+from vigil.cases.text import written
 from vigil.cases.transitions import OPEN, RESOLVED, STATUSES, check_transition, is_reopen
 from vigil.cases.views import (
     AlertView,
@@ -426,9 +427,11 @@ def add_note(
     session: Session, actor: Principal, case_id: int, body: str, *, now: datetime | None = None
 ) -> NoteView:
     require(actor, "cases:write")
-    text = body.strip()
-    if not text or len(text) > MAX_NOTE_CHARS:
-        raise RequestError(f"case {case_id}: a note needs 1-{MAX_NOTE_CHARS:,} characters")
+    text = written(body, 1, MAX_NOTE_CHARS)
+    if text is None:
+        raise RequestError(
+            f"case {case_id}: a note needs 1-{MAX_NOTE_CHARS:,} characters, not only spaces"
+        )
     case = _case(session, case_id)
     at = now or utcnow()
     note = CaseNote(case_id=case_id, author=actor.actor, body=text, created_at=at)
