@@ -82,3 +82,17 @@ def test_a_resumed_runtime_rewriting_its_tail_does_not_duplicate(
         fh.write(data[cut:])  # the same line, written again
     runtime.state.tailer.catch_up()
     assert len(runtime.state.index.alerts) == 8
+
+
+def test_an_unknown_query_parameter_is_refused_by_name(
+    client: TestClient, runtime: Runtime
+) -> None:
+    _seed(runtime)
+    # a typo of agent_id would otherwise answer every alert, as if filtered
+    r = client.get("/v1/alerts", params={"agnet_id": "ag-2"}, headers=headers())
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["query", "agnet_id"]
+    assert "unknown query parameter 'agnet_id'" in item["msg"] and "agent_id" in item["msg"]
+    ok = client.get("/v1/alerts", params={"agent_id": "ag-2"}, headers=headers())
+    assert [a["subject_id"] for a in ok.json()["items"]] == ["ag-2@2026-01-05T00:00Z"]

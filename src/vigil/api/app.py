@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +25,7 @@ from vigil.api.auth import Authenticator
 from vigil.api.bounds import BoundedBodies
 from vigil.api.docs_pages import add_docs
 from vigil.api.errors import status_of
+from vigil.api.query import known_query
 from vigil.api.runtime import RuntimeProcess
 from vigil.api.settings import ApiSettings
 from vigil.api.state import ApiState
@@ -119,7 +120,7 @@ def create_app(
     add_docs(app)
     app.state.hold_feeder = feeder
     for module in (events, decisions, alerts, cases, holds, metrics, health):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(known_query)])
     console = db is not None and console
     if console:
         from vigil.console import mount
