@@ -15,6 +15,7 @@ from vigil.runtime.embedded import RuntimeSettings
 
 
 def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
+    from vigil.ads.settings import AdSettings
     from vigil.cli.main import print_run_summary, run_pipeline
     from vigil.evaluation import evaluate
     from vigil.evaluation.html import render_html
@@ -27,7 +28,9 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
 
     stderr.rule("2/3 run Vigil's detectors over the stream")
     t0 = time.perf_counter()
-    stats = run_pipeline(str(sim_dir / "events.jsonl"), run_dir, RuntimeSettings(), None)
+    stats = run_pipeline(
+        str(sim_dir / "events.jsonl"), run_dir, RuntimeSettings(), None, ads=AdSettings()
+    )
     t_run = time.perf_counter() - t0
     print_run_summary(stats, run_dir, resumable=False)
     if stats.stopped_early:  # evaluating half a stream would print misleading figures
@@ -50,6 +53,7 @@ def run_demo(out_dir: Path, n_events: int, seed: int) -> None:
                     f"dead letters (replayable): {run_dir}/dead_letter.jsonl",
                     f"counts:                   {run_dir}/stats.json",
                     f"analytics (DuckDB):       {run_dir}/analytics.duckdb",
+                    f"campaign figures:         vigil ads report --run {run_dir}",
                     f"evaluation:               {out_dir}/evaluation.txt, .json",
                     f"report with plots:        {out_dir}/evaluation.html",
                     "",

@@ -18,6 +18,7 @@ import msgspec
 
 from vigil import __version__
 from vigil.cli.admin import admin_commands
+from vigil.cli.ads import ads as ads_command
 from vigil.cli.agents import agents as agents_command
 from vigil.cli.model import model as model_command
 from vigil.cli.options import Duration
@@ -32,6 +33,7 @@ from vigil.runtime.embedded import RuntimeSettings
 from vigil.runtime.stats import RunStats
 
 if TYPE_CHECKING:
+    from vigil.ads.settings import AdSettings
     from vigil.cli.kafka_run import KafkaRunOptions
     from vigil.detectors.return_centres import ReturnCentres
 
@@ -209,6 +211,19 @@ def simulate(
 )
 @click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
 @click.option(
+    "--no-ads",
+    is_flag=True,
+    help="Do not compute the campaigns' figures (ad_figures.jsonl; docs/ads.md).",
+)
+@click.option(
+    "--ad-window",
+    "ad_windows",
+    multiple=True,
+    metavar="PLATFORM=CLICK,VIEW",
+    help="A platform's attribution windows (repeatable), e.g. partner-video=3d,12h; others "
+    "keep 7d after a click and 1d after an impression.",
+)
+@click.option(
     "--review-threshold",
     type=click.FloatRange(min=0.0, max=1.0),
     default=0.5,
@@ -285,6 +300,8 @@ def run(
     follow: bool,
     idle_timeout: float | None,
     no_analytics: bool,
+    no_ads: bool,
+    ad_windows: tuple[str, ...],
     rules_path: Path | None,
     review_threshold: float,
     deny_threshold: float,
@@ -333,8 +350,16 @@ def run(
         return_centres=centres,
         request_model_dir=request_model_dir,
         kafka=kafka,
+        ads=None if no_ads else ad_settings(ad_windows, settings),
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
+
+
+def ad_settings(windows: tuple[str, ...], runtime: RuntimeSettings) -> AdSettings:
+    """The ad analytics' settings from ``--ad-window`` options and the runtime's lateness."""
+    from vigil.cli.ads import ad_settings_of
+
+    return ad_settings_of(windows, runtime)
 
 
 def decision_policy(review_threshold: float, deny_threshold: float) -> DecisionPolicy:
@@ -488,6 +513,7 @@ def run_pipeline(
     return_centres: ReturnCentres | None = None,
     request_model_dir: Path | None = None,
     kafka: KafkaRunOptions | None = None,
+    ads: AdSettings | None = None,
 ) -> RunStats:
     stop = {"flag": False}
 
@@ -510,6 +536,7 @@ def run_pipeline(
             return_centres,
             request_model_dir,
             kafka,
+            ads,
         )
     finally:
         for sig, handler in previous.items():
@@ -529,6 +556,7 @@ def _run_source(
     return_centres: ReturnCentres | None = None,
     request_model_dir: Path | None = None,
     kafka: KafkaRunOptions | None = None,
+    ads: AdSettings | None = None,
 ) -> RunStats:
     from vigil.cli.rules import build_rules_detector
     from vigil.detectors.registry import default_detectors
@@ -563,6 +591,10 @@ def _run_source(
             ),
         )
     detectors = default_detectors(detector_settings)
+    if ads is not None:  # not a detector: the campaigns' figures (ad_figures.jsonl)
+        from vigil.ads.pipeline import AdAnalytics
+
+        detectors.append(AdAnalytics(ads))
     if rules_path is not None:  # one more detector: the rule set, hot-reloaded (docs/rules.md)
         detectors.append(build_rules_detector(rules_path, settings.allowed_lateness_ms))
     if model_dir is not None:  # the refund model, counted where backed (decisions/backing.py)
@@ -647,6 +679,11 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
         f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
         + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
         + (
+            ", ad_figures.jsonl (campaigns: vigil ads report --run DIR)"
+            if (out_dir / "ad_figures.jsonl").exists()
+            else ""
+        )
+        + (
             ", shadow_alerts.jsonl (rules in shadow mode)"
             if _nonempty(out_dir / "shadow_alerts.jsonl")
             else ""
@@ -659,6 +696,7 @@ cli.add_command(rules_command)  # vigil rules: check, commit, history, show, dif
 cli.add_command(model_command)  # vigil model: train, score, registry (cli/model.py)
 cli.add_command(serve_command)  # vigil serve: decision API + runtime child (docs/api.md)
 cli.add_command(spark_command)  # vigil spark run: the stages on Spark (docs/spark.md)
+cli.add_command(ads_command)  # vigil ads report: campaign figures (cli/ads.py, docs/ads.md)
 for _command in admin_commands:  # vigil db, users, keys (cli/admin.py, docs/security.md)
     cli.add_command(_command)
 

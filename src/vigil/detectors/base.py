@@ -56,6 +56,18 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     evidence: tuple[Evidence, ...] = ()
 
 
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """A row a pipeline writes to an output file of its own, not a finding: the runtime
+    writes it to ``<channel>.jsonl`` beside the alerts, checkpointed with them (the ad
+    analytics' campaign figures). Subclasses set ``channel``."""
+
+    channel: ClassVar[str] = "records"
+
+
+#: what detectors and pipelines return: findings, and rows for outputs of their own
+Output = Signal | Record
+
+
 class Alert(Signal, frozen=True, kw_only=True):
     """A signal the runtime emitted, with a deterministic id (same input, same ids)."""
 
@@ -111,11 +123,11 @@ class Detector(Protocol):
         """Windowed aggregates this detector declares (may be empty)."""
         ...
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Output]:
         """Score one event; may update keyed state and set timers."""
         ...
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Output]:
         """A timer set earlier fired (the watermark passed its time)."""
         ...
 
@@ -134,10 +146,10 @@ class BaseDetector:
     def windows(self) -> Sequence[WindowSpec[Any, Any, Any]]:
         return ()
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Output]:
         return ()
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Output]:
         return ()
 
     def on_window(self, name: str, window: Window, ctx: Context) -> Sequence[Signal]:

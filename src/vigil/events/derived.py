@@ -189,6 +189,36 @@ class RuleHistoryAnswered(DerivedEvent, tag="rule_history_answered", kw_only=Tru
     histories: tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]
 
 
+# --- ad analytics (vigil.ads) ------------------------------------------------------------
+
+
+class AdConversion(DerivedEvent, tag="ad_conversion", kw_only=True, frozen=True):
+    """An order credited to a campaign (``kind``: ``click`` or ``view``), or that credit
+    taken back (``sign`` -1: a later-arriving impression made another campaign the last
+    one the device saw). From the click- and device-keyed stages to the order stage."""
+
+    order_id: str
+    campaign_id: str
+    advertiser_id: str
+    platform: str
+    kind: str
+    #: the order's time (figures count a conversion in the order's minute)
+    order_ms: int
+    revenue_cents: int
+    sign: int = 1
+
+
+class AdOrderFlagged(DerivedEvent, tag="ad_order_flagged", kw_only=True, frozen=True):
+    """What was said about one of an order's refunds: a person's label (``source``
+    ``label``, from the refund-keyed stage) or the runtime's decision (``decision``: deny is
+    fraud, anything else clears it), for the order stage."""
+
+    order_id: str
+    refund_id: str
+    source: str
+    fraud: bool
+
+
 DERIVED_TYPES: Final = frozenset(
     {
         "order_returned",
@@ -205,5 +235,7 @@ DERIVED_TYPES: Final = frozenset(
         "rule_history_recorded",
         "rule_history_asked",
         "rule_history_answered",
+        "ad_conversion",
+        "ad_order_flagged",
     }
 )

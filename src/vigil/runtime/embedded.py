@@ -29,7 +29,7 @@ from vigil.decisions.book import DecisionBook, RefundDecision
 from vigil.decisions.evidence import AlertIndex
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
 from vigil.decisions.request import decide_request
-from vigil.detectors.base import Alert, Detector, Signal
+from vigil.detectors.base import Alert, Detector, Record, Signal
 from vigil.detectors.request import ProfileScorer
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
@@ -72,6 +72,10 @@ DAY_MS = 86_400_000
 NO_WATERMARK = -(1 << 62)
 #: ``_early_at`` when no event can be early (no clock yet, or held events being processed)
 _NEVER_EARLY = 1 << 62
+#: output names of the runtime's own (a pipeline's record channel may not take one)
+_CORE_OUTPUTS = frozenset(
+    {"alerts", "dead_letter", "decisions", "shadow_alerts", "facts", "stats", "progress"}
+)
 NO_DUE = 1 << 62
 _CLASS_BY_TYPE = {type_name(cls): cls for cls in EVENT_TYPES}
 #: signals of detectors named with this prefix (shadow rules) are recorded in
@@ -319,6 +323,13 @@ class EmbeddedRuntime:
             for det, ctx in self._by_prefix.values()
             if callable(getattr(det, "refresh", None))
         ]
+        #: detectors with ``on_decision(decision, ctx)`` hear every refund decision written
+        #: (the ad analytics take a denied refund's order out of a campaign's net revenue)
+        self._decision_readers: list[tuple[Callable[..., Any], _DetectorContext]] = [
+            (det.on_decision, ctx)  # type: ignore[attr-defined]
+            for det, ctx in self._by_prefix.values()
+            if callable(getattr(det, "on_decision", None))
+        ]
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -420,6 +431,19 @@ class EmbeddedRuntime:
             if self.settings.publish_every_batch
             else None
         )
+        self._drains = [d.drain for d in self.detectors if hasattr(d, "drain")]
+        #: the outputs' lengths at the last checkpoint: a resume never cuts below them, so a
+        #: reader that sums lines (ad_figures.jsonl) reads up to them (``progress.json``)
+        self._durable: dict[str, int] = dict(positions) if positions else {}
+        #: rows pipelines write to outputs of their own (``Record``), one file per channel
+        self._record_sinks = {
+            channel: JsonlSink(
+                out / f"{channel}.jsonl",
+                positions.get(channel) if positions else None,
+                digest=digests.get(channel),
+            )
+            for channel in self._channels()
+        }
         if self._facts_sink is not None and self._facts_sink.lost:
             _log.warning("%s lost its tail in a crash: publishing every fact again", FACTS_FILE)
             self.facts.mark_all_dirty()
@@ -450,6 +474,16 @@ class EmbeddedRuntime:
             if self.checkpoint_dir is None:  # a database nobody can resume from
                 shutil.rmtree(self.out_dir / ".vigil-state", ignore_errors=True)
         return self.stats
+
+    def _channels(self) -> list[str]:
+        """The record channels the detectors declare (``channels``), in their order."""
+        found: dict[str, None] = {}
+        for det in self.detectors:
+            for channel in getattr(det, "channels", ()):
+                if channel in _CORE_OUTPUTS:
+                    raise ValueError(f"{det.name}: channel {channel!r} is one of Vigil's outputs")
+                found[channel] = None
+        return list(found)
 
     def _warn_if_started_before(self, directory: Path) -> None:
         """No checkpoint, yet an earlier run left state or outputs: say what happens now."""
@@ -719,6 +753,14 @@ class EmbeddedRuntime:
         self.stats.decisions += 1
         self._decisions_sink.write(decision)
         self.decisions.note_request(decision)
+        if self._decision_readers:
+            self._tell(decision, -1)
+
+    def _tell(self, decision: RefundDecision, line_no: int) -> None:
+        for read, ctx in self._decision_readers:
+            found = read(decision, ctx)
+            if found:
+                self._emit(found, line_no)
 
     def _with_refund_details(self, decision: RefundDecision) -> RefundDecision:
         """A stream decision moved by an alert that is not about the refund alone (a session,
@@ -861,8 +903,11 @@ class EmbeddedRuntime:
             if signals:
                 self._emit(signals, line_no)
 
-    def _emit(self, signals: Iterable[Signal], line_no: int) -> None:
+    def _emit(self, signals: Iterable[Signal | Record], line_no: int) -> None:
         for sig in signals:
+            if isinstance(sig, Record):
+                self._record_sinks[sig.channel].write(sig)
+                continue
             alert_id = f"{sig.detector}:{sig.subject_type}:{sig.subject_id}"
             if alert_id in self._emitted:
                 self.stats.alerts_suppressed += 1
@@ -882,7 +927,10 @@ class EmbeddedRuntime:
                 self._store.add_alert(line_no, alert)
             for decision in self.decisions.update(alert):
                 self.stats.decisions += 1
-                self._decisions_sink.write(self._with_refund_details(decision))
+                decision = self._with_refund_details(decision)
+                self._decisions_sink.write(decision)
+                if self._decision_readers:
+                    self._tell(decision, line_no)
 
     def _prune_dedup(self) -> None:
         """Forget ids older than anything still accepted; their re-sends are too late anyway.
@@ -908,16 +956,24 @@ class EmbeddedRuntime:
         from the input before ``input_offset``.
         """
         self._write_facts()
+        self._drain()
         for sink in (
             self._alerts_sink,
             self._dead_sink,
             self._decisions_sink,
             self._shadow_sink,
+            *self._record_sinks.values(),
         ):
             sink.flush(durable=False)
         if self._facts_sink is not None:
             self._facts_sink.flush(durable=False)
         self._write_progress(input_offset)
+
+    def _drain(self) -> None:
+        """Rows a pipeline gathered for its own outputs (``drain``), written before the
+        outputs are flushed: nothing stays in a pipeline across a checkpoint."""
+        for drain in self._drains:
+            self._emit(drain(), -1)
 
     def _write_facts(self) -> None:
         sink = self._facts_sink
@@ -946,6 +1002,7 @@ class EmbeddedRuntime:
                     "watermark_ms": None
                     if self.watermark_ms == NO_WATERMARK
                     else self.watermark_ms,
+                    "durable_outputs": self._durable,
                 }
             )
         )
@@ -957,11 +1014,13 @@ class EmbeddedRuntime:
         if self._store is not None:
             self._store.flush(self._flush_seq, wait=True)
         self._write_facts()
+        self._drain()
         sinks = {
             "alerts": self._alerts_sink,
             "dead_letter": self._dead_sink,
             "decisions": self._decisions_sink,
             "shadow_alerts": self._shadow_sink,
+            **self._record_sinks,
         }
         try:
             positions = {name: sink.flush() for name, sink in sinks.items()}
@@ -970,6 +1029,7 @@ class EmbeddedRuntime:
         except OSError as exc:
             raise CheckpointError(_output_failure(self.out_dir, exc)) from exc
         if self.checkpoint_dir is not None:
+            self._durable = positions
             digests = {name: sink.digest() for name, sink in sinks.items()}
             self._save(meta, input_offset, positions, digests)
             committed = getattr(self._source, "committed", None)
@@ -1095,6 +1155,8 @@ class EmbeddedRuntime:
         self._dead_sink.close()
         self._decisions_sink.close()
         self._shadow_sink.close()
+        for sink in self._record_sinks.values():
+            sink.close()
         if self._facts_sink is not None:
             self._facts_sink.close()
         if self._store is not None:

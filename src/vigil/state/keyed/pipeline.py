@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Signal
+from vigil.detectors.base import BaseDetector, Context, Output, Record, Signal
 from vigil.events.derived import DERIVED_TYPES
 from vigil.events.schemas import EventBase
 from vigil.state.keyed.stage import Stage, StageContext, type_name
@@ -113,12 +113,12 @@ class StagePipeline(BaseDetector):
             found = self._by_type[tp] = self._readers.get(type_name(event), [])
         return found
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Output]:
         self._bind_host(ctx)
         return self._run(event, ctx.watermark_ms)
 
-    def _run(self, first: Any, horizon_ms: int) -> list[Signal]:
-        signals: list[Signal] = []
+    def _run(self, first: Any, horizon_ms: int) -> list[Output]:
+        signals: list[Output] = []
         queue: deque[Any] | None = None
         event = first
         while True:
@@ -139,7 +139,7 @@ class StagePipeline(BaseDetector):
                 return signals
             event = queue.popleft()
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Output]:
         contexts = self._bind_host(ctx)
         parts = key.split(_SEP, 2)
         sctx = contexts.get(parts[0]) if len(parts) == 3 else None
@@ -152,7 +152,7 @@ class StagePipeline(BaseDetector):
             outputs = stage.on_timer(name, fired_at_ms, sctx)
         finally:
             sctx.bind(None, 0, 0)
-        signals: list[Signal] = []
+        signals: list[Output] = []
         queue: deque[Any] = deque()
         _collect(outputs, signals, queue)
         while queue:
@@ -160,9 +160,9 @@ class StagePipeline(BaseDetector):
         return signals
 
 
-def _collect(outputs: Sequence[Any], signals: list[Signal], queue: deque[Any]) -> None:
+def _collect(outputs: Sequence[Any], signals: list[Output], queue: deque[Any]) -> None:
     for out in outputs:
-        if isinstance(out, Signal):
+        if isinstance(out, (Signal, Record)):
             signals.append(out)
         else:
             queue.append(out)

@@ -16,8 +16,9 @@ them (docs/adr/0004-keyed-state.md):
   reach that key's state and nothing else: there is no way to name another key. What a
   stage knows about other keys reaches it as a ``DerivedEvent`` another stage emitted.
 
-Returns are ``Signal``s (findings, as detectors return) and ``DerivedEvent``s (facts for
-stages keyed otherwise), handled at once, before the next source event.
+Returns are ``Signal``s (findings, as detectors return), ``Record``s (rows for an output
+file of their own) and ``DerivedEvent``s (facts for stages keyed otherwise), handled at
+once, before the next source event.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final, Literal, Protocol, get_args
 
-from vigil.detectors.base import Signal
+from vigil.detectors.base import Record, Signal
 from vigil.events.derived import DerivedEvent
 from vigil.state.keyed.backend import StateBackend
 from vigil.state.keyed.spec import StateSpec, expiry_of
@@ -38,6 +39,9 @@ KeyKind = Literal[
     "session",
     "team",
     "campaign",
+    "click",
+    "device",
+    "refund",
     "route",
     "issuer",
     "event",
@@ -47,7 +51,7 @@ KeyKind = Literal[
 KEY_KINDS: Final[tuple[str, ...]] = get_args(KeyKind)
 
 
-Output = Signal | DerivedEvent
+Output = Signal | Record | DerivedEvent
 
 
 def type_name(event: Any) -> str:

@@ -1,0 +1,161 @@
+"""Campaign figures: the rows the ad pipeline writes, and what a reader folds them into.
+
+``ad_figures.jsonl`` holds **changes**, not totals: each row adds its counts to one
+campaign's minute (the minute of the impression, the click, or the order). A refund or a
+fraud label that arrives weeks later is one more row for the order's minute, so the day's
+net figures move when it arrives, and no row is ever rewritten. Totals for any span (a
+minute, a day, a campaign's life) are sums of rows, which is why the file can be appended,
+replayed after a crash (the runtime cuts it back to its checkpoint) and read while it grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Final
+
+import msgspec
+
+from vigil.ads.settings import DAY_MS
+from vigil.detectors.base import Record
+
+#: the counts a row carries (all add up)
+COUNTS: Final = (
+    "impressions",
+    "clicks",
+    "spend_micros",
+    "orders",
+    "revenue_cents",
+    "view_orders",
+    "view_revenue_cents",
+    "refunded_cents",
+    "fraud_orders",
+    "fraud_cents",
+)
+
+
+class AdFigures(Record, frozen=True, kw_only=True, omit_defaults=True):
+    """Changes to one campaign's figures in one minute (event time); counts that are 0
+    are left out of the line."""
+
+    channel: ClassVar[str] = "ad_figures"
+
+    campaign_id: str
+    advertiser_id: str
+    platform: str
+    #: the minute's start (ms since the epoch, UTC)
+    minute_ms: int
+    impressions: int = 0
+    clicks: int = 0
+    #: what the impressions and clicks cost (each event states its cost)
+    spend_micros: int = 0
+    #: orders credited to a click of the campaign (last click, within the click window)
+    orders: int = 0
+    revenue_cents: int = 0
+    #: orders with no click, credited to the campaign's impression the device saw last
+    #: within the view window: reported apart, never in ``orders``
+    view_orders: int = 0
+    view_revenue_cents: int = 0
+    #: revenue of credited orders paid back (refunds, chargebacks), up to the order's total
+    refunded_cents: int = 0
+    #: credited orders judged fraud (a label or a deny decision on one of their refunds):
+    #: their whole revenue, counted here and not in ``refunded_cents``
+    fraud_orders: int = 0
+    fraud_cents: int = 0
+
+
+figures_decoder: Final = msgspec.json.Decoder(AdFigures)
+
+
+@dataclass
+class Totals:
+    """Summed counts of one campaign (or advertiser) over a span, and the ratios."""
+
+    campaign_id: str
+    advertiser_id: str
+    platform: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+
+    def add(self, row: AdFigures) -> None:
+        c = self.counts
+        for name in COUNTS:
+            c[name] += getattr(row, name)
+
+    @property
+    def spend_cents(self) -> float:
+        return self.counts["spend_micros"] / 10_000
+
+    def as_dict(self) -> dict[str, object]:
+        c = self.counts
+        spend = self.spend_cents
+        net = c["revenue_cents"] - c["refunded_cents"] - c["fraud_cents"]
+        return {
+            "campaign_id": self.campaign_id,
+            "advertiser_id": self.advertiser_id,
+            "platform": self.platform,
+            **c,
+            "spend_cents": round(spend, 2),
+            "ctr": _ratio(c["clicks"], c["impressions"]),
+            "cpa_cents": _ratio(spend, c["orders"], 2),
+            "roas": _ratio(c["revenue_cents"], spend),
+            "net_revenue_cents": net,
+            "net_roas": _ratio(net, spend),
+            "view_roas": _ratio(c["view_revenue_cents"], spend),
+        }
+
+
+def _ratio(a: float, b: float, digits: int = 4) -> float | None:
+    return None if b == 0 else round(a / b, digits)
+
+
+def read_rows(path: Path, upto: int | None = None) -> Iterator[AdFigures]:
+    """The rows of an ``ad_figures.jsonl`` (a run's output), up to byte ``upto`` if given."""
+    with path.open("rb") as fh:
+        data = fh.read() if upto is None else fh.read(upto)
+    for line in data.splitlines():
+        if line.strip():
+            yield figures_decoder.decode(line)
+
+
+def settled_length(run_dir: Path) -> int | None:
+    """How much of a running run's ``ad_figures.jsonl`` is settled: its length at the last
+    checkpoint, which ``progress.json`` states (a resume never cuts the file below it, while
+    rows after it may be cut back and written again). None: no such statement (a finished
+    ``vigil run`` without ``--follow``: the whole file stands)."""
+    try:
+        progress = msgspec.json.decode((run_dir / "progress.json").read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return None
+    durable = progress.get("durable_outputs") if isinstance(progress, dict) else None
+    length = durable.get(AdFigures.channel) if isinstance(durable, dict) else None
+    return length if isinstance(length, int) else None
+
+
+def by_campaign(
+    rows: Iterable[AdFigures], *, since_ms: int | None = None, until_ms: int | None = None
+) -> dict[str, Totals]:
+    """Totals per campaign over the minutes in ``[since_ms, until_ms)``."""
+    out: dict[str, Totals] = {}
+    for row in rows:
+        if since_ms is not None and row.minute_ms < since_ms:
+            continue
+        if until_ms is not None and row.minute_ms >= until_ms:
+            continue
+        t = out.get(row.campaign_id)
+        if t is None:
+            t = out[row.campaign_id] = Totals(row.campaign_id, row.advertiser_id, row.platform)
+        t.add(row)
+    return out
+
+
+def by_day(rows: Iterable[AdFigures]) -> dict[tuple[str, int], Totals]:
+    """Totals per (campaign, day start)."""
+    out: dict[tuple[str, int], Totals] = {}
+    for row in rows:
+        key = (row.campaign_id, row.minute_ms - row.minute_ms % DAY_MS)
+        t = out.get(key)
+        if t is None:
+            t = out[key] = Totals(row.campaign_id, row.advertiser_id, row.platform)
+        t.add(row)
+    return out

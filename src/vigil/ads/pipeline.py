@@ -1,0 +1,111 @@
+"""The ad stages run as one pipeline in the embedded runtime, writing ``ad_figures.jsonl``.
+
+Every impression, click and change to a credited order adds to one campaign's minute. The
+pipeline sums them by campaign and minute (a combiner, as engines aggregate before a
+shuffle): impressions and clicks go straight into it (a count per campaign and minute needs
+no state), and the order stage's rows join them. The runtime asks for the sums at every
+publish and checkpoint (``drain``), so the file is as fresh as the other outputs and nothing
+is held in the pipeline when state is checkpointed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vigil.ads.figures import COUNTS, AdFigures
+from vigil.ads.settings import BUCKET_MS, AdSettings
+from vigil.ads.stages import ad_stages
+from vigil.decisions.book import RefundDecision
+from vigil.detectors.base import Context, Output
+from vigil.events.derived import AdOrderFlagged
+from vigil.events.schemas import AdClick, AdImpression, EventBase
+from vigil.state.keyed.pipeline import StagePipeline
+
+_IMPRESSIONS, _CLICKS, _SPEND = (COUNTS.index(n) for n in ("impressions", "clicks", "spend_micros"))
+
+
+class AdAnalytics(StagePipeline):
+    """Attribution and campaign figures; no alerts."""
+
+    name: ClassVar[str] = "ad_analytics"
+    version: ClassVar[int] = 1
+    #: the runtime writes these records to ``<channel>.jsonl``
+    channels: ClassVar[tuple[str, ...]] = (AdFigures.channel,)
+
+    def __init__(self, settings: AdSettings | None = None) -> None:
+        settings = settings or AdSettings()
+        super().__init__(ad_stages(settings), settings)
+        # the ad events are counted here even where no stage reads them
+        self.subscribes = self.subscribes | {"ad_impression", "ad_click"}  # type: ignore[misc]
+        #: (campaign, minute) -> [advertiser, platform, *counts] since the last drain
+        self._acc: dict[tuple[str, int], list[Any]] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        AdAnalytics.__init__(self, state["settings"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AdAnalytics, (self.settings,))
+
+    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Output]:
+        tp = type(event)
+        if tp is AdImpression or tp is AdClick:
+            self._count(event)  # type: ignore[arg-type]
+        return self._keep(super().on_event(event, ctx))
+
+    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Output]:
+        return self._keep(super().on_timer(key, payload, fired_at_ms, ctx))
+
+    def on_decision(self, decision: RefundDecision, ctx: Context) -> Sequence[Output]:
+        """A refund decision the runtime wrote: deny takes the order out of net revenue."""
+        if decision.order_id is None:
+            return ()
+        flagged = AdOrderFlagged(
+            event_time_ms=decision.event_time_ms,
+            order_id=decision.order_id,
+            refund_id=decision.refund_id,
+            source="decision",
+            fraud=decision.decision == "deny",
+        )
+        self._bind_host(ctx)
+        return self._keep(self._run(flagged, ctx.watermark_ms))
+
+    def _count(self, event: AdImpression | AdClick) -> None:
+        t = event.event_time_ms
+        key = (event.campaign_id, t - t % BUCKET_MS)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = [event.advertiser_id, event.platform, *([0] * len(COUNTS))]
+        acc[2 + (_CLICKS if type(event) is AdClick else _IMPRESSIONS)] += 1
+        acc[2 + _SPEND] += event.cost_micros
+
+    def _keep(self, outputs: Sequence[Output]) -> Sequence[Output]:
+        if not outputs:
+            return ()
+        rest: list[Output] = []
+        for out in outputs:
+            if type(out) is not AdFigures:
+                rest.append(out)
+                continue
+            key = (out.campaign_id, out.minute_ms)
+            acc = self._acc.get(key)
+            if acc is None:
+                acc = self._acc[key] = [out.advertiser_id, out.platform, *([0] * len(COUNTS))]
+            for i, name in enumerate(COUNTS, 2):
+                acc[i] += getattr(out, name)
+        return rest
+
+    def drain(self) -> list[AdFigures]:
+        """The sums since the last call, one row per campaign and minute that changed."""
+        acc, self._acc = self._acc, {}
+        return [
+            AdFigures(
+                campaign_id=campaign,
+                advertiser_id=sums[0],
+                platform=sums[1],
+                minute_ms=minute,
+                **dict(zip(COUNTS, sums[2:], strict=True)),
+            )
+            for (campaign, minute), sums in acc.items()
+            if any(sums[2:])
+        ]

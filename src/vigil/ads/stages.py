@@ -1,0 +1,382 @@
+"""The ad analytics as keyed stages (docs/adr/0004-keyed-state.md; docs/ads.md).
+
+Four stages, each scoped to one key (impressions and clicks are also counted into their
+campaign's minute, which needs no state: ``vigil.ads.pipeline``):
+
+- ``ad_clicks`` (click id): a click meets the orders that name it (``ad_click_id``), in
+  whichever order they arrive; an order up to the platform's click window after its click is
+  credited to the click's campaign (``AdConversion``, kind ``click``).
+- ``ad_views`` (device): an order with no click is credited to the campaign of the last
+  impression its device saw within the view window (kind ``view``). An impression that
+  arrives late and is later than the one credited moves the credit: the old campaign's
+  conversion is taken back (``sign`` -1) and the new one's given.
+- ``ad_refunds`` (refund id): a refund's order, so a label or a decision about the refund
+  reaches the order (``AdOrderFlagged``).
+- ``ad_orders`` (order id): an order's credit, what was paid back on it and whether it was
+  judged fraud; each change is a row of the campaign's minute of the order, so net revenue
+  moves when a refund or a label arrives, days after the order.
+
+A stage keeps an entry only as long as an event could still change it: the attribution
+windows plus the runtime's lateness (an event later than that is a ``too_late`` dead letter
+and never reaches a stage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final
+
+from vigil.ads.figures import AdFigures
+from vigil.ads.settings import BUCKET_MS, DAY_MS, AdSettings
+from vigil.events.derived import AdConversion, AdOrderFlagged
+from vigil.events.schemas import (
+    AdClick,
+    AdImpression,
+    Chargeback,
+    InvestigationOutcome,
+    OrderPlaced,
+    RefundIssued,
+)
+from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
+
+#: how long an order's credit is kept for refunds and labels to find it
+ORDER_TTL_MS: Final = 180 * DAY_MS
+
+
+def _minute(t: int) -> int:
+    return t - t % BUCKET_MS
+
+
+class ClickStage:
+    """A click and the orders that name it."""
+
+    name: ClassVar[str] = "ad_clicks"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset({"ad_click", "order_placed"})
+    key: ClassVar[KeyKind] = "click"
+
+    def __init__(self, settings: AdSettings) -> None:
+        self.settings = settings
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            # (campaign, advertiser, platform, time): orders may follow for a click window
+            ValueSpec("click", self.settings.longest_click_ms + self.settings.late_ms),
+            # orders that arrived before their click: it can only be late, not later
+            ValueSpec("waiting", self.settings.late_ms),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is AdClick:
+            return str(event.click_id)
+        return event.ad_click_id  # type: ignore[no-any-return]
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        if type(event) is AdClick:
+            click = (event.campaign_id, event.advertiser_id, event.platform, event.event_time_ms)
+            ctx.value("click").set(click)
+            waiting = ctx.value("waiting").get()
+            if not waiting:
+                return ()
+            ctx.value("waiting").clear()
+            return [c for o in waiting if (c := self._credit(click, *o)) is not None]
+        order: OrderPlaced = event
+        found = ctx.value("click").get()
+        if found is None:
+            waiting = ctx.value("waiting").get() or ()
+            ctx.value("waiting").set(
+                (*waiting, (order.order_id, order.event_time_ms, order.total_cents))
+            )
+            return ()
+        credit = self._credit(found, order.order_id, order.event_time_ms, order.total_cents)
+        return () if credit is None else (credit,)
+
+    def _credit(
+        self, click: tuple[str, str, str, int], order_id: str, order_ms: int, revenue: int
+    ) -> AdConversion | None:
+        campaign, advertiser, platform, click_ms = click
+        if not 0 <= order_ms - click_ms <= self.settings.windows(platform).click_ms:
+            return None
+        return AdConversion(
+            event_time_ms=order_ms,
+            order_id=order_id,
+            campaign_id=campaign,
+            advertiser_id=advertiser,
+            platform=platform,
+            kind="click",
+            order_ms=order_ms,
+            revenue_cents=revenue,
+        )
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        return ()
+
+
+#: one impression a device saw: (time, impression id, campaign, advertiser, platform)
+_Seen = tuple[int, str, str, str, str]
+
+
+class ViewStage:
+    """What a device saw, and the orders without a click it placed."""
+
+    name: ClassVar[str] = "ad_views"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset({"ad_impression", "order_placed"})
+    key: ClassVar[KeyKind] = "device"
+
+    def __init__(self, settings: AdSettings) -> None:
+        self.settings = settings
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            # impression id -> (time, campaign, advertiser, platform); each expires on its own
+            MapSpec("seen", self.settings.longest_view_ms + self.settings.late_ms),
+            # orders decided so far, with what they were credited to: a late impression may
+            # move the credit (until the order is older than the lateness)
+            ValueSpec("orders", self.settings.late_ms),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is OrderPlaced and event.ad_click_id is not None:
+            return None
+        return str(event.device_id)
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        if type(event) is AdImpression:
+            return self._impression(event, ctx)
+        order: OrderPlaced = event
+        t = order.event_time_ms
+        best: _Seen | None = None
+        for imp, (at, campaign, advertiser, platform) in ctx.map("seen").items():
+            seen = (at, imp, campaign, advertiser, platform)
+            if self._counts(seen, t) and (best is None or seen[:2] > best[:2]):
+                best = seen
+        # an order older than the lateness can no longer meet an impression (it would be
+        # too late), so its credit is final
+        recent = [
+            o
+            for o in ctx.value("orders").get() or ()
+            if o[1] >= ctx.horizon_ms - self.settings.late_ms
+        ]
+        ctx.value("orders").set((*recent, (order.order_id, t, order.total_cents, best)))
+        if best is None:
+            return ()
+        return (self._conversion(best, order.order_id, t, order.total_cents, 1),)
+
+    def _impression(self, event: AdImpression, ctx: StageContext) -> Sequence[Output]:
+        t = event.event_time_ms
+        ctx.map("seen").put(
+            event.impression_id, (t, event.campaign_id, event.advertiser_id, event.platform)
+        )
+        orders = ctx.value("orders").get()
+        if not orders:
+            return ()
+        new: _Seen = (t, event.impression_id, event.campaign_id, event.advertiser_id,
+                      event.platform)  # fmt: skip
+        out: list[Output] = []
+        kept = []
+        for order_id, order_ms, revenue, credited in orders:
+            if self._counts(new, order_ms) and (credited is None or new[:2] > credited[:2]):
+                if credited is not None:
+                    out.append(self._conversion(credited, order_id, order_ms, revenue, -1))
+                out.append(self._conversion(new, order_id, order_ms, revenue, 1))
+                credited = new
+            kept.append((order_id, order_ms, revenue, credited))
+        if out:
+            ctx.value("orders").set(tuple(kept))
+        return out
+
+    def _counts(self, seen: _Seen, order_ms: int) -> bool:
+        return 0 <= order_ms - seen[0] <= self.settings.windows(seen[4]).view_ms
+
+    @staticmethod
+    def _conversion(
+        seen: _Seen, order_id: str, order_ms: int, revenue: int, sign: int
+    ) -> AdConversion:
+        return AdConversion(
+            event_time_ms=order_ms,
+            order_id=order_id,
+            campaign_id=seen[2],
+            advertiser_id=seen[3],
+            platform=seen[4],
+            kind="view",
+            order_ms=order_ms,
+            revenue_cents=revenue,
+            sign=sign,
+        )
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        return ()
+
+
+class RefundStage:
+    """A refund's order, so that what is said about the refund reaches the order."""
+
+    name: ClassVar[str] = "ad_refunds"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"refund_requested", "refund_issued", "investigation_outcome"}
+    )
+    key: ClassVar[KeyKind] = "refund"
+
+    def __init__(self, settings: AdSettings) -> None:
+        self.settings = settings
+
+    def state(self) -> Sequence[StateSpec]:
+        return (
+            ValueSpec("order", ORDER_TTL_MS),
+            # a label that came before the refund's own events (late ones)
+            ValueSpec("label", self.settings.late_ms),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is InvestigationOutcome:
+            return event.subject_id if event.subject_type == "refund" else None
+        return str(event.refund_id)
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        if type(event) is InvestigationOutcome:
+            fraud = event.outcome == "fraud"
+            order_id = ctx.value("order").get()
+            if order_id is None:
+                ctx.value("label").set(fraud)
+                return ()
+            return (_label(event.event_time_ms, order_id, event.subject_id, fraud),)
+        if ctx.value("order").get() is not None:
+            return ()
+        ctx.value("order").set(event.order_id)
+        label = ctx.value("label").get()
+        if label is None:
+            return ()
+        ctx.value("label").clear()
+        return (_label(event.event_time_ms, event.order_id, event.refund_id, label),)
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        return ()
+
+
+def _label(at_ms: int, order_id: str, refund_id: str, fraud: bool) -> AdOrderFlagged:
+    return AdOrderFlagged(
+        event_time_ms=at_ms, order_id=order_id, refund_id=refund_id, source="label", fraud=fraud
+    )
+
+
+#: an order's credit: (campaign, advertiser, platform, kind, order time, revenue)
+_Credit = tuple[str, str, str, str, int, int]
+
+
+class OrderStage:
+    """An order's credit and what later became of it: refunds, chargebacks, fraud."""
+
+    name: ClassVar[str] = "ad_orders"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"ad_conversion", "ad_order_flagged", "refund_issued", "chargeback",
+         "investigation_outcome"}
+    )  # fmt: skip
+    key: ClassVar[KeyKind] = "order"
+
+    def state(self) -> Sequence[StateSpec]:
+        # (credit or None, cents paid back, the last label or None, refunds denied): kept
+        # for months, refunds and labels come late
+        return (ValueSpec("order", ORDER_TTL_MS),)
+
+    def key_of(self, event: Any) -> str | None:
+        if type(event) is InvestigationOutcome:
+            return event.subject_id if event.subject_type == "order" else None
+        return str(event.order_id)
+
+    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value("order")
+        before = handle.get() or _NOTHING
+        credit, paid, label, denied = before
+        tp = type(event)
+        if tp is AdConversion:
+            mine: _Credit = (event.campaign_id, event.advertiser_id, event.platform,
+                             event.kind, event.order_ms, event.revenue_cents)  # fmt: skip
+            if event.sign > 0:
+                credit = mine
+            elif credit == mine:
+                credit = None
+        elif tp is RefundIssued or tp is Chargeback:
+            paid += event.amount_cents
+        elif tp is InvestigationOutcome:
+            label = event.outcome == "fraud"
+        elif event.source == "label":
+            label = event.fraud
+        elif event.fraud:
+            denied = tuple(sorted({*denied, event.refund_id}))
+        else:
+            denied = tuple(r for r in denied if r != event.refund_id)
+        after = (credit, paid, label, denied)
+        if after == before:
+            return ()
+        handle.set(after)
+        rows = []
+        old, new = _share(*before), _share(*after)
+        if before[0] is not None and before[0] != credit:
+            rows.append(_row(before[0], old, -1))
+            old = None
+        if credit is not None:
+            rows.append(_row(credit, new, 1, old))
+        return [r for r in rows if r is not None]
+
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        return ()
+
+
+#: what a credited order adds: (orders, revenue, refunded, fraud orders, fraud cents)
+_Share = tuple[int, int, int, int, int]
+
+
+#: an order nothing is known about
+_NOTHING: Final = (None, 0, None, ())
+
+
+def _share(
+    credit: _Credit | None, paid: int, label: bool | None, denied: tuple[str, ...]
+) -> _Share | None:
+    """A person's label decides whether the order was fraud; without one, a deny decision
+    on any of its refunds does."""
+    if credit is None:
+        return None
+    fraud = label if label is not None else bool(denied)
+    revenue = credit[5]
+    if credit[3] == "view":  # gross only: net figures are those of click-credited orders
+        return (1, revenue, 0, 0, 0)
+    if fraud:
+        return (1, revenue, 0, 1, revenue)
+    return (1, revenue, min(paid, revenue), 0, 0)
+
+
+def _row(
+    credit: _Credit, share: _Share | None, sign: int, minus: _Share | None = None
+) -> AdFigures | None:
+    """``sign`` × ``share``, less ``minus`` (what the same credit added before)."""
+    campaign, advertiser, platform, kind, order_ms, _ = credit
+    now = [sign * x for x in share] if share is not None else [0] * 5
+    if minus is not None:
+        now = [a - b for a, b in zip(now, minus, strict=True)]
+    if not any(now):
+        return None
+    orders, revenue, refunded, fraud_orders, fraud_cents = now
+    view = kind == "view"
+    return AdFigures(
+        campaign_id=campaign,
+        advertiser_id=advertiser,
+        platform=platform,
+        minute_ms=_minute(order_ms),
+        orders=0 if view else orders,
+        revenue_cents=0 if view else revenue,
+        view_orders=orders if view else 0,
+        view_revenue_cents=revenue if view else 0,
+        refunded_cents=refunded,
+        fraud_orders=fraud_orders,
+        fraud_cents=fraud_cents,
+    )
+
+
+def ad_stages(settings: AdSettings) -> list[Any]:
+    """The stages, in the order they see an event."""
+    return [ClickStage(settings), ViewStage(settings), RefundStage(settings), OrderStage()]
