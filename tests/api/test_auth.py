@@ -27,6 +27,7 @@ NEEDS = {
     ("/v1/holds/{refund_id}", "get"): "holds:read",
     ("/v1/holds/{refund_id}/release", "post"): "holds:write",
     ("/v1/holds/{refund_id}/block", "post"): "holds:write",
+    ("/v1/ads/figures", "get"): "ads:read",
     ("/metrics", "get"): "alerts:read",
 }
 

@@ -38,6 +38,7 @@ ROLE_MAY = {
         "changes:propose",
         "holds:read",
         "holds:write",
+        "ads:read",
     },
     "lead": {
         "decisions:read",
@@ -53,6 +54,7 @@ ROLE_MAY = {
         "holds:read",
         "holds:write",
         "holds:release_denied",
+        "ads:read",
     },
 }
 ROLE_MAY["admin"] = ROLE_MAY["lead"] | {"users:manage", "keys:manage"}
@@ -66,6 +68,7 @@ SCOPE_MAY = {
     "rules:write": {"changes:propose"},
     "holds:read": {"holds:read"},
     "holds:write": {"holds:write"},
+    "ads:read": {"ads:read"},
 }
 
 

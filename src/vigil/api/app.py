@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
-from vigil.api import alerts, cases, decisions, events, health, holds, metrics
+from vigil.api import ads, alerts, cases, decisions, events, health, holds, metrics
 from vigil.api.auth import Authenticator
 from vigil.api.bounds import BoundedBodies
 from vigil.api.docs_pages import add_docs
@@ -111,6 +111,11 @@ def create_app(
                 "description": "Refunds answered review or deny wait for a person to release "
                 "or block them (never the agent who issued them)",
             },
+            {
+                "name": "ads",
+                "description": "Campaign figures net of refunds and fraud; an advertiser's key "
+                "sees its own campaigns only",
+            },
             {"name": "metrics", "description": "Prometheus"},
             {"name": "health", "description": "Liveness (no key needed)"},
         ],
@@ -119,7 +124,7 @@ def create_app(
     app.state.api_metrics = api_metrics
     add_docs(app)
     app.state.hold_feeder = feeder
-    for module in (events, decisions, alerts, cases, holds, metrics, health):
+    for module in (events, decisions, alerts, cases, holds, ads, metrics, health):
         app.include_router(module.router, dependencies=[Depends(known_query)])
     console = db is not None and console
     if console:

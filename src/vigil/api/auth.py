@@ -50,8 +50,13 @@ class StaticKeys:
     def __init__(self) -> None:
         self._by_digest: dict[str, Principal] = {}
 
-    def add(self, name: str, raw_key: str, scopes: Iterable[str]) -> Principal:
+    def add(
+        self, name: str, raw_key: str, scopes: Iterable[str], advertiser_id: str | None = None
+    ) -> Principal:
+        """``advertiser_id``: an advertiser's key (``ads:read`` alone: its own figures)."""
         wanted = frozenset(scopes)
+        if advertiser_id is not None and wanted != {"ads:read"}:
+            raise ConfigError(f"API key {name!r}: an advertiser's key holds ads:read only")
         unknown = wanted - set(SCOPES)
         if unknown:
             raise ConfigError(
@@ -64,6 +69,7 @@ class StaticKeys:
             id=len(self._by_digest) + 1,
             name=name,
             scopes=frozenset(s for s in SCOPES if s in wanted),
+            advertiser_id=advertiser_id,
         )
         self._by_digest[_digest(raw_key)] = principal
         return principal

@@ -318,6 +318,41 @@ class AlertPage(BaseModel):
     )
 
 
+# --- ads ---------------------------------------------------------------------------------
+
+
+class AdFiguresOut(BaseModel):
+    """One campaign's (or advertiser's, or campaign-day's) figures (docs/ads.md)."""
+
+    day: str | None = Field(default=None, description="YYYY-MM-DD (UTC), with by=day")
+    campaign_id: str | None = Field(default=None, description="null with by=advertiser")
+    advertiser_id: str
+    platform: str | None = None
+    impressions: int
+    clicks: int
+    spend_micros: int
+    orders: int = Field(description="orders credited to a click (last click in its window)")
+    revenue_cents: int
+    view_orders: int = Field(description="view-through conversions, never in orders")
+    view_revenue_cents: int
+    refunded_cents: int = Field(description="paid back on credited orders, up to their totals")
+    fraud_orders: int
+    fraud_cents: int
+    spend_cents: float
+    ctr: float | None
+    cpa_cents: float | None
+    roas: float | None
+    net_revenue_cents: int = Field(description="revenue less refunded and fraud")
+    net_roas: float | None
+    view_roas: float | None
+
+
+class AdFiguresPage(BaseModel):
+    by: Literal["campaign", "advertiser", "day"]
+    advertiser_id: str | None = Field(description="the advertiser the figures are limited to")
+    items: list[AdFiguresOut]
+
+
 # --- health ------------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import msgspec
 from fastapi import Request
 
+from vigil.ads.book import AdsBook
 from vigil.api.appender import DurableAppender
 from vigil.api.auth import Authenticator
 from vigil.api.index import RiskIndex
@@ -479,6 +480,8 @@ class ApiState:
             self.decision_log.write(b"".join(e + b"\n" for e in self.journal.lost_events))
             self.decision_log.sync_now()
         self.batches = 0
+        #: the campaigns' settled figures (``/v1/ads/figures``)
+        self.ads_book = AdsBook(settings.out_dir)
 
     def deliver_label_events(self) -> None:
         """After a label is committed: its ``analyst_decision`` events go from the case

@@ -43,6 +43,7 @@ KEY_SCOPES = (
     "rules:write",
     "holds:read",
     "holds:write",
+    "ads:read",
 )
 AGENT_OPTION = click.option(
     "--agent-id",
@@ -253,8 +254,17 @@ def keys() -> None:
     help="A permission of the key (repeatable).",
 )
 @AGENT_OPTION
+@click.option(
+    "--advertiser-id",
+    default=None,
+    metavar="ADVERTISER_ID",
+    help="A key for this advertiser (as the ad events name it, e.g. adv-4): with --scope "
+    "ads:read only, it reads that advertiser's campaign figures and nothing else.",
+)
 @URL_OPTION
-def keys_create(name: str, scopes: tuple[str, ...], agent_id: str | None, url: str) -> None:
+def keys_create(
+    name: str, scopes: tuple[str, ...], agent_id: str | None, advertiser_id: str | None, url: str
+) -> None:
     """Create a key and print it once (only its hash is kept: store it now)."""
     from vigil.security import Database, create_api_key
 
@@ -262,11 +272,15 @@ def keys_create(name: str, scopes: tuple[str, ...], agent_id: str | None, url: s
     try:
         with database.transaction() as session:
             actor = _operator()
-            created = create_api_key(session, actor, name, list(scopes), agent_id=agent_id)
+            created = create_api_key(
+                session, actor, name, list(scopes), agent_id=agent_id, advertiser_id=advertiser_id
+            )
     finally:
         database.dispose()
     click.echo(created.raw_key)
     works_as = f"; agent {created.key.agent_id}" if created.key.agent_id else ""
+    if created.key.advertiser_id:
+        works_as = f"; advertiser {created.key.advertiser_id}, its figures only"
     stderr.print(
         f"created key {created.key.key_id} ({name}; {' '.join(created.key.scopes)}{works_as}). "
         "It is shown this once: Vigil keeps only its hash.",
@@ -277,7 +291,8 @@ def keys_create(name: str, scopes: tuple[str, ...], agent_id: str | None, url: s
 @keys.command("list")
 @URL_OPTION
 def keys_list(url: str) -> None:
-    """List keys: id, name, scopes, state, agent id (- for none); never the keys themselves."""
+    """List keys: id, name, scopes, state, agent id, advertiser id (- for none); never the
+    keys themselves."""
     from vigil.security import Database
     from vigil.security.keys import list_api_keys
 
@@ -287,8 +302,9 @@ def keys_list(url: str) -> None:
             actor = _operator()
             for key in list_api_keys(session, actor):
                 state = "active" if key.revoked_at is None else f"revoked {key.revoked_at}"
-                agent = key.agent_id or "-"
-                click.echo(f"{key.key_id}\t{key.name}\t{' '.join(key.scopes)}\t{state}\t{agent}")
+                agent, advertiser = key.agent_id or "-", key.advertiser_id or "-"
+                scopes = " ".join(key.scopes)
+                click.echo(f"{key.key_id}\t{key.name}\t{scopes}\t{state}\t{agent}\t{advertiser}")
     finally:
         database.dispose()
 

@@ -39,6 +39,7 @@ __all__ = [
 
 PREFIX = "vgk_"
 _RAW = re.compile(r"^vgk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_ADVERTISER = re.compile(r"^[^\s]{1,128}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 
 
@@ -53,6 +54,8 @@ class KeyView:
     revoked_at: datetime | None
     #: the support-agent id the key's tool acts as, if any
     agent_id: str | None = None
+    #: the advertiser whose figures the key reads (and nothing else), if any
+    advertiser_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ def _view(key: ApiKey) -> KeyView:
         key.created_at,
         key.revoked_at,
         key.agent_id,
+        key.advertiser_id,
     )
 
 
@@ -97,13 +101,17 @@ def create_api_key(
     scopes: list[str] | tuple[str, ...],
     *,
     agent_id: str | None = None,
+    advertiser_id: str | None = None,
     now: datetime | None = None,
 ) -> CreatedKey:
     """A new key with ``scopes`` (acting as a support agent, if ``agent_id``: a tool an agent
-    works in); needs ``keys:manage``; the raw key is in the result only."""
+    works in; or held by an advertiser, if ``advertiser_id``: it reads that advertiser's
+    campaign figures and nothing else); needs ``keys:manage``; the raw key is in the result
+    only."""
     require(actor, "keys:manage")
     checked = _scopes(scopes)
     checked_agent = check_agent_id(agent_id)
+    checked_advertiser = check_advertiser_key(advertiser_id, checked, checked_agent)
     if not _NAME.match(name):
         raise RequestError(f"key name {name!r}: use 1-64 letters, digits, '.', '_', '-' or spaces")
     key_id = secrets.token_hex(6)
@@ -117,12 +125,38 @@ def create_api_key(
         created_at=now or utcnow(),
         revoked_at=None,
         agent_id=checked_agent,
+        advertiser_id=checked_advertiser,
     )
     session.add(key)
     session.flush()
-    after = {"key_id": key_id, "name": name, "scopes": list(checked), "agent_id": checked_agent}
+    after = {
+        "key_id": key_id,
+        "name": name,
+        "scopes": list(checked),
+        "agent_id": checked_agent,
+        "advertiser_id": checked_advertiser,
+    }
     audit.record(session, actor, "key.create", "api_key", key_id, None, after, now=now)
     return CreatedKey(raw_key=f"{PREFIX}{key_id}_{secret}", key=_view(key))
+
+
+def check_advertiser_key(
+    advertiser_id: str | None, scopes: tuple[Scope, ...], agent_id: str | None
+) -> str | None:
+    """An advertiser's key reads figures and nothing else: ``ads:read`` alone, no agent."""
+    if advertiser_id is None:
+        return None
+    if not _ADVERTISER.match(advertiser_id):
+        raise RequestError(
+            f"advertiser id {advertiser_id!r}: use the id the ad events carry "
+            "(1-128 characters, no spaces), e.g. adv-4"
+        )
+    if scopes != ("ads:read",) or agent_id is not None:
+        raise RequestError(
+            f"a key of advertiser {advertiser_id!r} holds the scope ads:read only and acts as "
+            "no agent: an advertiser reads its own campaigns' figures and nothing else"
+        )
+    return advertiser_id
 
 
 def authenticate_api_key(session: Session, raw_key: str) -> Principal:
@@ -143,6 +177,7 @@ def authenticate_api_key(session: Session, raw_key: str) -> Principal:
         name=key.key_id,
         scopes=frozenset(_scopes(key.scopes)),
         agent_id=key.agent_id,
+        advertiser_id=key.advertiser_id,
     )
 
 

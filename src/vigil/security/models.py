@@ -43,6 +43,8 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
     #: the support-agent id the key's tool acts as, if any (migration 0003)
     agent_id: Mapped[str | None] = mapped_column(sa.String(128))
+    #: the advertiser whose campaign figures the key reads, and nothing else (migration 0004)
+    advertiser_id: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ConsoleSession(Base):

@@ -37,6 +37,7 @@ Scope = Literal[
     "rules:write",
     "holds:read",
     "holds:write",
+    "ads:read",
 ]
 Action = Literal[
     "events:write",  # POST events into the pipeline
@@ -55,6 +56,7 @@ Action = Literal[
     "holds:read",  # the held refunds: queue, one hold, a decision's hold
     "holds:write",  # release or block a held refund (never one's own: ``cases.holds``)
     "holds:release_denied",  # release a refund the decision denied (a person, lead or admin)
+    "ads:read",  # campaign figures (a key bound to an advertiser: that advertiser's only)
 ]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
@@ -91,6 +93,7 @@ MATRIX: Final[dict[Action, Grant]] = {
     "holds:read":             _g("analyst lead admin",   "holds:read"),
     "holds:write":            _g("analyst lead admin",   "holds:write"),
     "holds:release_denied":   _g("lead admin",           None),
+    "ads:read":               _g("analyst lead admin",   "ads:read"),
 }
 # fmt: on
 
@@ -101,7 +104,8 @@ class Principal:
 
     ``agent_id`` is the retailer's support-agent id this person or key acts as, if any
     (``vigil users add --agent-id``): nobody reviews a refund issued under their own agent
-    id (``vigil.cases.holds``).
+    id (``vigil.cases.holds``). ``advertiser_id``: a key an advertiser holds (``vigil keys
+    create --advertiser-id``); it reads that advertiser's campaign figures and nothing else.
     """
 
     kind: Literal["user", "key", "system"]
@@ -110,6 +114,7 @@ class Principal:
     role: Role | None = None
     scopes: frozenset[Scope] = frozenset()
     agent_id: str | None = None
+    advertiser_id: str | None = None
 
     @property
     def actor(self) -> str:
