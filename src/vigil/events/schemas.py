@@ -250,6 +250,9 @@ class AdImpression(EventBase, tag="ad_impression", kw_only=True, frozen=True):
     platform: Text
     device_id: Text
     cost_micros: NonNegInt
+    #: where the impression was served to (optional: older streams have neither)
+    ip: Text | None = None
+    user_agent: Text | None = None
 
 
 class AdClick(EventBase, tag="ad_click", kw_only=True, frozen=True):
@@ -259,6 +262,9 @@ class AdClick(EventBase, tag="ad_click", kw_only=True, frozen=True):
     platform: Text
     device_id: Text
     cost_micros: NonNegInt
+    #: where the click came from (optional: older streams have neither)
+    ip: Text | None = None
+    user_agent: Text | None = None
 
 
 # --- labels (arrive later) -------------------------------------------------------------

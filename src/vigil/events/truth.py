@@ -1,9 +1,11 @@
 """Ground-truth records (``truth.jsonl``) written by the simulator and read by evaluation.
 
 One record per refund (fraud or not, so evaluation knows the denominator) and one per
-fraudulent order, account, agent and session. ``scenario`` names the fraud scenario
-(``SCENARIOS``) or the trap (``TRAPS``) that produced the subject; ``None`` for plain
-legitimate activity.
+fraudulent order, account, agent and session; with invalid ad traffic switched on
+(``SimConfig.ivt_share``), one per invalid ad click and impression (kinds ``ad_click`` and
+``ad_impression``, ``scenario`` from ``IVT_SCENARIOS``; a valid ad event has no record).
+``scenario`` names the fraud scenario (``SCENARIOS``) or the trap (``TRAPS``) that produced
+the subject; ``None`` for plain legitimate activity.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-SubjectKind = Literal["refund", "order", "account", "agent", "session"]
+SubjectKind = Literal["refund", "order", "account", "agent", "session", "ad_click", "ad_impression"]
 
 #: Fraud scenarios of the brief. 1-4 form the headline figure; 5 is scored separately.
 SCENARIOS: dict[str, str] = {
@@ -43,6 +45,16 @@ TRAPS: dict[str, str] = {
     ),
 }
 
+#: Invalid ad traffic (kinds ``ad_click`` / ``ad_impression``): what produced the event.
+IVT_SCENARIOS: dict[str, str] = {
+    "bot_ua": "declared crawler or bot (its user agent says so)",
+    "datacenter": "browser user agent from a data-centre (cloud hosting) IP",
+    "click_farm": "device farm: many devices on few IPs clicking campaigns in bursts",
+    "click_burst": "one device or IP clicking the same campaign many times within minutes",
+    "no_impression": "click with no impression of the campaign on that device before it",
+    "click_injection": "click a moment before an order by the same device (attribution theft)",
+}
+
 
 class TruthRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     kind: SubjectKind
@@ -54,6 +66,10 @@ class TruthRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     customer_id: str | None = None
     agent_id: str | None = None
     order_id: str | None = None
+    #: for ad events: the campaign, its advertiser and what the event cost the advertiser
+    campaign_id: str | None = None
+    advertiser_id: str | None = None
+    cost_micros: int = 0
 
 
 truth_decoder = msgspec.json.Decoder(TruthRecord)

@@ -91,6 +91,32 @@ class SimConfig:
     advertisers: int = 40
     campaigns: int = 150
 
+    # --- invalid ad traffic (``vigil.sim.ivt``; off by default) -------------------------
+    #: share of ad lines that are invalid (0-0.5). Its lines come from their own random
+    #: stream and on top of ``events``, so switching it on leaves every human line as it was
+    #: (only arrival disorder, line ids and ad ids, one counter for all, move); 0 writes the
+    #: stream of a run without it
+    ivt_share: float = 0.0
+    #: the mix of invalid lines (relative weights): declared bots and crawlers, browsers on
+    #: data-centre IPs, device farms, click bursts, clicks with no impression, clicks
+    #: injected a moment before an order
+    ivt_bot_weight: float = 0.3
+    ivt_datacenter_weight: float = 0.2
+    ivt_click_farm_weight: float = 0.2
+    ivt_click_burst_weight: float = 0.1
+    ivt_no_impression_weight: float = 0.1
+    ivt_click_injection_weight: float = 0.1
+    #: share of data-centre IPs from ranges that are not in the sample file a filter reads
+    #: (``src/vigil/sim/data/datacenter_sample.txt``)
+    ivt_datacenter_unlisted_share: float = 0.2
+    #: devices per click farm
+    ivt_farm_devices_min: int = 30
+    ivt_farm_devices_max: int = 300
+    #: legitimate look-alikes, only while ``ivt_share`` > 0: a person clicks the same ad
+    #: again (per human click), and a person buys seconds after the click (per clicked order)
+    ivt_human_repeat_click_rate: float = 0.04
+    ivt_human_fast_click_share: float = 0.1
+
     # --- arrival disorder -----------------------------------------------------------
     duplicate_rate: float = 0.005
     duplicate_delay_max_s: float = 600.0
@@ -305,8 +331,25 @@ def _validate(c: SimConfig) -> None:
         "pickup_point_share",
         "cgnat_share",
         "office_share",
+        "ivt_datacenter_unlisted_share",
+        "ivt_human_repeat_click_rate",
+        "ivt_human_fast_click_share",
     ):
         _prob(c, name)
+    _float(c, "ivt_share", 0.0, 0.5)
+    ivt_weights = (
+        "ivt_bot_weight",
+        "ivt_datacenter_weight",
+        "ivt_click_farm_weight",
+        "ivt_click_burst_weight",
+        "ivt_no_impression_weight",
+        "ivt_click_injection_weight",
+    )
+    for name in ivt_weights:
+        _float(c, name, 0.0, 1_000.0)
+    if c.ivt_share > 0 and sum(getattr(c, name) for name in ivt_weights) <= 0:
+        _fail("ivt_*_weight", 0, "at least one weight above 0 while ivt_share > 0")
+    _pair(c, "ivt_farm_devices_min", "ivt_farm_devices_max", 2, 100_000)
     _float(c, "ads_share", 0.0, 0.9)
     _float(c, "agent_line_share", 0.01, 0.5)
     _float(c, "return_rate", 0.0, 0.6)

@@ -203,6 +203,9 @@ class Ctx:
         customer_id: str | None = None,
         agent_id: str | None = None,
         order_id: str | None = None,
+        campaign_id: str | None = None,
+        advertiser_id: str | None = None,
+        cost_micros: int = 0,
     ) -> None:
         self.truth_out.add(
             TruthRecord(
@@ -214,6 +217,9 @@ class Ctx:
                 customer_id=customer_id,
                 agent_id=agent_id,
                 order_id=order_id,
+                campaign_id=campaign_id,
+                advertiser_id=advertiser_id,
+                cost_micros=cost_micros,
             )
         )
         if scenario is not None:

@@ -29,6 +29,7 @@ from vigil.sim.context import Ctx
 from vigil.sim.disorder import Disorder
 from vigil.sim.ftid import FtidVariants
 from vigil.sim.ids import Hasher
+from vigil.sim.ivt import InvalidTraffic
 from vigil.sim.orders import Everyday
 from vigil.sim.scenarios import Fraud
 from vigil.sim.summary import SimSummary, build_counts, write_simulation_json
@@ -77,6 +78,8 @@ def simulate(
     try:
         ctx = Ctx(cfg, traffic_rng, hasher, tl, world, catalog, roster, truth)
         ads = AdNetwork(cfg, traffic_rng, hasher, tl, world)
+        if cfg.ivt_share > 0:
+            ads.ivt = InvalidTraffic(ctx, ads, ads_target, retail_target)
         everyday = Everyday(ctx, ads)
         traps.record_subjects(ctx, travel_sessions, roster.trap_sessions)
         Fraud(ctx).schedule()
@@ -107,6 +110,8 @@ def simulate(
     finally:
         truth.close()
     counts = build_counts(cfg, ctx, disorder, lines, len(roster.agents))
+    if ads.ivt is not None:
+        counts["invalid_ad_traffic"] = ads.ivt.tally.as_dict()
     write_simulation_json(summary_path, cfg, counts)
     return SimSummary(
         events_path=events_path,

@@ -61,6 +61,10 @@ K_PROFILE_VALUE = 16
 K_ORDER = 18
 K_REQUEST = 19
 K_PLACE = 20
+#: ad traffic: a device's user agent and IP, invalid traffic's own devices, shared mobile IPs
+K_AD_LOOK = 21
+K_IVT_DEVICE = 22
+K_AD_CGNAT = 23
 
 
 def ip_from(country_octet: int, value: int) -> str:

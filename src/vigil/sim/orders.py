@@ -100,7 +100,7 @@ class Everyday:
         value = (
             p.alt_address
             if field == "address"
-            else f"h:{ctx.h.hex(K_PROFILE_VALUE, ctx.tl.lines, 16)}"
+            else f"h:{ctx.h.hex(K_PROFILE_VALUE, ctx.tl.main_lines, 16)}"
         )
         ctx.tl.put(
             ProfileChanged(
@@ -129,7 +129,8 @@ class Everyday:
             )
         click = None
         if rng.random() < ctx.cfg.ad_attributed_order_share:
-            click = self.ads.click_before(t, earliest, device)
+            click = self.ads.click_before(t, earliest, device, ip)
+        self.ads.order_placed(t, device, ip)
         items = self._basket(rng, p)
         o = ctx.place_order(
             t,

@@ -54,6 +54,7 @@ class Timeline:
         "_seq",
         "ad_lines",
         "by_type",
+        "ivt_lines",
         "last_event_ms",
         "lines",
         "now",
@@ -76,6 +77,8 @@ class Timeline:
         #: ``Ctx.side``); the traffic budget does not count them, so the main world is
         #: planned as if they did not exist
         self.side_lines = 0
+        #: lines of invalid ad traffic (``put_ivt``), also in ``side_lines``
+        self.ivt_lines = 0
         #: time of the action running now; nothing may be planned before it
         self.now = 0
         self.last_event_ms = 0
@@ -103,6 +106,19 @@ class Timeline:
     def put_ad(self, ev: EventBase) -> None:
         self.put(ev)
         self.ad_lines += 1
+
+    def put_ivt(self, ev: EventBase) -> None:
+        """Plan an event of invalid ad traffic (or a look-alike planned only with it): in
+        ``side_lines``, so no traffic budget counts it, and in ``ivt_lines``."""
+        self.put(ev)
+        self.side_lines += 1
+        self.ivt_lines += 1
+
+    @property
+    def main_lines(self) -> int:
+        """Lines planned so far, invalid ad traffic aside: values derived from this number
+        (new profile hashes) are the same with invalid traffic on or off."""
+        return self.lines - self.ivt_lines
 
     def call_at(self, t_ms: int, action: Action) -> None:
         if t_ms < self.now:

@@ -190,7 +190,7 @@ class Traffic:
                             event_time_ms=ta + rng.randint(SECOND_MS, MINUTE_MS),
                             customer_id=p.customer_id,
                             field="address",
-                            new_value_hash=f"h:{ctx.h.hex(K_PROFILE_VALUE, tl.lines, 16)}",
+                            new_value_hash=f"h:{ctx.h.hex(K_PROFILE_VALUE, tl.main_lines, 16)}",
                         )
                     )
                 else:
