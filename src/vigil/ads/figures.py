@@ -32,6 +32,9 @@ COUNTS: Final = (
     "refunded_cents",
     "fraud_orders",
     "fraud_cents",
+    "invalid_impressions",
+    "invalid_clicks",
+    "invalid_spend_micros",
 )
 
 
@@ -63,8 +66,31 @@ class AdFigures(Record, frozen=True, kw_only=True, omit_defaults=True):
     #: their whole revenue, counted here and not in ``refunded_cents``
     fraud_orders: int = 0
     fraud_cents: int = 0
+    #: impressions and clicks judged invalid traffic (bots, data centres, bursts, farms...),
+    #: and what they cost: the spend an advertiser is owed back (``vigil.ads.ivt``)
+    invalid_impressions: int = 0
+    invalid_clicks: int = 0
+    invalid_spend_micros: int = 0
 
 
+class AdInvalid(Record, frozen=True, kw_only=True):
+    """An impression or click judged invalid traffic (``invalid`` True, with the reasons), or
+    cleared again (False: an impression that arrived late showed the click had one). The last
+    line about an id is the verdict; an advertiser's refund is the cost of those invalid."""
+
+    channel: ClassVar[str] = "ad_invalid"
+
+    kind: str  # "click" | "impression"
+    id: str
+    campaign_id: str
+    advertiser_id: str
+    event_time_ms: int
+    invalid: bool
+    reasons: tuple[str, ...]
+    cost_micros: int
+
+
+invalid_decoder: Final = msgspec.json.Decoder(AdInvalid)
 figures_decoder: Final = msgspec.json.Decoder(AdFigures)
 
 
@@ -87,8 +113,13 @@ class Totals:
         return self.counts["spend_micros"] / 10_000
 
     def as_dict(self) -> dict[str, object]:
+        """The counts, and the ratios on *valid* traffic: invalid impressions, clicks and
+        their cost are what the advertiser is owed back, so CTR, CPA and ROAS leave them out
+        (and orders credited to an invalid click were never credited)."""
         c = self.counts
         spend = self.spend_cents
+        invalid = c["invalid_spend_micros"] / 10_000
+        valid = spend - invalid
         net = c["revenue_cents"] - c["refunded_cents"] - c["fraud_cents"]
         return {
             "campaign_id": self.campaign_id,
@@ -96,12 +127,16 @@ class Totals:
             "platform": self.platform,
             **c,
             "spend_cents": round(spend, 2),
-            "ctr": _ratio(c["clicks"], c["impressions"]),
-            "cpa_cents": _ratio(spend, c["orders"], 2),
-            "roas": _ratio(c["revenue_cents"], spend),
+            "invalid_spend_cents": round(invalid, 2),
+            "valid_spend_cents": round(valid, 2),
+            "ctr": _ratio(
+                c["clicks"] - c["invalid_clicks"], c["impressions"] - c["invalid_impressions"]
+            ),
+            "cpa_cents": _ratio(valid, c["orders"], 2),
+            "roas": _ratio(c["revenue_cents"], valid),
             "net_revenue_cents": net,
-            "net_roas": _ratio(net, spend),
-            "view_roas": _ratio(c["view_revenue_cents"], spend),
+            "net_roas": _ratio(net, valid),
+            "view_roas": _ratio(c["view_revenue_cents"], valid),
         }
 
 

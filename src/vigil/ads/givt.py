@@ -21,7 +21,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
 
@@ -29,13 +29,16 @@ from vigil.errors import ConfigError
 
 GivtReason = Literal["bot_ua", "datacenter"]
 
-_detector: Final = CrawlerDetect()
+
+@lru_cache(maxsize=1)
+def _detector() -> CrawlerDetect:
+    return CrawlerDetect()  # compiles the patterns: once, when first asked
 
 
 @lru_cache(maxsize=65_536)
 def is_declared_bot(user_agent: str) -> bool:
     """The user agent names a crawler, spider, monitor or HTTP library (cached)."""
-    return bool(_detector.isCrawler(user_agent))
+    return bool(_detector().isCrawler(user_agent))
 
 
 class DataCentres:

@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
-from vigil.ads.figures import AdFigures
+from vigil.ads.figures import AdFigures, AdInvalid
+from vigil.ads.givt import GeneralIvt
 from vigil.ads.settings import BUCKET_MS, DAY_MS, AdSettings
-from vigil.events.derived import AdConversion, AdOrderFlagged
+from vigil.events.derived import AdClickJudged, AdConversion, AdOrderFlagged
 from vigil.events.schemas import (
     AdClick,
     AdImpression,
@@ -49,53 +50,137 @@ def _minute(t: int) -> int:
 
 
 class ClickStage:
-    """A click and the orders that name it."""
+    """A click, the orders that name it, and its verdict as traffic.
+
+    The click stage owns a click's verdict: general rules (a declared bot's user agent, a
+    data-centre address) it applies itself; the device and address stages send theirs
+    (``AdClickJudged``). A click is invalid while any reason holds. An invalid click's cost
+    is owed back (an ``invalid_clicks`` row, an ``AdInvalid`` record) and the orders that name
+    it are not credited to the campaign; a verdict taken back restores both.
+    """
 
     name: ClassVar[str] = "ad_clicks"
-    version: ClassVar[int] = 1
-    reads: ClassVar[frozenset[str]] = frozenset({"ad_click", "order_placed"})
+    version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset({"ad_click", "order_placed", "ad_click_judged"})
     key: ClassVar[KeyKind] = "click"
 
     def __init__(self, settings: AdSettings) -> None:
         self.settings = settings
+        ivt = settings.ivt
+        self._givt = GeneralIvt(ivt.datacentres) if ivt is not None else None
 
     def state(self) -> Sequence[StateSpec]:
+        keep = self.settings.longest_click_ms + self.settings.late_ms
         return (
-            # (campaign, advertiser, platform, time): orders may follow for a click window
-            ValueSpec("click", self.settings.longest_click_ms + self.settings.late_ms),
-            # orders that arrived before their click: it can only be late, not later
-            ValueSpec("waiting", self.settings.late_ms),
+            # (campaign, advertiser, platform, time, cost): orders may follow for a click window
+            ValueSpec("click", keep),
+            # orders that name the click: (order id, time, revenue); those before the click
+            # arrived wait in it too (the click can only be late, not later)
+            ValueSpec("orders", keep),
+            # the reasons the click is invalid (empty: valid)
+            ValueSpec("reasons", keep),
         )
 
     def key_of(self, event: Any) -> str | None:
-        if type(event) is AdClick:
+        tp = type(event)
+        if tp is AdClick or tp is AdClickJudged:
             return str(event.click_id)
         return event.ad_click_id  # type: ignore[no-any-return]
 
     def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        if type(event) is AdClick:
-            click = (event.campaign_id, event.advertiser_id, event.platform, event.event_time_ms)
-            ctx.value("click").set(click)
-            waiting = ctx.value("waiting").get()
-            if not waiting:
-                return ()
-            ctx.value("waiting").clear()
-            return [c for o in waiting if (c := self._credit(click, *o)) is not None]
+        tp = type(event)
+        if tp is AdClick:
+            return self._click(event, ctx)
+        if tp is AdClickJudged:
+            return self._judged(event, ctx)
         order: OrderPlaced = event
-        found = ctx.value("click").get()
-        if found is None:
-            waiting = ctx.value("waiting").get() or ()
-            ctx.value("waiting").set(
-                (*waiting, (order.order_id, order.event_time_ms, order.total_cents))
-            )
+        mine = (order.order_id, order.event_time_ms, order.total_cents)
+        orders = ctx.value("orders").get() or ()
+        ctx.value("orders").set((*orders, mine))
+        click = ctx.value("click").get()
+        if click is None or ctx.value("reasons").get():
             return ()
-        credit = self._credit(found, order.order_id, order.event_time_ms, order.total_cents)
+        credit = self._credit(click, *mine, 1)
         return () if credit is None else (credit,)
 
+    def _click(self, event: AdClick, ctx: StageContext) -> Sequence[Output]:
+        if ctx.value("click").get() is not None:
+            return ()  # the same click sent again under another event id: counted once
+        click = (event.campaign_id, event.advertiser_id, event.platform, event.event_time_ms,
+                 event.cost_micros)  # fmt: skip
+        ctx.value("click").set(click)
+        found = self._givt.reason(event.user_agent, event.ip) if self._givt is not None else None
+        reasons = (found,) if found is not None else ()
+        out: list[Output] = []
+        if reasons:
+            ctx.value("reasons").set(reasons)
+            out.extend(self._verdict(event.click_id, click, True, reasons))
+            return out
+        for order_id, order_ms, revenue in ctx.value("orders").get() or ():
+            credit = self._credit(click, order_id, order_ms, revenue, 1)
+            if credit is not None:
+                out.append(credit)
+        return out
+
+    def _judged(self, event: AdClickJudged, ctx: StageContext) -> Sequence[Output]:
+        before: tuple[str, ...] = ctx.value("reasons").get() or ()
+        if event.invalid:
+            after = tuple(sorted({*before, event.reason}))
+        else:
+            after = tuple(r for r in before if r != event.reason)
+        if after == before:
+            return ()
+        if after:
+            ctx.value("reasons").set(after)
+        else:
+            ctx.value("reasons").clear()
+        click = ctx.value("click").get()
+        if click is None:
+            return ()
+        if bool(after) == bool(before):  # still invalid, for other reasons too: say which
+            return (self._verdict(event.click_id, click, True, after)[1],) if after else ()
+        invalid = bool(after)
+        out = list(self._verdict(event.click_id, click, invalid, after or before))
+        sign = -1 if invalid else 1
+        for order_id, order_ms, revenue in ctx.value("orders").get() or ():
+            credit = self._credit(click, order_id, order_ms, revenue, sign)
+            if credit is not None:
+                out.append(credit)
+        return out
+
+    @staticmethod
+    def _verdict(
+        click_id: str, click: tuple[str, str, str, int, int], invalid: bool,
+        reasons: tuple[str, ...],
+    ) -> Sequence[Output]:  # fmt: skip
+        campaign, advertiser, platform, t, cost = click
+        sign = 1 if invalid else -1
+        return (
+            AdFigures(
+                campaign_id=campaign,
+                advertiser_id=advertiser,
+                platform=platform,
+                minute_ms=_minute(t),
+                invalid_clicks=sign,
+                invalid_spend_micros=sign * cost,
+            ),
+            AdInvalid(
+                kind="click",
+                id=click_id,
+                campaign_id=campaign,
+                advertiser_id=advertiser,
+                event_time_ms=t,
+                invalid=invalid,
+                reasons=reasons,
+                cost_micros=cost,
+            ),
+        )
+
     def _credit(
-        self, click: tuple[str, str, str, int], order_id: str, order_ms: int, revenue: int
-    ) -> AdConversion | None:
-        campaign, advertiser, platform, click_ms = click
+        self, click: tuple[str, str, str, int, int], order_id: str, order_ms: int, revenue: int,
+        sign: int,
+    ) -> AdConversion | None:  # fmt: skip
+        campaign, advertiser, platform, click_ms, _ = click
         if not 0 <= order_ms - click_ms <= self.settings.windows(platform).click_ms:
             return None
         return AdConversion(
@@ -107,6 +192,7 @@ class ClickStage:
             kind="click",
             order_ms=order_ms,
             revenue_cents=revenue,
+            sign=sign,
         )
 
     def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
@@ -379,4 +465,13 @@ def _row(
 
 def ad_stages(settings: AdSettings) -> list[Any]:
     """The stages, in the order they see an event."""
-    return [ClickStage(settings), ViewStage(settings), RefundStage(settings), OrderStage()]
+    stages: list[Any] = [ClickStage(settings), ViewStage(settings), RefundStage(settings),
+                         OrderStage()]  # fmt: skip
+    if settings.ivt is not None:
+        from vigil.ads.sivt import AddressIvtStage, DeviceIvtStage
+
+        stages += [
+            DeviceIvtStage(settings.ivt, settings.late_ms),
+            AddressIvtStage(settings.ivt, settings.late_ms),
+        ]
+    return stages

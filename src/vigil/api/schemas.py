@@ -338,8 +338,13 @@ class AdFiguresOut(BaseModel):
     refunded_cents: int = Field(description="paid back on credited orders, up to their totals")
     fraud_orders: int
     fraud_cents: int
+    invalid_impressions: int = Field(description="judged invalid traffic (docs/ads.md)")
+    invalid_clicks: int
+    invalid_spend_micros: int = Field(description="what invalid traffic cost: owed back")
     spend_cents: float
-    ctr: float | None
+    invalid_spend_cents: float
+    valid_spend_cents: float = Field(description="spend less invalid: CPA and ROAS use it")
+    ctr: float | None = Field(description="valid clicks over valid impressions")
     cpa_cents: float | None
     roas: float | None
     net_revenue_cents: int = Field(description="revenue less refunded and fraud")

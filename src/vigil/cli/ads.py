@@ -17,8 +17,9 @@ import click
 import msgspec
 
 from vigil.ads.figures import settled_length
+from vigil.ads.givt import DataCentres
 from vigil.ads.report import GROUPINGS, report
-from vigil.ads.settings import AdSettings, Windows
+from vigil.ads.settings import AdSettings, IvtSettings, Windows
 from vigil.cli.options import parse_duration_ms
 from vigil.cli.progress import Reporter, stderr
 from vigil.errors import ConfigError
@@ -41,14 +42,25 @@ def parse_window(text: str) -> tuple[str, Windows]:
         raise ConfigError(f"{text!r}: {exc}") from exc
 
 
-def ad_settings_of(windows: tuple[str, ...], runtime: RuntimeSettings) -> AdSettings:
-    """The ad analytics' settings from ``--ad-window`` options and the runtime's lateness."""
+def ad_settings_of(
+    windows: tuple[str, ...], runtime: RuntimeSettings, ranges: Path | None = None
+) -> AdSettings:
+    """The ad analytics' settings from ``--ad-window``, ``--datacentre-ranges`` and the
+    runtime's lateness."""
     try:
         platforms = dict(parse_window(text) for text in windows)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--ad-window") from exc
+    try:
+        centres = DataCentres.load(ranges) if ranges is not None else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--datacentre-ranges") from exc
     late = runtime.allowed_lateness_ms + runtime.max_out_of_orderness_ms
-    return AdSettings(platforms=tuple(sorted(platforms.items())), late_ms=late)
+    return AdSettings(
+        platforms=tuple(sorted(platforms.items())),
+        late_ms=late,
+        ivt=IvtSettings(datacentres=centres),
+    )
 
 
 @click.group("ads")
@@ -88,6 +100,21 @@ def ads() -> None:
     help="With --input: a platform's attribution windows (repeatable), e.g. "
     "partner-video=3d,12h; others keep 7d after a click and 1d after an impression.",
 )
+@click.option(
+    "--datacentre-ranges",
+    "datacentre_ranges",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="With --input: data-centre IP ranges, one CIDR per line (their traffic is invalid).",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The simulator's truth.jsonl: also measure the invalid-traffic filter against it "
+    "(precision and recall, by count and by spend).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 def report_command(
     input_path: Path | None,
@@ -95,21 +122,26 @@ def report_command(
     by: Any,
     advertiser: str | None,
     ad_windows: tuple[str, ...],
+    datacentre_ranges: Path | None,
+    truth_path: Path | None,
     as_json: bool,
 ) -> None:
     """Figures per campaign: impressions, clicks, CTR, spend, attributed orders and revenue,
     CPA, ROAS, and ROAS net of refunds and fraud (docs/ads.md)."""
     if (input_path is None) == (run_dir is None):
         raise click.UsageError("give either --input FILE (an event file) or --run DIR")
-    if run_dir is not None and ad_windows:
+    if run_dir is not None and (ad_windows or datacentre_ranges):
         raise click.UsageError(
-            "--ad-window applies to --input: a run's figures were attributed with the "
-            "windows of that run"
+            "--ad-window and --datacentre-ranges apply to --input: a run's figures were made "
+            "with the settings of that run"
         )
+    quality = None
     if input_path is not None:
         with tempfile.TemporaryDirectory(prefix="vigil-ads-") as tmp:
-            figures = _figures_of_input(input_path, Path(tmp), ad_windows)
+            figures = _figures_of_input(input_path, Path(tmp), ad_windows, datacentre_ranges)
             lines = report(_rows(figures), by, advertiser)
+            if truth_path is not None:
+                quality = _quality(Path(tmp), truth_path)
     else:
         assert run_dir is not None
         figures = run_dir / "ad_figures.jsonl"
@@ -119,13 +151,30 @@ def report_command(
                 "or is it not a run's output folder?"
             )
         lines = report(_rows(figures, settled_length(run_dir)), by, advertiser)
+        if truth_path is not None:
+            quality = _quality(run_dir, truth_path)
     if advertiser is not None and not lines:
         stderr.print(f"no figures for advertiser {advertiser!r}")
     if as_json:
         for line in lines:
             click.echo(msgspec.json.encode(line).decode())
+        for q in quality or ():
+            click.echo(msgspec.json.encode({"invalid_traffic": q.as_dict()}).decode())
         return
     click.echo(_table(lines, by))
+    if quality is not None:
+        from vigil.ads.ivt_eval import text
+
+        click.echo("\n" + text(quality))
+
+
+def _quality(run_dir: Path, truth_path: Path) -> list[Any]:
+    from vigil.ads.ivt_eval import measure, truth_of, verdicts
+
+    invalid = run_dir / "ad_invalid.jsonl"
+    if not invalid.exists():
+        raise click.ClickException(f"{run_dir} holds no ad_invalid.jsonl to measure")
+    return measure(verdicts(invalid), truth_of(truth_path))
 
 
 def _rows(path: Path, upto: int | None = None) -> list[Any]:
@@ -134,14 +183,16 @@ def _rows(path: Path, upto: int | None = None) -> list[Any]:
     return list(read_rows(path, upto))
 
 
-def _figures_of_input(input_path: Path, out: Path, ad_windows: tuple[str, ...]) -> Path:
+def _figures_of_input(
+    input_path: Path, out: Path, ad_windows: tuple[str, ...], ranges: Path | None
+) -> Path:
     from vigil.ads.pipeline import AdAnalytics
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource
     from vigil.runtime.embedded import EmbeddedRuntime
 
     settings = RuntimeSettings(analytics=False)
-    ads_settings = ad_settings_of(ad_windows, settings)
+    ads_settings = ad_settings_of(ad_windows, settings, ranges)
     runtime = EmbeddedRuntime([*default_detectors(), AdAnalytics(ads_settings)], out, settings)
     total = input_path.stat().st_size
     with Reporter("vigil ads report", total, "bytes") as rep:
@@ -161,6 +212,7 @@ _COLUMNS = (
     ("clicks", "clicks", "{:,}"),
     ("ctr", "CTR", "{:.2%}"),
     ("spend_cents", "spend $", "{:,.2f}"),
+    ("invalid_spend_cents", "IVT $", "{:,.2f}"),
     ("orders", "orders", "{:,}"),
     ("revenue_cents", "revenue $", "{:,.2f}"),
     ("cpa_cents", "CPA $", "{:,.2f}"),
@@ -168,7 +220,7 @@ _COLUMNS = (
     ("net_roas", "net ROAS", "{:,.2f}"),
     ("view_orders", "view orders", "{:,}"),
 )
-_CENTS = {"spend_cents", "revenue_cents", "cpa_cents"}
+_CENTS = {"spend_cents", "invalid_spend_cents", "revenue_cents", "cpa_cents"}
 
 
 def _table(lines: list[dict[str, Any]], by: str) -> str:
@@ -197,5 +249,8 @@ def _table(lines: list[dict[str, Any]], by: str) -> str:
         pairs = zip(r, widths, strict=True)
         text.append("  ".join(c.ljust(w) if i < len(head) else c.rjust(w) for i, (c, w) in
                               enumerate(pairs)))  # fmt: skip
-    net = "net ROAS: revenue less refunds and orders judged fraud (labels, deny decisions)"
+    net = (
+        "IVT $: spend on invalid traffic (owed back; CTR, CPA and ROAS leave it out); "
+        "net ROAS: revenue less refunds and orders judged fraud (labels, deny decisions)"
+    )
     return "\n".join([*text, "", net])

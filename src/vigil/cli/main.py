@@ -224,6 +224,14 @@ def simulate(
     "keep 7d after a click and 1d after an impression.",
 )
 @click.option(
+    "--datacentre-ranges",
+    "datacentre_ranges",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Data-centre IP ranges, one CIDR per line: ad clicks and impressions from them are "
+    "invalid traffic (docs/ads.md).",
+)
+@click.option(
     "--review-threshold",
     type=click.FloatRange(min=0.0, max=1.0),
     default=0.5,
@@ -302,6 +310,7 @@ def run(
     no_analytics: bool,
     no_ads: bool,
     ad_windows: tuple[str, ...],
+    datacentre_ranges: Path | None,
     rules_path: Path | None,
     review_threshold: float,
     deny_threshold: float,
@@ -350,16 +359,18 @@ def run(
         return_centres=centres,
         request_model_dir=request_model_dir,
         kafka=kafka,
-        ads=None if no_ads else ad_settings(ad_windows, settings),
+        ads=None if no_ads else ad_settings(ad_windows, settings, datacentre_ranges),
     )
     print_run_summary(stats, out_dir, resumable=checkpoint_dir is not None)
 
 
-def ad_settings(windows: tuple[str, ...], runtime: RuntimeSettings) -> AdSettings:
-    """The ad analytics' settings from ``--ad-window`` options and the runtime's lateness."""
+def ad_settings(
+    windows: tuple[str, ...], runtime: RuntimeSettings, ranges: Path | None
+) -> AdSettings:
+    """The ad analytics' settings from the options and the runtime's lateness."""
     from vigil.cli.ads import ad_settings_of
 
-    return ad_settings_of(windows, runtime)
+    return ad_settings_of(windows, runtime, ranges)
 
 
 def decision_policy(review_threshold: float, deny_threshold: float) -> DecisionPolicy:

@@ -219,6 +219,27 @@ class AdOrderFlagged(DerivedEvent, tag="ad_order_flagged", kw_only=True, frozen=
     fraud: bool
 
 
+class AdClickJudged(DerivedEvent, tag="ad_click_judged", kw_only=True, frozen=True):
+    """A rule's verdict on one click (``reason``: ``click_burst``, ``no_impression``,
+    ``fast_order``, ``click_farm``), or the verdict taken back (``invalid`` False): from the
+    device- and address-keyed stages to the click stage, which owns the click's verdict."""
+
+    click_id: str
+    reason: str
+    invalid: bool
+
+
+class AdClickAtIp(DerivedEvent, tag="ad_click_at_ip", kw_only=True, frozen=True):
+    """A click seen from an address, and whether its device had seen the campaign's ad
+    before it: from the device stage to the address stage (device farms)."""
+
+    ip: str
+    click_id: str
+    device_id: str
+    click_ms: int
+    had_impression: bool
+
+
 DERIVED_TYPES: Final = frozenset(
     {
         "order_returned",
@@ -237,5 +258,7 @@ DERIVED_TYPES: Final = frozenset(
         "rule_history_answered",
         "ad_conversion",
         "ad_order_flagged",
+        "ad_click_judged",
+        "ad_click_at_ip",
     }
 )

@@ -41,6 +41,7 @@ KeyKind = Literal[
     "campaign",
     "click",
     "device",
+    "ip",
     "refund",
     "route",
     "issuer",
