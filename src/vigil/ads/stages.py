@@ -1,15 +1,15 @@
 """The ad analytics as keyed stages (docs/adr/0004-keyed-state.md; docs/ads.md).
 
-Four stages, each scoped to one key (impressions and clicks are also counted into their
+The stages, each scoped to one key (impressions and clicks are also counted into their
 campaign's minute, which needs no state: ``vigil.ads.pipeline``):
 
 - ``ad_clicks`` (click id): a click meets the orders that name it (``ad_click_id``), in
   whichever order they arrive; an order up to the platform's click window after its click is
-  credited to the click's campaign (``AdConversion``, kind ``click``).
-- ``ad_views`` (device): an order with no click is credited to the campaign of the last
-  impression its device saw within the view window (kind ``view``). An impression that
-  arrives late and is later than the one credited moves the credit: the old campaign's
-  conversion is taken back (``sign`` -1) and the new one's given.
+  credited to the click's campaign (``AdConversion``, kind ``click``), unless the click is
+  judged invalid traffic (its verdict lives here);
+- ``ad_devices`` (device, ``vigil.ads.devices``): view-through credit (kind ``view``) and the
+  invalid-traffic rules on a device's history;
+- ``ivt_addresses`` (IP address, ``vigil.ads.sivt``): the device-farm rule.
 - ``ad_refunds`` (refund id): a refund's order, so a label or a decision about the refund
   reaches the order (``AdOrderFlagged``).
 - ``ad_orders`` (order id): an order's credit, what was paid back on it and whether it was
@@ -32,13 +32,12 @@ from vigil.ads.settings import BUCKET_MS, DAY_MS, AdSettings
 from vigil.events.derived import AdClickJudged, AdConversion, AdOrderFlagged
 from vigil.events.schemas import (
     AdClick,
-    AdImpression,
     Chargeback,
     InvestigationOutcome,
     OrderPlaced,
     RefundIssued,
 )
-from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.spec import StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
 #: how long an order's credit is kept for refunds and labels to find it
@@ -190,103 +189,6 @@ class ClickStage:
             advertiser_id=advertiser,
             platform=platform,
             kind="click",
-            order_ms=order_ms,
-            revenue_cents=revenue,
-            sign=sign,
-        )
-
-    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
-        return ()
-
-
-#: one impression a device saw: (time, impression id, campaign, advertiser, platform)
-_Seen = tuple[int, str, str, str, str]
-
-
-class ViewStage:
-    """What a device saw, and the orders without a click it placed."""
-
-    name: ClassVar[str] = "ad_views"
-    version: ClassVar[int] = 1
-    reads: ClassVar[frozenset[str]] = frozenset({"ad_impression", "order_placed"})
-    key: ClassVar[KeyKind] = "device"
-
-    def __init__(self, settings: AdSettings) -> None:
-        self.settings = settings
-
-    def state(self) -> Sequence[StateSpec]:
-        return (
-            # impression id -> (time, campaign, advertiser, platform); each expires on its own
-            MapSpec("seen", self.settings.longest_view_ms + self.settings.late_ms),
-            # orders decided so far, with what they were credited to: a late impression may
-            # move the credit (until the order is older than the lateness)
-            ValueSpec("orders", self.settings.late_ms),
-        )
-
-    def key_of(self, event: Any) -> str | None:
-        if type(event) is OrderPlaced and event.ad_click_id is not None:
-            return None
-        return str(event.device_id)
-
-    def on_event(self, event: Any, ctx: StageContext) -> Sequence[Output]:
-        if type(event) is AdImpression:
-            return self._impression(event, ctx)
-        order: OrderPlaced = event
-        t = order.event_time_ms
-        best: _Seen | None = None
-        for imp, (at, campaign, advertiser, platform) in ctx.map("seen").items():
-            seen = (at, imp, campaign, advertiser, platform)
-            if self._counts(seen, t) and (best is None or seen[:2] > best[:2]):
-                best = seen
-        # an order older than the lateness can no longer meet an impression (it would be
-        # too late), so its credit is final
-        recent = [
-            o
-            for o in ctx.value("orders").get() or ()
-            if o[1] >= ctx.horizon_ms - self.settings.late_ms
-        ]
-        ctx.value("orders").set((*recent, (order.order_id, t, order.total_cents, best)))
-        if best is None:
-            return ()
-        return (self._conversion(best, order.order_id, t, order.total_cents, 1),)
-
-    def _impression(self, event: AdImpression, ctx: StageContext) -> Sequence[Output]:
-        t = event.event_time_ms
-        ctx.map("seen").put(
-            event.impression_id, (t, event.campaign_id, event.advertiser_id, event.platform)
-        )
-        orders = ctx.value("orders").get()
-        if not orders:
-            return ()
-        new: _Seen = (t, event.impression_id, event.campaign_id, event.advertiser_id,
-                      event.platform)  # fmt: skip
-        out: list[Output] = []
-        kept = []
-        for order_id, order_ms, revenue, credited in orders:
-            if self._counts(new, order_ms) and (credited is None or new[:2] > credited[:2]):
-                if credited is not None:
-                    out.append(self._conversion(credited, order_id, order_ms, revenue, -1))
-                out.append(self._conversion(new, order_id, order_ms, revenue, 1))
-                credited = new
-            kept.append((order_id, order_ms, revenue, credited))
-        if out:
-            ctx.value("orders").set(tuple(kept))
-        return out
-
-    def _counts(self, seen: _Seen, order_ms: int) -> bool:
-        return 0 <= order_ms - seen[0] <= self.settings.windows(seen[4]).view_ms
-
-    @staticmethod
-    def _conversion(
-        seen: _Seen, order_id: str, order_ms: int, revenue: int, sign: int
-    ) -> AdConversion:
-        return AdConversion(
-            event_time_ms=order_ms,
-            order_id=order_id,
-            campaign_id=seen[2],
-            advertiser_id=seen[3],
-            platform=seen[4],
-            kind="view",
             order_ms=order_ms,
             revenue_cents=revenue,
             sign=sign,
@@ -465,13 +367,11 @@ def _row(
 
 def ad_stages(settings: AdSettings) -> list[Any]:
     """The stages, in the order they see an event."""
-    stages: list[Any] = [ClickStage(settings), ViewStage(settings), RefundStage(settings),
+    from vigil.ads.devices import DeviceStage
+    from vigil.ads.sivt import AddressIvtStage
+
+    stages: list[Any] = [ClickStage(settings), DeviceStage(settings), RefundStage(settings),
                          OrderStage()]  # fmt: skip
     if settings.ivt is not None:
-        from vigil.ads.sivt import AddressIvtStage, DeviceIvtStage
-
-        stages += [
-            DeviceIvtStage(settings.ivt, settings.late_ms),
-            AddressIvtStage(settings.ivt, settings.late_ms),
-        ]
+        stages.append(AddressIvtStage(settings.ivt, settings.late_ms))
     return stages
