@@ -60,3 +60,11 @@ def test_a_line_that_is_no_range_is_named(tmp_path: Path) -> None:
         DataCentres.load(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         DataCentres.load(tmp_path / "missing.txt")
+
+
+def test_the_same_ranges_read_twice_are_equal_and_print_the_same() -> None:
+    """A checkpoint's fingerprint holds the settings' repr: a run must resume with the same
+    file (an object address in it refused every resume)."""
+    a, b = DataCentres.load(SAMPLE), DataCentres.load(SAMPLE)
+    assert a == b and repr(a) == repr(b) and "0x" not in repr(a)
+    assert repr(a).startswith("DataCentres(5 ranges, sha256 ")

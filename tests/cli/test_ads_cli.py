@@ -83,3 +83,21 @@ def test_mistakes_are_named(sim_dir: Path, tmp_path: Path) -> None:
         "partner-video=7d,900d", code=2,
     )  # fmt: skip
     assert "at most 90 days" in out
+
+
+def test_a_run_with_data_centre_ranges_resumes_from_its_checkpoint(
+    sim_dir: Path, tmp_path: Path
+) -> None:
+    import vigil.sim
+
+    ranges = Path(vigil.sim.__file__).parent / "data" / "datacenter_sample.txt"
+    lines = (sim_dir / "events.jsonl").read_bytes().splitlines(keepends=True)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(lines[: len(lines) // 2]))
+    ckpt, out = str(tmp_path / "ckpt"), str(tmp_path / "out")
+    args = ("run", "--input", str(events), "--out", out, "--checkpoint-dir", ckpt,
+            "--no-analytics", "--datacentre-ranges", str(ranges))  # fmt: skip
+    _invoke(*args)
+    events.write_bytes(b"".join(lines))  # the file grew: the run resumes where it stopped
+    out = _invoke(*args)
+    assert "resumed from the checkpoint" in out

@@ -16,6 +16,7 @@ each device's and address's history: ``vigil.ads.sivt``.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -60,6 +61,19 @@ class DataCentres:
             self._starts[version] = [a for a, _ in merged]
             self._ends[version] = [b for _, b in merged]
         self.ranges = sum(len(v) for v in self._starts.values())
+        listed = repr(sorted(self._starts.items())) + repr(sorted(self._ends.items()))
+        #: what the ranges are, not where they sit in memory: part of a checkpoint's
+        #: fingerprint (a run resumes only with the same ranges)
+        self.digest = hashlib.sha256(listed.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"DataCentres({self.ranges} ranges, sha256 {self.digest[:16]})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DataCentres) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     @classmethod
     def load(cls, path: Path) -> DataCentres:
