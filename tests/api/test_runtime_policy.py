@@ -93,3 +93,30 @@ def test_the_runtime_child_gets_the_state_backend_and_request_model(tmp_path: Pa
     ).argv()
     assert argv[argv.index("--state-backend") + 1] == "rocksdb"
     assert argv[argv.index("--request-model") + 1] == str(tmp_path / "models" / "v0001")
+
+
+def test_the_runtime_child_gets_the_data_centre_ranges(tmp_path: Path) -> None:
+    command = RuntimeCommand(
+        input_log=tmp_path / "input.jsonl",
+        out_dir=tmp_path / "run",
+        checkpoint_dir=tmp_path / "checkpoint",
+        policy=DecisionPolicy(),
+    )
+    assert "--datacentre-ranges" not in command.argv()
+    ranges = tmp_path / "ranges.txt"
+    argv = dataclasses.replace(command, datacentre_ranges=ranges).argv()
+    assert argv[argv.index("--datacentre-ranges") + 1] == str(ranges)
+    # and vigil run takes the option the server passes on
+    from click.testing import CliRunner
+
+    from vigil.cli.main import cli
+
+    ranges.write_text("3.5.140.0/22\n")
+    events = tmp_path / "input.jsonl"
+    events.write_text("")
+    out = str(tmp_path / "out")
+    run = CliRunner().invoke(
+        cli, ["run", "--input", str(events), "--out", out, "--no-analytics", "--datacentre-ranges",
+              str(ranges)],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output

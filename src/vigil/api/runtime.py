@@ -38,6 +38,8 @@ class RuntimeCommand:
     rules: Path | None = None
     #: the return centres file (``vigil run --return-centres``)
     return_centres: Path | None = None
+    #: data-centre IP ranges for the ad analytics (``vigil run --datacentre-ranges``)
+    datacentre_ranges: Path | None = None
     #: the request model's artifact folder (``vigil run --request-model``)
     request_model: Path | None = None
     #: where stages keep their state (``vigil run --state-backend``)
@@ -73,6 +75,8 @@ class RuntimeCommand:
             argv += ["--return-centres", str(self.return_centres)]
         if self.request_model is not None:
             argv += ["--request-model", str(self.request_model)]
+        if self.datacentre_ranges is not None:
+            argv += ["--datacentre-ranges", str(self.datacentre_ranges)]
         if self.state_backend != "memory":
             argv += ["--state-backend", self.state_backend]
         return argv

@@ -67,6 +67,14 @@ if TYPE_CHECKING:
     "(vigil run --return-centres).",
 )
 @click.option(
+    "--datacentre-ranges",
+    "datacentre_ranges",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Data-centre IP ranges for the runtime child's ad analytics: their clicks and "
+    "impressions are invalid traffic (vigil run --datacentre-ranges; docs/ads.md).",
+)
+@click.option(
     "--request-model",
     "request_model_dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -153,6 +161,7 @@ def serve(
     external_runtime: bool,
     rules_path: Path | None,
     return_centres_path: Path | None,
+    datacentre_ranges: Path | None,
     request_model_dir: Path | None,
     state_backend: str,
     runtime_analytics: bool,
@@ -247,6 +256,7 @@ def serve(
                 analytics=runtime_analytics,
                 rules=rules_path,
                 return_centres=return_centres_path,
+                datacentre_ranges=datacentre_ranges,
                 request_model=request_model_path,
                 state_backend=state_backend,
             )
