@@ -6,7 +6,8 @@ given by ``--data``), then in separate child processes, one core each:
 * baseline: read the file and decode every line with msgspec, nothing else;
 * end to end: ``vigil run`` semantics (decode, dedup, watermarks, request-time facts and
   decisions, detectors, alerts, dead letters), with and without the DuckDB analytics sink,
-  and without the request-time facts and decisions (what they cost);
+  without the request-time facts and decisions (what they cost), and with the ad analytics
+  that ``vigil run`` adds by default (``--no-ads`` leaves them out: what they cost);
 
 and prints events/s, peak RSS and the ratio end-to-end / baseline, plus a cProfile of the
 end-to-end run (where the time goes). Results are also written to bench/results/.
@@ -44,13 +45,22 @@ def child_decode(path: str) -> dict[str, float]:
 
 
 def child_pipeline(
-    path: str, analytics: bool, profile: bool, detectors: bool, requests: bool = True
+    path: str,
+    analytics: bool,
+    profile: bool,
+    detectors: bool,
+    requests: bool = True,
+    ads: bool = False,
 ) -> dict[str, float]:
     from vigil.detectors.registry import default_detectors
     from vigil.ingest.sources import FileSource
     from vigil.runtime.embedded import EmbeddedRuntime, RuntimeSettings
 
     dets = default_detectors() if detectors else []
+    if ads:  # vigil run's default: the campaigns' figures and invalid-traffic rules
+        from vigil.ads.pipeline import AdAnalytics
+
+        dets.append(AdAnalytics())
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as out:
         rt = EmbeddedRuntime(
             dets, Path(out), RuntimeSettings(analytics=analytics, request_decisions=requests)
@@ -119,6 +129,7 @@ def main() -> None:
                 profile=rest[1] == "1",
                 detectors=rest[2] == "1",
                 requests=rest[3:4] != ["0"],
+                ads=rest[4:5] == ["1"],
             )
         own = resource.getrusage(resource.RUSAGE_SELF)
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the analytics loader process
@@ -148,6 +159,10 @@ def main() -> None:
             (
                 "end to end, no request-time decisions",
                 in_child("pipeline", str(path), "0", "0", "1", "0"),
+            ),
+            (
+                "end to end + ad analytics (vigil run)",
+                in_child("pipeline", str(path), "0", "0", "1", "1", "1"),
             ),
         ]
         base_rate = rows[0][1]["events"] / rows[0][1]["seconds"]
