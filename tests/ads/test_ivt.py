@@ -177,6 +177,8 @@ def test_a_late_impression_clears_the_click_and_an_invalid_click_credits_no_orde
     assert sum(r.invalid_clicks for r in rows) == 0 and sum(r.orders for r in rows) == 1
     assert sum(r.invalid_spend_micros for r in rows) == 0
     assert verdicts(out / "ad_invalid.jsonl") == {}  # judged, then cleared
+    last = (out / "ad_invalid.jsonl").read_bytes().splitlines()[-1]
+    assert b'"invalid":false' in last and b'"reasons":[]' in last  # cleared: no reason left
 
 
 @pytest.fixture(scope="module")

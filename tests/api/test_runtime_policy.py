@@ -106,6 +106,9 @@ def test_the_runtime_child_gets_the_data_centre_ranges(tmp_path: Path) -> None:
     ranges = tmp_path / "ranges.txt"
     argv = dataclasses.replace(command, datacentre_ranges=ranges).argv()
     assert argv[argv.index("--datacentre-ranges") + 1] == str(ranges)
+    assert "--no-ads" not in argv and "--ad-window" not in argv
+    argv = dataclasses.replace(command, ads=False, ad_windows=("partner-video=3d,12h",)).argv()
+    assert "--no-ads" in argv and argv[argv.index("--ad-window") + 1] == "partner-video=3d,12h"
     # and vigil run takes the option the server passes on
     from click.testing import CliRunner
 

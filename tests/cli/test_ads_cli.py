@@ -101,3 +101,23 @@ def test_a_run_with_data_centre_ranges_resumes_from_its_checkpoint(
     events.write_bytes(b"".join(lines))  # the file grew: the run resumes where it stopped
     out = _invoke(*args)
     assert "resumed from the checkpoint" in out
+
+
+def test_what_users_got_wrong_is_named(run_dir: Path, sim_dir: Path, tmp_path: Path) -> None:
+    """From a newcomer's audit: each of these passed silently or with a traceback."""
+    out = _invoke("ads", "report", "--run", str(run_dir), "--advertiser", "adv-999", code=1)
+    assert "no figures for advertiser 'adv-999'" in out and "holds no ad" not in out
+    events = str(sim_dir / "events.jsonl")
+    twice = ("--ad-window", "partner-video=3d,12h", "--ad-window", "partner-video=1d,1h")
+    out = _invoke("ads", "report", "--input", events, *twice, code=2)
+    assert "'partner-video' given more than once" in out
+    out = _invoke("ads", "report", "--input", events, "--ad-window", "PARTNER-VIDEO=1h,1m")
+    assert "no ad event names platform 'PARTNER-VIDEO'" in out and "partner-video" in out
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    data = (run_dir / "ad_figures.jsonl").read_bytes()
+    (torn / "ad_figures.jsonl").write_bytes(data[: len(data) // 2])  # a line cut in two
+    out = _invoke("ads", "report", "--run", str(torn), code=1)
+    assert "ad_figures.jsonl:" in out and "Traceback" not in out
+    out = _invoke("ads", "report", "--input", events, "--truth", events, code=1)
+    assert "events.jsonl:1:" in out  # named before the run, not after it

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import msgspec
 
 from vigil.ads.settings import DAY_MS
 from vigil.detectors.base import Record
+from vigil.errors import ConfigError
 
 #: the counts a row carries (all add up)
 COUNTS: Final = (
@@ -126,13 +127,16 @@ class Totals:
             "advertiser_id": self.advertiser_id,
             "platform": self.platform,
             **c,
+            "valid_impressions": c["impressions"] - c["invalid_impressions"],
+            "valid_clicks": c["clicks"] - c["invalid_clicks"],
             "spend_cents": round(spend, 2),
             "invalid_spend_cents": round(invalid, 2),
             "valid_spend_cents": round(valid, 2),
             "ctr": _ratio(
                 c["clicks"] - c["invalid_clicks"], c["impressions"] - c["invalid_impressions"]
             ),
-            "cpa_cents": _ratio(valid, c["orders"], 2),
+            # no spend in the span (a day whose orders came from earlier clicks): no CPA
+            "cpa_cents": _ratio(valid, c["orders"], 2) if valid > 0 else None,
             "roas": _ratio(c["revenue_cents"], valid),
             "net_revenue_cents": net,
             "net_roas": _ratio(net, valid),
@@ -148,9 +152,20 @@ def read_rows(path: Path, upto: int | None = None) -> Iterator[AdFigures]:
     """The rows of an ``ad_figures.jsonl`` (a run's output), up to byte ``upto`` if given."""
     with path.open("rb") as fh:
         data = fh.read() if upto is None else fh.read(upto)
-    for line in data.splitlines():
+    for n, line in enumerate(data.splitlines(), 1):
         if line.strip():
-            yield figures_decoder.decode(line)
+            yield decoded(figures_decoder, line, path, n)
+
+
+def decoded(decoder: msgspec.json.Decoder[Any], line: bytes, path: Path, n: int) -> Any:
+    """One line of an output or truth file, or ``ConfigError`` naming the file and line."""
+    try:
+        return decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(
+            f"{path}:{n}: {exc} (a torn last line after a crash without a checkpoint, or not "
+            "the file it should be?)"
+        ) from exc
 
 
 def settled_length(run_dir: Path) -> int | None:

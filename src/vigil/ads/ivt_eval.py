@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vigil.ads.figures import AdInvalid, invalid_decoder
+from vigil.ads.figures import AdInvalid, decoded, invalid_decoder
 from vigil.events.truth import TruthRecord, truth_decoder
 
 
@@ -63,9 +63,9 @@ def verdicts(path: Path) -> dict[tuple[str, str], AdInvalid]:
     """The last line about each (kind, id) of an ``ad_invalid.jsonl``: those still invalid."""
     last: dict[tuple[str, str], AdInvalid] = {}
     with path.open("rb") as fh:
-        for line in fh:
+        for n, line in enumerate(fh, 1):
             if line.strip():
-                rec = invalid_decoder.decode(line)
+                rec = decoded(invalid_decoder, line, path, n)
                 last[(rec.kind, rec.id)] = rec
     return {k: v for k, v in last.items() if v.invalid}
 
@@ -74,8 +74,8 @@ def truth_of(path: Path) -> dict[tuple[str, str], TruthRecord]:
     """The invalid ad events of a ``truth.jsonl``."""
     found: dict[tuple[str, str], TruthRecord] = {}
     with path.open("rb") as fh:
-        for line in fh:
-            rec = truth_decoder.decode(line)
+        for n, line in enumerate(fh, 1):
+            rec: TruthRecord = decoded(truth_decoder, line, path, n)
             if rec.kind in ("ad_click", "ad_impression"):
                 found[(rec.kind.removeprefix("ad_"), rec.id)] = rec
     return found

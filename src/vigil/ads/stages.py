@@ -139,7 +139,7 @@ class ClickStage:
         if bool(after) == bool(before):  # still invalid, for other reasons too: say which
             return (self._verdict(event.click_id, click, True, after)[1],) if after else ()
         invalid = bool(after)
-        out = list(self._verdict(event.click_id, click, invalid, after or before))
+        out = list(self._verdict(event.click_id, click, invalid, after))
         sign = -1 if invalid else 1
         for order_id, order_ms, revenue in ctx.value("orders").get() or ():
             credit = self._credit(click, order_id, order_ms, revenue, sign)

@@ -40,6 +40,9 @@ class RuntimeCommand:
     return_centres: Path | None = None
     #: data-centre IP ranges for the ad analytics (``vigil run --datacentre-ranges``)
     datacentre_ranges: Path | None = None
+    #: the ad analytics at all (``vigil run --no-ads``), and platforms' attribution windows
+    ads: bool = True
+    ad_windows: tuple[str, ...] = ()
     #: the request model's artifact folder (``vigil run --request-model``)
     request_model: Path | None = None
     #: where stages keep their state (``vigil run --state-backend``)
@@ -77,6 +80,10 @@ class RuntimeCommand:
             argv += ["--request-model", str(self.request_model)]
         if self.datacentre_ranges is not None:
             argv += ["--datacentre-ranges", str(self.datacentre_ranges)]
+        if not self.ads:
+            argv.append("--no-ads")
+        for window in self.ad_windows:
+            argv += ["--ad-window", window]
         if self.state_backend != "memory":
             argv += ["--state-backend", self.state_backend]
         return argv

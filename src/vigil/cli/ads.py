@@ -48,9 +48,15 @@ def ad_settings_of(
     """The ad analytics' settings from ``--ad-window``, ``--datacentre-ranges`` and the
     runtime's lateness."""
     try:
-        platforms = dict(parse_window(text) for text in windows)
+        pairs = [parse_window(text) for text in windows]
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--ad-window") from exc
+    platforms = dict(pairs)
+    if len(platforms) < len(pairs):
+        twice = sorted({p for p, _ in pairs if sum(1 for q, _ in pairs if q == p) > 1})
+        raise click.BadParameter(
+            f"platform {', '.join(map(repr, twice))} given more than once", param_hint="--ad-window"
+        )
     try:
         centres = DataCentres.load(ranges) if ranges is not None else None
     except ConfigError as exc:
@@ -128,6 +134,23 @@ def report_command(
 ) -> None:
     """Figures per campaign: impressions, clicks, CTR, spend, attributed orders and revenue,
     CPA, ROAS, and ROAS net of refunds and fraud (docs/ads.md)."""
+    try:
+        _report(input_path, run_dir, by, advertiser, ad_windows, datacentre_ranges, truth_path,
+                as_json)  # fmt: skip
+    except ConfigError as exc:  # a file's bad line, named: one line, not a traceback
+        raise click.ClickException(str(exc)) from exc
+
+
+def _report(
+    input_path: Path | None,
+    run_dir: Path | None,
+    by: Any,
+    advertiser: str | None,
+    ad_windows: tuple[str, ...],
+    datacentre_ranges: Path | None,
+    truth_path: Path | None,
+    as_json: bool,
+) -> None:
     if (input_path is None) == (run_dir is None):
         raise click.UsageError("give either --input FILE (an event file) or --run DIR")
     if run_dir is not None and (ad_windows or datacentre_ranges):
@@ -136,10 +159,16 @@ def report_command(
             "with the settings of that run"
         )
     quality = None
+    if truth_path is not None:  # a wrong file is named now, not after the whole run
+        from vigil.ads.ivt_eval import truth_of
+
+        truth_of(truth_path)
     if input_path is not None:
         with tempfile.TemporaryDirectory(prefix="vigil-ads-") as tmp:
             figures = _figures_of_input(input_path, Path(tmp), ad_windows, datacentre_ranges)
-            lines = report(_rows(figures), by, advertiser)
+            rows = _rows(figures)
+            lines = report(rows, by, advertiser)
+            _warn_unseen_platforms(ad_windows, rows)
             if truth_path is not None:
                 quality = _quality(Path(tmp), truth_path)
     else:
@@ -154,7 +183,7 @@ def report_command(
         if truth_path is not None:
             quality = _quality(run_dir, truth_path)
     if advertiser is not None and not lines:
-        stderr.print(f"no figures for advertiser {advertiser!r}")
+        raise click.ClickException(f"no figures for advertiser {advertiser!r}")
     if as_json:
         for line in lines:
             click.echo(msgspec.json.encode(line).decode())
@@ -175,6 +204,18 @@ def _quality(run_dir: Path, truth_path: Path) -> list[Any]:
     if not invalid.exists():
         raise click.ClickException(f"{run_dir} holds no ad_invalid.jsonl to measure")
     return measure(verdicts(invalid), truth_of(truth_path))
+
+
+def _warn_unseen_platforms(windows: tuple[str, ...], rows: list[Any]) -> None:
+    """A window for a platform no event named is a typo more often than not: say so."""
+    seen = {r.platform for r in rows}
+    for text in windows:
+        platform = text.partition("=")[0].strip()
+        if platform not in seen:
+            stderr.print(
+                f"--ad-window {text}: no ad event names platform {platform!r} (names are "
+                f"exact; seen: {', '.join(sorted(seen)) or 'none'})"
+            )
 
 
 def _rows(path: Path, upto: int | None = None) -> list[Any]:
@@ -207,11 +248,13 @@ def _figures_of_input(
     return out / "ad_figures.jsonl"
 
 
+#: valid traffic in the columns the ratios divide (CTR = clicks / impr, CPA = spend / orders,
+#: ROAS = revenue / spend), invalid traffic's cost beside them
 _COLUMNS = (
-    ("impressions", "impr", "{:,}"),
-    ("clicks", "clicks", "{:,}"),
+    ("valid_impressions", "impr", "{:,}"),
+    ("valid_clicks", "clicks", "{:,}"),
     ("ctr", "CTR", "{:.2%}"),
-    ("spend_cents", "spend $", "{:,.2f}"),
+    ("valid_spend_cents", "spend $", "{:,.2f}"),
     ("invalid_spend_cents", "IVT $", "{:,.2f}"),
     ("orders", "orders", "{:,}"),
     ("revenue_cents", "revenue $", "{:,.2f}"),
@@ -220,7 +263,7 @@ _COLUMNS = (
     ("net_roas", "net ROAS", "{:,.2f}"),
     ("view_orders", "view orders", "{:,}"),
 )
-_CENTS = {"spend_cents", "invalid_spend_cents", "revenue_cents", "cpa_cents"}
+_CENTS = {"valid_spend_cents", "invalid_spend_cents", "revenue_cents", "cpa_cents"}
 
 
 def _table(lines: list[dict[str, Any]], by: str) -> str:
@@ -250,7 +293,7 @@ def _table(lines: list[dict[str, Any]], by: str) -> str:
         text.append("  ".join(c.ljust(w) if i < len(head) else c.rjust(w) for i, (c, w) in
                               enumerate(pairs)))  # fmt: skip
     net = (
-        "IVT $: spend on invalid traffic (owed back; CTR, CPA and ROAS leave it out); "
+        "impr, clicks, spend $: valid traffic; IVT $: what invalid traffic cost (owed back). "
         "net ROAS: revenue less refunds and orders judged fraud (labels, deny decisions)"
     )
     return "\n".join([*text, "", net])

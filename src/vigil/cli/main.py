@@ -690,7 +690,7 @@ def print_run_summary(stats: RunStats, out_dir: Path, resumable: bool = True) ->
         f"outputs in {out_dir}/: alerts.jsonl, decisions.jsonl, dead_letter.jsonl, stats.json"
         + ("" if not (out_dir / "analytics.duckdb").exists() else ", analytics.duckdb")
         + (
-            ", ad_figures.jsonl (campaigns: vigil ads report --run DIR)"
+            ", ad_figures.jsonl and ad_invalid.jsonl (campaigns: vigil ads report --run DIR)"
             if (out_dir / "ad_figures.jsonl").exists()
             else ""
         )

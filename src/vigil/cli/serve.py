@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 @click.option(
     "--database-url",
     default=None,
-    help="Case and key database (default: sqlite:///STATE_DIR/vigil.db; postgresql+psycopg://...).",
+    envvar="VIGIL_DATABASE_URL",
+    help="Case and key database, as vigil db, users and keys take it (env VIGIL_DATABASE_URL; "
+    "default: sqlite:///STATE_DIR/vigil.db; postgresql+psycopg://...).",
 )
 @click.option("--no-cases", is_flag=True, help="Run without the case database.")
 @click.option(
@@ -65,6 +67,18 @@ if TYPE_CHECKING:
     default=None,
     help="The retailer's return centres for the runtime child and the decide endpoint "
     "(vigil run --return-centres).",
+)
+@click.option(
+    "--no-ads",
+    is_flag=True,
+    help="The runtime child computes no campaign figures (vigil run --no-ads; docs/ads.md).",
+)
+@click.option(
+    "--ad-window",
+    "ad_windows",
+    multiple=True,
+    metavar="PLATFORM=CLICK,VIEW",
+    help="A platform's attribution windows for the runtime child (vigil run --ad-window).",
 )
 @click.option(
     "--datacentre-ranges",
@@ -161,6 +175,8 @@ def serve(
     external_runtime: bool,
     rules_path: Path | None,
     return_centres_path: Path | None,
+    no_ads: bool,
+    ad_windows: tuple[str, ...],
     datacentre_ranges: Path | None,
     request_model_dir: Path | None,
     state_backend: str,
@@ -182,6 +198,12 @@ def serve(
 ) -> None:
     """Serve the decision API, alerts, cases, /metrics and /healthz (docs/api.md)."""
     import uvicorn
+
+    if ad_windows:  # refused here, not by a runtime child restarted over and over
+        from vigil.cli.ads import ad_settings_of
+        from vigil.runtime.embedded import RuntimeSettings
+
+        ad_settings_of(ad_windows, RuntimeSettings())
 
     from vigil.api import ApiSettings, StaticKeys, create_app
     from vigil.api.auth import AnyOf, Authenticator, CachedKeys
@@ -257,6 +279,8 @@ def serve(
                 rules=rules_path,
                 return_centres=return_centres_path,
                 datacentre_ranges=datacentre_ranges,
+                ads=not no_ads,
+                ad_windows=ad_windows,
                 request_model=request_model_path,
                 state_backend=state_backend,
             )
