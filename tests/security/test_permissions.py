@@ -58,6 +58,7 @@ ROLE_MAY = {
     },
 }
 ROLE_MAY["admin"] = ROLE_MAY["lead"] | {"users:manage", "keys:manage"}
+ROLE_MAY["advertiser"] = {"ads:read"}  # a person at an advertiser: their campaigns only
 SCOPE_MAY = {
     "events:write": {"events:write"},
     "decisions:read": {"decisions:read"},

@@ -57,7 +57,7 @@ from vigil.events.schemas import AnalystDecision
 from vigil.security import audit, pii
 from vigil.security.db import utcnow
 from vigil.security.models import User
-from vigil.security.permissions import Principal, require
+from vigil.security.permissions import STAFF_ROLES, Principal, require
 
 __all__ = [
     "add_note",
@@ -361,7 +361,7 @@ def assign(
         require(actor, "cases:assign_any")
     if assignee_id is not None:
         user = session.get(User, assignee_id)
-        if user is None or not user.active:
+        if user is None or not user.active or user.role not in STAFF_ROLES:
             raise NotFoundError(f"case {case_id}: no active user {assignee_id} to assign it to")
     if case.assignee_id == assignee_id:
         return _summary(case, _username(session, assignee_id))

@@ -108,7 +108,11 @@ def users() -> None:
 @users.command("add")
 @click.argument("username")
 @click.option(
-    "--role", type=click.Choice(["analyst", "lead", "admin"]), required=True, help="Their role."
+    "--role",
+    type=click.Choice(["analyst", "lead", "admin", "advertiser"]),
+    required=True,
+    help="Their role (advertiser: a person at an advertiser, with --advertiser-id: their "
+    "campaigns in the console and nothing else).",
 )
 @click.option(
     "--password-stdin",
@@ -116,9 +120,20 @@ def users() -> None:
     help="Read the password from the first line of standard input (for scripts).",
 )
 @AGENT_OPTION
+@click.option(
+    "--advertiser-id",
+    default=None,
+    metavar="ADVERTISER_ID",
+    help="With --role advertiser: the advertiser they work for, as the ad events name it.",
+)
 @URL_OPTION
 def users_add(
-    username: str, role: str, password_stdin: bool, agent_id: str | None, url: str
+    username: str,
+    role: str,
+    password_stdin: bool,
+    agent_id: str | None,
+    advertiser_id: str | None,
+    url: str,
 ) -> None:
     """Add a person with a role; the password is asked for (or read from stdin)."""
     from vigil.security import Database, create_user
@@ -133,10 +148,20 @@ def users_add(
     try:
         with database.transaction() as session:
             actor = _operator()
-            user = create_user(session, actor, username, password, role, agent_id=agent_id)
+            user = create_user(
+                session,
+                actor,
+                username,
+                password,
+                role,
+                agent_id=agent_id,
+                advertiser_id=advertiser_id,
+            )
     finally:
         database.dispose()
     works_as = f", agent {user.agent_id}" if user.agent_id else ""
+    if user.advertiser_id:
+        works_as = f", advertiser {user.advertiser_id}: its campaigns only"
     stderr.print(
         f"added user {user.username} (id {user.id}, role {user.role}{works_as})", markup=False
     )

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from vigil.api.state import ApiState
+from vigil.console.ads_page import router as ads_router
 from vigil.console.auth import ConsoleAuth
 from vigil.console.dashboard import Dashboard
 from vigil.console.form_errors import form_validation_error
@@ -52,6 +53,7 @@ def mount(app: FastAPI, state: ApiState, *, secure_cookies: bool = False) -> Tim
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(holds_router)
+    app.include_router(ads_router)
     app.add_exception_handler(RequestValidationError, form_validation_error)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

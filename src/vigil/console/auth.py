@@ -83,10 +83,21 @@ def login_redirect(request: Request) -> HTTPException:
     return HTTPException(303, "log in first", headers={"Location": location})
 
 
+#: the only console pages a person at an advertiser reaches (deny by default: a page added
+#: later is refused them until it is listed here)
+ADVERTISER_PAGES = frozenset({"/console/ads", "/console/logout"})
+
+
 def current_user(request: Request) -> LiveSession:
     live = _auth(request).live(request)
     if live is None:
         raise login_redirect(request)
+    if live.principal.role == "advertiser" and request.url.path not in ADVERTISER_PAGES:
+        if request.method == "GET" and request.url.path == "/console":  # after logging in
+            raise HTTPException(303, "your campaigns", headers={"Location": "/console/ads"})
+        raise HTTPException(
+            403, "an advertiser's account sees its own campaigns only: /console/ads"
+        )
     return live
 
 

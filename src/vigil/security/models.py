@@ -26,6 +26,8 @@ class User(Base):
     #: the retailer's support-agent id this person works as, if any (``ag-20``): they may
     #: never release or block a refund issued under it (migration 0003)
     agent_id: Mapped[str | None] = mapped_column(sa.String(128))
+    #: the advertiser a person of role ``advertiser`` works for (migration 0005)
+    advertiser_id: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ApiKey(Base):

@@ -17,6 +17,7 @@ __all__ = [
     "MATRIX",
     "ROLES",
     "SCOPES",
+    "STAFF_ROLES",
     "Action",
     "Grant",
     "Principal",
@@ -26,7 +27,11 @@ __all__ = [
     "require",
 ]
 
-Role = Literal["analyst", "lead", "admin"]
+#: ``advertiser``: a person at an advertiser, in the console's campaign page only (their own
+#: campaigns, ``advertiser_id``); every other action is refused them
+Role = Literal["analyst", "lead", "admin", "advertiser"]
+#: the retailer's own people
+STAFF_ROLES: Final[frozenset[str]] = frozenset({"analyst", "lead", "admin"})
 Scope = Literal[
     "events:write",
     "decisions:read",
@@ -93,7 +98,7 @@ MATRIX: Final[dict[Action, Grant]] = {
     "holds:read":             _g("analyst lead admin",   "holds:read"),
     "holds:write":            _g("analyst lead admin",   "holds:write"),
     "holds:release_denied":   _g("lead admin",           None),
-    "ads:read":               _g("analyst lead admin",   "ads:read"),
+    "ads:read":               _g("analyst lead admin advertiser", "ads:read"),
 }
 # fmt: on
 
@@ -105,7 +110,8 @@ class Principal:
     ``agent_id`` is the retailer's support-agent id this person or key acts as, if any
     (``vigil users add --agent-id``): nobody reviews a refund issued under their own agent
     id (``vigil.cases.holds``). ``advertiser_id``: a key an advertiser holds (``vigil keys
-    create --advertiser-id``); it reads that advertiser's campaign figures and nothing else.
+    create --advertiser-id``), or a person at an advertiser (role ``advertiser``); either reads
+    that advertiser's campaign figures and nothing else.
     """
 
     kind: Literal["user", "key", "system"]

@@ -44,6 +44,8 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 #: a support-agent id as the retailer's events carry it (``ag-20``): no spaces, 1-128 chars
 _AGENT_ID = re.compile(r"^\S{1,128}$")
 
+_ADVERTISER = re.compile(r"^[^\s]{1,128}$")
+
 
 @dataclass(frozen=True, slots=True)
 class UserView:
@@ -54,6 +56,8 @@ class UserView:
     created_at: datetime
     #: the support-agent id this person works as, if any (``ag-20``)
     agent_id: str | None = None
+    #: the advertiser a person of role ``advertiser`` works for
+    advertiser_id: str | None = None
 
 
 @cache
@@ -68,7 +72,13 @@ def _dummy_hash() -> str:
 
 def _view(user: User) -> UserView:
     return UserView(
-        user.id, user.username, _role(user.role), user.active, user.created_at, user.agent_id
+        user.id,
+        user.username,
+        _role(user.role),
+        user.active,
+        user.created_at,
+        user.agent_id,
+        user.advertiser_id,
     )
 
 
@@ -85,6 +95,7 @@ def _principal(user: User) -> Principal:
         name=user.username,
         role=_role(user.role),
         agent_id=user.agent_id,
+        advertiser_id=user.advertiser_id if user.role == "advertiser" else None,
     )
 
 
@@ -108,13 +119,26 @@ def create_user(
     role: str,
     *,
     agent_id: str | None = None,
+    advertiser_id: str | None = None,
     now: datetime | None = None,
 ) -> UserView:
-    """A new person with a role (and the support-agent id they work as, if any); needs
-    ``users:manage``; audited without the password."""
+    """A new person with a role (and the support-agent id they work as, if any; or, for the
+    role ``advertiser``, the advertiser they work for); needs ``users:manage``; audited
+    without the password."""
     require(actor, "users:manage")
     checked_role = _role(role)
     checked_agent = check_agent_id(agent_id)
+    if (checked_role == "advertiser") != (advertiser_id is not None) or (
+        checked_role == "advertiser" and checked_agent is not None
+    ):
+        raise RequestError(
+            f"user {username!r}: the role advertiser goes with --advertiser-id (the advertiser "
+            "they work for) and no agent id, and only that role takes an advertiser id"
+        )
+    if advertiser_id is not None and not _ADVERTISER.match(advertiser_id):
+        raise RequestError(
+            f"advertiser id {advertiser_id!r}: use the id the ad events carry (no spaces)"
+        )
     if not _USERNAME.match(username):
         raise RequestError(
             f"username {username!r}: use 2-64 lowercase letters, digits, '.', '_' or '-'"
@@ -133,10 +157,17 @@ def create_user(
         active=True,
         created_at=now or utcnow(),
         agent_id=checked_agent,
+        advertiser_id=advertiser_id,
     )
     session.add(user)
     session.flush()
-    after = {"username": username, "role": checked_role, "active": True, "agent_id": checked_agent}
+    after = {
+        "username": username,
+        "role": checked_role,
+        "active": True,
+        "agent_id": checked_agent,
+        "advertiser_id": advertiser_id,
+    }
     audit.record(session, actor, "user.create", "user", user.id, None, after, now=now)
     return _view(user)
 
@@ -189,6 +220,11 @@ def set_role(
         raise NotFoundError(f"user {user_id} does not exist")
     if actor.kind == "user" and actor.id == user_id:
         raise ConflictError("nobody changes their own role; ask another admin")
+    if "advertiser" in (user.role, new_role) and user.role != new_role:
+        raise ConflictError(
+            f"user {user.username!r}: an advertiser's account does not become staff's, nor the "
+            "other way round; create a new user"
+        )
     before = {"role": user.role}
     user.role = new_role
     session.flush()
