@@ -145,6 +145,14 @@ def test_each_rule_flags_what_it_should_and_leaves_people_alone(tmp_path: Path) 
     # a farm: twelve devices behind one address clicking an ad none of them was shown
     farm = [s.click(T0 + 40 * minute + i * 1000, f"d-5a5a5a5a5a{i:02x}", ip="185.7.7.7")
             for i in range(12)]  # fmt: skip
+    # one address cycling three device ids, each shown the ad, clicking one campaign six
+    # times in five minutes (no device bursts: two clicks each)
+    cycled = []
+    for i in range(3):
+        s.impression(T0 + 50 * minute, f"d-7878787878{i:02x}", ip="81.2.69.160")
+    for i in range(6):
+        cycled.append(s.click(T0 + 51 * minute + i * 50_000, f"d-7878787878{i % 3:02x}",
+                              ip="81.2.69.160"))  # fmt: skip
     # a carrier's shared address: twelve people, each shown the ad before clicking
     for i in range(12):
         s.impression(T0 + 40 * minute + i * 1000, f"d-6969696969{i:02x}", ip="100.64.1.1")
@@ -158,6 +166,7 @@ def test_each_rule_flags_what_it_should_and_leaves_people_alone(tmp_path: Path) 
     assert all(got[c] == ("click_burst",) for c in burst)
     assert got[injected] == ("fast_order",)
     assert all(set(got[c]) == {"click_farm", "no_impression"} for c in farm)
+    assert all(got[c] == ("address_burst",) for c in cycled)
     impressions = {k for k in got if k.startswith("imp-")}
     assert len(impressions) == 2  # the crawler's and the data centre's
 

@@ -112,7 +112,7 @@ class DeviceStage:
                     reasons = tuple(r for r in reasons if r != "no_impression")
                     out.append(judged(at, click_id, "no_impression", False))
                     if ip:  # the address stage counts it as a click with an impression now
-                        out.append(at_ip(ip, click_id, event.device_id, at, True))
+                        out.append(at_ip(ip, click_id, event.device_id, campaign, at, True))
                 kept_clicks.append((at, click_id, campaign, reasons, ip))
         if out:
             ctx.value("recent").set((tuple(kept_views), tuple(kept_clicks) or clicks, orders))
@@ -164,7 +164,7 @@ class DeviceStage:
         out.extend(self._bursts(mine, campaign, t))
         ctx.value("recent").set((views, tuple(mine), orders))
         if event.ip:
-            out.append(at_ip(event.ip, click_id, event.device_id, t, had_impression))
+            out.append(at_ip(event.ip, click_id, event.device_id, campaign, t, had_impression))
         return out
 
     # --- helpers --------------------------------------------------------------------------

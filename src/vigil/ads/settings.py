@@ -47,6 +47,10 @@ class IvtSettings:
     #: a device clicking one campaign this many times within ``burst_window_ms`` of a click
     burst_clicks: int = 4
     burst_window_ms: int = 10 * MINUTE_MS
+    #: an address clicking one campaign this many times within ``burst_window_ms`` of a
+    #: click, from at most half as many device ids (a crowd behind a carrier's address
+    #: clicks once each)
+    address_burst_clicks: int = 6
     #: a click needs an impression of its campaign on its device this long before it
     impression_before_ms: int = HOUR_MS
     #: a click this close before an order by the same device: no person is that fast

@@ -34,22 +34,23 @@ def judged(at_ms: int, click_id: str, reason: str, invalid: bool) -> AdClickJudg
     return AdClickJudged(event_time_ms=at_ms, click_id=click_id, reason=reason, invalid=invalid)
 
 
-def at_ip(ip: str, click_id: str, device: str, at_ms: int, had: bool) -> AdClickAtIp:
+def at_ip(ip: str, click_id: str, device: str, campaign: str, at_ms: int, had: bool) -> AdClickAtIp:
     return AdClickAtIp(
-        event_time_ms=at_ms, ip=ip, click_id=click_id, device_id=device, click_ms=at_ms,
-        had_impression=had,
+        event_time_ms=at_ms, ip=ip, click_id=click_id, device_id=device, campaign_id=campaign,
+        click_ms=at_ms, had_impression=had,
     )  # fmt: skip
 
 
-#: a click as the address stage keeps it: (time, click id, device, had an impression, farm)
-_AtIp = tuple[int, str, str, bool, bool]
+#: a click as the address stage keeps it: (time, click id, device, had an impression, farm,
+#: campaign, burst)
+_AtIp = tuple[int, str, str, bool, bool, str, bool]
 
 
 class AddressIvtStage:
-    """The clicks from one address, and the device-farm rule."""
+    """The clicks from one address: the device-farm rule, and bursts from the address."""
 
     name: ClassVar[str] = "ivt_addresses"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     reads: ClassVar[frozenset[str]] = frozenset({"ad_click_at_ip"})
     key: ClassVar[KeyKind] = "ip"
 
@@ -71,12 +72,14 @@ class AddressIvtStage:
         clicks: list[_AtIp] = [c for c in ctx.value("clicks").get() or () if c[0] >= oldest]
         known = next((i for i, c in enumerate(clicks) if c[1] == event.click_id), None)
         if known is None:
-            clicks.append((t, event.click_id, event.device_id, event.had_impression, False))
+            clicks.append((t, event.click_id, event.device_id, event.had_impression, False,
+                           event.campaign_id, False))  # fmt: skip
         else:  # a late impression gave the click one: it counts as shown the ad now
             c = clicks[known]
-            clicks[known] = (c[0], c[1], c[2], event.had_impression, c[4])
+            clicks[known] = (c[0], c[1], c[2], event.had_impression, c[4], c[5], c[6])
         out: list[Output] = []
-        for i, (at, click_id, device, had, farm) in enumerate(clicks):
+        bw = ivt.burst_window_ms
+        for i, (at, click_id, device, had, farm, campaign, burst) in enumerate(clicks):
             if abs(at - t) > w:
                 continue  # its window did not change
             near = [c for c in clicks if abs(c[0] - at) <= w]
@@ -84,8 +87,18 @@ class AddressIvtStage:
             blind = sum(1 for c in near if not c[3]) / len(near)
             now = len(devices) >= ivt.farm_devices and blind >= ivt.farm_impressionless_share
             if now != farm:
-                clicks[i] = (at, click_id, device, had, now)
                 out.append(judged(at, click_id, "click_farm", now))
+            # one address clicking one campaign again and again through a few device ids
+            # (counts only grow: never taken back)
+            if not burst and abs(at - t) <= bw:
+                same = [c for c in near if c[5] == campaign and abs(c[0] - at) <= bw]
+                # few device ids, each clicking again: not a crowd behind a carrier's address
+                if len(same) >= ivt.address_burst_clicks and 2 * len({c[2] for c in same}) <= len(
+                    same
+                ):
+                    burst = True
+                    out.append(judged(at, click_id, "address_burst", True))
+            clicks[i] = (at, click_id, device, had, now, campaign, burst)
         ctx.value("clicks").set(tuple(clicks))
         return out
 

@@ -236,6 +236,7 @@ class AdClickAtIp(DerivedEvent, tag="ad_click_at_ip", kw_only=True, frozen=True)
     ip: str
     click_id: str
     device_id: str
+    campaign_id: str
     click_ms: int
     had_impression: bool
 
