@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from vigil.ads.figures import COUNTS, AdFigures, figures_decoder, settled_length
+from vigil.ads.figures import AdFigures, Sums, rows_of, settled_length
 from vigil.ads.settings import DAY_MS
 
 #: bytes read from the file per call at most (the rest on the next one)
@@ -27,24 +27,15 @@ class AdsBook:
         self.out_dir = out_dir
         self.path = out_dir / "ad_figures.jsonl"
         self._offset = 0
-        #: (campaign, day start) -> [advertiser, platform, *counts]
-        self._days: dict[tuple[str, int], list[Any]] = {}
+        #: sums per campaign and day
+        self._days = Sums()
         self._lock = threading.Lock()
 
     def rows(self) -> list[AdFigures]:
         """One row per campaign and day (its ``minute_ms`` is the day's start)."""
         with self._lock:
             self._read()
-            return [
-                AdFigures(
-                    campaign_id=campaign,
-                    advertiser_id=v[0],
-                    platform=v[1],
-                    minute_ms=day,
-                    **dict(zip(COUNTS, v[2:], strict=True)),
-                )
-                for (campaign, day), v in self._days.items()
-            ]
+            return self._days.rows()
 
     def _read(self) -> None:
         upto = settled_length(self.out_dir)
@@ -54,15 +45,6 @@ class AdsBook:
             fh.seek(self._offset)
             data = fh.read(min(upto - self._offset, READ_SLICE_BYTES))
         end = data.rfind(b"\n") + 1
-        for line in data[:end].splitlines():
-            if line.strip():
-                self._add(figures_decoder.decode(line))
+        for row in rows_of(data[:end], self.path):
+            self._days.add(row, row.minute_ms - row.minute_ms % DAY_MS)
         self._offset += end
-
-    def _add(self, row: AdFigures) -> None:
-        key = (row.campaign_id, row.minute_ms - row.minute_ms % DAY_MS)
-        acc = self._days.get(key)
-        if acc is None:
-            acc = self._days[key] = [row.advertiser_id, row.platform, *([0] * len(COUNTS))]
-        for i, name in enumerate(COUNTS, 2):
-            acc[i] += getattr(row, name)
