@@ -69,6 +69,31 @@ def ad_settings_of(
     )
 
 
+#: the ad analytics' options, shared by vigil run, vigil serve (for its runtime child) and
+#: vigil ads report --input
+NO_ADS_OPTION = click.option(
+    "--no-ads",
+    is_flag=True,
+    help="Compute no campaign figures (ad_figures.jsonl; docs/ads.md).",
+)
+AD_WINDOW_OPTION = click.option(
+    "--ad-window",
+    "ad_windows",
+    multiple=True,
+    metavar="PLATFORM=CLICK,VIEW",
+    help="A platform's attribution windows (repeatable), e.g. partner-video=3d,12h; others "
+    "keep 7d after a click and 1d after an impression.",
+)
+DATACENTRE_OPTION = click.option(
+    "--datacentre-ranges",
+    "datacentre_ranges",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Data-centre IP ranges, one CIDR per line: ad clicks and impressions from them are "
+    "invalid traffic (docs/ads.md).",
+)
+
+
 @click.group("ads")
 def ads() -> None:
     """Direct-response ad analytics: campaign figures, honest about refunds and fraud."""
@@ -98,21 +123,8 @@ def ads() -> None:
     help="One line per campaign, per advertiser, or per campaign and day or minute (UTC).",
 )
 @click.option("--advertiser", default=None, help="Only this advertiser's campaigns.")
-@click.option(
-    "--ad-window",
-    "ad_windows",
-    multiple=True,
-    metavar="PLATFORM=CLICK,VIEW",
-    help="With --input: a platform's attribution windows (repeatable), e.g. "
-    "partner-video=3d,12h; others keep 7d after a click and 1d after an impression.",
-)
-@click.option(
-    "--datacentre-ranges",
-    "datacentre_ranges",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="With --input: data-centre IP ranges, one CIDR per line (their traffic is invalid).",
-)
+@AD_WINDOW_OPTION
+@DATACENTRE_OPTION
 @click.option(
     "--truth",
     "truth_path",
@@ -159,18 +171,19 @@ def _report(
             "with the settings of that run"
         )
     quality = None
-    if truth_path is not None:  # a wrong file is named now, not after the whole run
+    truth = None
+    if truth_path is not None:  # read first: a wrong file is named now, not after the run
         from vigil.ads.ivt_eval import truth_of
 
-        truth_of(truth_path)
+        truth = truth_of(truth_path)
     if input_path is not None:
         with tempfile.TemporaryDirectory(prefix="vigil-ads-") as tmp:
             figures = _figures_of_input(input_path, Path(tmp), ad_windows, datacentre_ranges)
             rows = _rows(figures)
             lines = report(rows, by, advertiser)
             _warn_unseen_platforms(ad_windows, rows)
-            if truth_path is not None:
-                quality = _quality(Path(tmp), truth_path)
+            if truth is not None:
+                quality = _quality(Path(tmp), truth)
     else:
         assert run_dir is not None
         figures = run_dir / "ad_figures.jsonl"
@@ -180,8 +193,8 @@ def _report(
                 "or is it not a run's output folder?"
             )
         lines = report(_rows(figures, settled_length(run_dir)), by, advertiser)
-        if truth_path is not None:
-            quality = _quality(run_dir, truth_path)
+        if truth is not None:
+            quality = _quality(run_dir, truth)
     if advertiser is not None and not lines:
         raise click.ClickException(f"no figures for advertiser {advertiser!r}")
     if as_json:
@@ -197,13 +210,13 @@ def _report(
         click.echo("\n" + text(quality))
 
 
-def _quality(run_dir: Path, truth_path: Path) -> list[Any]:
-    from vigil.ads.ivt_eval import measure, truth_of, verdicts
+def _quality(run_dir: Path, truth: dict[Any, Any]) -> list[Any]:
+    from vigil.ads.ivt_eval import measure, verdicts
 
     invalid = run_dir / "ad_invalid.jsonl"
     if not invalid.exists():
         raise click.ClickException(f"{run_dir} holds no ad_invalid.jsonl to measure")
-    return measure(verdicts(invalid), truth_of(truth_path))
+    return measure(verdicts(invalid), truth)
 
 
 def _warn_unseen_platforms(windows: tuple[str, ...], rows: list[Any]) -> None:

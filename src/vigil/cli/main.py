@@ -18,6 +18,7 @@ import msgspec
 
 from vigil import __version__
 from vigil.cli.admin import admin_commands
+from vigil.cli.ads import AD_WINDOW_OPTION, DATACENTRE_OPTION, NO_ADS_OPTION
 from vigil.cli.ads import ads as ads_command
 from vigil.cli.agents import agents as agents_command
 from vigil.cli.model import model as model_command
@@ -210,27 +211,9 @@ def simulate(
     help="With --follow or a Kafka input: stop after S seconds without new records.",
 )
 @click.option("--no-analytics", is_flag=True, help="Do not write the DuckDB analytics store.")
-@click.option(
-    "--no-ads",
-    is_flag=True,
-    help="Do not compute the campaigns' figures (ad_figures.jsonl; docs/ads.md).",
-)
-@click.option(
-    "--ad-window",
-    "ad_windows",
-    multiple=True,
-    metavar="PLATFORM=CLICK,VIEW",
-    help="A platform's attribution windows (repeatable), e.g. partner-video=3d,12h; others "
-    "keep 7d after a click and 1d after an impression.",
-)
-@click.option(
-    "--datacentre-ranges",
-    "datacentre_ranges",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Data-centre IP ranges, one CIDR per line: ad clicks and impressions from them are "
-    "invalid traffic (docs/ads.md).",
-)
+@NO_ADS_OPTION
+@AD_WINDOW_OPTION
+@DATACENTRE_OPTION
 @click.option(
     "--review-threshold",
     type=click.FloatRange(min=0.0, max=1.0),

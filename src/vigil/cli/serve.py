@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vigil.cli.ads import AD_WINDOW_OPTION, DATACENTRE_OPTION, NO_ADS_OPTION
 from vigil.cli.options import Duration
 from vigil.cli.progress import stderr
 from vigil.decisions.policy import THRESHOLDS, DecisionPolicy
@@ -68,26 +69,9 @@ if TYPE_CHECKING:
     help="The retailer's return centres for the runtime child and the decide endpoint "
     "(vigil run --return-centres).",
 )
-@click.option(
-    "--no-ads",
-    is_flag=True,
-    help="The runtime child computes no campaign figures (vigil run --no-ads; docs/ads.md).",
-)
-@click.option(
-    "--ad-window",
-    "ad_windows",
-    multiple=True,
-    metavar="PLATFORM=CLICK,VIEW",
-    help="A platform's attribution windows for the runtime child (vigil run --ad-window).",
-)
-@click.option(
-    "--datacentre-ranges",
-    "datacentre_ranges",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Data-centre IP ranges for the runtime child's ad analytics: their clicks and "
-    "impressions are invalid traffic (vigil run --datacentre-ranges; docs/ads.md).",
-)
+@NO_ADS_OPTION
+@AD_WINDOW_OPTION
+@DATACENTRE_OPTION
 @click.option(
     "--request-model",
     "request_model_dir",
