@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,3 +62,24 @@ def write_result(
 def wait_for(path: Path, poll_s: float = 0.05) -> None:
     while not path.exists():
         time.sleep(poll_s)
+
+
+def finish_when_told(
+    args: argparse.Namespace,
+    t0: float,
+    startup_s: float,
+    windows: dict[tuple[str, int], tuple[int, int]],
+    write_times: list[int],
+) -> None:
+    """For an engine whose watched directory never ends (paced mode): say it is ready, and
+    once ``--stop`` exists write what it wrote so far as the result and exit."""
+
+    def stop_when_told() -> None:
+        wait_for(args.stop)
+        write_result(
+            args.out, time.perf_counter() - t0, startup_s, dict(windows), list(write_times)
+        )
+        os._exit(0)
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
+    args.ready.touch()

@@ -13,11 +13,9 @@ it); paced: the directory, watched every second (``source.monitor-interval``).
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 
-from common import arguments, campaign_of, now_ms, wait_for, write_result
+from common import arguments, campaign_of, finish_when_told, now_ms, write_result
 
 
 def main() -> None:
@@ -65,17 +63,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = query.execute()
     if paced:
-
-        def stop_when_told() -> None:
-            wait_for(args.stop)
-            # a watched directory never ends: what was written so far is the result
-            write_result(
-                args.out, time.perf_counter() - t0, startup_s, dict(windows), list(write_times)
-            )
-            os._exit(0)
-
-        threading.Thread(target=stop_when_told, daemon=True).start()
-        args.ready.touch()
+        finish_when_told(args, t0, startup_s, windows, write_times)
     from pyflink.common import RowKind
 
     with result.collect() as changes:

@@ -12,11 +12,10 @@ streaming mode, committing input every second (YSB's once a second).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any
 
-from common import arguments, campaign_of, now_ms, wait_for, write_result
+from common import arguments, campaign_of, finish_when_told, now_ms, write_result
 
 
 def main() -> None:
@@ -71,17 +70,7 @@ def main() -> None:
     startup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     if streaming:
-
-        def stop_when_told() -> None:
-            wait_for(args.stop)
-            # streaming mode never ends by itself: what was written so far is the result
-            write_result(
-                args.out, time.perf_counter() - t0, startup_s, dict(windows), list(write_times)
-            )
-            os._exit(0)
-
-        threading.Thread(target=stop_when_told, daemon=True).start()
-        args.ready.touch()
+        finish_when_told(args, t0, startup_s, windows, write_times)
     pw.run(monitoring_level=pw.MonitoringLevel.NONE)
     write_result(args.out, time.perf_counter() - t0, startup_s, windows, write_times)
 
