@@ -432,6 +432,15 @@ class RequestRiskSettings:
     #: logit added when the request plus the refunds already issued on the order exceed what
     #: it cost (a request that was refused and never paid does not count)
     over_refund_weight: float = 3.0
+    #: logit added to an agent's risky request (an override or returnless refund with
+    #: nothing sent back, for a young account or at least ``risky_min_z`` sd above the
+    #: typical request) when the agent made no other risky request within
+    #: ``agent_risky_window_ms`` that is still unreturned: an honest agent meets a dear
+    #: "not received" claim on a delivered parcel (porch theft) now and then, an insider
+    #: refunds the ring's accounts again and again
+    risky_min_z: float = 1.0
+    agent_risky_window_ms: int = 30 * DAY_MS
+    agent_first_risky_weight: float = -2.5
     #: logit added times the score of the strongest alert about the agent so far
     #: (``agent_refunds``: their unreturned manual refunds against their team's)
     agent_flagged_weight: float = 4.0

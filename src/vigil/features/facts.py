@@ -79,6 +79,13 @@ FACTS_FILE: Final = "facts.jsonl"
 MAX_SCANS: Final = 8
 #: request times kept per agent|customer pair
 MAX_PAIR_TIMES: Final = 8
+#: an agent's risky requests are remembered (``AgentFacts.risky_requests``, the newest
+#: ``MAX_RISKY_REQUESTS``): overrides or returnless refunds for an account at most
+#: ``RISKY_ACCOUNT_AGE_MS`` old, or of at least ``RISKY_AMOUNT_SD`` standard deviations of
+#: ln(amount) above the agents' typical request so far
+RISKY_ACCOUNT_AGE_MS: Final = 90 * 86_400_000
+RISKY_AMOUNT_SD: Final = 1.0
+MAX_RISKY_REQUESTS: Final = 16
 #: devices / IPs / countries remembered per agent
 MAX_KNOWN: Final = 64
 #: sessions an agent must have had before a new device or IP means anything
@@ -193,6 +200,10 @@ class AgentFacts(_Fact, kw_only=True):
     manual_requests: int = 0
     fraud_labels: int = 0
     legit_labels: int = 0
+    #: (time_ms, refund_id) of the agent's latest risky requests (``MAX_RISKY_REQUESTS``):
+    #: an insider refunds the ring's accounts again and again; an honest agent meets a dear
+    #: "not received" claim now and then
+    risky_requests: list[tuple[int, str]] = []
 
 
 class PairFacts(_Fact, kw_only=True):
@@ -532,6 +543,12 @@ class RequestFacts:
         a.requests += 1
         if ev.policy in ("manual_override", "returnless"):
             a.manual_requests += 1
+            young = (
+                c.signup_ms is not None and c.signup_ms <= t <= c.signup_ms + RISKY_ACCOUNT_AGE_MS
+            )
+            if young or _dear(x, amounts):
+                risky = sorted({*a.risky_requests, (t, ev.refund_id)})
+                a.risky_requests = risky[-MAX_RISKY_REQUESTS:]
         key = ev.agent_id + "|" + ev.customer_id
         pair: PairFacts | None = self.tables["pair"].get(key)
         if pair is None:
@@ -746,6 +763,15 @@ class RequestFacts:
             self.tables[kind] = (
                 _TABLE_DECODERS[kind].decode(found) if isinstance(found, bytes) else found
             )
+
+
+def _dear(log_amount: float, amounts: AmountFacts) -> bool:
+    """At least ``RISKY_AMOUNT_SD`` above the issuer's typical request (any amount while
+    there is no typical yet)."""
+    if amounts.n < 2:
+        return True
+    mean, sd = amounts.typical()
+    return log_amount >= mean + RISKY_AMOUNT_SD * sd
 
 
 def _remember(known: list[str], value: str) -> list[str]:

@@ -15,6 +15,7 @@ from vigil.detectors.request.parcel import (
 )
 from vigil.detectors.request.profile import (
     REASON_AGENT_FLAGGED,
+    REASON_AGENT_RISKY_AGAIN,
     REASON_FRESH_ORDER,
     REASON_REPEAT,
     REASON_UNDELIVERED,
@@ -195,6 +196,83 @@ def test_a_lost_parcel_pulls_down_and_a_repeat_client_or_flagged_agent_push_up()
     assert with_repeat.score > base and flagged.score > base
     small = profile_finding(_dear_override(t, amount_cents=500), plain, S.request_risk, 0.99)
     assert small is None  # a flagged agent's $5 gesture is not a finding
+
+
+def _earlier_young_refund(
+    f: Events, t: int, customer_id: str, order_id: str, refund_id: str
+) -> list[EventBase]:
+    """Another young account's delivered order, refunded by ag-20's override at ``t``."""
+    return [
+        f.signup(customer_id, t - 8 * DAY),
+        f.order(order_id, t - 6 * DAY, customer_id=customer_id, items=(LAPTOP,)),
+        f.delivered(order_id, t - 4 * DAY, customer_id=customer_id),
+        _dear_override(t, refund_id=refund_id, order_id=order_id, customer_id=customer_id),
+    ]
+
+
+def test_an_agents_first_unreturned_refund_for_a_young_account_counts_less_than_a_repeat() -> None:
+    # an honest agent meets a new customer's porch-theft claim now and then; an insider
+    # refunds the ring's fresh accounts again and again
+    other = ("c-4a7e21d9b03f6c85", "o-8d2f4b61e9a07c", "rf-e0b7c35a9d1f28")
+    t = T0 + 4 * DAY
+    ask = _dear_override(t, amount_cents=28_000)  # a $280 console, "not received"
+    f = Events()
+    first = _facts(f.signup(CID, T0 - 20 * DAY), *_ordered(f))
+    g = Events()
+    again = _facts(
+        *_earlier_young_refund(g, t - 9 * DAY, *other), g.signup(CID, T0 - 20 * DAY), *_ordered(g)
+    )
+    a = profile_finding(ask, first, S.request_risk)
+    b = profile_finding(ask, again, S.request_risk)
+    assert a is not None and b is not None
+    assert REASON_AGENT_RISKY_AGAIN in b.reasons and REASON_AGENT_RISKY_AGAIN not in a.reasons
+    assert b.score >= 0.5 > a.score
+    assert "agent ag-20 made 1 other unreturned dear or young-account refund(s)" in b.explanation
+    # an earlier refund whose parcel the carrier has scanned since is not one ...
+    h = Events()
+    scanned = [*_earlier_young_refund(h, t - 9 * DAY, *other)]
+    scan = h.scan("rt-77", other[1], t - 7 * DAY)
+    returned = _facts(*scanned, scan, h.signup(CID, T0 - 20 * DAY), *_ordered(h))
+    c = profile_finding(ask, returned, S.request_risk)
+    assert c is not None and REASON_AGENT_RISKY_AGAIN not in c.reasons
+    # ... and neither is one older than the window
+    k = Events()
+    old = t - S.request_risk.agent_risky_window_ms - HOUR
+    stale = _facts(
+        *_earlier_young_refund(k, old, *other), k.signup(CID, T0 - 20 * DAY), *_ordered(k)
+    )
+    d = profile_finding(ask, stale, S.request_risk)
+    assert d is not None and REASON_AGENT_RISKY_AGAIN not in d.reasons and d.score == a.score
+
+
+def test_an_agents_first_dear_unreturned_override_for_an_established_account_counts_less() -> None:
+    # the porch-theft claim of a long-standing customer, refunded in full by override, is the
+    # agent's first dear unreturned refund in a month; an insider's is one of many
+    t = T0 + 4 * DAY
+    ask = _dear_override(t, amount_cents=128_299)
+    first = _facts(*_ordered(Events()))
+    g = Events()
+    other = ("c-0f5d2a8e71b94c36", "o-5a9c03e7d21b6f", "rf-7c41e9a05b3d82")
+    again = _facts(
+        g.order(other[1], t - 12 * DAY, customer_id=other[0], items=(LAPTOP,)),
+        g.delivered(other[1], t - 10 * DAY, customer_id=other[0]),
+        _dear_override(t - 6 * DAY, refund_id=other[2], order_id=other[1], customer_id=other[0]),
+        *_ordered(g),
+    )
+    a = profile_finding(ask, first, S.request_risk)
+    b = profile_finding(ask, again, S.request_risk)
+    assert a is not None and b is not None and REASON_YOUNG not in b.reasons
+    assert REASON_AGENT_RISKY_AGAIN in b.reasons and REASON_AGENT_RISKY_AGAIN not in a.reasons
+    assert b.score >= 0.5 > a.score
+    # an earlier claim on a parcel the carrier never delivered (lost) is an honest one
+    h = Events()
+    lost = _facts(
+        h.order(other[1], t - 12 * DAY, customer_id=other[0], items=(LAPTOP,)),
+        _dear_override(t - 6 * DAY, refund_id=other[2], order_id=other[1], customer_id=other[0]),
+        *_ordered(h),
+    )
+    c = profile_finding(ask, lost, S.request_risk)
+    assert c is not None and REASON_AGENT_RISKY_AGAIN not in c.reasons and c.score == a.score
 
 
 def _takeover(f: Events) -> list[EventBase]:

@@ -37,6 +37,7 @@ REASON_FRESH_ORDER = "ordered_right_after_signup"
 REASON_REPEAT = "same_agent_refunded_customer_before"
 REASON_OVER_REFUND = "refunds_exceed_order_total"
 REASON_AGENT_FLAGGED = "agent_flagged_against_peers"
+REASON_AGENT_RISKY_AGAIN = "agent_repeats_risky_refunds"
 #: return reasons that mean nothing is sent back
 NOT_RECEIVED_REASONS = frozenset({"item_not_received", "not_received", "inr", "dna"})
 
@@ -101,9 +102,11 @@ def profile_finding(
                 f"{money(paid)} refunded already and {money(amount)} asked "
                 f"against an order of {money(order.total_cents)}"
             )
+    young = False
     if customer is not None:
         signup = customer.signup_ms
         if signup is not None and t - s.young_account_ms <= signup <= t:
+            young = True
             logit += s.young_account_weight
             reasons.append(REASON_YOUNG)
             notes.append(f"account {(t - signup) / 86_400_000:.0f} days old")
@@ -118,6 +121,18 @@ def profile_finding(
             logit += s.repeat_customer_weight
             reasons.append(REASON_REPEAT)
             notes.append(f"agent {req.agent_id} asked for a refund for this customer before")
+        risky = young or z >= s.risky_min_z
+        if risky and not in_view and req.policy in ("manual_override", "returnless"):
+            earlier = risky_unreturned_before(facts, req.agent_id, t, s)
+            if earlier:
+                reasons.append(REASON_AGENT_RISKY_AGAIN)
+                notes.append(
+                    f"agent {req.agent_id} made {earlier} other unreturned dear or young-account "
+                    f"refund(s) in {s.agent_risky_window_ms // 86_400_000} days"
+                )
+            else:
+                logit += s.agent_first_risky_weight
+                notes.append(f"agent {req.agent_id}'s first such refund in a while")
         if agent_flag > 0.0:
             logit += s.agent_flagged_weight * agent_flag
             reasons.append(REASON_AGENT_FLAGGED)
@@ -130,6 +145,36 @@ def profile_finding(
         f"({req.policy} by {req.agent_id or 'the system'}): " + "; ".join(notes)
     )
     return request_signal(REQUEST_RISK, req, score, reasons, explanation)
+
+
+def risky_unreturned_before(
+    facts: RequestFacts, agent_id: str, t: int, s: RequestRiskSettings
+) -> int:
+    """How many of the agent's risky requests (``AgentFacts.risky_requests``) in the window
+    before ``t`` were on a delivered order and have had nothing sent back by ``t``: no label,
+    no scan, no receipt (a lost parcel is an honest reason; a return on its way is not this)."""
+    agent = facts.agent(agent_id, t)
+    if agent is None:
+        return 0
+    n = 0
+    for x, refund_id in agent.risky_requests:
+        if not t - s.agent_risky_window_ms <= x < t:
+            continue
+        refund = facts.refund(refund_id, t)
+        if refund is None:
+            continue
+        order = facts.order(refund.order_id, t)
+        if order is None or order.delivered_ms is None or order.delivered_ms > x:
+            continue
+        parcel = order.parcel
+        if parcel is not None and (
+            (parcel.label_ms is not None and parcel.label_ms <= t)
+            or parcel.receipt_by(t) is not None
+            or any(sc[0] <= t for sc in parcel.scans)
+        ):
+            continue
+        n += 1
+    return n
 
 
 def return_in_view(req: RefundRequested, parcel: ParcelFacts | None, not_received: bool) -> bool:
