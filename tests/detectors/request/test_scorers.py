@@ -227,7 +227,11 @@ def test_an_agents_first_unreturned_refund_for_a_young_account_counts_less_than_
     assert a is not None and b is not None
     assert REASON_AGENT_RISKY_AGAIN in b.reasons and REASON_AGENT_RISKY_AGAIN not in a.reasons
     assert b.score >= 0.5 > a.score
-    assert "agent ag-20 made 1 other unreturned dear or young-account refund(s)" in b.explanation
+    assert (
+        "agent ag-20 made 1 other dear or young-account refund with nothing sent back"
+        in b.explanation
+    )
+    assert "first dear or young-account refund with nothing sent back" in a.explanation
     # an earlier refund whose parcel the carrier has scanned since is not one ...
     h = Events()
     scanned = [*_earlier_young_refund(h, t - 9 * DAY, *other)]

@@ -124,15 +124,20 @@ def profile_finding(
         risky = young or z >= s.risky_min_z
         if risky and not in_view and req.policy in ("manual_override", "returnless"):
             earlier = risky_unreturned_before(facts, req.agent_id, t, s)
+            days = s.agent_risky_window_ms // 86_400_000
             if earlier:
                 reasons.append(REASON_AGENT_RISKY_AGAIN)
+                refunds = "refund" if earlier == 1 else "refunds"
                 notes.append(
-                    f"agent {req.agent_id} made {earlier} other unreturned dear or young-account "
-                    f"refund(s) in {s.agent_risky_window_ms // 86_400_000} days"
+                    f"agent {req.agent_id} made {earlier} other dear or young-account "
+                    f"{refunds} with nothing sent back in the last {days} days"
                 )
             else:
                 logit += s.agent_first_risky_weight
-                notes.append(f"agent {req.agent_id}'s first such refund in a while")
+                notes.append(
+                    f"agent {req.agent_id}'s first dear or young-account refund with nothing "
+                    f"sent back in {days} days (counts less)"
+                )
         if agent_flag > 0.0:
             logit += s.agent_flagged_weight * agent_flag
             reasons.append(REASON_AGENT_FLAGGED)
