@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import hashlib
 import os
 import threading
@@ -325,6 +326,23 @@ def request_fingerprint(body: object) -> str:
     return hashlib.sha256(_encode_sorted(trimmed)).hexdigest()
 
 
+#: how often the tailing task moves what the index holds out of the cyclic collector's reach
+FREEZE_INTERVAL_S = 5.0
+
+
+def freeze_heap() -> None:
+    """Collect the young generations, then freeze what survives (``gc.freeze``).
+
+    The index only grows between prunes, and a full collection rescans all of it: measured at
+    1,000 decisions/s, the API's full collections took 58-92 ms each and found almost nothing
+    (the index holds no cycles), so every one held the event loop and the requests queued
+    behind it (p99 100-350 ms with durable writes in most 10-second windows). Frozen objects
+    are still freed by reference counting when the index drops them; only cyclic garbage that
+    was already old when frozen would stay, and the index makes none."""
+    gc.collect(1)
+    gc.freeze()
+
+
 class OutputTailer:
     """Reads the runtime's outputs into the index; tracks how stale the index is."""
 
@@ -437,9 +455,14 @@ class OutputTailer:
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.settings.tail_interval_s
+        frozen_at = 0.0
         while not stop.is_set():
             while not self.poll_once():
                 await asyncio.sleep(0)  # let requests in between slices
+            now = time.monotonic()
+            if now - frozen_at >= FREEZE_INTERVAL_S:
+                frozen_at = now
+                freeze_heap()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
