@@ -22,6 +22,7 @@ from tests.api.conftest import headers, static_keys
 
 from vigil.cli.main import cli
 from vigil.decisions.book import decision_decoder
+from vigil.errors import ConfigError
 from vigil.events.schemas import RefundRequested
 from vigil.models import registry
 from vigil.models.request.dataset import collect_rows, label_rows
@@ -261,3 +262,22 @@ def test_a_registry_without_a_request_model_is_a_clear_error(
     assert result.exit_code != 0
     assert "holds no model" in str(result.exception)
     assert "vigil model train-request" in str(result.exception)
+
+
+def test_a_model_trained_on_other_features_is_refused_by_name(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    # a model trained before a feature was added to the request model (as one trained
+    # before agent_risky_before): its meta lists the features it was trained on
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(registry.artifact_dir(world["registry"], "request"), folder)
+    meta_path = folder / registry.META_FILE
+    meta = msgspec.json.decode(meta_path.read_bytes())
+    meta["features"] = [f for f in meta["features"] if f["name"] != "agent_risky_before"]
+    meta_path.write_bytes(msgspec.json.encode(meta))
+    with pytest.raises(ConfigError) as err:
+        load(folder)
+    assert "new: agent_risky_before" in str(err.value)
+    assert "vigil model train-request" in str(err.value)

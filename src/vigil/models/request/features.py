@@ -20,7 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from vigil.detectors.request.profile import NOT_RECEIVED_REASONS, return_in_view, typical_amount
+from vigil.detectors.request.profile import (
+    NOT_RECEIVED_REASONS,
+    return_in_view,
+    risky_unreturned_before,
+    typical_amount,
+)
 from vigil.detectors.settings import RequestRiskSettings
 from vigil.events.schemas import RefundRequested
 from vigil.features.facts import RequestFacts
@@ -192,6 +197,17 @@ REQUEST_FEATURES: Final[tuple[RequestFeature, ...]] = (
         "asked by the system",
     ),
     RequestFeature(
+        "agent_risky_before",
+        "numeric",
+        "the agent's other dear or young-account refunds with nothing sent back (risky window)",
+        lambda v: (
+            "agent's "
+            + count_words(v, "other risky refund", "other risky refunds")
+            + " with nothing sent back"
+        ),
+        "asked by the system",
+    ),
+    RequestFeature(
         "agent_flag",
         "numeric",
         "strongest alert so far about the agent's refunds against their peers'",
@@ -245,9 +261,10 @@ def request_features(
             customer.requested_cents / customer.order_cents if customer.order_cents else NAN
         )
         labels = float(customer.fraud_labels - customer.legit_labels)
-    a_requests = a_manual = a_labels = pair_before = NAN
+    a_requests = a_manual = a_labels = pair_before = risky_before = NAN
     if req.agent_id is not None:
         a_requests = a_manual = a_labels = pair_before = 0.0
+        risky_before = float(risky_unreturned_before(facts, req.agent_id, t, s))
         agent = facts.agent(req.agent_id, t)
         if agent is not None:
             a_requests = float(agent.requests)
@@ -280,5 +297,6 @@ def request_features(
         a_manual,
         a_labels,
         pair_before,
+        risky_before,
         agent_flag,
     ]

@@ -404,10 +404,19 @@ def load(path: Path | str, ref: str = MODEL_NAME) -> RequestModel:
             f"{exc}; a request model is trained with "
             "`vigil model train-request --events FILE --truth FILE --registry DIR`"
         ) from exc
-    if meta.name != MODEL_NAME or [f.name for f in meta.features] != _NAMES:
+    if meta.name != MODEL_NAME:
         raise ConfigError(
             f"model {meta.version} in {path} is not a request model of this Vigil "
             f"(name {meta.name!r}); train one with `vigil model train-request`"
+        )
+    trained = [f.name for f in meta.features]
+    if trained != _NAMES:
+        new = [n for n in _NAMES if n not in trained]
+        gone = [n for n in trained if n not in _NAMES]
+        raise ConfigError(
+            f"request model {meta.version} in {path} was trained on other features than this "
+            f"Vigil's request model reads (new: {', '.join(new) or 'none'}; no longer read: "
+            f"{', '.join(gone) or 'none'}); train it again with `vigil model train-request`"
         )
     cal = meta.extra.get("calibration", {})
     point = meta.extra.get("operating_point", {})
