@@ -12,9 +12,9 @@ import pytest
 
 from vigil.detectors.request.profile import REASON_AGENT_RISKY_AGAIN, profile_finding
 from vigil.detectors.settings import RequestRiskSettings
+from vigil.evaluation.truth_index import load_truth
 from vigil.events.codec import DecodeFailure, decode_one
 from vigil.events.schemas import RefundRequested
-from vigil.events.truth import TruthRecord, truth_decoder
 from vigil.features.facts import RequestFacts
 from vigil.sim import SimConfig, simulate
 
@@ -55,8 +55,7 @@ def _scores(world: Path, settings: RequestRiskSettings) -> dict[str, tuple[float
 
 @pytest.mark.slow
 def test_first_risky_refunds_are_discounted_and_repeats_are_not(world: Path) -> None:
-    records = (truth_decoder.decode(x) for x in (world / "truth.jsonl").read_bytes().splitlines())
-    truth: dict[str, TruthRecord] = {r.id: r for r in records if r.kind == "refund"}
+    truth = load_truth(world / "truth.jsonl").refunds
     default = RequestRiskSettings()
     plain = dataclasses.replace(default, agent_first_risky_weight=0.0)
     now, before = _scores(world, default), _scores(world, plain)

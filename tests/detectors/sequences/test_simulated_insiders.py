@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from vigil.detectors.registry import default_detectors
-from vigil.events.truth import TruthRecord, truth_decoder
+from vigil.evaluation.truth_index import load_truth
+from vigil.events.truth import TruthRecord
 from vigil.runtime.harness import run_lines
 from vigil.sim import SimConfig, simulate
 
@@ -36,8 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truth(sim: Path) -> dict[str, TruthRecord]:
-    records = (truth_decoder.decode(x) for x in (sim / "truth.jsonl").read_bytes().splitlines())
-    return {r.id: r for r in records if r.kind == "refund"}
+    return load_truth(sim / "truth.jsonl").refunds
 
 
 @pytest.mark.slow

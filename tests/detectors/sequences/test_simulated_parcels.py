@@ -15,9 +15,10 @@ from vigil.detectors.insider.agent_refunds import AgentRefundsDetector
 from vigil.detectors.registry import default_detectors
 from vigil.detectors.sequences.empty_box import REASON_FTID, EmptyBoxDetector
 from vigil.detectors.sequences.refund_without_return import RefundWithoutReturnDetector
+from vigil.evaluation.truth_index import load_truth
 from vigil.events import DecodeFailure, decode_one
 from vigil.events.schemas import EventBase, ReturnReceived
-from vigil.events.truth import TruthRecord, truth_decoder
+from vigil.events.truth import TruthRecord
 from vigil.runtime.harness import run_events, run_lines
 from vigil.sim import SimConfig, simulate
 
@@ -38,8 +39,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truth(sim: Path) -> dict[str, TruthRecord]:
-    records = (truth_decoder.decode(x) for x in (sim / "truth.jsonl").read_bytes().splitlines())
-    return {r.id: r for r in records if r.kind == "refund"}
+    return load_truth(sim / "truth.jsonl").refunds
 
 
 def _events(sim: Path) -> list[EventBase]:
