@@ -124,3 +124,52 @@ def test_an_agent_finding_weighs_with_the_request_not_alone() -> None:
     dear = _decide([agent])
     assert any("agent_flagged_against_peers" in c.reasons for c in dear.contributions)
     assert dear.score > small.score
+
+
+TAKEN = "ss-7addabfdf32eb0de"  # another session of the same agent
+TAKEN_REFUNDS = ("rf-2eb5528d8e09fc", "rf-7b5fa0928d6cf7")
+
+
+def _taken_over(reasons: tuple[str, ...], refunds: tuple[str, ...]) -> list[Alert]:
+    """The stream's findings after a takeover: the session (naming ``refunds``), then the
+    agent's week against the team, made of ``TAKEN_REFUNDS``."""
+    sessions = [
+        _alert(
+            30 + i,
+            subject_id=f"{TAKEN}#{i + 1}",
+            session_id=TAKEN,
+            score=0.95,
+            reasons=reasons,
+            refund_ids=refunds[: i + 1],
+        )
+        for i in range(len(refunds))
+    ]
+    agent = _alert(
+        40, detector="agent_refunds", subject_type="agent",
+        subject_id=f"{AGENT}@2026-01-05T00:00Z", session_id=None, score=0.99,
+        reasons=("unreturned_manual_refunds_above_team_peers",), refund_ids=TAKEN_REFUNDS,
+    )  # fmt: skip
+    return [*sessions, agent]
+
+
+def _flagged(d: Any) -> bool:
+    return any("agent_flagged_against_peers" in c.reasons for c in d.contributions)
+
+
+def test_a_flag_made_by_a_taken_over_session_is_set_aside_for_the_agents_own() -> None:
+    """The takeover's refunds make the agent look like an insider against the team; the
+    agent's own requests afterwards, from their usual session, are not weighed by it."""
+    alerts = _taken_over(("new_device_for_agent", "new_ip_for_agent"), TAKEN_REFUNDS)
+    own = _decide(alerts)
+    assert not _flagged(own)
+    assert f"set aside: its refunds were all made in {TAKEN}" in own.explanation
+    # the same flag still counts when one of its refunds was named by no such session
+    partly = _decide(_taken_over(("new_device_for_agent",), TAKEN_REFUNDS[:1]))
+    assert _flagged(partly) and "set aside" not in partly.explanation
+    # or when the session finding says nothing about who sat at the keyboard (a burst)
+    burst = _decide(_taken_over(("refund_burst_in_session",), TAKEN_REFUNDS))
+    assert _flagged(burst) and "set aside" not in burst.explanation
+    # a request in the taken-over session itself keeps it, with the session's own finding
+    inside = _decide(alerts, msgspec.structs.replace(_request(), session_id=TAKEN))
+    assert _flagged(inside) and inside.decision != "approve"
+    assert own.score < inside.score

@@ -22,8 +22,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.detectors.base import Alert, refunds_of
+from vigil.detectors.insider.session_scoring import (
+    REASON_IMPOSSIBLE_TRAVEL,
+    REASON_NEW_COUNTRY,
+    REASON_NEW_DEVICE,
+    REASON_NEW_IP,
+)
 
-__all__ = ["SWEEP_EVERY", "AlertIndex", "Evidence", "alert_entities", "unlist"]
+__all__ = [
+    "SWEEP_EVERY",
+    "AlertIndex",
+    "Evidence",
+    "alert_entities",
+    "taken_over_sessions",
+    "unlist",
+]
 
 ACCOUNT = "account:"
 #: additions between two retention sweeps
@@ -171,6 +184,45 @@ class AlertIndex:
             customer=bool(customer),
             ring=bool(ring),
         )
+
+
+#: a session finding with one of these says the session may not be its agent's
+NOT_THE_AGENT = frozenset(
+    {REASON_NEW_DEVICE, REASON_NEW_IP, REASON_NEW_COUNTRY, REASON_IMPOSSIBLE_TRAVEL}
+)
+
+
+def taken_over_sessions(
+    alert: Alert, index: AlertIndex, *, min_score: float, oldest_ms: int | None = None
+) -> tuple[str, ...]:
+    """The sessions that made every refund of an alert about an agent, when each of those
+    refunds is named by a session finding (of the same agent, scoring at least
+    ``min_score``, with a reason that says the session may be someone else's); otherwise
+    ``()``. Such an alert speaks about whoever took the sessions over, not about the agent:
+    a taken-over agent's account looks, against the team, like an insider's."""
+    refund_ids = refunds_of(alert)
+    if not refund_ids or alert.agent_id is None:
+        return ()
+    sessions: set[str] = set()
+    for rid in refund_ids:
+        found = None
+        for seq in index.seqs_about("refund", rid):
+            a = index.alerts[seq]
+            if (
+                a is not None
+                and a.subject_type == "session"
+                and a.session_id is not None
+                and a.agent_id == alert.agent_id
+                and a.score >= min_score
+                and (oldest_ms is None or a.event_time_ms >= oldest_ms)
+                and not NOT_THE_AGENT.isdisjoint(a.reasons)
+            ):
+                found = a.session_id
+                break
+        if found is None:
+            return ()
+        sessions.add(found)
+    return tuple(sorted(sessions))
 
 
 def unlist(by_key: dict[Any, list[int]], key: object, pos: int) -> None:

@@ -6,7 +6,9 @@ One function, used wherever a refund is asked about: the runtime calls it for ev
 has published. It reads only what has arrived before the request:
 
 - the alerts raised so far about the refund, its order, its agent, its session, its
-  customer and any ring listing the customer (``evidence.AlertIndex``, by plain ids);
+  customer and any ring listing the customer (``evidence.AlertIndex``, by plain ids); an
+  alert about the agent made only of refunds from sessions judged not the agent's (a
+  takeover) is set aside for the agent's other sessions (``taken_over_sessions``);
 - the request-time findings (``vigil.detectors.request``): the asking session as it
   started and the refunds it has asked for since, the return parcel as it stands, the
   request's own profile against the customer, the order and the agent;
@@ -20,7 +22,7 @@ from __future__ import annotations
 import msgspec
 
 from vigil.decisions.book import DecisionBook, RefundDecision
-from vigil.decisions.evidence import AlertIndex, Evidence
+from vigil.decisions.evidence import AlertIndex, Evidence, taken_over_sessions
 from vigil.decisions.policy import DecisionPolicy
 from vigil.detectors.base import Alert
 from vigil.detectors.request import ProfileScorer, score_request
@@ -69,10 +71,22 @@ def decide_request(
         evidence = request_evidence(req, facts, alerts)
     book = DecisionBook(policy)
     agent_flag = 0.0
+    set_aside: list[str] = []
+    min_score = settings.request_risk.taken_over_flag_min_score
+    oldest = req.event_time_ms - alerts.retention_ms if alerts.retention_ms else None
     for alert in evidence.alerts:
         if alert.subject_type == "agent":
             # an agent's pattern is context, not a finding about every refund they touch:
-            # a flagged agent's ordinary refunds are ordinary (``request_risk`` weighs it)
+            # a flagged agent's ordinary refunds are ordinary (``request_risk`` weighs it);
+            # a pattern made by sessions judged not the agent's is set aside
+            sessions = taken_over_sessions(alert, alerts, min_score=min_score, oldest_ms=oldest)
+            if sessions and req.session_id not in sessions:
+                set_aside.append(
+                    f"agent {alert.agent_id}'s flag against peers ({alert.score:.2f}) set "
+                    f"aside: its refunds were all made in {', '.join(sessions)}, judged "
+                    "not the agent's"
+                )
+                continue
             agent_flag = max(agent_flag, alert.score)
             continue
         # a finding about the refund, its order, session, customer or ring counts as if it
@@ -92,6 +106,10 @@ def decide_request(
         event_time_ms=req.event_time_ms,
         revision=0,
     )
+    if set_aside:
+        decision = msgspec.structs.replace(
+            decision, explanation=f"{decision.explanation}; {set_aside[0]}"
+        )
     return msgspec.structs.replace(
         decision,
         event_time_ms=req.event_time_ms,

@@ -444,6 +444,12 @@ class RequestRiskSettings:
     #: logit added times the score of the strongest alert about the agent so far
     #: (``agent_refunds``: their unreturned manual refunds against their team's)
     agent_flagged_weight: float = 4.0
+    #: an alert about the agent whose refunds were all made in sessions that ``session_risk``
+    #: judged at least this likely not to be the agent (a new device, IP or country, travel
+    #: no one could make) speaks about whoever took those sessions over, not about the
+    #: agent: it is set aside for the agent's other requests (``vigil.decisions.request``).
+    #: Above 1: never set aside
+    taken_over_flag_min_score: float = 0.5
     #: requests below this amount are never flagged
     min_amount_cents: int = 2_000
     #: findings scoring below this are left out of the decision's reasons
