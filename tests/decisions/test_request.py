@@ -162,14 +162,18 @@ def test_a_flag_made_by_a_taken_over_session_is_set_aside_for_the_agents_own() -
     alerts = _taken_over(("new_device_for_agent", "new_ip_for_agent"), TAKEN_REFUNDS)
     own = _decide(alerts)
     assert not _flagged(own)
-    assert f"set aside: its refunds were all made in {TAKEN}" in own.explanation
+    assert own.set_aside == (alerts[-1].alert_id,)
+    assert (
+        f"set aside, as every refund they list was made in {TAKEN}, judged not agent {AGENT}'s: "
+        f"{alerts[-1].alert_id} (0.99, 2 refunds)"
+    ) in own.explanation
     # the same flag still counts when one of its refunds was named by no such session
     partly = _decide(_taken_over(("new_device_for_agent",), TAKEN_REFUNDS[:1]))
-    assert _flagged(partly) and "set aside" not in partly.explanation
+    assert _flagged(partly) and not partly.set_aside and "set aside" not in partly.explanation
     # or when the session finding says nothing about who sat at the keyboard (a burst)
     burst = _decide(_taken_over(("refund_burst_in_session",), TAKEN_REFUNDS))
-    assert _flagged(burst) and "set aside" not in burst.explanation
+    assert _flagged(burst) and not burst.set_aside
     # a request in the taken-over session itself keeps it, with the session's own finding
     inside = _decide(alerts, msgspec.structs.replace(_request(), session_id=TAKEN))
-    assert _flagged(inside) and inside.decision != "approve"
+    assert _flagged(inside) and inside.decision != "approve" and not inside.set_aside
     assert own.score < inside.score

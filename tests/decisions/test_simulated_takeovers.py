@@ -69,10 +69,13 @@ def test_a_takeover_does_not_make_the_agents_own_requests_suspect(run: tuple[Pat
         if d.agent_id in explained and session_of_request.get(d.refund_id) not in taken
     ]
     assert own, "the flagged agents must ask for refunds of their own afterwards"
-    set_aside = [d for d in own if "set aside" in d.explanation]
+    set_aside = [d for d in own if d.set_aside]
     assert set_aside, "no request of a taken-over agent had the flag set aside"
+    flagged = {a.alert_id for a in alerts if a.detector == "agent_refunds"}
     for d in set_aside:
         assert FLAGGED not in d.reasons, d.refund_id
+        assert set(d.set_aside) <= flagged, d.set_aside
+        assert all(alert_id in d.explanation for alert_id in d.set_aside), d.explanation
     # every refund the takeovers asked for is still held
     in_takeover = [d for d in requests if session_of_request.get(d.refund_id) in taken]
     assert in_takeover

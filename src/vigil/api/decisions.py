@@ -255,6 +255,7 @@ async def decide(
             "customer": evidence.customer,
             "ring": evidence.ring,
         },
+        "set_aside": decision.set_aside,
         "policy": {
             "review_threshold": policy.review_threshold,
             "deny_threshold": policy.deny_threshold,

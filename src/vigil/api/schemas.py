@@ -219,6 +219,11 @@ class DecideResponse(BaseModel):
     explanation: str = Field(description="one line for a person")
     contributions: list[ContributionOut]
     evidence: EvidenceOut
+    set_aside: list[str] = Field(
+        default_factory=list,
+        description="ids of alerts about the agent not weighed: every refund each lists was "
+        "made in a session judged not the agent's (a takeover), and this request is not in it",
+    )
     policy: PolicyOut
     event_id: str | None = Field(description="id of the refund_requested event appended, if any")
     decided_at_ms: int = Field(description="wall time of the decision, epoch ms")
@@ -248,6 +253,7 @@ class StreamDecision(BaseModel):
     agent_id: str | None = None
     order_id: str | None = None
     stage: Literal["request", "stream"] = "stream"
+    set_aside: list[str] = Field(default_factory=list)
 
 
 class HoldState(BaseModel):

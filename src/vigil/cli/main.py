@@ -104,7 +104,8 @@ def simulate(
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Directory for alerts.jsonl, dead_letter.jsonl, stats.json, analytics.duckdb.",
+    help="Directory for alerts.jsonl, decisions.jsonl, dead_letter.jsonl, "
+    "shadow_alerts.jsonl (rules in shadow mode), stats.json, analytics.duckdb.",
 )
 @click.option(
     "--group",

@@ -55,6 +55,9 @@ class RefundDecision(msgspec.Struct, frozen=True, kw_only=True):
     #: then (``vigil.decisions.request``; revision 0); ``stream``: the stream's decision,
     #: revised as findings arrive
     stage: DecisionStage = "stream"
+    #: request stage: ids of alerts about the agent set aside because every refund they
+    #: list was made in a session judged not the agent's (``vigil.decisions.request``)
+    set_aside: tuple[str, ...] = ()
 
 
 #: decode ``decisions.jsonl``

@@ -24,7 +24,7 @@ import msgspec
 from vigil.decisions.book import DecisionBook, RefundDecision
 from vigil.decisions.evidence import AlertIndex, Evidence, taken_over_sessions
 from vigil.decisions.policy import DecisionPolicy
-from vigil.detectors.base import Alert
+from vigil.detectors.base import Alert, refunds_of
 from vigil.detectors.request import ProfileScorer, score_request
 from vigil.detectors.return_centres import ReturnCentres
 from vigil.detectors.settings import DetectorSettings
@@ -71,7 +71,8 @@ def decide_request(
         evidence = request_evidence(req, facts, alerts)
     book = DecisionBook(policy)
     agent_flag = 0.0
-    set_aside: list[str] = []
+    set_aside: list[Alert] = []
+    set_aside_in: dict[str, tuple[str, ...]] = {}
     min_score = settings.request_risk.taken_over_flag_min_score
     oldest = req.event_time_ms - alerts.retention_ms if alerts.retention_ms else None
     for alert in evidence.alerts:
@@ -81,11 +82,8 @@ def decide_request(
             # a pattern made by sessions judged not the agent's is set aside
             sessions = taken_over_sessions(alert, alerts, min_score=min_score, oldest_ms=oldest)
             if sessions and req.session_id not in sessions:
-                set_aside.append(
-                    f"agent {alert.agent_id}'s flag against peers ({alert.score:.2f}) set "
-                    f"aside: its refunds were all made in {', '.join(sessions)}, judged "
-                    "not the agent's"
-                )
+                set_aside.append(alert)
+                set_aside_in[alert.alert_id] = sessions
                 continue
             agent_flag = max(agent_flag, alert.score)
             continue
@@ -107,8 +105,21 @@ def decide_request(
         revision=0,
     )
     if set_aside:
+        by_sessions: dict[tuple[str, ...], list[Alert]] = {}
+        for a in set_aside:
+            by_sessions.setdefault(set_aside_in[a.alert_id], []).append(a)
+        notes = "; ".join(
+            f"set aside, as every refund they list was made in {', '.join(sessions)}, judged "
+            f"not agent {req.agent_id}'s: "
+            + ", ".join(
+                f"{a.alert_id} ({a.score:.2f}, {len(refunds_of(a))} refunds)" for a in group
+            )
+            for sessions, group in by_sessions.items()
+        )
         decision = msgspec.structs.replace(
-            decision, explanation=f"{decision.explanation}; {set_aside[0]}"
+            decision,
+            explanation=f"{decision.explanation}; {notes}",
+            set_aside=tuple(a.alert_id for a in set_aside),
         )
     return msgspec.structs.replace(
         decision,
