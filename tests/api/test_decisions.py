@@ -93,6 +93,30 @@ def test_session_ring_and_agent_findings_count_by_plain_ids(
     assert out["reasons"][:2] == ["session_risk:new_device_for_agent", "session_risk:no_mfa"]
 
 
+def test_an_agent_finding_made_by_a_taken_over_session_is_set_aside(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The agent's week against the team is made of refunds from another session, which
+    ``session_risk`` judged not the agent's: the answer names the alert it set aside, and
+    the metric counts it."""
+    taken, refunds = "ss-7addabfdf32eb0de", ("rf-2eb5528d8e09fc", "rf-7b5fa0928d6cf7")
+    runtime.emit(
+        make_alert(
+            detector="session_risk", subject_type="session", subject_id=f"{taken}#2",
+            score=0.96, reasons=["new_device_for_agent", "new_ip_for_agent"],
+            agent_id=AGENT, refund_ids=refunds,
+        ),
+        make_alert(subject_id=f"{AGENT}@2026-01-05T00:00Z", score=0.99, refund_ids=refunds),
+    )  # fmt: skip
+    out = client.post("/v1/refunds/decide", json=_request(), headers=headers()).json()
+    assert out["set_aside"] == [f"agent_refunds:agent:{AGENT}@2026-01-05T00:00Z"]
+    assert out["evidence"]["agent"] is True
+    assert all("agent_flagged_against_peers" not in c["reasons"] for c in out["contributions"])
+    assert f"made in {taken}, judged not agent {AGENT}'s" in out["explanation"]
+    metrics = client.get("/metrics", headers=headers()).text
+    assert "vigil_api_decisions_set_aside_total 1.0" in metrics
+
+
 def test_the_refunds_own_findings_and_policy(client: TestClient, runtime: Runtime) -> None:
     runtime.emit(
         make_alert(

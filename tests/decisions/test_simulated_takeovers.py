@@ -4,6 +4,7 @@ the agent's own requests from their own sessions, while the taken-over sessions 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,8 @@ def test_a_takeover_does_not_make_the_agents_own_requests_suspect(run: tuple[Pat
         assert FLAGGED not in d.reasons, d.refund_id
         assert set(d.set_aside) <= flagged, d.set_aside
         assert all(alert_id in d.explanation for alert_id in d.set_aside), d.explanation
+    stats = json.loads((out / "stats.json").read_bytes())
+    assert stats["requests_with_agent_alerts_set_aside"] == sum(1 for d in requests if d.set_aside)
     # every refund the takeovers asked for is still held
     in_takeover = [d for d in requests if session_of_request.get(d.refund_id) in taken]
     assert in_takeover

@@ -277,6 +277,8 @@ async def decide(
     )
     await st.journal.log.durable(entry.seq)
     st.metrics.decisions.labels(decision.decision).inc()
+    if decision.set_aside:
+        st.metrics.decisions_set_aside.inc()
     return Response(response, media_type="application/json")
 
 

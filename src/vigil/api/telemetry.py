@@ -51,6 +51,12 @@ class ApiMetrics:
             ["decision"],
             registry=r,
         )
+        self.decisions_set_aside = Counter(
+            "vigil_api_decisions_set_aside",
+            "Synchronous decisions that set aside an alert about the agent (its refunds were "
+            "all made in sessions judged not the agent's)",
+            registry=r,
+        )
         self.decision_replays = Counter(
             "vigil_api_decision_replays", "Repeated decide requests answered from the journal",
             registry=r,

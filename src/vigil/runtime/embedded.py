@@ -750,6 +750,8 @@ class EmbeddedRuntime:
         )
         counts = self.stats.requests_by_decision
         counts[decision.decision] = counts.get(decision.decision, 0) + 1
+        if decision.set_aside:
+            self.stats.requests_set_aside += 1
         self.stats.decisions += 1
         self._decisions_sink.write(decision)
         self.decisions.note_request(decision)

@@ -32,6 +32,8 @@ class RunStats:
     refunds_by_decision: dict[str, int] = field(default_factory=dict)
     #: refund requests by the decision given at request time
     requests_by_decision: dict[str, int] = field(default_factory=dict)
+    #: refund requests whose decision set aside an alert about the agent (a takeover's)
+    requests_set_aside: int = 0
     checkpoints: int = 0
     resumed_from_line: int | None = None
     watermark_ms: int | None = None
@@ -81,6 +83,7 @@ class RunStats:
             "decision_lines": self.decisions,
             "refunds_by_decision": dict(sorted(self.refunds_by_decision.items())),
             "requests_by_decision": dict(sorted(self.requests_by_decision.items())),
+            "requests_with_agent_alerts_set_aside": self.requests_set_aside,
             "final_watermark_ms": self.watermark_ms,
             "checkpoints_written": self.checkpoints,
             "resumed_from_line": self.resumed_from_line,
