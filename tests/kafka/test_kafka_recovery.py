@@ -36,17 +36,21 @@ def _assert_topic_holds_file(broker: str, topic: str, path: Path) -> None:
     assert sorted(by_line) == list(range(1, len(by_line) + 1))
 
 
+@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
-    broker: str, stream: Path, tmp_path: Path
+    broker: str, stream: Path, tmp_path: Path, backend: str
 ) -> None:
-    create_topics(broker, {"events-k": 1, "alerts-k": 1, "decisions-k": 3})
-    produce_lines(broker, "events-k", stream.read_bytes().splitlines())
+    events, alerts, decisions = (
+        f"{name}-k-{backend}" for name in ("events", "alerts", "decisions")
+    )
+    create_topics(broker, {events: 1, alerts: 1, decisions: 3})
+    produce_lines(broker, events, stream.read_bytes().splitlines())
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
     cmd = [
         sys.executable, "-m", "vigil.cli.main", "run", "--no-analytics",
-        "--input", f"kafka://{broker}/events-k", "--out", str(out), "--group", "vigil-k",
+        "--input", f"kafka://{broker}/{events}", "--out", str(out), "--group", f"vigil-k-{backend}",
         "--checkpoint-dir", str(ckpt), "--checkpoint-every", "2000", "--idle-timeout", "2",
-        "--alerts-topic", "alerts-k", "--decisions-topic", "decisions-k",
+        "--alerts-topic", alerts, "--decisions-topic", decisions, "--state-backend", backend,
     ]  # fmt: skip
     rng = random.Random(20261207)
     kills = 0
@@ -70,8 +74,8 @@ def test_sigkill_at_random_points_then_restart_matches_uninterrupted(
     ref = stream.parent / "ref"
     for name in ("alerts", "decisions"):
         assert (out / f"{name}.jsonl").read_bytes() == (ref / f"{name}.jsonl").read_bytes()
-    _assert_topic_holds_file(broker, "alerts-k", out / "alerts.jsonl")
-    _assert_topic_holds_file(broker, "decisions-k", out / "decisions.jsonl")
+    _assert_topic_holds_file(broker, alerts, out / "alerts.jsonl")
+    _assert_topic_holds_file(broker, decisions, out / "decisions.jsonl")
 
 
 class _Crash(Exception):
