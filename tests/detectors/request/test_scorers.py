@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgspec
 
 from vigil.detectors.base import Signal
@@ -247,6 +249,34 @@ def test_an_agents_first_unreturned_refund_for_a_young_account_counts_less_than_
     )
     d = profile_finding(ask, stale, S.request_risk)
     assert d is not None and REASON_AGENT_RISKY_AGAIN not in d.reasons and d.score == a.score
+
+
+def test_an_earlier_refund_counts_as_risky_by_the_profiles_own_settings() -> None:
+    """The facts remember an agent's overrides for accounts up to 90 days old; the profile
+    counts one as risky only if it was for an account young by its own setting (45 days) or
+    dear: a $25 gesture to a two-month-old account is not an insider's pattern."""
+    other = ("c-4a7e21d9b03f6c85", "o-8d2f4b61e9a07c", "rf-e0b7c35a9d1f28")
+    t = T0 + 4 * DAY
+    ask = _dear_override(t, amount_cents=28_000)
+    f = Events()
+    x = t - 9 * DAY
+    facts = _facts(
+        f.signup(other[0], x - 60 * DAY),
+        f.order(other[1], x - 6 * DAY, customer_id=other[0], items=(LAPTOP,)),
+        f.delivered(other[1], x - 4 * DAY, customer_id=other[0]),
+        _dear_override(
+            x, refund_id=other[2], order_id=other[1], customer_id=other[0], amount_cents=2_500
+        ),
+        f.signup(CID, T0 - 20 * DAY),
+        *_ordered(f),
+    )
+    agent = facts.agent("ag-20", t)
+    assert agent is not None and [r for _x, r in agent.risky_requests] == [other[2]]
+    a = profile_finding(ask, facts, S.request_risk)
+    assert a is not None and REASON_AGENT_RISKY_AGAIN not in a.reasons
+    wider = dataclasses.replace(S.request_risk, young_account_ms=90 * DAY)
+    b = profile_finding(ask, facts, wider)
+    assert b is not None and REASON_AGENT_RISKY_AGAIN in b.reasons
 
 
 def test_an_agents_first_dear_unreturned_override_for_an_established_account_counts_less() -> None:

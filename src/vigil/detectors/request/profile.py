@@ -155,18 +155,31 @@ def profile_finding(
 def risky_unreturned_before(
     facts: RequestFacts, agent_id: str, t: int, s: RequestRiskSettings
 ) -> int:
-    """How many of the agent's risky requests (``AgentFacts.risky_requests``) in the window
-    before ``t`` were on a delivered order and have had nothing sent back by ``t``: no label,
-    no scan, no receipt (a lost parcel is an honest reason; a return on its way is not this)."""
+    """How many of the agent's risky requests in the window before ``t`` were on a delivered
+    order and have had nothing sent back by ``t``: no label, no scan, no receipt (a lost
+    parcel is an honest reason; a return on its way is not this).
+
+    Risky as this profile calls a request risky: for an account young when it was asked
+    (``young_account_ms``), or at least ``risky_min_z`` sd above the typical agent request
+    (as typical is now). The facts remember a wider set of candidates
+    (``AgentFacts.risky_requests``: accounts up to 90 days old, 1 sd above the typical then),
+    so what counts follows these settings, not the facts' constants."""
     agent = facts.agent(agent_id, t)
     if agent is None:
         return 0
+    mean, sd = typical_amount(facts, "agent", s)
     n = 0
     for x, refund_id in agent.risky_requests:
         if not t - s.agent_risky_window_ms <= x < t:
             continue
         refund = facts.refund(refund_id, t)
         if refund is None:
+            continue
+        customer = facts.customer(refund.customer_id, t)
+        signup = customer.signup_ms if customer is not None else None
+        young = signup is not None and signup <= x <= signup + s.young_account_ms
+        dear = (math.log(max(1, refund.amount_cents)) - mean) / sd >= s.risky_min_z
+        if not (young or dear):
             continue
         order = facts.order(refund.order_id, t)
         if order is None or order.delivered_ms is None or order.delivered_ms > x:
