@@ -121,3 +121,21 @@ def test_evaluate_reports_both_views_from_a_run(run: Path) -> None:
         assert rt["money_stopped_cents"] == sum(truth[r]["amount_cents"] for r in fraud)
     takeover = next(s for s in rt["by_scenario"] if s["scenario"] == "agent_takeover")
     assert takeover["money_share"] >= 0.8
+
+
+def test_evaluate_warns_when_the_review_budget_binds(run: Path) -> None:
+    """A dense world holds more requests than a 1% budget scores: the report says how many
+    were held and which budget would count them all, and with that budget it warns no more."""
+    args = ["evaluate", "--alerts", str(run / "run" / "alerts.jsonl"),
+            "--truth", str(run / "sim" / "truth.jsonl"), "--budget", "0.01"]  # fmt: skip
+    out: dict[str, Any] = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output)
+    rt = out["request_time"]
+    assert rt["capped"] > 0, "the world must hold more requests than the budget"
+    warning = next(w for w in out["warnings"] if "more than the review budget" in w)
+    assert f"the other {rt['capped']:,} as approved" in warning
+    wider = warning.rsplit("--budget ", 1)[1].split(" ", 1)[0]
+    again: dict[str, Any] = json.loads(
+        CliRunner().invoke(cli, [*args[:-1], wider, "--json"]).output
+    )
+    assert again["request_time"]["capped"] == 0
+    assert not [w for w in again["warnings"] if "more than the review budget" in w]

@@ -9,6 +9,7 @@ the HTML page's plots (``ReportData``: curves, detector contributions, agents, r
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from vigil.decisions.backing import backed_alerts
@@ -95,6 +96,16 @@ def evaluate(
                 "run from before refund requests, or of another stream): no request-time view"
             )
             request_time = None
+        elif request_time.capped:
+            configured = request_time.held_as_configured
+            warnings.append(
+                f"the runtime held {configured:,} requests "
+                f"({configured / request_time.requests:.1%}), more than the review budget of "
+                f"{budget:.1%}: the request-time figures count the {request_time.budget_cap:,} "
+                f"highest-scored as held and the other {request_time.capped:,} as approved "
+                f"(they were held; --budget {_budget_for(configured, request_time.requests)} "
+                "counts them all)"
+            )
     return EvaluationReport(
         alerts_path=str(alerts_path),
         truth_path=str(truth_path),
@@ -122,3 +133,8 @@ def evaluate(
         ),
         request_time=request_time,
     )
+
+
+def _budget_for(held: int, requests: int) -> str:
+    """The smallest budget, rounded up to a tenth of a percent, that holds ``held``."""
+    return f"{math.ceil(1000 * held / requests) / 1000:g}"
