@@ -147,6 +147,10 @@ class AlertIndex:
     def seqs_about(self, kind: str, key: str) -> list[int]:
         return self._by_entity.get((kind, key), [])
 
+    def oldest_at(self, at_ms: int | None) -> int | None:
+        """The oldest event time that still counts as evidence at ``at_ms`` (None: any)."""
+        return at_ms - self.retention_ms if at_ms is not None and self.retention_ms else None
+
     def evidence(
         self,
         refund_id: str,
@@ -171,7 +175,7 @@ class AlertIndex:
         customer = [s for s in about_customer if (a := alerts[s]) and a.subject_type != "ring"]
         ring = [s for s in about_customer if (a := alerts[s]) and a.subject_type == "ring"]
         seqs = sorted({*own, *agent, *session, *about_customer})
-        oldest = at_ms - self.retention_ms if at_ms is not None and self.retention_ms else None
+        oldest = self.oldest_at(at_ms)
         return Evidence(
             alerts=tuple(
                 a
@@ -193,16 +197,18 @@ NOT_THE_AGENT = frozenset(
 
 
 def taken_over_sessions(
-    alert: Alert, index: AlertIndex, *, min_score: float, oldest_ms: int | None = None
+    alert: Alert, index: AlertIndex, *, min_score: float, at_ms: int | None = None
 ) -> tuple[str, ...]:
     """The sessions that made every refund of an alert about an agent, when each of those
     refunds is named by a session finding (of the same agent, scoring at least
     ``min_score``, with a reason that says the session may be someone else's); otherwise
     ``()``. Such an alert speaks about whoever took the sessions over, not about the agent:
-    a taken-over agent's account looks, against the team, like an insider's."""
+    a taken-over agent's account looks, against the team, like an insider's. With
+    ``at_ms``, only session findings within the retention before it count (as ``evidence``)."""
     refund_ids = refunds_of(alert)
     if not refund_ids or alert.agent_id is None:
         return ()
+    oldest_ms = index.oldest_at(at_ms)
     sessions: set[str] = set()
     for rid in refund_ids:
         found = None

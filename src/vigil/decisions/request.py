@@ -71,19 +71,19 @@ def decide_request(
         evidence = request_evidence(req, facts, alerts)
     book = DecisionBook(policy)
     agent_flag = 0.0
-    set_aside: list[Alert] = []
-    set_aside_in: dict[str, tuple[str, ...]] = {}
+    #: agent alerts set aside, each with the taken-over sessions that made it
+    set_aside: list[tuple[Alert, tuple[str, ...]]] = []
     min_score = settings.request_risk.taken_over_flag_min_score
-    oldest = req.event_time_ms - alerts.retention_ms if alerts.retention_ms else None
     for alert in evidence.alerts:
         if alert.subject_type == "agent":
             # an agent's pattern is context, not a finding about every refund they touch:
             # a flagged agent's ordinary refunds are ordinary (``request_risk`` weighs it);
             # a pattern made by sessions judged not the agent's is set aside
-            sessions = taken_over_sessions(alert, alerts, min_score=min_score, oldest_ms=oldest)
+            sessions = taken_over_sessions(
+                alert, alerts, min_score=min_score, at_ms=req.event_time_ms
+            )
             if sessions and req.session_id not in sessions:
-                set_aside.append(alert)
-                set_aside_in[alert.alert_id] = sessions
+                set_aside.append((alert, sessions))
                 continue
             agent_flag = max(agent_flag, alert.score)
             continue
@@ -106,8 +106,8 @@ def decide_request(
     )
     if set_aside:
         by_sessions: dict[tuple[str, ...], list[Alert]] = {}
-        for a in set_aside:
-            by_sessions.setdefault(set_aside_in[a.alert_id], []).append(a)
+        for a, made_in in set_aside:
+            by_sessions.setdefault(made_in, []).append(a)
         notes = "; ".join(
             f"set aside, as every refund they list was made in {', '.join(sessions)}, judged "
             f"not agent {req.agent_id}'s: "
@@ -119,7 +119,7 @@ def decide_request(
         decision = msgspec.structs.replace(
             decision,
             explanation=f"{decision.explanation}; {notes}",
-            set_aside=tuple(a.alert_id for a in set_aside),
+            set_aside=tuple(a.alert_id for a, _ in set_aside),
         )
     return msgspec.structs.replace(
         decision,
