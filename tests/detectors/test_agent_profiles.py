@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from vigil.detectors.base import Alert
 from vigil.detectors.graph.entity_graph import EntityGraph
-from vigil.detectors.graph.rings import FraudRingDetector
+from vigil.detectors.graph.rings import GLOBAL_KEY, FraudRingDetector
 from vigil.detectors.insider.calibration import (
     agent_labels,
     brier_score,
@@ -420,7 +420,9 @@ def test_the_collector_graph_matches_fraud_rings_graph() -> None:
     )
     collector, rings = AgentProfileCollector(), FraudRingDetector()
     own_key = f"{collector.name}@{collector.version}/{RING_GRAPH}"
-    ring_key = f"{rings.name}@{rings.version}/graph"
+    # fraud_ring's graph: the resident value of its one stage, keyed "global"
+    (ring_stage,) = rings.stages
+    ring_ns = f"{ring_stage.name}@{ring_stage.version}/graph"
 
     def components(stream: list[EventBase]) -> tuple[set[frozenset[str]], ...]:
         """Components (node names) of the collector's graph and of fraud_ring's."""
@@ -433,8 +435,11 @@ def test_the_collector_graph_matches_fraud_rings_graph() -> None:
                 RuntimeSettings(analytics=False),
             )
             rt.run(FileSource(path))
-        assert rt.keyed_state[own_key]["rebuilds"] == rt.keyed_state[ring_key]["rebuilds"] > 0
-        graphs = (EntityGraph(rt.keyed_state[k], {}, 45) for k in (own_key, ring_key))
+        found = rt.state.get_resident(ring_ns, GLOBAL_KEY)
+        assert found is not None
+        ring_graph = found[1]
+        assert rt.keyed_state[own_key]["rebuilds"] == ring_graph["rebuilds"] > 0
+        graphs = (EntityGraph(g, {}, 45) for g in (rt.keyed_state[own_key], ring_graph))
         return tuple({frozenset(g.name(n) for n in c) for c in g.components()} for g in graphs)
 
     own, theirs = components(evs)

@@ -262,3 +262,65 @@ def test_time_to_live_is_event_time_whatever_the_sweeps_did(backend: StateBacken
     ctx.value("seen").set("late", at_ms=t + 20 * DAY_MS)
     ctx.bind("c-2", gone, gone)
     assert ctx.value("seen").get() == "late"
+
+
+class _GraphStage:
+    name: ClassVar[str] = "graph"
+    version: ClassVar[int] = 1
+    reads: ClassVar[frozenset[str]] = frozenset()
+    key: ClassVar[KeyKind] = "global"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (ValueSpec("graph", ttl_ms=None, resident=True), MapSpec("facts", 10 * DAY_MS))
+
+
+def test_a_resident_value_is_one_live_object_written_at_each_checkpoint(
+    backend: StateBackend, tmp_path: Path
+) -> None:
+    """The ring graph's contract: ``get`` hands back the object ``set`` stored, changed in
+    place between calls; a checkpoint writes it as it is then, and only when it was set."""
+    ctx = StageContext(_GraphStage(), backend, lambda at, key, name: None)  # type: ignore[arg-type]
+    ckpt = tmp_path / "ckpt"
+    ctx.bind("global", DAY_MS, DAY_MS)
+    assert ctx.value("graph").get() is None
+    graph: dict[str, list[int]] = {"edges": []}
+    ctx.value("graph").set(graph)
+    ctx.map("facts").put("o-1", 1)
+    for i in range(5):
+        live = ctx.value("graph").get()
+        assert live is graph  # the same object, not a copy
+        live["edges"].append(i)
+        ctx.value("graph").set(live)
+    assert backend.changed() == 2  # the graph counts once, however often it was set
+    first = backend.checkpoint(ckpt)
+    backend.committed(ckpt, first)
+    assert backend.changed() == 0
+    graph["edges"].append(99)  # changed after the checkpoint, and set: the next one has it
+    ctx.value("graph").set(graph)
+    second = backend.checkpoint(ckpt)
+    backend.committed(ckpt, second, first)
+    graph["edges"].append(100)  # set after the last checkpoint: a crash loses it
+    ctx.value("graph").set(graph)
+    for n, (manifest, edges) in enumerate(
+        ((first, [0, 1, 2, 3, 4]), (second, [0, 1, 2, 3, 4, 99]))
+    ):
+        fresh = open_backend(backend.name, tmp_path / f"fresh-{n}")
+        try:
+            fresh.restore(ckpt, manifest)
+            again = StageContext(_GraphStage(), fresh, lambda at, key, name: None)  # type: ignore[arg-type]
+            again.bind("global", DAY_MS, DAY_MS)
+            restored = again.value("graph").get()
+            assert restored == {"edges": edges}
+            assert again.value("graph").get() is restored  # live from then on
+            assert again.map("facts").get("o-1") == 1
+        finally:
+            fresh.close()
+    ctx.value("graph").clear()
+    assert ctx.value("graph").get() is None
+    third = backend.checkpoint(ckpt)
+    fresh = open_backend(backend.name, tmp_path / "fresh-cleared")
+    try:
+        fresh.restore(ckpt, third)
+        assert fresh.get_resident("graph@1/graph", "global") is None
+    finally:
+        fresh.close()

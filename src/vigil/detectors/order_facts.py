@@ -47,6 +47,23 @@ def record_order_fact(
         entry[slot] = time_ms
 
 
+def with_order_fact(entry: Any, time_ms: int, slot: int) -> tuple[Any, int]:
+    """``record_order_fact`` on a stored value, for stages (values are not changed in place):
+    the new entry (the bare int delivery time, or a ``(last, first return, first delivery)``
+    tuple) and its last activity, from which its time-to-live counts."""
+    if entry is None:
+        if slot == DELIVERED:
+            return time_ms, time_ms
+        return (time_ms, time_ms, None), time_ms
+    new: list[Any] = [entry, None, entry] if type(entry) is int else list(entry)
+    if time_ms > new[0]:
+        new[0] = time_ms
+    first = new[slot]
+    if first is None or time_ms < first:
+        new[slot] = time_ms
+    return tuple(new), new[0]
+
+
 def first_times(entry: Any) -> tuple[int | None, int | None]:
     """(first return ms, first delivery ms) of a stored entry (None: nothing known)."""
     if entry is None:

@@ -56,6 +56,10 @@ class KeyState:
     def delete(self, ns: str, key: str) -> None:
         self.values.pop(ns, None)
 
+    # one key's state lives here for a call; a resident value is an ordinary one
+    get_resident = get
+    put_resident = put
+
     def map_get(self, ns: str, key: str, field: str) -> tuple[int, Any] | None:
         return self.maps.get(ns, {}).get(field)
 

@@ -17,7 +17,10 @@ NOT_YET = {
     "agent_refunds": "it shares the order stage of refund_without_return (a cycle)",
     "empty_box": "its order and route stages ask and answer each other (a cycle)",
     "session_risk": "its session and agent stages tell each other (a cycle)",
-    "fraud_ring": "its graph is not on the keyed-state contract yet",
+    "fraud_ring": (
+        "its global stage judges a refund at a timer, which Spark fires two days of events "
+        "later than vigil run: the judgement would see links made after it (ADR 0006)"
+    ),
 }
 
 

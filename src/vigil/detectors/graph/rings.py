@@ -38,7 +38,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from vigil.detectors.base import BaseDetector, Context, Evidence, Signal, clamp01
+from vigil.detectors.base import Evidence, Signal, clamp01
 from vigil.detectors.graph.entity_graph import (
     ACCOUNT,
     DAY_MS,
@@ -48,8 +48,8 @@ from vigil.detectors.graph.entity_graph import (
     next_expiry_ms,
     touch_fast,
 )
-from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, record_order_fact
-from vigil.detectors.sequences._common import GC_PREFIX, file_for_sweep, logistic, money, sweep
+from vigil.detectors.order_facts import DELIVERED, RETURNED, first_times, with_order_fact
+from vigil.detectors.sequences._common import logistic, money
 from vigil.detectors.settings import FraudRingSettings
 from vigil.events.schemas import (
     CarrierScan,
@@ -63,6 +63,9 @@ from vigil.events.schemas import (
     ShipmentDelivered,
 )
 from vigil.features.facts import GOODS_NOT_BACK
+from vigil.state.keyed.pipeline import StagePipeline
+from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
+from vigil.state.keyed.stage import KeyKind, Output, StageContext
 
 REASON_LINKED = "linked_accounts"
 REASON_COUNTRIES = "many_countries"
@@ -71,14 +74,18 @@ REASON_SHARED_AGENT = "shared_agent"
 REASON_YOUNG = "young_accounts"
 REASON_GROWN = "ring_grew"
 
-_GRAPH = "graph"
-_REFUNDS = "refunds"  # customer id -> [last refund ms, [RefundFacts, ...]]
-_ORDERS = "orders"  # order facts (first delivery, first scan or receipt)
-_RECEIPTS = "receipts"  # order id -> receipt ms (negative: the items did not match)
-#: "a|<anchor>" -> [alerts, accounts, cents at risk, score]; "c|<cid>" -> anchor
-_RINGS = "rings"
+_GRAPH = "graph"  # the entity graph (``entity_graph.new_state``), resident
+_REFUNDS = "refunds"  # customer id -> (last refund ms, (RefundFacts, ...))
+_ORDERS = "orders"  # order facts (first delivery, first scan or receipt): ``with_order_fact``
+_RECEIPTS = "receipts"  # order id -> (receipt ms, negative: the items did not match; first ms)
+_RINGS = "rings"  # anchor -> (alerts, accounts, cents at risk, score)
+_RING_OF = "ring_of"  # customer id -> the anchor of the ring it was last alerted in
 _JUDGE = "judge|"
-_EXPIRE = "expire|"
+_EXPIRE = "expire"
+#: the one key of this stage (docs/adr/0004-keyed-state.md, "The global stage: rings")
+GLOBAL_KEY = "global"
+#: the version findings carry (the scoring is unchanged since version 1)
+SIGNAL_VERSION = 1
 
 #: (refund_id, order_id, amount_cents, time_ms, agent_id or "", policy)
 RefundFacts = tuple[str, str, int, int, str, str]
@@ -86,12 +93,13 @@ RefundFacts = tuple[str, str, int, int, str, str]
 _PROFILE_KIND = {"address": "a", "payment_method": "p", "email": "e", "phone": "t"}
 
 
-class FraudRingDetector(BaseDetector):
-    """Rings of linked accounts with unreturned refund money, across countries."""
+class RingStage:
+    """Rings of linked accounts with unreturned refund money, across countries: the one
+    global stage (a ring is a connected component, which no partition key holds)."""
 
     name: ClassVar[str] = "fraud_ring"
-    version: ClassVar[int] = 1
-    subscribes: ClassVar[frozenset[str]] = frozenset(
+    version: ClassVar[int] = 2
+    reads: ClassVar[frozenset[str]] = frozenset(
         {
             "customer_signup",
             "customer_login",
@@ -103,28 +111,35 @@ class FraudRingDetector(BaseDetector):
             "refund_issued",
         }
     )
+    key: ClassVar[KeyKind] = "global"
 
     def __init__(self, settings: FraudRingSettings | None = None) -> None:
         self.settings = settings or FraudRingSettings()
 
+    def state(self) -> Sequence[StateSpec]:
+        ttl = self.settings.link_ttl_ms
+        return (
+            # links expire inside the graph (its daily ``expire`` timer), never the graph
+            ValueSpec(_GRAPH, None, resident=True),
+            MapSpec(_REFUNDS, ttl),
+            MapSpec(_ORDERS, ttl),
+            MapSpec(_RECEIPTS, ttl),
+            MapSpec(_RINGS, None),
+            MapSpec(_RING_OF, None),
+        )
+
+    def key_of(self, event: Any) -> str | None:
+        return GLOBAL_KEY
+
     # --- the graph ----------------------------------------------------------------------------
 
-    def _graph(self, ctx: Context) -> EntityGraph:
+    def _graph(self, state: dict[str, Any]) -> EntityGraph:
         s = self.settings
-        return EntityGraph(ctx.keyed(_GRAPH), _Caps(s), s.link_ttl_ms // DAY_MS)
-
-    def _arm_expiry(self, ctx: Context, state: dict[str, Any], time_ms: int) -> None:
-        """The graph's first touch: initialise it and set the daily expiry timer."""
-        if not state:
-            state.update(new_state())
-        every = self.settings.rebuild_every_ms
-        due = time_ms - time_ms % every + every
-        state["next_expire_ms"] = due
-        ctx.set_timer(due, _EXPIRE)
+        return EntityGraph(state, _Caps(s), s.link_ttl_ms // DAY_MS)
 
     # --- events -------------------------------------------------------------------------------
 
-    def on_event(self, event: EventBase, ctx: Context) -> Sequence[Signal]:
+    def on_event(self, event: EventBase, ctx: StageContext) -> Sequence[Output]:
         # The hot path (one call per login, order, sign-up, profile change): no EntityGraph is
         # built unless an entity links; the rest is settled on the state dict (``touch_fast``).
         if type(event) is CustomerLogin:  # the most frequent type first
@@ -157,40 +172,53 @@ class FraudRingDetector(BaseDetector):
             self._on_fact(event, ctx)
             return ()
         t = event.event_time_ms
-        state = ctx.keyed(_GRAPH)
-        if "next_expire_ms" not in state:
-            self._arm_expiry(ctx, state, t)
+        handle = ctx.value(_GRAPH)
+        state: dict[str, Any] | None = handle.get()
+        if state is None:
+            # the graph's first touch: a daily timer expires its links from then on
+            state = new_state()
+            every = self.settings.rebuild_every_ms
+            due = t - t % every + every
+            state["next_expire_ms"] = due
+            ctx.timer(due, _EXPIRE)
         a, settled = touch_fast(state, account, entities, t, country, signup)
         if settled < len(entities):  # what links (rare) needs the caps and the TTL
-            g = self._graph(ctx)
+            g = self._graph(state)
             for entity in entities[settled:]:
                 g.link(a, entity, t)
+        handle.set(state)
         return ()
 
-    def _on_fact(self, event: EventBase, ctx: Context) -> None:
+    def _on_fact(self, event: EventBase, ctx: StageContext) -> None:
         """A refund, or a fact about an order (delivered, scanned, received)."""
         t = event.event_time_ms
         if type(event) is ShipmentDelivered:
-            record_order_fact(ctx, _ORDERS, event.order_id, t, DELIVERED, self.settings.link_ttl_ms)
+            self._order_fact(ctx, event.order_id, t, DELIVERED)
         elif type(event) is RefundIssued:
             self._add_refund(ctx, event)
         elif type(event) is CarrierScan:
-            record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
+            self._order_fact(ctx, event.order_id, t, RETURNED)
         elif type(event) is ReturnReceived:
-            record_order_fact(ctx, _ORDERS, event.order_id, t, RETURNED, self.settings.link_ttl_ms)
-            receipts = ctx.keyed(_RECEIPTS)
+            self._order_fact(ctx, event.order_id, t, RETURNED)
+            receipts = ctx.map(_RECEIPTS)
             good = event.items_matched and event.condition not in GOODS_NOT_BACK
-            old = receipts.get(event.order_id)
-            # the earliest receipt decides; a mismatching one is kept as a negative time
-            if old is None or t < abs(old):
-                receipts[event.order_id] = t if good else -t
-                if old is None:
-                    file_for_sweep(ctx, (_RECEIPTS, event.order_id), t + self.settings.link_ttl_ms)
+            old: tuple[int, int] | None = receipts.get(event.order_id)
+            # the earliest receipt decides; a mismatching one is kept as a negative time. It
+            # is kept for the TTL from the first receipt, whichever decides.
+            if old is None:
+                receipts.put(event.order_id, (t if good else -t, t))
+            elif t < abs(old[0]):
+                receipts.put(event.order_id, (t if good else -t, old[1]), at_ms=old[1])
 
-    def _add_refund(self, ctx: Context, event: RefundIssued) -> None:
+    def _order_fact(self, ctx: StageContext, order_id: str, t: int, slot: int) -> None:
+        orders = ctx.map(_ORDERS)
+        entry, last = with_order_fact(orders.get(order_id), t, slot)
+        orders.put(order_id, entry, at_ms=last)
+
+    def _add_refund(self, ctx: StageContext, event: RefundIssued) -> None:
         t = event.event_time_ms
-        refunds = ctx.keyed(_REFUNDS)
-        entry: list[Any] | None = refunds.get(event.customer_id)
+        refunds = ctx.map(_REFUNDS)
+        entry: tuple[int, tuple[RefundFacts, ...]] | None = refunds.get(event.customer_id)
         facts: RefundFacts = (
             event.refund_id,
             event.order_id,
@@ -199,39 +227,41 @@ class FraudRingDetector(BaseDetector):
             event.agent_id or "",
             event.policy,
         )
-        if entry is None:
-            refunds[event.customer_id] = [t, [facts]]
-            file_for_sweep(ctx, (_REFUNDS, event.customer_id), t + self.settings.link_ttl_ms)
-        else:
-            if t > entry[0]:
-                entry[0] = t
-            entry[1].append(facts)
-        ctx.set_timer(t + self.settings.wait_ms, _JUDGE + event.customer_id)
+        # kept for the TTL from the customer's latest refund
+        last = t if entry is None else max(t, entry[0])
+        refunds.put(event.customer_id, (last, (*(entry[1] if entry else ()), facts)), at_ms=last)
+        ctx.timer(t + self.settings.wait_ms, _JUDGE + event.customer_id)
 
     # --- timers -------------------------------------------------------------------------------
 
-    def on_timer(self, key: str, payload: Any, fired_at_ms: int, ctx: Context) -> Sequence[Signal]:
-        if key.startswith(_JUDGE):
-            return self._judge(key[len(_JUDGE) :], fired_at_ms, ctx)
-        if key == _EXPIRE:
-            g = self._graph(ctx)
+    def on_timer(self, name: str, fired_at_ms: int, ctx: StageContext) -> Sequence[Output]:
+        handle = ctx.value(_GRAPH)
+        state: dict[str, Any] | None = handle.get()
+        if state is None:
+            return ()
+        g = self._graph(state)
+        if name.startswith(_JUDGE):
+            out = self._judge(g, name[len(_JUDGE) :], fired_at_ms, ctx)
+        elif name == _EXPIRE:
             g.expire(fired_at_ms)
             s = self.settings
-            if g.state["rebuilds"] % s.node_sweep_every_rebuilds == 0:
+            if state["rebuilds"] % s.node_sweep_every_rebuilds == 0:
                 g.sweep_nodes(fired_at_ms)
             due = next_expiry_ms(fired_at_ms, s.rebuild_every_ms, ctx.watermark_ms)
-            g.state["next_expire_ms"] = due
-            ctx.set_timer(due, _EXPIRE)
+            state["next_expire_ms"] = due
+            ctx.timer(due, _EXPIRE)
+            out = []
+        else:
             return ()
-        if key.startswith(GC_PREFIX):
-            sweep(ctx, key, fired_at_ms, self.settings.link_ttl_ms)
-        return ()
+        handle.set(state)  # a judgement's finds compress paths: the graph changed too
+        return out
 
     # --- judgement ----------------------------------------------------------------------------
 
-    def _judge(self, customer_id: str, now_ms: int, ctx: Context) -> list[Signal]:
+    def _judge(
+        self, g: EntityGraph, customer_id: str, now_ms: int, ctx: StageContext
+    ) -> list[Signal]:
         s = self.settings
-        g = self._graph(ctx)
         x = g.find_node("c:" + customer_id)
         if x is None:
             return []
@@ -246,15 +276,20 @@ class FraudRingDetector(BaseDetector):
         return self._maybe_alert(g, nodes, accounts, ring, score, now_ms, ctx)
 
     def _features(
-        self, g: EntityGraph, nodes: list[int], accounts: list[str], now_ms: int, ctx: Context
+        self,
+        g: EntityGraph,
+        nodes: list[int],
+        accounts: list[str],
+        now_ms: int,
+        ctx: StageContext,
     ) -> _Ring:
         s = self.settings
         state = g.state
         codes: list[str] = state["codes"]
         country_col, born_col = state["country"], state["born"]
-        refunds = ctx.keyed(_REFUNDS)
-        orders = ctx.keyed(_ORDERS)
-        receipts = ctx.keyed(_RECEIPTS)
+        refunds = ctx.map(_REFUNDS)
+        orders = ctx.map(_ORDERS)
+        receipts = ctx.map(_RECEIPTS)
         ring = _Ring(len(accounts))
         young_days = s.young_account_ms // DAY_MS
         now_day = now_ms // DAY_MS
@@ -270,12 +305,13 @@ class FraudRingDetector(BaseDetector):
             entry = refunds.get(cid)
             if entry is None:
                 continue
-            facts: list[RefundFacts] = entry[1]
+            facts: tuple[RefundFacts, ...] = entry[1]
             for f in facts:
                 ring.refunds += 1
                 ring.refund_cents += f[2]
                 deadline = f[3] + s.wait_ms
-                receipt = receipts.get(f[1])
+                found = receipts.get(f[1])
+                receipt = None if found is None else found[0]
                 returned_ms, delivered_ms = first_times(orders.get(f[1]))
                 if receipt is not None and receipt > 0:
                     ring.judged += 1  # received and matching: the money came back
@@ -309,16 +345,16 @@ class FraudRingDetector(BaseDetector):
         ring: _Ring,
         score: float,
         now_ms: int,
-        ctx: Context,
+        ctx: StageContext,
     ) -> list[Signal]:
         s = self.settings
-        rings = ctx.keyed(_RINGS)
-        anchors = sorted({rings["c|" + c] for c in accounts if "c|" + c in rings})
+        rings, ring_of = ctx.map(_RINGS), ctx.map(_RING_OF)
+        anchors = sorted({a for a in map(ring_of.get, accounts) if a is not None})
         at_risk_cents = sum(r[1] for r in ring.at_risk)
         grown = False
         if anchors:
             anchor = anchors[0]
-            seq, prev_accounts, prev_cents, prev_score = rings["a|" + anchor]
+            seq, prev_accounts, prev_cents, prev_score = rings.get(anchor)
             more_accounts = len(accounts) - prev_accounts
             if (
                 more_accounts < max(1.0, s.growth_share * prev_accounts)
@@ -332,9 +368,9 @@ class FraudRingDetector(BaseDetector):
             anchor, seq = accounts[0], 1
         if not ring.at_risk:
             return []
-        rings["a|" + anchor] = [seq, len(accounts), at_risk_cents, score]
+        rings.put(anchor, (seq, len(accounts), at_risk_cents, score))
         for c in accounts:
-            rings["c|" + c] = anchor
+            ring_of.put(c, anchor)
         return [self._signal(g, nodes, accounts, ring, score, anchor, seq, grown, now_ms)]
 
     def _signal(
@@ -414,7 +450,7 @@ class FraudRingDetector(BaseDetector):
         customers = {r[2] for r in ring.at_risk}
         return Signal(
             detector=self.name,
-            version=self.version,
+            version=SIGNAL_VERSION,
             subject_type="ring",
             subject_id=f"ring-{anchor}#{seq}",
             score=round(score, 6),
@@ -531,3 +567,16 @@ class _Caps(Mapping[str, int]):
 
     def __len__(self) -> int:
         return len(self._FIELDS)
+
+
+class FraudRingDetector(StagePipeline):
+    """The ring stage as one detector (its findings are those of version 1: the scoring did
+    not change; a checkpoint of the version before the stage is refused all the same, as its
+    fingerprint names the stage)."""
+
+    name: ClassVar[str] = "fraud_ring"
+    version: ClassVar[int] = SIGNAL_VERSION
+
+    def __init__(self, settings: FraudRingSettings | None = None) -> None:
+        s = settings or FraudRingSettings()
+        super().__init__((RingStage(s),), s)

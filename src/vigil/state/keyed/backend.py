@@ -13,6 +13,14 @@ is durable) removes files no manifest needs any more.
 
 Values are plain data, treated as immutable: a stage writes a new value to change one (a
 backend may hand back the object it holds, or a copy).
+
+One exception, for a value too large to copy at every event (the one global stage's ring
+graph): a *resident* value (``ValueSpec(..., resident=True)``) is a live object the backend
+keeps in memory. ``get_resident`` hands back that same object every time, the stage changes
+it in place and calls ``put_resident`` to say so, and the backend writes it out at the next
+checkpoint (the RocksDB backend keeps it in its heap between checkpoints; the in-memory
+backend holds every value that way). Its cost is its size at each checkpoint that follows a
+change, so only a handful of keys should be resident.
 """
 
 from __future__ import annotations
@@ -40,6 +48,14 @@ class StateBackend(Protocol):
     def put(self, ns: str, key: str, expiry: int, value: Any) -> None: ...
 
     def delete(self, ns: str, key: str) -> None: ...
+
+    def get_resident(self, ns: str, key: str) -> tuple[int, Any] | None:
+        """(expiry, value) of a resident value: the same object until a restore."""
+        ...
+
+    def put_resident(self, ns: str, key: str, expiry: int, value: Any) -> None:
+        """Store, or mark as changed, a resident value (written out at the next checkpoint)."""
+        ...
 
     def map_get(self, ns: str, key: str, field: str) -> tuple[int, Any] | None: ...
 

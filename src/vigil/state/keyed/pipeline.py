@@ -86,7 +86,7 @@ class StagePipeline(BaseDetector):
             ) -> None:
                 ctx.set_timer(fire_at_ms, _p + key + _SEP + name, None, _ph)
 
-            sctx = StageContext(stage, backend, set_timer)
+            sctx = StageContext(stage, backend, set_timer, lambda: ctx.watermark_ms)
             self._contexts[stage.name] = sctx
             for tag in stage.reads:
                 self._readers.setdefault(tag, []).append((stage, sctx))

@@ -6,6 +6,10 @@ one range scan), each holding the pickled ``(expiry, value)``. An index record
 ``x\\x1f<expiry, 16 digits>\\x1f<entry key>`` per expiring entry lets a sweep read only what
 expires.
 
+Resident values (``backend``'s docstring: the ring graph) are kept as live objects in
+``_resident`` and written as ordinary records, with their index, at each checkpoint and
+sweep that follows a change (``_flush_resident``).
+
 A checkpoint is RocksDB's own: memtables are flushed (the writes since the last one) and the
 live SST files are hard-linked into a new folder, so its cost follows the changes, not the
 total. The write-ahead log is off: durability comes from checkpoints, and the runtime replays
@@ -64,6 +68,9 @@ class RocksBackend:
         self.live = self.work_dir / LIVE_DIR
         self._changed = 0
         self._seq = 0
+        #: resident values: record key -> (expiry, live object); and those changed since written
+        self._resident: dict[bytes, tuple[int, Any]] = {}
+        self._resident_dirty: set[bytes] = set()
         self.db = self._open(fresh=True)
 
     def _open(self, *, fresh: bool) -> rocksdict.Rdict:
@@ -116,7 +123,35 @@ class RocksBackend:
         self._put(_vkey(ns, key), expiry, value)
 
     def delete(self, ns: str, key: str) -> None:
-        self._delete(_vkey(ns, key))
+        k = _vkey(ns, key)
+        if self._resident:
+            self._resident.pop(k, None)
+            self._resident_dirty.discard(k)
+        self._delete(k)
+
+    def get_resident(self, ns: str, key: str) -> tuple[int, Any] | None:
+        k = _vkey(ns, key)
+        found = self._resident.get(k)
+        if found is None:
+            found = self._get(k)
+            if found is not None:
+                self._resident[k] = found
+        return found
+
+    def put_resident(self, ns: str, key: str, expiry: int, value: Any) -> None:
+        k = _vkey(ns, key)
+        if k not in self._resident_dirty:
+            self._resident_dirty.add(k)
+            self._changed += 1
+        self._resident[k] = (expiry, value)
+
+    def _flush_resident(self) -> None:
+        """Write the resident values changed since they were last written."""
+        for k in sorted(self._resident_dirty):
+            expiry, value = self._resident[k]
+            self._put(k, expiry, value)
+            self._changed -= 1  # counted once, when it was first changed
+        self._resident_dirty.clear()
 
     def map_get(self, ns: str, key: str, field: str) -> tuple[int, Any] | None:
         return self._get(_mprefix(ns, key) + field.encode())
@@ -138,6 +173,7 @@ class RocksBackend:
         return iter(out)
 
     def sweep(self, watermark_ms: int) -> int:
+        self._flush_resident()
         start = b"x\x1f"
         due: list[tuple[bytes, bytes]] = []
         for k, _raw in self._scan(start):
@@ -149,6 +185,7 @@ class RocksBackend:
             raw = self.db.get(entry)
             if raw is not None and pickle.loads(raw)[0] <= watermark_ms:
                 self.db.delete(entry)
+                self._resident.pop(entry, None)
                 self._changed += 1
         return len(due)
 
@@ -158,6 +195,7 @@ class RocksBackend:
         return self._changed
 
     def checkpoint(self, directory: Path) -> dict[str, Any]:
+        self._flush_resident()
         directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         name = f"{PREFIX}{self._seq:08d}"
@@ -194,6 +232,7 @@ class RocksBackend:
                 "restored"
             )
         self.db.close()
+        self._resident, self._resident_dirty = {}, set()
         if self.live.exists():
             shutil.rmtree(self.live)
         shutil.copytree(source, self.live, copy_function=_link_or_copy)

@@ -34,17 +34,22 @@ class StateSpec:
     name: str
     kind: StateKind
     ttl_ms: int | None
+    #: a value kept as a live object between checkpoints (``backend``'s docstring)
+    resident: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or "\x1f" in self.name or "\x1e" in self.name:
             raise ValueError(f"state name {self.name!r} must be non-empty plain text")
         if self.ttl_ms is not None and self.ttl_ms <= 0:
             raise ValueError(f"state {self.name!r}: ttl_ms {self.ttl_ms} must be > 0 or None")
+        if self.resident and self.kind != "value":
+            raise ValueError(f"state {self.name!r}: only a value can be resident")
 
 
-def ValueSpec(name: str, ttl_ms: int | None) -> StateSpec:
-    """One value per key."""
-    return StateSpec(name, "value", ttl_ms)
+def ValueSpec(name: str, ttl_ms: int | None, *, resident: bool = False) -> StateSpec:
+    """One value per key; ``resident``: a live object changed in place, written out at
+    checkpoints (for the few values too large to copy at every event)."""
+    return StateSpec(name, "value", ttl_ms, resident)
 
 
 def ListSpec(name: str, ttl_ms: int | None) -> StateSpec:

@@ -23,13 +23,13 @@ once, before the next source event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final, Literal, Protocol, get_args
 
 from vigil.detectors.base import Record, Signal
 from vigil.events.derived import DerivedEvent
 from vigil.state.keyed.backend import StateBackend
-from vigil.state.keyed.spec import StateSpec, expiry_of
+from vigil.state.keyed.spec import NEVER, StateSpec, expiry_of
 
 KeyKind = Literal[
     "order",
@@ -88,6 +88,9 @@ class StageContext:
     before it are gone. For an event it is the watermark; for a timer, the timer's own time,
     so a timer reads what was alive when it was due, however far the watermark jumped
     (timers fire in time order, and an expiry is a timer in all but name).
+    ``watermark_ms``: the engine's watermark now (Spark's
+    ``TimerValues.getCurrentWatermarkInMs``), for a periodic timer that must not fire once
+    per empty period across a gap in the stream.
     """
 
     __slots__ = (
@@ -98,13 +101,21 @@ class StageContext:
         "_prefix",
         "_timers",
         "_values",
+        "_watermark",
         "horizon_ms",
         "key",
         "now_ms",
     )
 
-    def __init__(self, stage: Stage, backend: StateBackend, set_timer: TimerSetter) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        backend: StateBackend,
+        set_timer: TimerSetter,
+        watermark: Callable[[], int] | None = None,
+    ) -> None:
         self._backend = backend
+        self._watermark = watermark
         self._prefix = f"{stage.name}@{stage.version}/"
         self._timers = set_timer
         self.key: str | None = None
@@ -115,10 +126,12 @@ class StageContext:
             if spec.name in self._handles:
                 raise ScopeError(f"stage {stage.name} declares state {spec.name!r} twice")
             cls = {"value": ValueHandle, "list": ListHandle, "map": MapHandle}[spec.kind]
+            if spec.resident:
+                cls = ResidentValueHandle
             self._handles[spec.name] = cls(self, spec)
         # one dict per kind: the hot path is a single lookup
         self._values: dict[str, ValueHandle] = {
-            n: h for n, h in self._handles.items() if type(h) is ValueHandle
+            n: h for n, h in self._handles.items() if isinstance(h, ValueHandle)
         }
         self._lists: dict[str, ListHandle] = {
             n: h for n, h in self._handles.items() if type(h) is ListHandle
@@ -126,6 +139,11 @@ class StageContext:
         self._maps: dict[str, MapHandle] = {
             n: h for n, h in self._handles.items() if type(h) is MapHandle
         }
+
+    @property
+    def watermark_ms(self) -> int:
+        """The engine's watermark (the horizon where the engine gave no watermark)."""
+        return self.horizon_ms if self._watermark is None else self._watermark()
 
     def bind(self, key: str | None, now_ms: int, horizon_ms: int) -> None:
         self.key, self.now_ms, self.horizon_ms = key, now_ms, horizon_ms
@@ -207,6 +225,33 @@ class ValueHandle(_Handle):
         self._ctx._backend.delete(self._ns, self._ctx._current())
 
 
+class ResidentValueHandle(ValueHandle):
+    """A resident value (``ValueSpec(..., resident=True)``): ``get`` hands back the live
+    object the backend keeps; after changing it in place, ``set`` it again to have it
+    written at the next checkpoint."""
+
+    __slots__ = ()
+
+    def get(self) -> Any:
+        ctx = self._ctx
+        key = ctx.key
+        if key is None:
+            ctx._current()  # raises
+        entry = ctx._backend.get_resident(self._ns, key)  # type: ignore[arg-type]
+        if entry is None or entry[0] <= ctx.horizon_ms:
+            return None
+        return entry[1]
+
+    def set(self, value: Any, at_ms: int | None = None) -> None:
+        ctx = self._ctx
+        key = ctx.key
+        if key is None:
+            ctx._current()  # raises
+        ttl = self.spec.ttl_ms
+        expiry = NEVER if ttl is None else expiry_of(ctx.now_ms if at_ms is None else at_ms, ttl)
+        ctx._backend.put_resident(self._ns, key, expiry, value)  # type: ignore[arg-type]
+
+
 class ListHandle(_Handle):
     """A list per key, stored whole (``get`` returns a tuple)."""
 
@@ -237,8 +282,12 @@ class MapHandle(_Handle):
     def get(self, field: str) -> Any:
         return self._live(self._ctx._backend.map_get(self._ns, self._ctx._current(), field))
 
-    def put(self, field: str, value: Any) -> None:
-        self._ctx._backend.map_put(self._ns, self._ctx._current(), field, self._expiry(), value)
+    def put(self, field: str, value: Any, at_ms: int | None = None) -> None:
+        """Store ``value`` under ``field``; its time-to-live counts from ``at_ms`` (default:
+        now)."""
+        self._ctx._backend.map_put(
+            self._ns, self._ctx._current(), field, self._expiry(at_ms), value
+        )
 
     def remove(self, field: str) -> None:
         self._ctx._backend.map_delete(self._ns, self._ctx._current(), field)
