@@ -225,3 +225,41 @@ def test_mfa_outage_and_overtime_alone_never_alert_even_with_dear_refunds() -> N
     evs.append(f.tick(T0 + 7 * DAY))
     alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
     assert all(a.score < 0.5 for a in alerts)
+
+
+def _escalations_history(f: Events) -> list[EventBase]:
+    """Agent a1's usual three days, each with ten overrides of $120-$190 (an escalations
+    agent's ordinary work, from the usual laptop)."""
+    evs = _history(f)
+    for day in range(3):
+        t = T0 + day * DAY + 9 * HOUR
+        amounts = [12_000 + 700 * ((day * 10 + i) % 10) for i in range(10)]
+        evs += [
+            e
+            for e in _session_with_refunds(f, f"s-esc-{day}", t, amounts)
+            if not isinstance(e, AgentSessionEnded)
+        ]
+    return evs
+
+
+def test_an_escalations_agents_usual_overrides_from_a_new_laptop_are_not_a_burst() -> None:
+    """Trap ``trap_new_device_agent`` for an escalations agent: four $130-$165 overrides in
+    a quarter of an hour are a burst by the flat rule, but ordinary for this agent."""
+    f = Events()
+    evs = _escalations_history(f)
+    t = T0 + 3 * DAY + 9 * HOUR
+    evs += _session_with_refunds(
+        f, "s-new", t, [13_100, 16_400, 14_800, 14_100], device_id="laptop-2", ip="198.51.100.8"
+    )
+    evs.append(f.tick(T0 + 6 * DAY))
+    alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
+    assert all(a.score < 0.5 for a in alerts if a.session_id == "s-new")
+    # the same session from a new laptop, with overrides dear for this agent: a takeover
+    f = Events()
+    evs = _escalations_history(f)
+    evs += _session_with_refunds(
+        f, "s-evil", t, [48_000, 61_000, 75_000], device_id="stolen", ip="198.51.100.7"
+    )
+    evs.append(f.tick(T0 + 6 * DAY))
+    alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
+    assert max(a.score for a in alerts if a.session_id == "s-evil") >= 0.5

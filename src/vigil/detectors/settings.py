@@ -262,6 +262,16 @@ class SessionRiskSettings:
     min_travel_distance_km: float = 800.0
     #: refunds of at least this amount count towards a burst and its money
     burst_min_refund_cents: int = 10_000
+    #: ... and, for an agent with at least ``burst_agent_min_refunds`` refunds before the
+    #: session, at least ``burst_agent_min_z`` sd above the agent's own typical refund (ln
+    #: amount), as it stood when the session started: an escalations agent's ordinary $150
+    #: overrides are not a burst for them, a takeover's $2,000 ones are. Measured on the
+    #: simulated seeds looked at: 80% of escalation refunds of $100 or more fall below
+    #: 0.5 sd, 2 of 34 takeover refunds of agents with such a history do
+    burst_agent_min_z: float = 0.5
+    #: refunds an agent must have issued before their own typical counts (fewer: the flat
+    #: ``burst_min_refund_cents`` alone)
+    burst_agent_min_refunds: int = 20
     #: a burst is the session's refunds of at least ``burst_min_refund_cents`` within this
     #: long before (and including) the refund being judged
     burst_window_ms: int = 2 * HOUR_MS

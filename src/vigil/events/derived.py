@@ -144,7 +144,7 @@ class SessionEvaluation(DerivedEvent, tag="session_evaluation", kw_only=True, fr
     upto_ms: int | None = None
     previous_session_id: str = ""
     previous_end_ms: int | None = None
-    evaluation: tuple[float, tuple[str, ...], str] | None = None
+    evaluation: tuple[float, tuple[str, ...], str, int] | None = None
 
 
 class SessionRefundAttributed(

@@ -96,6 +96,27 @@ MAX_TRAVEL_SPEED_KMH: Final = 1_000.0
 MIN_TRAVEL_DISTANCE_KM: Final = 800.0
 
 
+#: (count, mean, M2) of ln(amount) by Welford's update: a running typical amount
+LogAmounts = tuple[int, float, float]
+NO_AMOUNTS: Final[LogAmounts] = (0, 0.0, 0.0)
+
+
+def add_log_amount(stats: LogAmounts, amount_cents: int) -> LogAmounts:
+    """``stats`` with one more amount (Welford's update of ln amount)."""
+    n, mean, m2 = stats
+    x = math.log(max(1, amount_cents))
+    n += 1
+    delta = x - mean
+    mean += delta / n
+    return n, mean, m2 + delta * (x - mean)
+
+
+def log_typical(n: int, mean_log: float, m2: float) -> tuple[float, float]:
+    """(mean ln amount, sd of ln amount, at least 0.25) of a running typical."""
+    sd = math.sqrt(m2 / (n - 1)) if n > 1 else 1.0
+    return mean_log, max(0.25, sd)
+
+
 class _Fact(msgspec.Struct, array_like=True, gc=False, kw_only=True):
     """A fact entry: ``last_ms`` is the latest event time that touched it (retention)."""
 
@@ -181,6 +202,10 @@ class SessionFacts(_Fact, kw_only=True):
     end_ms: int | None = None
     #: (time_ms, amount_cents, refund_id) of the refunds requested in the session
     requests: list[tuple[int, int, str]] = []
+    #: the agent's typical request (``AgentFacts.amounts``) as it stood when the session
+    #: started: what a burst is measured against (``session_risk``). Last: facts are encoded
+    #: as arrays, so one from before it decodes with the default
+    agent_amounts: LogAmounts = NO_AMOUNTS
 
 
 class AgentFacts(_Fact, kw_only=True):
@@ -204,6 +229,8 @@ class AgentFacts(_Fact, kw_only=True):
     #: an insider refunds the ring's accounts again and again; an honest agent meets a dear
     #: "not received" claim now and then
     risky_requests: list[tuple[int, str]] = []
+    #: the agent's typical request amount so far (``add_log_amount``; last, as above)
+    amounts: LogAmounts = NO_AMOUNTS
 
 
 class PairFacts(_Fact, kw_only=True):
@@ -232,8 +259,7 @@ class AmountFacts(_Fact, kw_only=True):
 
     def typical(self) -> tuple[float, float]:
         """(mean ln amount, sd of ln amount) so far."""
-        sd = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 1.0
-        return self.mean_log, max(0.25, sd)
+        return log_typical(self.n, self.mean_log, self.m2)
 
 
 _FACT_TYPES: dict[str, type[_Fact]] = {
@@ -541,6 +567,7 @@ class RequestFacts:
             return
         a = self._agent(ev.agent_id, t)
         a.requests += 1
+        a.amounts = add_log_amount(a.amounts, ev.amount_cents)
         if ev.policy in ("manual_override", "returnless"):
             a.manual_requests += 1
             young = (
@@ -613,6 +640,7 @@ class RequestFacts:
             t, a.shift[0], a.shift[1], SHIFT_SLACK_MINUTES
         )
         s.travel = _travel(a, t, ev.country, self.tables["session"])
+        s.agent_amounts = a.amounts
         if a.open_session is None or a.open_session[1] <= t:
             a.open_session = (ev.session_id, t)
         if ev.mfa or not s.new_device:

@@ -29,10 +29,14 @@ comes from a device the agent never used, so a new device weighs most; the sessi
 reach ``min_session_score`` before any refund counts, and the alert score then adds the
 *burst*: the session's refunds of at least ``burst_min_refund_cents`` within
 ``burst_window_ms`` (count beyond the first, and their money in doublings over
-``money_ref_cents``). An honest agent on a new laptop doing ordinary work, or an
-escalations agent issuing several dear overrides from the usual device, stays below the
-threshold; a new device and IP followed by a burst of dear overrides does not, even with
-MFA, inside the shift and from the home country.
+``money_ref_cents``). For an agent with a history (``burst_agent_min_refunds`` refunds
+before the session), a refund must also be dear *for that agent*: ``burst_agent_min_z`` sd
+above their own typical refund as it stood at the session's start
+(``session_scoring.burst_floor_cents``). An honest agent on a new laptop doing ordinary
+work, or an escalations agent issuing several dear overrides from the usual device, stays
+below the threshold, and so does an escalations agent on a new laptop doing their usual
+$150 overrides; a new device and IP followed by a burst of overrides dear for the agent
+does not, even with MFA, inside the shift and from the home country.
 
 Alerts: subject ``session``, one alert per refund of a risky session, with subject id
 ``<session_id>#<k>`` for the k-th refund of the session (in event-time order), covering
@@ -75,6 +79,7 @@ from vigil.detectors.insider.session_scoring import (
 from vigil.detectors.settings import DAY_MS, SessionRiskSettings
 from vigil.events.derived import AgentSessionOpened, SessionEvaluation, SessionRefundAttributed
 from vigil.events.schemas import AgentRostered, AgentSessionEnded, AgentSessionStarted, RefundIssued
+from vigil.features.facts import NO_AMOUNTS, add_log_amount
 from vigil.state.keyed.pipeline import StagePipeline
 from vigil.state.keyed.spec import MapSpec, StateSpec, ValueSpec
 from vigil.state.keyed.stage import KeyKind, Output, StageContext
@@ -108,7 +113,8 @@ def _facts(event: RefundIssued) -> RefundFacts:
 
 
 class _Stage:
-    version: ClassVar[int] = 1
+    #: 2: the agent stage learns the agent's refunds; an evaluation carries the burst floor
+    version: ClassVar[int] = 2
 
     def __init__(self, settings: SessionRiskSettings | None = None) -> None:
         self.settings = settings or SessionRiskSettings()
@@ -250,14 +256,14 @@ class SessionRiskAgentsStage(_Stage):
             ValueSpec("roster", ttl_ms=None),  # (event time, home country, shift start, end)
             ValueSpec("history", ttl_ms=None),  # ``session_scoring.new_history``
             ValueSpec("recent", ttl_ms=None),  # ((start_ms, session_id), ...) latest last
+            # the agent's refunds so far (``add_log_amount``), learned in event-time order
+            ValueSpec("amounts", ttl_ms=None),
             MapSpec("pending", ttl_ms=None),  # refund id -> RefundFacts, until its timer
         )
 
     def key_of(self, event: Any) -> str | None:
         tp = type(event)
         if tp is RefundIssued:
-            if event.session_id is not None or not self.settings.attribute_sessionless_refunds:
-                return None
             return event.agent_id  # type: ignore[no-any-return]
         if tp is SessionEvaluation:
             return event.agent_id if event.step in ("agent", "resume") else None
@@ -289,7 +295,13 @@ class SessionRiskAgentsStage(_Stage):
         if event.step == "agent" and needs_previous_end(s, hist):
             return (_step(event, "previous", previous_session_id=hist[4][0]),)
         evaluation, learned = evaluate(
-            s, event.session_id, event.info, _roster(ctx), hist, event.previous_end_ms
+            s,
+            event.session_id,
+            event.info,
+            _roster(ctx),
+            hist,
+            event.previous_end_ms,
+            ctx.value("amounts").get() or NO_AMOUNTS,
         )
         if learned:
             ctx.value("history").set(hist)
@@ -301,6 +313,10 @@ class SessionRiskAgentsStage(_Stage):
         if facts is None:
             return ()
         ctx.map("pending").remove(refund_id)
+        amounts = ctx.value("amounts")
+        amounts.set(add_log_amount(amounts.get() or NO_AMOUNTS, facts[3]))
+        if facts[1] is not None or not self.settings.attribute_sessionless_refunds:
+            return ()
         # the agent's session that started last before the refund, if not too long ago
         t = facts[6]
         for start, session_id in reversed(ctx.value("recent").get() or ()):

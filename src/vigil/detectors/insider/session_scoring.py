@@ -9,6 +9,7 @@ from typing import Any
 from vigil.detectors.base import Signal, clamp01
 from vigil.detectors.insider._common import logistic, money, utc_stamp
 from vigil.detectors.settings import SessionRiskSettings
+from vigil.features.facts import LogAmounts, log_typical
 from vigil.features.geo import distance_km, is_impossible_travel
 from vigil.features.shifts import in_shift
 
@@ -21,13 +22,15 @@ REASON_REFUND_BURST = "refund_burst_in_session"
 REASON_IMPOSSIBLE_TRAVEL = "impossible_travel"
 
 NAME = "session_risk"
-#: 2: impossible travel between consecutive sessions
-VERSION = 2
+#: 2: impossible travel between consecutive sessions; 3: a burst counts what is dear for
+#: the agent (``burst_floor_cents``)
+VERSION = 3
 
 #: a session as its start said: (agent_id, start_ms, device_id, ip, country, mfa)
 SessionInfo = tuple[str, int, str, str, str, bool]
-#: a session's evaluation: (logit, reasons, description)
-Evaluation = tuple[float, tuple[str, ...], str]
+#: a session's evaluation: (logit, reasons, description, the least a refund must be to count
+#: towards its burst: ``burst_floor_cents``)
+Evaluation = tuple[float, tuple[str, ...], str, int]
 #: a refund of the session: (time_ms, refund_id, amount_cents, customer_id, order_id)
 SessionRefund = tuple[int, str, int, str, str]
 
@@ -42,6 +45,18 @@ def copy_history(hist: list[Any]) -> list[Any]:
     return [hist[0], list(hist[1]), list(hist[2]), list(hist[3]), hist[4]]
 
 
+def burst_floor_cents(s: SessionRiskSettings, agent_amounts: LogAmounts) -> int:
+    """The least a refund must be to count towards a session's burst, for an agent whose
+    refunds before the session were ``agent_amounts``: ``burst_min_refund_cents``, and for
+    an agent with a history, ``burst_agent_min_z`` sd above their own typical refund. An
+    escalations agent issues dear overrides all day; a burst is what is dear for them."""
+    n, mean_log, m2 = agent_amounts
+    if n < s.burst_agent_min_refunds:
+        return s.burst_min_refund_cents
+    mean, sd = log_typical(n, mean_log, m2)
+    return max(s.burst_min_refund_cents, math.ceil(math.exp(mean + s.burst_agent_min_z * sd)))
+
+
 def needs_previous_end(s: SessionRiskSettings, hist: list[Any]) -> bool:
     """Does the evaluation read the end of the agent's last trusted session?"""
     return bool(s.impossible_travel_weight) and hist[4] is not None
@@ -54,10 +69,11 @@ def evaluate(
     roster: tuple[int, str, int, int] | None,
     hist: list[Any],
     previous_end_ms: int | None,
+    agent_amounts: LogAmounts,
 ) -> tuple[Evaluation, bool]:
     """Score the session against the agent's history (``hist``: learns from it in place
     when the session is trusted): (evaluation, learned?). ``previous_end_ms``: the end of
-    the last trusted session, if seen."""
+    the last trusted session, if seen; ``agent_amounts``: the agent's refunds so far."""
     _agent_id, start, device, ip, country, mfa = info
     mature = hist[0] >= s.novelty_min_sessions
     logit = s.bias
@@ -91,7 +107,12 @@ def evaluate(
         logit += s.impossible_travel_weight
         reasons.append(REASON_IMPOSSIBLE_TRAVEL)
         notes.append(travel)
-    evaluation = (logit, tuple(reasons), ", ".join(notes) or "nothing unusual")
+    evaluation = (
+        logit,
+        tuple(reasons),
+        ", ".join(notes) or "nothing unusual",
+        burst_floor_cents(s, agent_amounts),
+    )
     if mfa or logistic(logit) < s.min_session_score:
         _learn(s, hist, device, ip, country)
         hist[4] = (session_id, start, country)
@@ -143,7 +164,7 @@ def alert(
     upto_ms: int,
 ) -> Signal | None:
     """The alert over the session's refunds up to ``upto_ms``, if the session is risky."""
-    logit, reasons, notes = evaluation
+    logit, reasons, notes, floor = evaluation
     if logistic(logit) < s.min_session_score:
         return None
     covered = [r for r in refunds if r[0] <= upto_ms]
@@ -152,7 +173,7 @@ def alert(
     k = len(covered)
     total = sum(r[2] for r in covered)
     since = upto_ms - s.burst_window_ms
-    burst_refunds = [r[2] for r in covered if r[0] >= since and r[2] >= s.burst_min_refund_cents]
+    burst_refunds = [r[2] for r in covered if r[0] >= since and r[2] >= floor]
     n_burst = len(burst_refunds)
     burst = min(s.burst_max, s.burst_weight * max(0, n_burst - 1))
     money_term = s.money_weight * math.log2(max(1, sum(burst_refunds)) / s.money_ref_cents)

@@ -1,7 +1,8 @@
 """``session_risk`` at request time: the asking session, judged when it started, plus the
 refunds it has asked for so far (the burst), with this one.
 
-The same weights and burst rule as the stream's ``session_risk`` (``SessionRiskSettings``),
+The same weights and burst rule as the stream's ``session_risk`` (``SessionRiskSettings``;
+a burst counts what is dear for the agent, by their requests before the session started),
 over the session facts recorded as the session start arrived (``vigil.features.facts``):
 what was new for the agent (device, IP, country), MFA, the shift, impossible travel. A
 takeover is suspicious before its first refund; the stream detector speaks only once the
@@ -21,6 +22,7 @@ from vigil.detectors.insider.session_scoring import (
     REASON_NO_MFA,
     REASON_OFF_SHIFT,
     REASON_REFUND_BURST,
+    burst_floor_cents,
 )
 from vigil.detectors.request._signal import money, request_signal
 from vigil.detectors.sequences._common import logistic
@@ -85,6 +87,7 @@ def session_finding(
     base, reasons, notes = session_logit(sess, s)
     if logistic(base) < s.min_session_score:
         return None
+    floor = burst_floor_cents(s, sess.agent_amounts)
     earlier = sorted(
         (rt, amount) for rt, amount, rid in sess.requests if rt <= t and rid != req.refund_id
     )
@@ -92,7 +95,7 @@ def session_finding(
     # a session stays as suspect as it ever was: each earlier request's burst counts too
     best, n_burst = -math.inf, 0
     for k in range(1, len(asked) + 1):
-        logit, n = _with_burst(base, asked[:k], s)
+        logit, n = _with_burst(base, asked[:k], floor, s)
         if logit > best:
             best, n_burst = logit, n
     score = logistic(best)
@@ -110,14 +113,14 @@ def session_finding(
 
 
 def _with_burst(
-    base: float, asked: list[tuple[int, int]], s: SessionRiskSettings
+    base: float, asked: list[tuple[int, int]], floor: int, s: SessionRiskSettings
 ) -> tuple[float, int]:
     """(logit, burst size) of the session as of its last request in ``asked``: the refunds
-    of at least ``burst_min_refund_cents`` within ``burst_window_ms`` before it, and their
-    money (``session_risk``'s rule)."""
+    of at least ``floor`` (``burst_floor_cents``) within ``burst_window_ms`` before it, and
+    their money (``session_risk``'s rule)."""
     t = asked[-1][0]
     since = t - s.burst_window_ms
-    amounts = [a for rt, a in asked if rt >= since and a >= s.burst_min_refund_cents]
+    amounts = [a for rt, a in asked if rt >= since and a >= floor]
     n = len(amounts)
     logit = base + min(s.burst_max, s.burst_weight * max(0, n - 1))
     logit += min(s.money_max, s.money_weight * math.log2(max(1, sum(amounts)) / s.money_ref_cents))
