@@ -65,7 +65,7 @@ def main() -> None:
             time_calls(rt.facts, "checkpoint", facts_ms)
         stats = rt.run(FileSource(Path(data)))
         parts: dict[str, Any] = {
-            "keyed_state (fraud_ring, global maps)": lambda: rt.keyed_state,
+            "keyed_state (Context.keyed: refund model)": lambda: rt.keyed_state,
             "request facts (whole)": rt.facts.state,
             "dedup ids": lambda: (rt._seen_new, rt._seen_old),
             "decisions": rt.decisions.state,
