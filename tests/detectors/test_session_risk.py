@@ -262,4 +262,8 @@ def test_an_escalations_agents_usual_overrides_from_a_new_laptop_are_not_a_burst
     )
     evs.append(f.tick(T0 + 6 * DAY))
     alerts = _run(sorted(evs, key=lambda e: e.event_time_ms))
-    assert max(a.score for a in alerts if a.session_id == "s-evil") >= 0.5
+    top = max((a for a in alerts if a.session_id == "s-evil"), key=lambda a: a.score)
+    assert top.score >= 0.5
+    # the explanation says what made the burst, against this agent's floor
+    assert "burst: 3 of at least $" in top.explanation
+    assert "(dear for this agent)" in top.explanation

@@ -19,7 +19,7 @@ NOT_YET = {
     "session_risk": "its session and agent stages tell each other (a cycle)",
     "fraud_ring": (
         "its global stage judges a refund at a timer, which Spark fires two days of events "
-        "later than vigil run: the judgement would see links made after it (ADR 0006)"
+        "later than vigil run: the judgement would see links made after it (docs/spark.md)"
     ),
 }
 

@@ -57,6 +57,16 @@ def burst_floor_cents(s: SessionRiskSettings, agent_amounts: LogAmounts) -> int:
     return max(s.burst_min_refund_cents, math.ceil(math.exp(mean + s.burst_agent_min_z * sd)))
 
 
+def burst_note(s: SessionRiskSettings, n_burst: int, floor: int) -> str:
+    """What made the burst, for an explanation: how many refunds counted, and the least a
+    refund had to be (the agent's own floor, when above the flat one)."""
+    if n_burst < 2:
+        return ""
+    whose = " (dear for this agent)" if floor > s.burst_min_refund_cents else ""
+    hours = s.burst_window_ms / 3_600_000
+    return f"; burst: {n_burst} of at least {money(floor)}{whose} within {hours:g} h"
+
+
 def needs_previous_end(s: SessionRiskSettings, hist: list[Any]) -> bool:
     """Does the evaluation read the end of the agent's last trusted session?"""
     return bool(s.impossible_travel_weight) and hist[4] is not None
@@ -188,6 +198,7 @@ def alert(
     explanation = (
         f"session {session_id} of agent {agent_id} started {utc_stamp(start)} ({notes}) "
         f"issued {k} refund{'s' if k > 1 else ''} worth {money(total)}"
+        f"{burst_note(s, n_burst, floor)}"
     )
     return Signal(
         detector=NAME,

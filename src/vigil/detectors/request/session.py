@@ -23,6 +23,7 @@ from vigil.detectors.insider.session_scoring import (
     REASON_OFF_SHIFT,
     REASON_REFUND_BURST,
     burst_floor_cents,
+    burst_note,
 )
 from vigil.detectors.request._signal import money, request_signal
 from vigil.detectors.sequences._common import logistic
@@ -108,6 +109,7 @@ def session_finding(
     explanation = (
         f"session {session_id} of agent {sess.agent_id} ({', '.join(notes) or 'nothing unusual'})"
         f" asks for refund {k} of the session; {money(total)} so far"
+        f"{burst_note(s, n_burst, floor)}"
     )
     return request_signal(DETECTOR, req, score, reasons, explanation)
 
