@@ -324,3 +324,49 @@ def test_a_resident_value_is_one_live_object_written_at_each_checkpoint(
         assert fresh.get_resident("graph@1/graph", "global") is None
     finally:
         fresh.close()
+
+
+class _ExpiringStage(_GraphStage):
+    name: ClassVar[str] = "expiring"
+
+    def state(self) -> Sequence[StateSpec]:
+        return (ValueSpec("graph", ttl_ms=10 * DAY_MS, resident=True),)
+
+
+def test_a_resident_value_expires_like_any_other_and_a_newer_one_survives_the_sweep(
+    backend: StateBackend, tmp_path: Path
+) -> None:
+    ctx = StageContext(_ExpiringStage(), backend, lambda at, key, name: None)  # type: ignore[arg-type]
+    ckpt = tmp_path / "ckpt"
+    t = 2 * DAY_MS
+    for key in ("old", "renewed", "fresh"):
+        ctx.bind(key, t, t)
+        ctx.value("graph").set({"key": key})
+    first = backend.checkpoint(ckpt)  # written with their first expiry
+    backend.committed(ckpt, first)
+    gone = expiry_of(t, 10 * DAY_MS)
+    later = gone - DAY_MS
+    ctx.bind("renewed", later, later)
+    live = ctx.value("graph").get()
+    live["renewed"] = True
+    ctx.value("graph").set(live)  # a newer expiry, not written yet
+    ctx.bind("fresh", later, later)
+    ctx.value("graph").set({"key": "fresh", "again": 1})  # a newer one too
+    backend.sweep(gone)
+    assert backend.get_resident("expiring@1/graph", "old") is None
+    for key in ("renewed", "fresh"):
+        found = backend.get_resident("expiring@1/graph", key)
+        assert found is not None and found[0] > gone, key
+    second = backend.checkpoint(ckpt)
+    backend.committed(ckpt, second, first)
+    fresh = open_backend(backend.name, tmp_path / "restored")
+    try:
+        fresh.restore(ckpt, second)
+        assert fresh.get_resident("expiring@1/graph", "old") is None
+        renewed = fresh.get_resident("expiring@1/graph", "renewed")
+        assert renewed is not None and renewed[1] == {"key": "renewed", "renewed": True}
+        fresh.sweep(gone)  # their expiry is later: the restored values outlive it
+        assert fresh.get_resident("expiring@1/graph", "fresh") is not None
+        assert fresh.get_resident("expiring@1/graph", "renewed") is not None
+    finally:
+        fresh.close()

@@ -7,8 +7,8 @@ one range scan), each holding the pickled ``(expiry, value)``. An index record
 expires.
 
 Resident values (``backend``'s docstring: the ring graph) are kept as live objects in
-``_resident`` and written as ordinary records, with their index, at each checkpoint and
-sweep that follows a change (``_flush_resident``).
+``_resident`` and written as ordinary records, with their index, at each checkpoint that
+follows a change (``_flush_resident``), and at a sweep only when they expired.
 
 A checkpoint is RocksDB's own: memtables are flushed (the writes since the last one) and the
 live SST files are hard-linked into a new folder, so its cost follows the changes, not the
@@ -173,7 +173,15 @@ class RocksBackend:
         return iter(out)
 
     def sweep(self, watermark_ms: int) -> int:
-        self._flush_resident()
+        # a resident value changed since written is written first only if it expired (the
+        # scan below then drops it); the others wait for the checkpoint (the ring graph
+        # never expires: no pickle of it per sweep)
+        expired = [k for k in self._resident_dirty if self._resident[k][0] <= watermark_ms]
+        for k in sorted(expired):
+            expiry, value = self._resident[k]
+            self._put(k, expiry, value)
+            self._changed -= 1  # counted once, when it was first changed
+            self._resident_dirty.discard(k)
         start = b"x\x1f"
         due: list[tuple[bytes, bytes]] = []
         for k, _raw in self._scan(start):
@@ -185,7 +193,9 @@ class RocksBackend:
             raw = self.db.get(entry)
             if raw is not None and pickle.loads(raw)[0] <= watermark_ms:
                 self.db.delete(entry)
-                self._resident.pop(entry, None)
+                live = self._resident.get(entry)
+                if live is not None and live[0] <= watermark_ms:
+                    del self._resident[entry]  # a newer, unexpired one stays, to be written
                 self._changed += 1
         return len(due)
 
