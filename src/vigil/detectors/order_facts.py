@@ -9,8 +9,8 @@ learned online); ``refund_without_return`` and ``agent_refunds`` judge by it.
 
 Each detector keeps its own copy in its own keyed state (detectors share no state), in one
 compact form: most orders are only ever delivered, so such an order is stored as the bare
-int delivery time, short for ``[last_activity, None, delivered]``; the first scan or receipt
-turns it into ``[last_activity_ms, first_return_ms, first_delivery_ms]``.
+int delivery time, short for ``(last_activity, None, delivered)``; the first scan or receipt
+turns it into ``(last_activity_ms, first_return_ms, first_delivery_ms)`` (``with_order_fact``).
 """
 
 from __future__ import annotations
@@ -34,21 +34,13 @@ def record_order_fact(
     """Note a delivery (``DELIVERED``) or a scan/receipt (``RETURNED``) of an order."""
     orders = ctx.keyed(namespace)
     entry: Any = orders.get(order_id)
+    orders[order_id], _last = with_order_fact(entry, time_ms, slot)
     if entry is None:
-        orders[order_id] = time_ms if slot == DELIVERED else [time_ms, time_ms, None]
         file_for_sweep(ctx, (namespace, order_id), time_ms + retention_ms)
-        return
-    if type(entry) is int:
-        entry = orders[order_id] = [entry, None, entry]
-    if time_ms > entry[0]:
-        entry[0] = time_ms
-    first = entry[slot]
-    if first is None or time_ms < first:
-        entry[slot] = time_ms
 
 
 def with_order_fact(entry: Any, time_ms: int, slot: int) -> tuple[Any, int]:
-    """``record_order_fact`` on a stored value, for stages (values are not changed in place):
+    """A delivery or a scan/receipt noted on a stored entry, which is not changed in place:
     the new entry (the bare int delivery time, or a ``(last, first return, first delivery)``
     tuple) and its last activity, from which its time-to-live counts."""
     if entry is None:

@@ -557,11 +557,10 @@ class RequestFacts:
         amounts: AmountFacts | None = self.tables["amount"].get(ev.issued_by)
         if amounts is None:
             amounts = self.tables["amount"][ev.issued_by] = AmountFacts(last_ms=t)
+        amounts.n, amounts.mean_log, amounts.m2 = add_log_amount(
+            (amounts.n, amounts.mean_log, amounts.m2), ev.amount_cents
+        )
         x = math.log(max(1, ev.amount_cents))
-        amounts.n += 1
-        delta = x - amounts.mean_log
-        amounts.mean_log += delta / amounts.n
-        amounts.m2 += delta * (x - amounts.mean_log)
         self._touch("amount", ev.issued_by, amounts, t)
         if ev.agent_id is None:
             return

@@ -23,7 +23,7 @@ import errno
 import os
 import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -145,13 +145,13 @@ class RocksBackend:
             self._changed += 1
         self._resident[k] = (expiry, value)
 
-    def _flush_resident(self) -> None:
-        """Write the resident values changed since they were last written."""
-        for k in sorted(self._resident_dirty):
+    def _flush_resident(self, keys: Iterable[bytes]) -> None:
+        """Write these resident values, changed since they were last written."""
+        for k in sorted(keys):
             expiry, value = self._resident[k]
             self._put(k, expiry, value)
             self._changed -= 1  # counted once, when it was first changed
-        self._resident_dirty.clear()
+            self._resident_dirty.discard(k)
 
     def map_get(self, ns: str, key: str, field: str) -> tuple[int, Any] | None:
         return self._get(_mprefix(ns, key) + field.encode())
@@ -176,12 +176,9 @@ class RocksBackend:
         # a resident value changed since written is written first only if it expired (the
         # scan below then drops it); the others wait for the checkpoint (the ring graph
         # never expires: no pickle of it per sweep)
-        expired = [k for k in self._resident_dirty if self._resident[k][0] <= watermark_ms]
-        for k in sorted(expired):
-            expiry, value = self._resident[k]
-            self._put(k, expiry, value)
-            self._changed -= 1  # counted once, when it was first changed
-            self._resident_dirty.discard(k)
+        self._flush_resident(
+            [k for k in self._resident_dirty if self._resident[k][0] <= watermark_ms]
+        )
         start = b"x\x1f"
         due: list[tuple[bytes, bytes]] = []
         for k, _raw in self._scan(start):
@@ -205,7 +202,7 @@ class RocksBackend:
         return self._changed
 
     def checkpoint(self, directory: Path) -> dict[str, Any]:
-        self._flush_resident()
+        self._flush_resident(list(self._resident_dirty))
         directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         name = f"{PREFIX}{self._seq:08d}"

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Final, Literal, Protocol, get_args
 from vigil.detectors.base import Record, Signal
 from vigil.events.derived import DerivedEvent
 from vigil.state.keyed.backend import StateBackend
-from vigil.state.keyed.spec import NEVER, StateSpec, expiry_of
+from vigil.state.keyed.spec import StateSpec, expiry_of
 
 KeyKind = Literal[
     "order",
@@ -126,12 +126,10 @@ class StageContext:
             if spec.name in self._handles:
                 raise ScopeError(f"stage {stage.name} declares state {spec.name!r} twice")
             cls = {"value": ValueHandle, "list": ListHandle, "map": MapHandle}[spec.kind]
-            if spec.resident:
-                cls = ResidentValueHandle
             self._handles[spec.name] = cls(self, spec)
         # one dict per kind: the hot path is a single lookup
         self._values: dict[str, ValueHandle] = {
-            n: h for n, h in self._handles.items() if isinstance(h, ValueHandle)
+            n: h for n, h in self._handles.items() if type(h) is ValueHandle
         }
         self._lists: dict[str, ListHandle] = {
             n: h for n, h in self._handles.items() if type(h) is ListHandle
@@ -198,16 +196,27 @@ class _Handle:
 
 
 class ValueHandle(_Handle):
-    """One value per key."""
+    """One value per key. A resident one (``ValueSpec(..., resident=True)``) goes through
+    the backend's ``get_resident`` / ``put_resident``: ``get`` hands back the live object the
+    backend keeps, and after changing it in place the stage ``set``s it again to have it
+    written at the next checkpoint."""
 
-    __slots__ = ()
+    __slots__ = ("_read", "_write")
+
+    def __init__(self, ctx: StageContext, spec: StateSpec) -> None:
+        super().__init__(ctx, spec)
+        backend = ctx._backend
+        if spec.resident:
+            self._read, self._write = backend.get_resident, backend.put_resident
+        else:
+            self._read, self._write = backend.get, backend.put
 
     def get(self) -> Any:
         ctx = self._ctx
         key = ctx.key
         if key is None:
             ctx._current()  # raises
-        entry = ctx._backend.get(self._ns, key)  # type: ignore[arg-type]
+        entry = self._read(self._ns, key)  # type: ignore[arg-type]
         if entry is None or entry[0] <= ctx.horizon_ms:
             return None
         return entry[1]
@@ -219,37 +228,10 @@ class ValueHandle(_Handle):
         if key is None:
             ctx._current()  # raises
         expiry = expiry_of(ctx.now_ms if at_ms is None else at_ms, self.spec.ttl_ms)
-        ctx._backend.put(self._ns, key, expiry, value)  # type: ignore[arg-type]
+        self._write(self._ns, key, expiry, value)  # type: ignore[arg-type]
 
     def clear(self) -> None:
         self._ctx._backend.delete(self._ns, self._ctx._current())
-
-
-class ResidentValueHandle(ValueHandle):
-    """A resident value (``ValueSpec(..., resident=True)``): ``get`` hands back the live
-    object the backend keeps; after changing it in place, ``set`` it again to have it
-    written at the next checkpoint."""
-
-    __slots__ = ()
-
-    def get(self) -> Any:
-        ctx = self._ctx
-        key = ctx.key
-        if key is None:
-            ctx._current()  # raises
-        entry = ctx._backend.get_resident(self._ns, key)  # type: ignore[arg-type]
-        if entry is None or entry[0] <= ctx.horizon_ms:
-            return None
-        return entry[1]
-
-    def set(self, value: Any, at_ms: int | None = None) -> None:
-        ctx = self._ctx
-        key = ctx.key
-        if key is None:
-            ctx._current()  # raises
-        ttl = self.spec.ttl_ms
-        expiry = NEVER if ttl is None else expiry_of(ctx.now_ms if at_ms is None else at_ms, ttl)
-        ctx._backend.put_resident(self._ns, key, expiry, value)  # type: ignore[arg-type]
 
 
 class ListHandle(_Handle):
